@@ -1,0 +1,130 @@
+#include "tools/cli.h"
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <sstream>
+
+namespace lasgrad::cli {
+
+Flags::Flags(std::string command, std::string summary)
+    : command_(std::move(command)), summary_(std::move(summary)) {}
+
+Flags& Flags::option(const std::string& name, const std::string& default_value, const std::string& help) {
+  order_.push_back(name);
+  specs_[name] = {Kind::Option, default_value, help};
+  return *this;
+}
+
+Flags& Flags::repeated(const std::string& name, const std::string& help) {
+  order_.push_back(name);
+  specs_[name] = {Kind::Repeated, "", help};
+  return *this;
+}
+
+Flags& Flags::toggle(const std::string& name, const std::string& help) {
+  order_.push_back(name);
+  specs_[name] = {Kind::Toggle, "", help};
+  return *this;
+}
+
+const Flags::Spec& Flags::spec(const std::string& name) const {
+  auto it = specs_.find(name);
+  if (it == specs_.end()) throw std::logic_error(command_ + ": flag --" + name + " was never declared");
+  return it->second;
+}
+
+bool Flags::parse(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      std::fputs(help().c_str(), stdout);
+      return false;
+    }
+    if (arg.rfind("--", 0) != 0) throw UsageError("unexpected argument '" + arg + "' (see --help)");
+    std::string name = arg.substr(2), value;
+    bool inline_value = false;
+    if (auto eq = name.find('='); eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+      inline_value = true;
+    }
+    auto it = specs_.find(name);
+    if (it == specs_.end()) throw UsageError("unknown flag --" + name + " (see --help)");
+    if (it->second.kind == Kind::Toggle) {
+      if (inline_value) throw UsageError("flag --" + name + " takes no value");
+      values_[name] = {"1"};
+      continue;
+    }
+    if (!inline_value) {
+      if (i + 1 >= argc) throw UsageError("flag --" + name + " needs a value");
+      value = argv[++i];
+    }
+    if (it->second.kind == Kind::Repeated) {
+      values_[name].push_back(value);
+    } else {
+      if (values_.count(name)) throw UsageError("flag --" + name + " given twice");
+      values_[name] = {value};
+    }
+  }
+  return true;
+}
+
+const std::string& Flags::str(const std::string& name) const {
+  const Spec& s = spec(name);
+  auto it = values_.find(name);
+  return it == values_.end() ? s.default_value : it->second.front();
+}
+
+int64_t Flags::integer(const std::string& name) const {
+  const std::string& v = str(name);
+  char* end = nullptr;
+  long long x = std::strtoll(v.c_str(), &end, 10);
+  if (v.empty() || *end != '\0') throw UsageError("flag --" + name + " needs a whole number, got '" + v + "'");
+  return x;
+}
+
+double Flags::number(const std::string& name) const {
+  const std::string& v = str(name);
+  char* end = nullptr;
+  double x = std::strtod(v.c_str(), &end);
+  if (v.empty() || *end != '\0' || !std::isfinite(x))
+    throw UsageError("flag --" + name + " needs a number, got '" + v + "'");
+  return x;
+}
+
+bool Flags::on(const std::string& name) const {
+  spec(name);
+  return values_.count(name) > 0;
+}
+
+const std::vector<std::string>& Flags::all(const std::string& name) const {
+  static const std::vector<std::string> none;
+  spec(name);
+  auto it = values_.find(name);
+  return it == values_.end() ? none : it->second;
+}
+
+bool Flags::given(const std::string& name) const {
+  spec(name);
+  return values_.count(name) > 0;
+}
+
+std::string Flags::help() const {
+  std::ostringstream out;
+  out << "usage: " << command_ << " [flags]\n\n" << summary_ << "\n\nflags:\n";
+  for (const auto& name : order_) {
+    const Spec& s = specs_.at(name);
+    std::string left = "  --" + name + (s.kind == Kind::Toggle ? "" : " VALUE");
+    out << left;
+    for (size_t pad = left.size(); pad < 30; ++pad) out << ' ';
+    out << ' ' << s.help;
+    if (s.kind == Kind::Option) out << " (default: " << (s.default_value.empty() ? "none" : s.default_value) << ")";
+    if (s.kind == Kind::Repeated) out << " (repeatable)";
+    out << '\n';
+  }
+  out << "  --help                         print this help\n";
+  return out.str();
+}
+
+}  // namespace lasgrad::cli

@@ -1,0 +1,62 @@
+// Command-line flags for every `lasgrad` subcommand: one parser, one --help format, one error style.
+//
+//   cli::Flags f("lasgrad gen listops", "Generate ListOps TSVs with the LRA generator's rules.");
+//   f.option("out", "data/listops", "output directory")
+//    .option("seed", "0", "random seed")
+//    .toggle("quiet", "print nothing but errors");
+//   if (!f.parse(argc, argv)) return 0;      // --help was printed
+//   int64_t seed = f.integer("seed");
+//
+// Errors (unknown flag, missing value, a value that is not a number) throw cli::UsageError, which
+// tools/lasgrad.cpp turns into a message naming the command and exit status 2.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace lasgrad::cli {
+
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+class Flags {
+ public:
+  Flags(std::string command, std::string summary);
+
+  // --name VALUE (or --name=VALUE); the default is shown by --help.
+  Flags& option(const std::string& name, const std::string& default_value, const std::string& help);
+  // --name VALUE that may be given many times (e.g. --set key=value); default empty.
+  Flags& repeated(const std::string& name, const std::string& help);
+  // --name with no value; off unless given.
+  Flags& toggle(const std::string& name, const std::string& help);
+
+  // Parses argv[1..argc) (argv[0] is the subcommand). Returns false when --help was printed.
+  bool parse(int argc, char** argv);
+
+  const std::string& str(const std::string& name) const;
+  int64_t integer(const std::string& name) const;  // throws UsageError unless a whole number
+  double number(const std::string& name) const;    // throws UsageError unless a finite number
+  bool on(const std::string& name) const;
+  const std::vector<std::string>& all(const std::string& name) const;
+  bool given(const std::string& name) const;  // set on the command line, not defaulted
+
+  std::string help() const;
+
+ private:
+  enum class Kind { Option, Repeated, Toggle };
+  struct Spec {
+    Kind kind;
+    std::string default_value, help;
+  };
+  const Spec& spec(const std::string& name) const;
+
+  std::string command_, summary_;
+  std::vector<std::string> order_;
+  std::map<std::string, Spec> specs_;
+  std::map<std::string, std::vector<std::string>> values_;
+};
+
+}  // namespace lasgrad::cli
