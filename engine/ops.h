@@ -65,6 +65,8 @@ Tensor sum(const Tensor& x);   // all entries -> shape []
 Tensor mean(const Tensor& x);  // all entries -> shape []
 // The sum of g over its broadcast axes so that the result has `shape` (the backward of broadcasting).
 Tensor sum_to_shape(const Tensor& g, const Shape& shape);
+// x repeated along its size-1 (and missing leading) axes to `shape`; the inverse of sum_to_shape.
+Tensor broadcast_to(const Tensor& x, const Shape& shape);
 
 // ---- neural-network ops ----
 // Softmax over the last axis of x [..., N]; `mask`, if given, is added to x first (broadcasting; use
