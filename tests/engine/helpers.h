@@ -1,0 +1,40 @@
+// Shared by the engine tests: random tensors and a gradient-check assertion that prints the report.
+#pragma once
+#include <doctest/doctest.h>
+
+#include <string>
+#include <vector>
+
+#include "engine/gradcheck.h"
+#include "engine/ops.h"
+#include "engine/rng.h"
+
+namespace lasgrad::test {
+
+// Uniform values in [lo, hi) as a float64 CPU tensor (a leaf that requires grad when asked).
+inline Tensor random(const Shape& shape, Rng& rng, double lo = -1.0, double hi = 1.0, bool grad = true) {
+  std::vector<double> v(static_cast<size_t>(numel_of(shape)));
+  for (double& x : v) x = rng.uniform(lo, hi);
+  Tensor t = Tensor::from(v, shape, DType::F64);
+  t.set_requires_grad(grad);
+  return t;
+}
+
+#define CHECK_GRADIENTS(f, inputs)                                                \
+  do {                                                                            \
+    GradCheckResult r_ = check_gradients((f), (inputs));                          \
+    INFO("gradient check failed (worst ratio " << r_.worst << "):\n" << r_.report); \
+    CHECK(r_.ok);                                                                 \
+    CHECK(r_.checked > 0);                                                        \
+  } while (0)
+
+// Every entry of `got` within tol of `want` (absolute, plus relative to |want|).
+inline void check_close(const std::vector<double>& got, const std::vector<double>& want, double tol) {
+  REQUIRE(got.size() == want.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    INFO("entry " << i << ": got " << got[i] << ", want " << want[i]);
+    CHECK(std::abs(got[i] - want[i]) <= tol * (1 + std::abs(want[i])));
+  }
+}
+
+}  // namespace lasgrad::test

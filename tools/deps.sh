@@ -1,0 +1,25 @@
+# Sourced by tools/run.sh and tools/test.sh: installs the Debian packages lasgrad needs, by name.
+# As root it installs what is missing without prompting and says what; otherwise it prints the exact
+# apt line and stops.
+
+# Packages every build needs.
+LASGRAD_BUILD_PACKAGES=(cmake make g++ libeigen3-dev doctest-dev zlib1g-dev libpng-dev)
+
+lasgrad_require() {
+  local missing=() pkg
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "lasgrad needs these Debian packages: ${missing[*]}" >&2
+    echo "install them with:  sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
+    exit 1
+  fi
+  echo "installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+lasgrad_jobs() { nproc 2>/dev/null || echo 2; }

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Builds and runs the whole test suite: a Release build, then the same suite under AddressSanitizer and
+# UndefinedBehaviorSanitizer. Exits non-zero on any failure. LASGRAD_SANITIZE=0 skips the second run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source tools/deps.sh
+lasgrad_require "${LASGRAD_BUILD_PACKAGES[@]}"
+jobs=$(lasgrad_jobs)
+
+echo "== Release build and tests"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DLASGRAD_TESTS=ON >/dev/null
+cmake --build build -j"$jobs"
+ctest --test-dir build --output-on-failure -j"$jobs"
+
+if [ "${LASGRAD_SANITIZE:-1}" != "0" ]; then
+  echo "== AddressSanitizer + UndefinedBehaviorSanitizer build and tests"
+  cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Release -DLASGRAD_SANITIZE=ON -DLASGRAD_TESTS=ON >/dev/null
+  cmake --build build-asan -j"$jobs"
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --test-dir build-asan --output-on-failure -j"$jobs"
+fi
