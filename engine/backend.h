@@ -8,6 +8,7 @@
 // preallocated; an element-wise output may alias an input.
 #pragma once
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "engine/tensor.h"
@@ -88,6 +89,30 @@ class Backend {
   // Average pooling along axis 1 of x [B, L, D]: window P (odd), stride 1, P/2 zeros on each side,
   // divided by P. Self-adjoint, so the backward is the same call on the gradient.
   virtual void avg_pool_seq(const Tensor& x, int64_t P, Tensor& out) = 0;
+
+  // ---- Fused LaS attention: the kernels of las_attention (engine/attention.h). ----
+  // Per batch b and head h, inside chunks of `chunk` positions: logits (q_i . k_j) * scale *
+  // exp(-alpha[h] |i - j|) at chunk-local positions, masked where j > i (causal) or key >= lengths[b],
+  // a softmax per row, then o = A v, where v is the already smoothed V~. Tiled: no L x L matrix is kept.
+  // Not pure: a backend without these kernels throws when the op is used, and nothing else changes.
+  struct AttentionParams {
+    std::vector<double> alpha;  // [H] decay rates
+    bool causal = true;
+    int64_t chunk = 0;  // chunk length in [1, L]
+    double scale = 1.0;
+  };
+  // q, k, v [B, H, L, dh]; lengths I32 [B] or undefined (all valid); o [B, H, L, dh]; lse [B, H, L] the
+  // log-sum-exp of each row's valid logits (+inf for a row without valid keys, whose o row is 0).
+  virtual void attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& lengths,
+                         const AttentionParams& p, Tensor& o, Tensor& lse) {
+    throw Error(std::string("las_attention: the ") + name() + " backend has no fused attention kernel");
+  }
+  // Given dout [B, H, L, dh] and the forward's o and lse: dq, dk, dv [B, H, L, dh] are written (not accumulated).
+  virtual void attention_grad(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& o, const Tensor& lse,
+                              const Tensor& dout, const Tensor& lengths, const AttentionParams& p, Tensor& dq,
+                              Tensor& dk, Tensor& dv) {
+    throw Error(std::string("las_attention: the ") + name() + " backend has no fused attention kernel");
+  }
 };
 
 // The backend of a device; throws Error when that device has none (e.g. a build without CUDA).

@@ -1,0 +1,54 @@
+// Attention with the LaS operator (docs: ../shared/docs/las-attention.md): one op covers softmax
+// attention (alpha = 0, P = 1), LaS (per-head multiplicative decay of the logits, then average pooling
+// of the attention rows) and LaS-Chunk (the same inside non-overlapping chunks of C positions).
+//
+// Two implementations of the same function:
+// - las_attention: the fused op. The smoothing is moved onto V (spec §2: AP_row(A) V = A Ṽ with
+//   Ṽ = avg_pool_seq(V) inside each chunk), and a tiled flash-attention kernel applies the decay to the
+//   logits on the fly with an online softmax. Forward and backward keep O(L·dh) memory per head: the
+//   kernel saves only the row logsumexp, never an L×L matrix.
+// - las_attention_reference: the paper's steps done literally with the L×L matrices materialised,
+//   composed from engine ops (so its gradient is the engine's). The tests hold the fused op to it; it
+//   also serves the options the fused op does not (strict causal re-mask, recording the matrices).
+//
+// Semantics shared by both, per batch b, head h, chunk [c0, c0 + C) (C = L without chunking), with
+// local positions i, j = position - c0:
+//   S = Q Kᵀ / sqrt(dh);  S'[i,j] = S[i,j] * exp(-alpha_h * |i - j|)
+//   masked (excluded from the softmax): j > i when causal; key position >= lengths[b] (key padding)
+//   A = softmax over each row; A_p = avg-pool of each row of A (window P, zeros beyond the chunk and
+//   beyond lengths[b], divided by P); strict: A_p[i,j] = 0 for j > i afterwards (no renormalisation)
+//   O = A_p V
+// A row with no valid key (a padded query whose chunk starts at or after lengths[b]) gives zeros.
+// Bidirectional attention decays with |i - j| on both sides (the spec's causal E_c mirrored).
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "engine/tensor.h"
+
+namespace lasgrad {
+
+struct AttentionOptions {
+  bool causal = true;
+  int64_t pool = 1;           // P: odd smoothing window; 1 = no smoothing
+  int64_t chunk = 0;          // C: attend only inside chunks of C positions; 0 = the whole sequence
+  bool strict_causal = false;  // re-apply the causal mask after pooling (reference only)
+};
+
+// q, k, v [B, H, L, dh] (float32 or float64, one device); alpha: H decay rates >= 0 (0 = no decay);
+// lengths: I32 [B], each in [0, L], or undefined (every position valid). Returns O [B, H, L, dh].
+// Errors name the op. strict_causal is not fused: it throws (use las_attention_reference).
+Tensor las_attention(const Tensor& q, const Tensor& k, const Tensor& v, const std::vector<double>& alpha,
+                     const AttentionOptions& options = {}, const Tensor& lengths = Tensor());
+
+// The same function, literally. When `weights` is given it receives the smoothed attention matrices
+// A_p as a float tensor [B, H, L, L] without grad (block-diagonal under chunking), for tools to draw.
+Tensor las_attention_reference(const Tensor& q, const Tensor& k, const Tensor& v, const std::vector<double>& alpha,
+                               const AttentionOptions& options = {}, const Tensor& lengths = Tensor(),
+                               Tensor* weights = nullptr);
+
+// Ṽ: v [B, H, L, dh] with rows at positions >= lengths[b] zeroed, then average-pooled along positions
+// (window P) inside each chunk of C positions (C = 0: the whole sequence). Composed from ops.
+Tensor las_smooth_values(const Tensor& v, int64_t P, int64_t C, const Tensor& lengths = Tensor());
+
+}  // namespace lasgrad

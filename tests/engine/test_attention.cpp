@@ -1,0 +1,181 @@
+// las_attention (fused kernel) against las_attention_reference (the spec's steps with L x L matrices),
+// forward and the gradients of q, k and v, over shapes that hit every edge of the tiling; a
+// finite-difference check of the fused op itself; input validation.
+#include <cmath>
+
+#include "engine/attention.h"
+#include "tests/engine/helpers.h"
+
+using namespace lasgrad;
+using lasgrad::test::random;
+using In = std::vector<Tensor>;
+
+namespace {
+
+struct Case {
+  int64_t B, H, L, dh;
+  AttentionOptions o;
+  std::vector<int32_t> lengths;  // empty: no key padding
+  double alpha_max = 0.5;        // decays spread over [0, alpha_max]; 0: softmax attention
+};
+
+std::vector<double> alphas(int64_t H, double amax) {
+  std::vector<double> a(H, 0.0);
+  for (int64_t h = 1; h < H; ++h) a[h] = amax * h / (H - 1);  // head 0 global, as in the spec
+  return a;
+}
+
+// max |got - want| / (1 + max |want|) over outputs and gradients, after one backward of sum(O * W).
+struct Errors {
+  double out = 0, dq = 0, dk = 0, dv = 0;
+};
+
+double rel_err(const Tensor& got, const Tensor& want) {
+  std::vector<double> g = got.to_doubles(), w = want.to_doubles();
+  double num = 0, den = 0;
+  for (size_t i = 0; i < g.size(); ++i) {
+    num = std::max(num, std::abs(g[i] - w[i]));
+    den = std::max(den, std::abs(w[i]));
+  }
+  return num / (1 + den);
+}
+
+Errors compare(const Case& c, DType dt, uint64_t seed) {
+  Rng rng(seed);
+  const Shape s{c.B, c.H, c.L, c.dh};
+  // Logits of O(3): softmax rows are far from uniform, so errors in masking or decay would show.
+  Tensor q = random(s, rng, -2, 2, false).to(dt), k = random(s, rng, -2, 2, false).to(dt),
+         v = random(s, rng, -1, 1, false).to(dt), w = random(s, rng, -1, 1, false).to(dt);
+  Tensor lengths = c.lengths.empty() ? Tensor() : Tensor::from(c.lengths, {c.B});
+  std::vector<double> a = alphas(c.H, c.alpha_max);
+  Tensor grads[2][3], outs[2];
+  for (int impl = 0; impl < 2; ++impl) {
+    In in{q.clone(), k.clone(), v.clone()};
+    for (Tensor& t : in) t.set_requires_grad();
+    outs[impl] = impl == 0 ? las_attention(in[0], in[1], in[2], a, c.o, lengths)
+                           : las_attention_reference(in[0], in[1], in[2], a, c.o, lengths);
+    sum(mul(outs[impl], w)).backward();
+    for (int i = 0; i < 3; ++i) grads[impl][i] = in[i].grad();
+  }
+  return {rel_err(outs[0], outs[1]), rel_err(grads[0][0], grads[1][0]), rel_err(grads[0][1], grads[1][1]),
+          rel_err(grads[0][2], grads[1][2])};
+}
+
+std::vector<Case> sweep() {
+  std::vector<Case> cases;
+  for (bool causal : {true, false}) {
+    auto o = [causal](int64_t P, int64_t C) { return AttentionOptions{causal, P, C, false}; };
+    cases.push_back({1, 1, 1, 4, o(1, 0)});                  // one position
+    cases.push_back({2, 2, 7, 8, o(1, 0), {}, 0.0});           // softmax attention: alpha = 0, P = 1
+    cases.push_back({2, 3, 37, 8, o(5, 0)});                 // L below one tile
+    cases.push_back({1, 2, 3, 4, o(7, 0)});                  // L < P
+    cases.push_back({2, 2, 130, 16, o(3, 0)});               // L not a multiple of the 64-tile
+    cases.push_back({1, 4, 200, 8, o(5, 0), {}, 0.9});       // several tiles, steep decays
+    cases.push_back({2, 2, 100, 8, o(5, 0), {100, 41}});     // key padding (one full length)
+    cases.push_back({3, 2, 70, 4, o(3, 0), {0, 1, 65}});     // an empty example and a one-token one
+    cases.push_back({2, 2, 96, 8, o(5, 32)});                // LaS-Chunk, L a multiple of C
+    cases.push_back({2, 2, 101, 8, o(3, 24)});               // L not a multiple of C
+    cases.push_back({1, 2, 150, 8, o(5, 80)});               // a chunk spanning tiles, a short last chunk
+    cases.push_back({2, 2, 90, 8, o(5, 16), {90, 37}});      // chunks with key padding (whole padded chunks)
+    cases.push_back({1, 2, 20, 8, o(1, 7), {}, 0.0});        // chunked softmax attention
+  }
+  return cases;
+}
+
+}  // namespace
+
+TEST_CASE("fused LaS attention equals the reference: forward and every gradient (float64)") {
+  uint64_t seed = 1;
+  for (const Case& c : sweep()) {
+    CAPTURE(c.B);
+    CAPTURE(c.H);
+    CAPTURE(c.L);
+    CAPTURE(c.dh);
+    CAPTURE(c.o.causal);
+    CAPTURE(c.o.pool);
+    CAPTURE(c.o.chunk);
+    CAPTURE(c.lengths.size());
+    Errors e = compare(c, DType::F64, seed++);
+    CHECK(e.out < 1e-12);
+    CHECK(e.dq < 1e-12);
+    CHECK(e.dk < 1e-12);
+    CHECK(e.dv < 1e-12);
+  }
+}
+
+TEST_CASE("fused LaS attention equals the reference in float32") {
+  for (const Case& c : {Case{2, 4, 300, 16, {true, 5, 0, false}}, Case{2, 4, 257, 32, {false, 3, 0, false}},
+                        Case{2, 2, 300, 16, {true, 5, 128, false}, {300, 190}}}) {
+    CAPTURE(c.L);
+    Errors e = compare(c, DType::F32, 99);
+    CHECK(e.out < 2e-5);
+    CHECK(e.dq < 2e-5);
+    CHECK(e.dk < 2e-5);
+    CHECK(e.dv < 2e-5);
+  }
+}
+
+TEST_CASE("finite-difference gradients of the fused op (float64)") {
+  Rng rng(7);
+  const std::vector<double> a{0.0, 0.3};
+  for (AttentionOptions o : {AttentionOptions{true, 3, 0, false}, AttentionOptions{false, 5, 0, false},
+                             AttentionOptions{true, 3, 4, false}}) {
+    CAPTURE(o.causal);
+    CAPTURE(o.chunk);
+    In in{random({2, 2, 9, 3}, rng), random({2, 2, 9, 3}, rng), random({2, 2, 9, 3}, rng)};
+    Tensor lengths = Tensor::from(std::vector<int32_t>{9, 6}, {2});
+    CHECK_GRADIENTS([&](const In& x) { return las_attention(x[0], x[1], x[2], a, o, lengths); }, in);
+  }
+}
+
+TEST_CASE("strict re-mask: the reference re-masks after pooling; the fused op refuses it") {
+  Rng rng(8);
+  Tensor q = random({1, 2, 6, 4}, rng), k = random({1, 2, 6, 4}, rng), v = random({1, 2, 6, 4}, rng);
+  AttentionOptions strict{true, 3, 0, true};
+  CHECK_THROWS_WITH_AS(las_attention(q, k, v, {0, 0.2}, strict), doctest::Contains("las_attention"), Error);
+  Tensor weights;
+  las_attention_reference(q, k, v, {0, 0.2}, strict, Tensor(), &weights);
+  std::vector<double> w = weights.to_doubles();
+  for (int64_t h = 0; h < 2; ++h)
+    for (int64_t i = 0; i < 6; ++i) {
+      double row = 0;
+      for (int64_t j = 0; j < 6; ++j) {
+        if (j > i) CHECK(w[(h * 6 + i) * 6 + j] == 0.0);
+        row += w[(h * 6 + i) * 6 + j];
+      }
+      CHECK(row <= 1.0 + 1e-12);  // not renormalised
+    }
+  CHECK_GRADIENTS([&](const In& x) { return las_attention_reference(x[0], x[1], x[2], {0, 0.2}, strict); }, (In{q, k, v}));
+}
+
+TEST_CASE("the reference's recorded weights: decayed, softmaxed, smoothed rows") {
+  Rng rng(9);
+  Tensor q = random({1, 1, 5, 2}, rng, -1, 1, false), k = random({1, 1, 5, 2}, rng, -1, 1, false);
+  Tensor v = random({1, 1, 5, 2}, rng, -1, 1, false);
+  Tensor weights;
+  las_attention_reference(q, k, v, {0.5}, {true, 3, 0, false}, Tensor(), &weights);
+  // By hand for row i = 2: softmax over j <= 2 of s_j = (q.k_j)/sqrt(2) * exp(-0.5 (2 - j)), then
+  // pooled entry (2, 3) = (A[2,2] + A[2,3] + A[2,4]) / 3 = A[2,2] / 3.
+  std::vector<double> qv = q.to_doubles(), kv = k.to_doubles(), w = weights.to_doubles();
+  double s[3], z = 0;
+  for (int j = 0; j < 3; ++j) {
+    s[j] = std::exp((qv[4] * kv[2 * j] + qv[5] * kv[2 * j + 1]) / std::sqrt(2.0) * std::exp(-0.5 * (2 - j)));
+    z += s[j];
+  }
+  CHECK(w[2 * 5 + 3] == doctest::Approx(s[2] / z / 3).epsilon(1e-6));
+  CHECK(w[2 * 5 + 1] == doctest::Approx((s[0] + s[1] + s[2]) / z / 3).epsilon(1e-6));
+}
+
+TEST_CASE("las_attention validates its inputs and names itself") {
+  Tensor q = Tensor::zeros({1, 2, 4, 3});
+  auto throws = [](auto f, const char* what) {
+    CHECK_THROWS_WITH_AS(f(), doctest::Contains(what), Error);
+  };
+  throws([&] { return las_attention(q, q, q, {0.0}); }, "1 decay rates for 2 heads");
+  throws([&] { return las_attention(q, q, Tensor::zeros({1, 2, 5, 3}), {0, 0}); }, "[B, H, L, dh]");
+  throws([&] { return las_attention(q, q, q, {0, -1}); }, ">= 0");
+  throws([&] { return las_attention(q, q, q, {0, 0}, {true, 2, 0, false}); }, "odd");
+  throws([&] { return las_attention(q, q, q, {0, 0}, {true, 1, 0, false}, Tensor::from(std::vector<int32_t>{5}, {1})); },
+         "outside [0, L = 4]");
+  throws([&] { return las_attention(q, q, q.to(DType::F64), {0, 0}); }, "las_attention");
+}
