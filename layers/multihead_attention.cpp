@@ -1,0 +1,69 @@
+#include "layers/multihead_attention.h"
+
+#include <cmath>
+
+namespace lasgrad {
+
+AttentionKind parse_attention_kind(const std::string& s) {
+  if (s == "softmax") return AttentionKind::Softmax;
+  if (s == "las") return AttentionKind::Las;
+  if (s == "las-chunk") return AttentionKind::LasChunk;
+  throw Error("attention kind '" + s + "' is not one of softmax, las, las-chunk");
+}
+
+const char* attention_kind_name(AttentionKind k) {
+  return k == AttentionKind::Softmax ? "softmax" : k == AttentionKind::Las ? "las" : "las-chunk";
+}
+
+std::vector<double> las_alphas(const AttentionSettings& s) {
+  const int64_t H = s.heads;
+  if (s.kind == AttentionKind::Softmax) return std::vector<double>(H, 0.0);
+  if (!s.alphas.empty()) {
+    if (static_cast<int64_t>(s.alphas.size()) != H)
+      throw Error("attention: " + std::to_string(s.alphas.size()) + " explicit alphas for " + std::to_string(H) + " heads");
+    return s.alphas;
+  }
+  if (!(s.las_b > 0 && s.las_b < 1)) throw Error("attention: B must be in (0, 1), got " + std::to_string(s.las_b));
+  const double lo = s.alpha_min > 0 ? s.alpha_min : 1.0 / static_cast<double>(std::max<int64_t>(s.max_len, 1));
+  if (!(lo <= s.las_b)) throw Error("attention: alpha_min " + std::to_string(lo) + " exceeds B " + std::to_string(s.las_b));
+  std::vector<double> a(H, 0.0);  // head 0 is global
+  const int64_t n = H - 1;
+  for (int64_t h = 1; h < H; ++h)
+    a[h] = n == 1 ? s.las_b : lo * std::pow(s.las_b / lo, static_cast<double>(h - 1) / static_cast<double>(n - 1));
+  return a;
+}
+
+MultiHeadAttention::MultiHeadAttention(int64_t d, const AttentionSettings& s, Rng& rng, DType dtype)
+    : s_(s), alpha_(las_alphas(s)), d_(d) {
+  if (s.heads < 1 || d % s.heads != 0)
+    throw Error("attention: width " + std::to_string(d) + " is not a multiple of " + std::to_string(s.heads) + " heads");
+  if (s.kind == AttentionKind::LasChunk && s.chunk < 1)
+    throw Error("attention: las-chunk needs a chunk size C >= 1, got " + std::to_string(s.chunk));
+  qkv = std::make_shared<Linear>(d, 3 * d, rng, dtype);
+  out = std::make_shared<Linear>(d, d, rng, dtype);
+  add_child("qkv", qkv);
+  add_child("out", out);
+}
+
+AttentionOptions MultiHeadAttention::options() const {
+  AttentionOptions o;
+  o.causal = s_.causal;
+  o.pool = s_.kind == AttentionKind::Softmax ? 1 : s_.pool;
+  o.chunk = s_.kind == AttentionKind::LasChunk ? s_.chunk : 0;
+  o.strict_causal = s_.strict_causal && s_.kind != AttentionKind::Softmax;
+  return o;
+}
+
+// x [B, L, d] -> qkv [B, L, 3, H, dh] -> [3, B, H, L, dh] -> attention per head -> [B, L, d] -> out.
+Tensor MultiHeadAttention::forward(const Tensor& x, const Tensor& lengths, Tensor* weights) const {
+  const int64_t B = x.dim(0), L = x.dim(1), H = s_.heads, dh = d_ / H;
+  Tensor t = permute(reshape(qkv->forward(x), {B, L, 3, H, dh}), {2, 0, 3, 1, 4});
+  std::vector<Tensor> parts = split(t, 0, {1, 1, 1});
+  Tensor q = reshape(parts[0], {B, H, L, dh}), k = reshape(parts[1], {B, H, L, dh}), v = reshape(parts[2], {B, H, L, dh});
+  const AttentionOptions o = options();
+  Tensor a = (s_.fused && !o.strict_causal && !weights) ? las_attention(q, k, v, alpha_, o, lengths)
+                                                         : las_attention_reference(q, k, v, alpha_, o, lengths, weights);
+  return out->forward(reshape(permute(a, {0, 2, 1, 3}), {B, L, d_}));
+}
+
+}  // namespace lasgrad

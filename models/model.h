@@ -1,0 +1,115 @@
+// The models of the paper's experiments (../shared/docs/las-attention.md §4): a transformer sequence
+// classifier and the retrieval model built on the same encoder. Everything a run can change is in
+// ModelConfig, a plain struct with documented defaults; make_model() builds either model from it.
+//
+// Parameter names (for the optimizer's groups and checkpoints):
+//   encoder.embed.weight (token input) | encoder.embed.weight/.bias (pixel input: Linear 1 -> d)
+//   encoder.blocks.N.{norm1, attn.qkv, attn.out, norm2, ffn.fc1, ffn.fc2}.{weight, bias}
+//   encoder.norm.{weight, bias} (pre-norm only); BatchNorm buffers ...running_mean/running_var
+//   classifier: head.{weight, bias};  retrieval: mlp1.{weight, bias}, mlp2.{weight, bias}
+#pragma once
+#include <memory>
+#include <vector>
+
+#include "layers/layers.h"
+#include "layers/multihead_attention.h"
+
+namespace lasgrad {
+
+enum class NormKind { Layer, Batch };
+
+struct ModelConfig {
+  // Task.
+  bool pixels = false;        // input: false = token ids (embedding), true = pixel values (Linear 1 -> d)
+  int64_t vocab = 256;        // token vocabulary (token input)
+  int64_t classes = 10;
+  int64_t max_len = 1024;     // the task length (sets LaS's default alpha_min = 1 / max_len)
+  bool retrieval = false;     // two documents through one encoder, [x1, x2, x1*x2, x1-x2] -> MLP -> 2 classes
+  // Shape.
+  int64_t d_model = 128;
+  int64_t layers = 4;         // blocks
+  int64_t expand = 4;         // feed-forward width = expand * d_model
+  NormKind norm = NormKind::Layer;
+  bool pre_norm = true;       // pre-norm adds one final norm after the last block
+  bool positions = true;      // sinusoidal absolute positions added to the input; false = none
+  double dropout = 0.0;       // the paper's value
+  double norm_eps = 1e-5;
+  double bn_momentum = 0.1;
+  // Attention (see AttentionSettings for each field; its max_len is set from max_len above).
+  AttentionSettings attention;
+  // Numbers.
+  DType dtype = DType::F32;
+  uint64_t seed = 0;          // initialisation and dropout seeds
+};
+
+// Inputs of one batch: x I32 [B, L] token ids, or F32 [B, L] pixel values; lengths I32 [B] (undefined =
+// every position valid); retrieval adds the second document x2, lengths2.
+struct ModelInput {
+  Tensor x, lengths, x2, lengths2;
+};
+
+// x [B, L, d] -> x + attn(norm1(x)) -> + ffn(norm2(.)) (pre-norm), or norm after each residual (post-norm).
+class Block : public Module {
+ public:
+  Block(const ModelConfig& c, std::shared_ptr<SeedCounter> seeds, Rng& rng);
+  Tensor forward(const Tensor& x, const Tensor& lengths, Tensor* weights = nullptr);
+  std::shared_ptr<Norm> norm1, norm2;
+  std::shared_ptr<MultiHeadAttention> attn;
+  std::shared_ptr<FeedForward> ffn;
+  std::shared_ptr<Dropout> drop;
+
+ private:
+  bool pre_;
+};
+
+// Input map, positions, blocks, final norm, then the mean over valid positions: -> [B, d].
+class Encoder : public Module {
+ public:
+  Encoder(const ModelConfig& c, std::shared_ptr<SeedCounter> seeds, Rng& rng);
+  // x [B, L] (ids or pixel values), lengths I32 [B] or undefined -> pooled [B, d]. With `maps`, each
+  // block's attention matrices [B, H, L, L] are appended (see Model::attention_maps).
+  Tensor forward(const Tensor& x, const Tensor& lengths, std::vector<Tensor>* maps = nullptr);
+  std::shared_ptr<Module> embed;  // Embedding or Linear
+  std::vector<std::shared_ptr<Block>> blocks;
+  std::shared_ptr<Norm> norm;  // pre-norm only
+  std::shared_ptr<Dropout> drop;
+
+ private:
+  ModelConfig c_;
+};
+
+class Model : public Module {
+ public:
+  virtual Tensor forward(const ModelInput& in) = 0;  // -> logits [B, classes]
+  // For one example x [1, L] (lengths [1] or undefined): each block's per-head attention matrix after
+  // decay, softmax and smoothing, as float [H, L, L] tensors (no grad), in block order. Runs in the
+  // current train/eval mode without recording a graph.
+  std::vector<Tensor> attention_maps(const Tensor& x, const Tensor& lengths = Tensor());
+  const ModelConfig& config() const { return c_; }
+  std::shared_ptr<Encoder> encoder;
+
+ protected:
+  explicit Model(const ModelConfig& c);
+  ModelConfig c_;
+  std::shared_ptr<SeedCounter> seeds_;
+  Rng rng_;
+};
+
+class SequenceClassifier : public Model {
+ public:
+  explicit SequenceClassifier(const ModelConfig& c);
+  Tensor forward(const ModelInput& in) override;
+  std::shared_ptr<Linear> head;
+};
+
+class RetrievalModel : public Model {
+ public:
+  explicit RetrievalModel(const ModelConfig& c);
+  Tensor forward(const ModelInput& in) override;  // -> [B, 2]
+  std::shared_ptr<Linear> mlp1, mlp2;
+};
+
+// The classifier, or the retrieval model when c.retrieval. Throws on an inconsistent config.
+std::shared_ptr<Model> make_model(const ModelConfig& c);
+
+}  // namespace lasgrad

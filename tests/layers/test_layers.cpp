@@ -1,0 +1,188 @@
+// Each layer: parameter names, initialisation, train/eval behaviour, and a finite-difference gradient
+// check (float64, tiny shapes) of its output with respect to its input and every parameter.
+#include <cmath>
+
+#include "layers/layers.h"
+#include "layers/multihead_attention.h"
+#include "tests/engine/helpers.h"
+
+using namespace lasgrad;
+using lasgrad::test::random;
+using In = std::vector<Tensor>;
+
+namespace {
+
+std::vector<std::string> names(const Module& m) {
+  std::vector<std::string> out;
+  for (auto& [n, t] : m.named_parameters()) out.push_back(n);
+  return out;
+}
+
+// The input and every parameter of `m` as gradient-check inputs (the parameters are perturbed in place).
+In with_params(const Tensor& x, const Module& m) {
+  In in{x};
+  for (const Tensor& p : m.parameters()) in.push_back(p);
+  return in;
+}
+
+}  // namespace
+
+TEST_CASE("Linear: names, init bound, gradient") {
+  Rng rng(1);
+  Linear lin(5, 3, rng, DType::F64);
+  CHECK(names(lin) == std::vector<std::string>{"weight", "bias"});
+  CHECK(lin.weight.shape() == Shape{3, 5});
+  for (double w : lin.weight.to_doubles()) CHECK(std::abs(w) <= 1 / std::sqrt(5.0));
+  Tensor x = random({2, 4, 5}, rng);
+  CHECK_GRADIENTS([&](const In&) { return lin.forward(x); }, with_params(x, lin));
+}
+
+TEST_CASE("Embedding and LayerNorm gradients") {
+  Rng rng(2);
+  Embedding emb(6, 4, rng, DType::F64);
+  Tensor ids = Tensor::from(std::vector<int32_t>{0, 5, 5, 2}, {2, 2});
+  CHECK_GRADIENTS([&](const In&) { return emb.forward(ids); }, (In{emb.weight}));
+  LayerNorm ln(4, DType::F64);
+  CHECK(names(ln) == std::vector<std::string>{"weight", "bias"});
+  ln.weight.copy_from(random({4}, rng, 0.5, 1.5, false));
+  ln.bias.copy_from(random({4}, rng, -1, 1, false));
+  Tensor x = random({2, 3, 4}, rng);
+  CHECK_GRADIENTS([&](const In&) { return ln.forward(x); }, with_params(x, ln));
+}
+
+TEST_CASE("BatchNorm: batch statistics in training, running statistics in eval, gradient") {
+  Rng rng(3);
+  BatchNorm bn(3, DType::F64, 1e-5, 0.1);
+  Tensor x = random({2, 5, 3}, rng, -2, 2, false);
+  Tensor y = bn.forward(x);
+  // Per channel over (B, L): mean 0 and biased variance 1 (up to eps).
+  std::vector<double> yv = y.to_doubles(), xv = x.to_doubles();
+  for (int c = 0; c < 3; ++c) {
+    double m = 0, v = 0, xm = 0, xv2 = 0;
+    for (int i = 0; i < 10; ++i) m += yv[i * 3 + c] / 10, xm += xv[i * 3 + c] / 10;
+    for (int i = 0; i < 10; ++i) v += (yv[i * 3 + c] - m) * (yv[i * 3 + c] - m) / 10, xv2 += (xv[i * 3 + c] - xm) * (xv[i * 3 + c] - xm) / 9;
+    CHECK(std::abs(m) < 1e-12);
+    CHECK(v == doctest::Approx(1.0).epsilon(1e-4));
+    CHECK(bn.running_mean.to_doubles()[c] == doctest::Approx(0.1 * xm));
+    CHECK(bn.running_var.to_doubles()[c] == doctest::Approx(0.9 + 0.1 * xv2));  // unbiased
+  }
+  CHECK(bn.named_buffers().size() == 2);
+  bn.eval();
+  std::vector<double> ye = bn.forward(x).to_doubles();
+  const double rm = bn.running_mean.to_doubles()[0], rv = bn.running_var.to_doubles()[0];
+  CHECK(ye[0] == doctest::Approx((xv[0] - rm) / std::sqrt(rv + 1e-5)));
+  bn.train();
+  bn.weight.copy_from(random({3}, rng, 0.5, 1.5, false));
+  Tensor xg = random({2, 4, 3}, rng);
+  CHECK_GRADIENTS([&](const In&) { return bn.forward(xg); }, with_params(xg, bn));
+}
+
+TEST_CASE("Dropout: reproducible from the seed counter, identity in eval") {
+  auto seeds = std::make_shared<SeedCounter>();
+  seeds->seed = 42;
+  Dropout drop(0.5, seeds);
+  Tensor x = Tensor::full({64}, 1.0);
+  std::vector<double> a = drop.forward(x).to_doubles(), b = drop.forward(x).to_doubles();
+  CHECK(a != b);  // a fresh seed per call
+  seeds->count = 0;
+  CHECK(drop.forward(x).to_doubles() == a);  // the same counter, the same masks
+  int zeros = 0;
+  for (double v : a) {
+    zeros += v == 0.0;
+    CHECK((v == 0.0 || v == 2.0));
+  }
+  CHECK(zeros > 10);
+  CHECK(zeros < 54);
+  drop.eval();
+  CHECK(drop.forward(x).to_doubles() == x.to_doubles());
+  CHECK_THROWS_AS(Dropout(1.0, seeds), Error);
+}
+
+TEST_CASE("FeedForward: names and gradient") {
+  Rng rng(4);
+  FeedForward ff(3, 2, 0.0, std::make_shared<SeedCounter>(), rng, DType::F64);
+  CHECK(names(ff) == std::vector<std::string>{"fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"});
+  CHECK(ff.fc1->weight.shape() == Shape{6, 3});
+  Tensor x = random({2, 2, 3}, rng);
+  CHECK_GRADIENTS([&](const In&) { return ff.forward(x); }, with_params(x, ff));
+}
+
+TEST_CASE("sinusoidal positions") {
+  Tensor pe = sinusoidal_positions(5, 6, DType::F64);
+  std::vector<double> v = pe.to_doubles();
+  CHECK(v[0] == 0.0);
+  CHECK(v[1] == 1.0);
+  CHECK(v[3 * 6 + 2] == doctest::Approx(std::sin(3 / std::pow(10000.0, 2.0 / 6))));
+  CHECK(v[3 * 6 + 3] == doctest::Approx(std::cos(3 / std::pow(10000.0, 2.0 / 6))));
+}
+
+TEST_CASE("las_alphas: global head 0, geometric from alpha_min to B, explicit list, softmax zeros") {
+  AttentionSettings s;
+  s.heads = 4;
+  s.las_b = 0.5;
+  s.max_len = 8;  // alpha_min defaults to 1/8
+  std::vector<double> a = las_alphas(s);
+  CHECK(a[0] == 0.0);
+  CHECK(a[1] == doctest::Approx(0.125));
+  CHECK(a[2] == doctest::Approx(0.25));
+  CHECK(a[3] == doctest::Approx(0.5));
+  s.alpha_min = 0.05;
+  CHECK(las_alphas(s)[1] == doctest::Approx(0.05));
+  s.alphas = {0, 1, 2, 3};
+  CHECK(las_alphas(s) == s.alphas);
+  s.alphas = {1};
+  CHECK_THROWS_AS(las_alphas(s), Error);
+  s.alphas = {};
+  s.las_b = 1.5;
+  CHECK_THROWS_AS(las_alphas(s), Error);
+  s.kind = AttentionKind::Softmax;
+  CHECK(las_alphas(s) == std::vector<double>(4, 0.0));
+  CHECK(parse_attention_kind("las-chunk") == AttentionKind::LasChunk);
+  CHECK_THROWS_AS(parse_attention_kind("linear"), Error);
+}
+
+TEST_CASE("MultiHeadAttention: every kind, fused and reference, causal and bidirectional, with padding") {
+  Rng rng(5);
+  Tensor x = random({2, 7, 4}, rng);
+  Tensor lengths = Tensor::from(std::vector<int32_t>{7, 4}, {2});
+  for (AttentionKind kind : {AttentionKind::Softmax, AttentionKind::Las, AttentionKind::LasChunk})
+    for (bool causal : {true, false})
+      for (bool fused : {true, false}) {
+        CAPTURE(attention_kind_name(kind));
+        CAPTURE(causal);
+        CAPTURE(fused);
+        AttentionSettings s;
+        s.kind = kind;
+        s.causal = causal;
+        s.heads = 2;
+        s.las_b = 0.5;
+        s.pool = 3;
+        s.chunk = 3;
+        s.fused = fused;
+        MultiHeadAttention mha(4, s, rng, DType::F64);
+        CHECK(names(mha) == std::vector<std::string>{"qkv.weight", "qkv.bias", "out.weight", "out.bias"});
+        CHECK_GRADIENTS([&](const In&) { return mha.forward(x, lengths); }, with_params(x, mha));
+      }
+}
+
+TEST_CASE("MultiHeadAttention: strict re-mask runs the reference; recorded weights match the output") {
+  Rng rng(6);
+  AttentionSettings s;
+  s.heads = 2;
+  s.las_b = 0.5;
+  s.pool = 3;
+  s.strict_causal = true;
+  MultiHeadAttention mha(4, s, rng, DType::F64);
+  Tensor x = random({1, 5, 4}, rng);
+  CHECK_GRADIENTS([&](const In&) { return mha.forward(x); }, with_params(x, mha));
+  Tensor w;
+  mha.forward(x, Tensor(), &w);
+  CHECK(w.shape() == Shape{1, 2, 5, 5});
+  std::vector<double> wv = w.to_doubles();
+  CHECK(wv[0 * 5 + 1] == 0.0);  // strict: no weight on the future
+  s.strict_causal = false;
+  MultiHeadAttention plain(4, s, rng, DType::F64);
+  plain.forward(x, Tensor(), &w);
+  CHECK(w.to_doubles()[0 * 5 + 1] > 0.0);  // pooling spreads weight one column ahead
+  CHECK_THROWS_AS(MultiHeadAttention(5, s, rng), Error);  // 5 is not a multiple of 2 heads
+}
