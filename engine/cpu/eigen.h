@@ -1,0 +1,20 @@
+// Eigen for the CPU kernels, with the Array/Matrix maps they share.
+#pragma once
+// GCC 12 reports -Wmaybe-uninitialized inside its own AVX-512 intrinsics when Eigen's packet math
+// inlines them (GCC bug 105593, fixed in GCC 13). The warning is emitted where the code is inlined,
+// so it is silenced for the rest of the translation unit; that is only files that use Eigen.
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ < 13
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#include <Eigen/Core>
+
+namespace lasgrad::cpu {
+
+template <class T>
+using Vec = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
+template <class T>
+using CVec = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
+template <class T>
+using RowMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+}  // namespace lasgrad::cpu

@@ -1,0 +1,133 @@
+// Data movement: permute (transpose) and copy_axis (slice/concat). Both work on raw elements of the
+// dtype's size, so one instantiation serves float and int32, another double.
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "engine/cpu/cpu_backend.h"
+#include "engine/cpu/cpu_util.h"
+
+namespace lasgrad {
+
+using namespace cpu;
+
+// Calls f(E{}) with an unsigned integer type E of the dtype's element size.
+template <class F>
+static void dispatch_size(DType dtype, const F& f) {
+  if (dtype_size(dtype) == 8) f(uint64_t{});
+  else f(uint32_t{});
+}
+
+constexpr int64_t kTile = 32;  // transpose tile: 32 x 32 elements, 4 KiB of floats
+
+// x [batch, R, C] -> out [batch, C, R], through square tiles so that both the reads and the writes of
+// a tile touch few cache lines.
+template <class E>
+static void transpose_last2(const E* x, E* out, int64_t batch, int64_t R, int64_t C) {
+  const int64_t tr = (R + kTile - 1) / kTile, tc = (C + kTile - 1) / kTile;
+  parallel_for(batch * tr * tc, row_grain(kTile * kTile), [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      int64_t b = t / (tr * tc), r0 = (t / tc) % tr * kTile, c0 = t % tc * kTile;
+      int64_t r1 = std::min(R, r0 + kTile), c1 = std::min(C, c0 + kTile);
+      const E* xb = x + b * R * C;
+      E* ob = out + b * R * C;
+      for (int64_t c = c0; c < c1; ++c)
+        for (int64_t r = r0; r < r1; ++r) ob[c * R + r] = xb[r * C + c];
+    }
+  });
+}
+
+// x [xshape], out[i0, .., ik] = x[.. i_perm ..]: the general path. out is written in order; x is read
+// with per-axis strides, a contiguous run (memcpy) when the innermost output axis is x's innermost.
+template <class E>
+static void permute_strided(const E* x, E* out, const std::vector<int64_t>& dims, const std::vector<int64_t>& strides) {
+  const int r = static_cast<int>(dims.size());
+  int64_t n = 1;
+  for (int64_t d : dims) n *= d;
+  const int64_t inner = dims[r - 1], s_in = strides[r - 1];
+  parallel_for(n, kGrain, [&](int64_t begin, int64_t end) {
+    std::vector<int64_t> idx(r);
+    int64_t off = 0, rem = begin;
+    for (int k = r - 1; k >= 0; --k) {
+      idx[k] = rem % dims[k];
+      rem /= dims[k];
+      off += idx[k] * strides[k];
+    }
+    for (int64_t pos = begin; pos < end;) {
+      int64_t len = std::min(inner - idx[r - 1], end - pos);
+      if (s_in == 1) std::memcpy(out + pos, x + off, static_cast<size_t>(len) * sizeof(E));
+      else
+        for (int64_t j = 0; j < len; ++j) out[pos + j] = x[off + j * s_in];
+      pos += len;
+      idx[r - 1] += len;
+      off += len * s_in;
+      for (int k = r - 1; k > 0 && idx[k] == dims[k]; --k) {
+        off += strides[k - 1] - dims[k] * strides[k];
+        idx[k] = 0;
+        ++idx[k - 1];
+      }
+    }
+  });
+}
+
+// out.shape[i] = x.shape[perm[i]]; any dtype.
+void CpuBackend::permute(const Tensor& x, const std::vector<int>& perm, Tensor& out) {
+  if (x.numel() == 0) return;
+  // Coalesce: drop size-1 axes and merge output axes that are neighbours in x too, leaving the
+  // smallest permutation of the smallest rank that moves the same data.
+  const Shape& xs = x.shape();
+  std::vector<int> compact(xs.size(), -1);  // x axis -> its index among x's axes of size > 1
+  std::vector<int64_t> cdim;
+  for (size_t p = 0; p < xs.size(); ++p)
+    if (xs[p] != 1) compact[p] = static_cast<int>(cdim.size()), cdim.push_back(xs[p]);
+  std::vector<int> first, last;  // each group: a run of consecutive compact x axes, in output order
+  for (int p : perm) {
+    int c = compact[p];
+    if (c < 0) continue;
+    if (!last.empty() && last.back() + 1 == c) last.back() = c;
+    else first.push_back(c), last.push_back(c);
+  }
+  // gdim: a group's extent; xorder: group ids in x order; gstride: a group's element stride in x.
+  const int g = static_cast<int>(first.size());
+  std::vector<int> xorder(g);
+  for (int i = 0; i < g; ++i) xorder[i] = i;
+  std::sort(xorder.begin(), xorder.end(), [&](int i, int j) { return first[i] < first[j]; });
+  std::vector<int64_t> gdim(g, 1), gstride(g);
+  for (int i = 0; i < g; ++i)
+    for (int c = first[i]; c <= last[i]; ++c) gdim[i] *= cdim[c];
+  int64_t s = 1;
+  for (int k = g - 1; k >= 0; --k) gstride[xorder[k]] = s, s *= gdim[xorder[k]];
+
+  dispatch_size(x.dtype(), [&](auto tag) {
+    using E = decltype(tag);
+    const E* xp = static_cast<const E*>(x.raw());
+    E* op = static_cast<E*>(out.raw());
+    // After coalescing, an identity is one group (or none), and swapping the last two axes, with any
+    // batch axes in front, is [R, C] -> [C, R] or [B, R, C] -> [B, C, R].
+    if (g <= 1) return parallel_memcpy(op, xp, x.nbytes());
+    if (g == 2 && xorder[0] == 1) return transpose_last2(xp, op, 1, gdim[1], gdim[0]);
+    if (g == 3 && xorder[0] == 0 && xorder[1] == 2) return transpose_last2(xp, op, gdim[0], gdim[2], gdim[1]);
+    permute_strided(xp, op, gdim, gstride);
+  });
+}
+
+// Views src as [outer, src_axis, inner] and dst as [outer, dst_axis, inner] and copies, for each
+// outer index, the contiguous run of len * inner elements; any dtype.
+void CpuBackend::copy_axis(const Tensor& src, int64_t src_start, Tensor& dst, int64_t dst_start, int axis,
+                           int64_t len) {
+  int64_t outer = 1, inner = 1;
+  for (int i = 0; i < axis; ++i) outer *= src.shape()[i];
+  for (int i = axis + 1; i < src.ndim(); ++i) inner *= src.shape()[i];
+  const int64_t sa = src.shape()[axis], da = dst.shape()[axis];
+  const size_t es = dtype_size(src.dtype()), run = static_cast<size_t>(len * inner) * es;
+  if (run == 0 || outer == 0) return;
+  const char* s = static_cast<const char*>(src.raw());
+  char* d = static_cast<char*>(dst.raw());
+  if (outer == 1) return parallel_memcpy(d + dst_start * inner * es, s + src_start * inner * es, run);
+  parallel_for(outer, row_grain(static_cast<int64_t>(run / es)), [&](int64_t o0, int64_t o1) {
+    for (int64_t o = o0; o < o1; ++o)
+      std::memcpy(d + ((o * da + dst_start) * inner) * es, s + ((o * sa + src_start) * inner) * es, run);
+  });
+}
+
+}  // namespace lasgrad
