@@ -1,0 +1,81 @@
+// Presets (las-attention.md §4), overrides and the consistency checks.
+#include <doctest/doctest.h>
+
+#include "engine/tensor.h"
+#include "train/config.h"
+
+using namespace lasgrad;
+using namespace lasgrad::train;
+
+TEST_CASE("the paper preset holds las-attention.md section 4") {
+  Config l = preset("listops", "las", "paper");
+  CHECK(l.str("layers") == "6");
+  CHECK(l.str("width") == "256");
+  CHECK(l.str("heads") == "8");
+  CHECK(l.str("norm") == "batch");
+  CHECK(l.str("prenorm") == "false");
+  CHECK(l.number("lr") == 1e-3);
+  CHECK(l.number("weight_decay") == 0.01);
+  CHECK(l.str("epochs") == "50");
+  CHECK(l.str("batch_size") == "50");
+  CHECK(l.str("dropout") == "0");
+  CHECK(l.str("optimizer") == "adamw");
+  CHECK(l.number("beta1") == 0.9);
+  CHECK(l.number("beta2") == 0.999);
+  CHECK(l.flag("causal"));
+  CHECK(l.str("pool") == "5");
+  Config r = preset("retrieval", "las", "paper");
+  CHECK(r.str("norm") == "batch");
+  CHECK(r.str("prenorm") == "true");
+  CHECK(r.number("lr") == 2e-3);
+  CHECK(r.number("weight_decay") == 0);
+  CHECK(r.str("epochs") == "20");
+  CHECK(r.str("batch_size") == "64");
+  CHECK(preset("smnist", "las", "paper").str("pool") == "3");
+  CHECK(preset("pathx", "softmax", "paper").str("batch_size") == "32");
+  for (const auto& task : train_tasks())
+    for (const auto& att : attention_kinds())
+      for (const char* name : {"paper", "small"}) {
+        INFO(task << " " << att << " " << name);
+        CHECK_NOTHROW(validate(preset(task, att, name)));
+      }
+}
+
+TEST_CASE("overrides, and errors that name what is wrong") {
+  Config c = preset("listops", "las", "small");
+  apply_override(c, "lr=5e-4");
+  CHECK(c.number("lr") == 5e-4);
+  CHECK_THROWS_WITH_AS(apply_override(c, "learning_rate=1"), doctest::Contains("learning_rate"), Error);
+  CHECK_THROWS_WITH_AS(apply_override(c, "lr"), doctest::Contains("key=value"), Error);
+  CHECK_THROWS_WITH_AS(preset("cifar", "las", "small"), doctest::Contains("unknown task 'cifar'"), Error);
+  CHECK_THROWS_WITH_AS(preset("listops", "linear", "small"), doctest::Contains("unknown attention"), Error);
+  CHECK_THROWS_WITH_AS(preset("listops", "las", "huge"), doctest::Contains("unknown preset"), Error);
+
+  Config h = c;
+  h.set("heads", "3");
+  CHECK_THROWS_WITH_AS(validate(h), doctest::Contains("does not divide width"), Error);
+  Config k = preset("listops", "las-chunk", "small");
+  k.set("chunk", "4096");
+  CHECK_THROWS_WITH_AS(validate(k), doctest::Contains("chunk = 4096 is longer than the sequence (128)"), Error);
+  Config p = c;
+  p.set("pool", "4");
+  CHECK_THROWS_WITH_AS(validate(p), doctest::Contains("odd"), Error);
+  Config n = c;
+  n.set("norm", "group");
+  CHECK_THROWS_WITH_AS(validate(n), doctest::Contains("norm = 'group'"), Error);
+  Config a = c;
+  a.set("alphas", "0,0.1");
+  CHECK_THROWS_WITH_AS(validate(a), doctest::Contains("alphas"), Error);
+  Config x = c;
+  x.set("lr", "fast");
+  CHECK_THROWS_WITH_AS(validate(x), doctest::Contains("lr needs a number"), Error);
+}
+
+TEST_CASE("the config text lists every key once") {
+  Config c;
+  std::string t = c.text();
+  for (const auto& e : c.entries()) CHECK(("\n" + t).find("\n" + e.key + " = ") != std::string::npos);
+  std::map<std::string, std::string> v = c.values();
+  v.erase("lr");
+  CHECK_THROWS_WITH_AS(c.set_all(v), doctest::Contains("'lr' is missing"), Error);
+}

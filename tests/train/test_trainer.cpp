@@ -1,0 +1,227 @@
+// The trainer on a toy task and a toy model (seconds): determinism, bit-exact resume after an
+// interruption, NaN stop with the last checkpoint intact, checkpoint round trip and corruption.
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "engine/ops.h"
+#include "engine/rng.h"
+#include "layers/layers.h"
+#include "train/checkpoint.h"
+#include "train/trainer.h"
+
+using namespace lasgrad;
+using namespace lasgrad::train;
+namespace fs = std::filesystem;
+
+namespace {
+
+// n sequences of 3..8 tokens in [2, 8); label = the first token mod 3.
+class ToyData : public data::Dataset {
+ public:
+  ToyData(int64_t n, uint64_t seed) {
+    info_ = {"toy", 3, 8, 8, false, false, 0};
+    Rng rng(seed);
+    for (int64_t i = 0; i < n; ++i) {
+      std::vector<int32_t> t(3 + rng.below(6));
+      for (auto& x : t) x = 2 + static_cast<int32_t>(rng.below(6));
+      seqs_.push_back(t);
+    }
+  }
+  int64_t size() const override { return static_cast<int64_t>(seqs_.size()); }
+  int32_t label(int64_t i) const override { return seqs_[i][0] % 3; }
+  int64_t length(int64_t i, int) const override { return static_cast<int64_t>(seqs_[i].size()); }
+  void tokens(int64_t i, int, int32_t* out) const override { std::copy(seqs_[i].begin(), seqs_[i].end(), out); }
+  void pixels(int64_t, float*) const override {}
+  std::string text(int64_t, int) const override { return ""; }
+  std::vector<uint8_t> image_bytes(int64_t) const override { return {}; }
+
+ private:
+  std::vector<std::vector<int32_t>> seqs_;
+};
+
+// Embedding of the first token concatenated with the mean embedding -> dropout -> Linear; optionally
+// poisons its output with NaN on the k-th forward in training.
+class ToyModel : public TaskModel, public Module {
+ public:
+  // `seed` draws the weights; the dropout stream's seed is fixed, as the config's seed fixes a real model's.
+  explicit ToyModel(uint64_t seed) : rng_(seed) {
+    add_child("embed", embed_ = std::make_shared<Embedding>(8, 6, rng_));
+    add_child("head", head_ = std::make_shared<Linear>(12, 3, rng_));
+    seeds_->seed = 7;
+    drop_ = std::make_shared<Dropout>(0.2, seeds_);
+  }
+  Module& module() override { return *this; }
+  Tensor logits(const data::Batch& b) override {
+    Tensor ids = Tensor::from(b.tokens, {b.size, b.length});
+    Tensor e = embed_->forward(ids);  // [R, T, 6]
+    Tensor h = concat({reshape(slice(e, 1, 0, 1), {b.size, 6}), mean(e, {1})}, 1);
+    Tensor y = head_->forward(drop_->forward(h));
+    if (training() && ++calls_ == nan_at) y = add(y, std::nan(""));
+    return y;
+  }
+  uint64_t rng_state() const override { return seeds_->count; }
+  void set_rng_state(uint64_t s) override { seeds_->count = s; }
+  std::vector<Tensor> attention_maps(const data::Batch&) override { return {}; }
+  std::vector<std::vector<double>> alphas() const override { return {}; }
+  int64_t nan_at = -1;
+
+ private:
+  Rng rng_;
+  std::shared_ptr<SeedCounter> seeds_ = std::make_shared<SeedCounter>();
+  std::shared_ptr<Embedding> embed_;
+  std::shared_ptr<Linear> head_;
+  std::shared_ptr<Dropout> drop_;
+  int64_t calls_ = 0;
+};
+
+struct Fixture {
+  ToyData train{200, 1}, val{60, 2}, test{60, 3};
+  Splits splits{&train, &val, &test};
+  Config config = [] {
+    Config c;
+    c.set("batch_size", "16");
+    c.set("accum", "2");
+    c.set("steps", "24");
+    c.set("eval_every", "5");
+    c.set("log_every", "3");
+    c.set("lr", "0.05");
+    c.set("warmup", "3");
+    c.set("clip", "1.0");
+    c.set("seed", "7");
+    return c;
+  }();
+  std::string dir(const std::string& name) {
+    std::string d = (fs::temp_directory_path() / ("lasgrad_train_test_" + name)).string();
+    fs::remove_all(d);
+    fs::create_directories(d);
+    return d;
+  }
+};
+
+std::vector<double> params_of(Module& m) {
+  std::vector<double> out;
+  for (auto& [n, t] : m.named_parameters())
+    for (double x : t.to_doubles()) out.push_back(x);
+  return out;
+}
+
+// metrics.jsonl without the timing fields, which differ between runs.
+std::vector<std::string> metric_lines(const std::string& path) {
+  std::ifstream in(path);
+  std::vector<std::string> out;
+  for (std::string line; std::getline(in, line);) {
+    for (const char* key : {", \"examples_per_s\"", ", \"elapsed_s\""}) {
+      auto at = line.find(key);
+      if (at != std::string::npos) line.erase(at, line.find_first_of(",}", at + 2) - at);
+    }
+    out.push_back(line);
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("the same seed gives the same losses bit for bit, and the model learns") {
+  Fixture f;
+  ToyModel a(7), b(7);
+  TrainOptions o{.run_dir = f.dir("det_a"), .quiet = true};
+  TrainResult ra = fit(a, f.config, f.splits, o);
+  o.run_dir = f.dir("det_b");
+  TrainResult rb = fit(b, f.config, f.splits, o);
+  REQUIRE(ra.losses.size() == 24);
+  CHECK(ra.losses == rb.losses);
+  CHECK(params_of(a) == params_of(b));
+  CHECK(ra.losses.back() < ra.losses.front());
+  CHECK(ra.best_val > 0.5);  // chance is 1/3
+  CHECK(ra.test.examples == 60);
+  CHECK(fs::exists(o.run_dir + "/best.safetensors"));
+  CHECK(fs::exists(o.run_dir + "/config.txt"));
+  auto lines = metric_lines(o.run_dir + "/metrics.jsonl");
+  CHECK(lines.back().find("\"split\": \"test\"") != std::string::npos);
+}
+
+TEST_CASE("an interrupted and resumed run equals an uninterrupted one bit for bit") {
+  Fixture f;
+  ToyModel full(7);
+  std::string d1 = f.dir("full"), d2 = f.dir("resumed");
+  TrainResult r1 = fit(full, f.config, f.splits, {.run_dir = d1, .quiet = true});
+
+  ToyModel first(7);  // interrupted after step 8 (not an evaluation step: mid-epoch, mid-window)
+  TrainResult ri = fit(first, f.config, f.splits,
+                         {.run_dir = d2, .quiet = true, .stop = [](int64_t step) { return step == 8; }});
+  CHECK(ri.interrupted);
+  CHECK(ri.steps == 8);
+  ToyModel second(99);  // different weights: everything must come from the checkpoint
+  TrainResult r2 = fit(second, f.config, f.splits, {.run_dir = d2, .resume = d2 + "/last.safetensors", .quiet = true});
+  CHECK(r2.steps == 24);
+
+  std::vector<double> joined = ri.losses;
+  joined.insert(joined.end(), r2.losses.begin(), r2.losses.end());
+  CHECK(joined == r1.losses);
+  CHECK(params_of(second) == params_of(full));
+  CHECK(r2.best_step == r1.best_step);
+  CHECK(r2.test.accuracy == r1.test.accuracy);
+  CHECK(metric_lines(d2 + "/metrics.jsonl") == metric_lines(d1 + "/metrics.jsonl"));
+}
+
+TEST_CASE("a NaN loss stops training naming the step; the last checkpoint stays loadable") {
+  Fixture f;
+  ToyModel m(7);
+  m.nan_at = 2 * 13 + 1;  // the first micro-batch of step 14 (accum 2); checkpoints at steps 5 and 10
+  std::string d = f.dir("nan");
+  CHECK_THROWS_WITH_AS(fit(m, f.config, f.splits, {.run_dir = d, .quiet = true}),
+                       doctest::Contains("loss is NaN at step 14"), Error);
+  Checkpoint ck = load_checkpoint(d + "/last.safetensors");
+  CHECK(ck.state.step == 10);
+  ToyModel fresh(1);
+  load_model(ck, fresh);
+  for (double x : params_of(fresh)) CHECK(std::isfinite(x));
+}
+
+TEST_CASE("checkpoints: round trip, and truncated, corrupted or foreign files are refused") {
+  Fixture f;
+  ToyModel m(7);
+  std::string d = f.dir("ckpt");
+  Adam opt(m.named_parameters(), {}, {});
+  TrainState s;
+  s.step = 12, s.epoch = 3, s.batch = 4, s.rng = 99, s.best_val = 0.625, s.best_step = 10;
+  s.schedule = {0.25, 1.5, 2, true};
+  f.config.set("lr", "0.123");
+  save_checkpoint(d + "/c.safetensors", m, &opt, f.config, s);
+  Checkpoint ck = load_checkpoint(d + "/c.safetensors");
+  CHECK(ck.state.step == 12);
+  CHECK(ck.state.batch == 4);
+  CHECK(ck.state.rng == 99);
+  CHECK(ck.state.best_val == 0.625);
+  CHECK(ck.state.schedule.scale == 0.25);
+  CHECK(ck.config.str("lr") == "0.123");
+  CHECK(ck.file.contains("model.embed.weight"));
+  CHECK(ck.file.contains("adam.m.head.weight"));
+
+  std::string bytes;
+  {
+    std::ifstream in(d + "/c.safetensors", std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  auto write = [&](const std::string& name, const std::string& content) {
+    std::ofstream(d + "/" + name, std::ios::binary) << content;
+    return d + "/" + name;
+  };
+  CHECK_THROWS_AS(load_checkpoint(write("trunc.safetensors", bytes.substr(0, bytes.size() - 10))), Error);
+  CHECK_THROWS_AS(load_checkpoint(write("short.safetensors", bytes.substr(0, 5))), Error);
+  std::string bad = bytes;
+  bad[12] = '#';  // inside the JSON header
+  CHECK_THROWS_AS(load_checkpoint(write("corrupt.safetensors", bad)), Error);
+  CHECK_THROWS_WITH_AS(load_checkpoint(d + "/missing.safetensors"), doctest::Contains("missing.safetensors"), Error);
+
+  save_safetensors(d + "/foreign.safetensors", {{"w", Tensor::zeros({2})}});
+  CHECK_THROWS_WITH_AS(load_checkpoint(d + "/foreign.safetensors"), doctest::Contains("not a lasgrad checkpoint"), Error);
+
+  struct Other : Module {
+    Other() { add_parameter("embed.weight", Tensor::zeros({3, 3})); }
+  } other;
+  CHECK_THROWS_WITH_AS(load_model(ck, other), doctest::Contains("model.embed.weight has shape [8, 6]"), Error);
+}

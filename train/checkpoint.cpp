@@ -1,0 +1,103 @@
+#include "train/checkpoint.h"
+
+#include <cstdio>
+#include <cstdlib>
+
+namespace lasgrad::train {
+
+static const char* kFormat = "lasgrad-checkpoint-1";
+
+static std::string exact(double v) {  // round-trips every double
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
+}
+
+void save_checkpoint(const std::string& path, const Module& model, const Adam* optimizer, const Config& config,
+                     const TrainState& s) {
+  NamedTensors tensors;
+  for (auto& [name, t] : model.named_parameters()) tensors.emplace_back("model." + name, t);
+  for (auto& [name, t] : model.named_buffers()) tensors.emplace_back("model." + name, t);
+  if (optimizer)
+    for (auto& nt : optimizer->state()) tensors.push_back(nt);
+  std::map<std::string, std::string> meta = {
+      {"format", kFormat},
+      {"step", std::to_string(s.step)},
+      {"epoch", std::to_string(s.epoch)},
+      {"batch", std::to_string(s.batch)},
+      {"rng", std::to_string(s.rng)},
+      {"schedule.scale", exact(s.schedule.scale)},
+      {"schedule.best", exact(s.schedule.best)},
+      {"schedule.bad", std::to_string(s.schedule.bad)},
+      {"schedule.seen", s.schedule.seen ? "1" : "0"},
+      {"best_val", exact(s.best_val)},
+      {"best_step", std::to_string(s.best_step)},
+      {"window.loss", exact(s.window_loss)},
+      {"window.correct", std::to_string(s.window_correct)},
+      {"window.examples", std::to_string(s.window_examples)},
+      {"window.steps", std::to_string(s.window_steps)},
+  };
+  for (const auto& e : config.entries()) meta["config." + e.key] = e.value;
+  save_safetensors(path, tensors, meta);
+}
+
+Checkpoint load_checkpoint(const std::string& path) {
+  Checkpoint c;
+  c.file = load_safetensors(path);
+  const auto& meta = c.file.metadata;
+  auto get = [&](const std::string& key) -> const std::string& {
+    auto it = meta.find(key);
+    if (it == meta.end()) throw Error(path + ": not a lasgrad checkpoint (no '" + key + "' in __metadata__)");
+    return it->second;
+  };
+  if (get("format") != kFormat) throw Error(path + ": unknown checkpoint format '" + get("format") + "'");
+  auto integer = [&](const std::string& key) {
+    const std::string& v = get(key);
+    char* end = nullptr;
+    long long x = std::strtoll(v.c_str(), &end, 10);
+    if (v.empty() || *end) throw Error(path + ": __metadata__ '" + key + "' is not a whole number: '" + v + "'");
+    return static_cast<int64_t>(x);
+  };
+  auto number = [&](const std::string& key) {
+    const std::string& v = get(key);
+    char* end = nullptr;
+    double x = std::strtod(v.c_str(), &end);
+    if (v.empty() || *end) throw Error(path + ": __metadata__ '" + key + "' is not a number: '" + v + "'");
+    return x;
+  };
+  TrainState& s = c.state;
+  s.step = integer("step");
+  s.epoch = integer("epoch");
+  s.batch = integer("batch");
+  s.rng = std::strtoull(get("rng").c_str(), nullptr, 10);
+  s.schedule = {number("schedule.scale"), number("schedule.best"), integer("schedule.bad"), integer("schedule.seen") != 0};
+  s.best_val = number("best_val");
+  s.best_step = integer("best_step");
+  s.window_loss = number("window.loss");
+  s.window_correct = integer("window.correct");
+  s.window_examples = integer("window.examples");
+  s.window_steps = integer("window.steps");
+  std::map<std::string, std::string> values;
+  for (const auto& e : c.config.entries()) values[e.key] = get("config." + e.key);
+  c.config.set_all(values);
+  return c;
+}
+
+void load_model(const Checkpoint& ckpt, Module& model) {
+  NamedTensors all = model.named_parameters();
+  for (auto& nt : model.named_buffers()) all.push_back(nt);
+  for (auto& [name, t] : all) {
+    const Tensor& src = ckpt.file.at("model." + name);
+    if (src.shape() != t.shape())
+      throw Error(ckpt.file.path + ": model." + name + " has shape " + shape_str(src.shape()) + ", the model expects " +
+                  shape_str(t.shape()));
+    t.copy_from(src);
+  }
+  size_t in_file = 0;
+  for (const auto& [name, t] : ckpt.file.tensors) in_file += name.rfind("model.", 0) == 0;
+  if (in_file != all.size())
+    throw Error(ckpt.file.path + ": holds " + std::to_string(in_file) + " model tensors, the model has " +
+                std::to_string(all.size()) + " (a different configuration?)");
+}
+
+}  // namespace lasgrad::train

@@ -1,0 +1,303 @@
+#include "train/config.h"
+
+#include <cmath>
+#include <cstdlib>
+#include <sstream>
+
+#include "engine/tensor.h"
+
+namespace lasgrad::train {
+
+Config::Config() {
+  entries_ = {
+      // What to train on.
+      {"task", "listops", "listops|text|retrieval|image|pathfinder|pathx|smnist|psmnist"},
+      {"data", "", "data directory (the task's folder or the LRA release root)"},
+      {"preset", "small", "the preset the run started from (paper|small), for the record"},
+      {"max_length", "0", "sequence length per document; 0 = the task's length"},
+      {"pixel_scale", "unit", "pixel tasks: unit (value/255) or raw (0..255)"},
+      {"difficulty", "curv_contour_length_14", "pathfinder: curv_baseline|curv_contour_length_9|curv_contour_length_14"},
+      {"permutation", "bitreversal", "psmnist: bitreversal|random"},
+      {"split_seed", "0", "seed of the held-out validation splits (image, pathfinder, mnist)"},
+      // The model (las-attention.md §4).
+      {"attention", "las", "softmax|las|las-chunk"},
+      {"layers", "6", "transformer blocks"},
+      {"width", "256", "model width d"},
+      {"heads", "8", "attention heads (must divide width)"},
+      {"expand", "4", "feed-forward width = expand * width"},
+      {"norm", "batch", "layer|batch"},
+      {"prenorm", "false", "true: norm before each sublayer (and one after the last block); false: after"},
+      {"pos", "sinusoidal", "positional encoding: sinusoidal|none"},
+      {"dropout", "0", "dropout probability"},
+      {"causal", "true", "causal attention (the paper's models are causal)"},
+      {"pool", "5", "las: smoothing window P (odd); 1 = none"},
+      {"chunk", "0", "las-chunk: chunk length C; 0 = the whole sequence"},
+      {"decay_max", "0.1", "las: B, the sharpest head's decay rate, in (0, 1)"},
+      {"alpha_min", "0", "las: the gentlest decaying head's rate; 0 = 1 / sequence length"},
+      {"alphas", "", "las: explicit per-head decay rates, comma-separated (overrides decay_max, alpha_min)"},
+      {"strict_causal", "false", "las: re-mask future columns after pooling (uses the reference implementation)"},
+      {"fused", "true", "the fused O(L)-memory attention kernel; false = the literal L x L reference"},
+      // Optimisation.
+      {"optimizer", "adamw", "adamw (decoupled weight decay) | adam (L2 added to the gradient)"},
+      {"lr", "1e-3", "peak learning rate"},
+      {"beta1", "0.9", "Adam beta1"},
+      {"beta2", "0.999", "Adam beta2"},
+      {"eps", "1e-8", "Adam epsilon"},
+      {"weight_decay", "0.01", "weight decay"},
+      {"no_decay", "bias,norm,embed", "parameters whose name contains one of these get no weight decay"},
+      {"clip", "0", "clip gradients to this global L2 norm; 0 = off"},
+      {"schedule", "cosine", "constant|cosine (linear warm-up then cosine)|plateau (reduce on val loss)"},
+      {"warmup", "0", "linear warm-up steps"},
+      {"min_lr", "0", "cosine / plateau floor"},
+      {"plateau_factor", "0.5", "plateau: multiply the rate by this"},
+      {"plateau_patience", "5", "plateau: evaluations without improvement before lowering"},
+      // The loop.
+      {"batch_size", "32", "examples per micro-batch"},
+      {"accum", "1", "micro-batches per optimizer step (gradient accumulation)"},
+      {"epochs", "1", "passes over the training split (used when steps = 0)"},
+      {"steps", "0", "optimizer steps; 0 = epochs * steps per epoch"},
+      {"eval_every", "0", "evaluate on val every this many steps; 0 = once per epoch"},
+      {"eval_batches", "0", "batches per evaluation; 0 = the whole split"},
+      {"log_every", "10", "write a metrics line every this many steps"},
+      {"seed", "1", "seed of the weights, the batch order and dropout"},
+      {"threads", "2", "CPU threads (the same seed and thread count give the same bits)"},
+  };
+}
+
+Config::Entry& Config::find(const std::string& key) {
+  for (auto& e : entries_)
+    if (e.key == key) return e;
+  throw Error("config: unknown setting '" + key + "' (lasgrad train --help lists them)");
+}
+const Config::Entry& Config::find(const std::string& key) const { return const_cast<Config*>(this)->find(key); }
+
+void Config::set(const std::string& key, const std::string& value) { find(key).value = value; }
+
+void Config::set_all(const std::map<std::string, std::string>& values) {
+  for (auto& e : entries_) {
+    auto it = values.find(e.key);
+    if (it == values.end()) throw Error("config: setting '" + e.key + "' is missing");
+    e.value = it->second;
+  }
+}
+
+bool Config::has(const std::string& key) const {
+  for (const auto& e : entries_)
+    if (e.key == key) return true;
+  return false;
+}
+
+const std::string& Config::str(const std::string& key) const { return find(key).value; }
+
+int64_t Config::integer(const std::string& key) const {
+  const std::string& v = str(key);
+  char* end = nullptr;
+  long long x = std::strtoll(v.c_str(), &end, 10);
+  if (v.empty() || *end) throw Error("config: " + key + " needs a whole number, got '" + v + "'");
+  return x;
+}
+
+double Config::number(const std::string& key) const {
+  const std::string& v = str(key);
+  char* end = nullptr;
+  double x = std::strtod(v.c_str(), &end);
+  if (v.empty() || *end || !std::isfinite(x)) throw Error("config: " + key + " needs a number, got '" + v + "'");
+  return x;
+}
+
+bool Config::flag(const std::string& key) const {
+  const std::string& v = str(key);
+  if (v == "true") return true;
+  if (v == "false") return false;
+  throw Error("config: " + key + " needs true or false, got '" + v + "'");
+}
+
+std::vector<std::string> Config::list(const std::string& key) const {
+  std::vector<std::string> out;
+  std::stringstream in(str(key));
+  for (std::string item; std::getline(in, item, ',');)
+    if (!item.empty()) out.push_back(item);
+  return out;
+}
+
+std::vector<double> Config::numbers(const std::string& key) const {
+  std::vector<double> out;
+  for (const auto& item : list(key)) {
+    char* end = nullptr;
+    double x = std::strtod(item.c_str(), &end);
+    if (*end || !std::isfinite(x)) throw Error("config: " + key + " needs numbers, got '" + item + "'");
+    out.push_back(x);
+  }
+  return out;
+}
+
+std::map<std::string, std::string> Config::values() const {
+  std::map<std::string, std::string> out;
+  for (const auto& e : entries_) out[e.key] = e.value;
+  return out;
+}
+
+std::string Config::text() const {
+  std::ostringstream out;
+  for (const auto& e : entries_) out << e.key << " = " << e.value << "    # " << e.help << "\n";
+  return out.str();
+}
+
+const std::vector<std::string>& train_tasks() {
+  static const std::vector<std::string> t = {"listops", "text",  "retrieval", "image",
+                                             "pathfinder", "pathx", "smnist",    "psmnist"};
+  return t;
+}
+
+const std::vector<std::string>& attention_kinds() {
+  static const std::vector<std::string> a = {"softmax", "las", "las-chunk"};
+  return a;
+}
+
+int64_t task_length(const std::string& task) {
+  if (task == "listops") return 2000;
+  if (task == "text") return 4096;
+  if (task == "retrieval") return 4000;
+  if (task == "image" || task == "pathfinder") return 1024;
+  if (task == "pathx") return 16384;
+  if (task == "smnist" || task == "psmnist") return 784;
+  throw Error("unknown task '" + task + "' (listops, text, retrieval, image, pathfinder, pathx, smnist or psmnist)");
+}
+
+static bool one_of(const std::string& v, const std::vector<std::string>& choices) {
+  for (const auto& c : choices)
+    if (v == c) return true;
+  return false;
+}
+
+Config preset(const std::string& task, const std::string& attention, const std::string& name) {
+  task_length(task);  // throws on an unknown task
+  if (!one_of(attention, attention_kinds()))
+    throw Error("unknown attention '" + attention + "' (softmax, las or las-chunk)");
+  if (name != "paper" && name != "small") throw Error("unknown preset '" + name + "' (paper or small)");
+  Config c;
+  c.set("task", task);
+  c.set("attention", attention);
+  c.set("preset", name);
+  bool mnist = task == "smnist" || task == "psmnist";
+  c.set("pool", mnist ? "3" : "5");
+  if (name == "paper") {
+    // las-attention.md §4: 8 heads, dropout 0, AdamW (0.9, 0.999). ListOps and Retrieval are the
+    // paper's own settings; the rest are the S4 code base's per-task defaults (batch sizes, epochs).
+    struct Row {
+      const char *task, *layers, *width, *norm, *prenorm, *lr, *wd, *epochs, *batch;
+    };
+    static const Row rows[] = {
+        {"listops", "6", "256", "batch", "false", "1e-3", "0.01", "50", "50"},
+        {"retrieval", "6", "256", "batch", "true", "2e-3", "0", "20", "64"},
+        {"text", "6", "256", "batch", "true", "1e-3", "0.01", "32", "50"},
+        {"image", "6", "256", "batch", "true", "1e-3", "0.01", "200", "50"},
+        {"pathfinder", "6", "256", "batch", "true", "1e-3", "0.01", "200", "100"},
+        {"pathx", "6", "256", "batch", "true", "1e-3", "0.01", "50", "32"},
+        {"smnist", "6", "256", "batch", "true", "1e-3", "0.01", "100", "50"},
+        {"psmnist", "6", "256", "batch", "true", "1e-3", "0.01", "100", "50"},
+    };
+    for (const Row& r : rows) {
+      if (task != r.task) continue;
+      c.set("layers", r.layers);
+      c.set("width", r.width);
+      c.set("norm", r.norm);
+      c.set("prenorm", r.prenorm);
+      c.set("lr", r.lr);
+      c.set("weight_decay", r.wd);
+      c.set("epochs", r.epochs);
+      c.set("batch_size", r.batch);
+    }
+    c.set("heads", "8");
+    c.set("dropout", "0");
+    c.set("schedule", "cosine");
+    c.set("warmup", "1000");
+    c.set("eval_every", "0");
+    if (attention == "las-chunk") c.set("chunk", task == "pathx" ? "1024" : "256");
+  } else {
+    // Minutes on two cores: 2 blocks of width 64, 4 heads, short sequences, a fixed step budget.
+    c.set("layers", "2");
+    c.set("width", "64");
+    c.set("heads", "4");
+    c.set("expand", "2");
+    c.set("norm", "layer");
+    c.set("prenorm", "true");
+    c.set("lr", "2e-3");
+    c.set("weight_decay", "0.01");
+    c.set("batch_size", "32");
+    c.set("steps", "600");
+    c.set("warmup", "30");
+    c.set("eval_every", "100");
+    c.set("eval_batches", "0");
+    c.set("decay_max", "0.5");
+    c.set("max_length", task == "listops" ? "128" : task == "text" || task == "retrieval" ? "256" : "0");
+    if (attention == "las-chunk") c.set("chunk", "32");
+  }
+  return c;
+}
+
+void apply_override(Config& config, const std::string& assignment) {
+  auto eq = assignment.find('=');
+  if (eq == std::string::npos || eq == 0) throw Error("--set needs key=value, got '" + assignment + "'");
+  config.set(assignment.substr(0, eq), assignment.substr(eq + 1));
+}
+
+int64_t sequence_length(const Config& config) {
+  int64_t m = config.integer("max_length");
+  return m > 0 ? m : task_length(config.str("task"));
+}
+
+void validate(const Config& c) {
+  auto choice = [&](const char* key, const std::vector<std::string>& ok) {
+    if (!one_of(c.str(key), ok)) {
+      std::string all;
+      for (const auto& o : ok) all += (all.empty() ? "" : ", ") + o;
+      throw Error("config: " + std::string(key) + " = '" + c.str(key) + "' is not one of " + all);
+    }
+  };
+  choice("task", train_tasks());
+  choice("attention", attention_kinds());
+  choice("norm", {"layer", "batch"});
+  choice("pos", {"sinusoidal", "none"});
+  choice("optimizer", {"adamw", "adam"});
+  choice("schedule", {"constant", "cosine", "plateau"});
+  choice("pixel_scale", {"unit", "raw"});
+  choice("permutation", {"bitreversal", "random"});
+  for (const char* key : {"prenorm", "causal", "strict_causal", "fused"}) c.flag(key);
+  for (const char* key : {"layers", "width", "heads", "expand", "batch_size", "accum", "log_every", "pool"})
+    if (c.integer(key) < 1) throw Error(std::string("config: ") + key + " must be >= 1");
+  for (const char* key : {"epochs", "steps", "eval_every", "eval_batches", "warmup", "threads", "max_length", "chunk",
+                          "plateau_patience"})
+    if (c.integer(key) < 0) throw Error(std::string("config: ") + key + " must be >= 0");
+  if (c.integer("steps") == 0 && c.integer("epochs") == 0) throw Error("config: set steps or epochs (both are 0)");
+  int64_t width = c.integer("width"), heads = c.integer("heads"), L = sequence_length(c);
+  if (width % heads)
+    throw Error("config: heads = " + std::to_string(heads) + " does not divide width = " + std::to_string(width));
+  if (c.integer("pool") % 2 == 0) throw Error("config: pool (P) must be odd, got " + c.str("pool"));
+  if (c.integer("pool") > L) throw Error("config: pool = " + c.str("pool") + " is longer than the sequence (" + std::to_string(L) + ")");
+  int64_t chunk = c.integer("chunk");
+  if (chunk > L)
+    throw Error("config: chunk = " + std::to_string(chunk) + " is longer than the sequence (" + std::to_string(L) + ")");
+  if (c.str("attention") == "las-chunk" && chunk == 0) throw Error("config: attention = las-chunk needs chunk >= 1");
+  if (c.str("attention") != "las-chunk" && chunk != 0)
+    throw Error("config: chunk = " + c.str("chunk") + " is only for attention = las-chunk");
+  if (c.str("attention") != "softmax") {
+    double B = c.number("decay_max");
+    if (!(B > 0 && B < 1)) throw Error("config: decay_max (B) must be in (0, 1), got " + c.str("decay_max"));
+  }
+  if (!c.list("alphas").empty() && static_cast<int64_t>(c.numbers("alphas").size()) != heads)
+    throw Error("config: alphas lists " + std::to_string(c.numbers("alphas").size()) + " rates for " +
+                std::to_string(heads) + " heads");
+  for (double a : c.numbers("alphas"))
+    if (a < 0) throw Error("config: alphas must be >= 0");
+  double p = c.number("dropout");
+  if (!(p >= 0 && p < 1)) throw Error("config: dropout must be in [0, 1)");
+  if (!(c.number("lr") > 0)) throw Error("config: lr must be > 0");
+  if (c.number("weight_decay") < 0 || c.number("clip") < 0) throw Error("config: weight_decay and clip must be >= 0");
+  for (const char* key : {"beta1", "beta2"}) {
+    double b = c.number(key);
+    if (!(b >= 0 && b < 1)) throw Error(std::string("config: ") + key + " must be in [0, 1)");
+  }
+}
+
+}  // namespace lasgrad::train

@@ -1,0 +1,68 @@
+// A run's settings: one flat, ordered table of named values (strings, parsed on use), each with a
+// help line. Presets fill it, `--set key=value` overrides any entry, and the resolved table is what
+// the run directory records (config.txt) and every checkpoint carries in its __metadata__.
+//
+//   Config c = preset("listops", "las", "small");
+//   c.set("lr", "5e-4");
+//   validate(c);                              // inconsistent settings throw, naming the keys
+//   double lr = c.number("lr");
+#pragma once
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace lasgrad::train {
+
+class Config {
+ public:
+  // Every known key with its built-in default (before any preset).
+  Config();
+
+  void set(const std::string& key, const std::string& value);  // throws Error on an unknown key
+  void set_all(const std::map<std::string, std::string>& values);  // every known key must be present
+  bool has(const std::string& key) const;
+
+  const std::string& str(const std::string& key) const;
+  int64_t integer(const std::string& key) const;  // throws Error naming the key unless a whole number
+  double number(const std::string& key) const;    // throws unless a finite number
+  bool flag(const std::string& key) const;        // "true"/"false"
+  std::vector<std::string> list(const std::string& key) const;  // comma-separated, empty entries dropped
+  std::vector<double> numbers(const std::string& key) const;
+
+  struct Entry {
+    std::string key, value, help;
+  };
+  const std::vector<Entry>& entries() const { return entries_; }
+  std::map<std::string, std::string> values() const;
+  // "key = value" lines with the help as a comment: the run directory's config.txt.
+  std::string text() const;
+
+ private:
+  Entry& find(const std::string& key);
+  const Entry& find(const std::string& key) const;
+  std::vector<Entry> entries_;
+};
+
+// Task names and the attention kinds that `train` accepts.
+const std::vector<std::string>& train_tasks();
+const std::vector<std::string>& attention_kinds();
+
+// The task's sequence length (per document for retrieval) when max_length is 0.
+int64_t task_length(const std::string& task);
+
+// The settings for `task` with `attention` under preset `name`: "paper" (las-attention.md §4, the S4
+// code base's defaults where the paper is silent) or "small" (trains in minutes on two cores).
+Config preset(const std::string& task, const std::string& attention, const std::string& name);
+
+// Parses "key=value" (from --set) into config; throws Error naming the flag text when malformed or unknown.
+void apply_override(Config& config, const std::string& assignment);
+
+// Throws Error naming the keys when settings contradict each other (heads not dividing width, a chunk
+// longer than the sequence, a bad choice value, ...).
+void validate(const Config& config);
+
+// The sequence length the model sees: max_length, or the task's length when it is 0.
+int64_t sequence_length(const Config& config);
+
+}  // namespace lasgrad::train

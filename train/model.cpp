@@ -1,0 +1,94 @@
+// build_model: the configuration's keys mapped onto models/model.h's ModelConfig, and a host batch
+// mapped onto ModelInput.
+#include "train/model.h"
+
+#include "models/model.h"
+
+namespace lasgrad::train {
+
+// Model keeps its dropout-seed counter protected; a checkpoint must save and restore it. A member
+// pointer formed inside a derived class reaches it without changing models/.
+struct SeedsOf : Model {
+  static SeedCounter& of(Model& m) { return *(m.*(&SeedsOf::seeds_)); }
+};
+
+static ModelConfig model_config(const Config& c, const data::TaskInfo& info) {
+  ModelConfig m;
+  m.pixels = info.pixels;
+  m.vocab = info.pixels ? 0 : info.vocab_size;
+  m.classes = info.num_classes;
+  m.max_len = sequence_length(c);
+  m.retrieval = info.pair;
+  m.d_model = c.integer("width");
+  m.layers = c.integer("layers");
+  m.expand = c.integer("expand");
+  m.norm = c.str("norm") == "batch" ? NormKind::Batch : NormKind::Layer;
+  m.pre_norm = c.flag("prenorm");
+  m.positions = c.str("pos") == "sinusoidal";
+  m.dropout = c.number("dropout");
+  m.seed = static_cast<uint64_t>(c.integer("seed"));
+  AttentionSettings& a = m.attention;
+  a.kind = parse_attention_kind(c.str("attention"));
+  a.causal = c.flag("causal");
+  a.heads = c.integer("heads");
+  a.las_b = c.number("decay_max");
+  a.alpha_min = c.number("alpha_min");
+  a.alphas = c.numbers("alphas");
+  a.pool = c.integer("pool");
+  a.strict_causal = c.flag("strict_causal");
+  a.chunk = c.integer("chunk") > 0 ? c.integer("chunk") : a.chunk;
+  a.fused = c.flag("fused");
+  a.max_len = m.max_len;
+  return m;
+}
+
+class LasTaskModel : public TaskModel {
+ public:
+  explicit LasTaskModel(std::shared_ptr<Model> m) : m_(std::move(m)) {}
+  Module& module() override { return *m_; }
+
+  Tensor logits(const data::Batch& b) override { return m_->forward(input(b, b.size)); }
+
+  uint64_t rng_state() const override { return SeedsOf::of(*m_).count; }
+  void set_rng_state(uint64_t s) override { SeedsOf::of(*m_).count = s; }
+
+  std::vector<Tensor> attention_maps(const data::Batch& b) override {
+    ModelInput in = input(b, 1);
+    bool was_training = m_->training();
+    m_->eval();
+    std::vector<Tensor> maps = m_->attention_maps(in.x, in.lengths);
+    m_->train(was_training);
+    return maps;
+  }
+
+  std::vector<std::vector<double>> alphas() const override {
+    std::vector<std::vector<double>> out;
+    for (const auto& block : m_->encoder->blocks) out.push_back(block->attn->alphas());
+    return out;
+  }
+
+ private:
+  // The first `rows` rows of b as tensors: x [rows, T] (I32 ids or F32 pixels), lengths [rows].
+  static ModelInput input(const data::Batch& b, int64_t rows) {
+    const int64_t T = b.length;
+    const size_t n = static_cast<size_t>(rows * T);
+    auto ids = [&](const std::vector<int32_t>& v) { return Tensor::from(std::vector<int32_t>(v.begin(), v.begin() + n), {rows, T}); };
+    auto lens = [&](const std::vector<int32_t>& v) { return Tensor::from(std::vector<int32_t>(v.begin(), v.begin() + rows), {rows}); };
+    ModelInput in;
+    in.x = b.pixels.empty() ? ids(b.tokens) : Tensor::from(std::vector<float>(b.pixels.begin(), b.pixels.begin() + n), {rows, T});
+    in.lengths = lens(b.lengths);
+    if (!b.tokens2.empty()) {
+      in.x2 = ids(b.tokens2);
+      in.lengths2 = lens(b.lengths2);
+    }
+    return in;
+  }
+
+  std::shared_ptr<Model> m_;
+};
+
+std::unique_ptr<TaskModel> build_model(const Config& config, const data::TaskInfo& info) {
+  return std::make_unique<LasTaskModel>(make_model(model_config(config, info)));
+}
+
+}  // namespace lasgrad::train

@@ -1,0 +1,72 @@
+// Adam and AdamW over a model's named parameters, global-norm gradient clipping.
+//
+//   Adam opt(model.named_parameters(), {.lr = 1e-3, .weight_decay = 0.01}, {"bias", "norm", "embed"});
+//   double norm = clip_grad_norm(model.parameters(), 1.0);   // returns the norm before clipping
+//   opt.step(lr_now);
+//
+// The update of one parameter is one fused loop (adam_update): weight decay, both moments, bias
+// correction and the step in a single pass over p, g, m, v. It is the only place that touches the
+// numbers, so a CUDA kernel slots in there. Semantics are PyTorch's torch.optim.Adam / AdamW.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "layers/module.h"
+
+namespace lasgrad::train {
+
+struct AdamConfig {
+  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+  double weight_decay = 0.0;
+  // true: AdamW, p -= lr * wd * p before the Adam step (decoupled). false: Adam, g += wd * p (L2).
+  bool decoupled = true;
+};
+
+// The scalars of one update of one parameter.
+struct AdamStep {
+  double lr, beta1, beta2, eps, weight_decay;
+  bool decoupled;
+  int64_t t;                 // step number, from 1 (bias correction)
+  double grad_scale = 1.0;   // g is used as grad_scale * g (clipping, accumulation)
+};
+
+// One fused update in place: p, g, m, v of one shape, dtype and device. Host loop for CPU tensors;
+// throws for a device without a kernel.
+void adam_update(const AdamStep& s, Tensor& p, const Tensor& g, Tensor& m, Tensor& v);
+
+class Adam {
+ public:
+  // Parameters whose name contains one of `no_decay` (substring) get weight decay 0.
+  Adam(NamedTensors params, AdamConfig config, const std::vector<std::string>& no_decay);
+
+  // One step at learning rate lr for every parameter that has a gradient, each used as grad_scale * g.
+  void step(double lr, double grad_scale = 1.0);
+  int64_t steps() const { return t_; }
+
+  // Whether weight decay applies to the parameter named `name` (for logs and tests).
+  bool decays(const std::string& name) const;
+
+  // State for checkpoints: "adam.m.<param>", "adam.v.<param>" and "adam.t" (F64 [1], exact to 2^53).
+  NamedTensors state() const;
+  // Restores from tensors named as state() names them; every one must be present with the right shape.
+  void load_state(const NamedTensors& state);
+
+ private:
+  struct Slot {
+    std::string name;
+    Tensor p, m, v;
+    bool decay;
+  };
+  std::vector<Slot> slots_;
+  AdamConfig cfg_;
+  int64_t t_ = 0;
+};
+
+// Global L2 norm of all gradients (computed in double; parameters without a gradient count 0).
+double grad_norm(const std::vector<Tensor>& params);
+// The factor clip_grad_norm_ would scale gradients by: min(1, max_norm / (norm + 1e-6)); 1 when
+// max_norm <= 0 (clipping off). Apply it through Adam::step's grad_scale.
+double clip_scale(double norm, double max_norm);
+
+}  // namespace lasgrad::train

@@ -1,0 +1,249 @@
+#include "train/trainer.h"
+
+#include <omp.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "engine/ops.h"
+#include "train/checkpoint.h"
+#include "train/optim.h"
+#include "train/schedule.h"
+
+namespace lasgrad::train {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+data::Options data_options(const Config& c) {
+  data::Options o;
+  o.max_length = c.integer("max_length");
+  o.split_seed = static_cast<uint64_t>(c.integer("split_seed"));
+  o.pixel_scale = c.str("pixel_scale") == "raw" ? data::Pixels::Raw : data::Pixels::Unit;
+  o.difficulty = c.str("difficulty");
+  o.permutation = c.str("permutation");
+  o.permutation_seed = static_cast<uint64_t>(c.integer("seed"));
+  return o;
+}
+
+// Rows of logits [R, C] whose argmax is the label.
+static int64_t count_correct(const Tensor& logits, const std::vector<int32_t>& labels) {
+  std::vector<float> v = logits.to_floats();
+  int64_t C = logits.dim(1), right = 0;
+  for (size_t r = 0; r < labels.size(); ++r) {
+    const float* row = v.data() + r * C;
+    int64_t best = 0;
+    for (int64_t k = 1; k < C; ++k)
+      if (row[k] > row[best]) best = k;
+    right += best == labels[r];
+  }
+  return right;
+}
+
+EvalResult evaluate(TaskModel& model, const data::Dataset& data, int64_t batch_size, int64_t max_batches) {
+  NoGradGuard no_grad;
+  bool was_training = model.module().training();
+  model.module().eval();
+  data::BatchIterator it(data, {.batch_size = batch_size, .shuffle = false});
+  it.start_epoch(0);
+  data::Batch b;
+  double loss_sum = 0;
+  int64_t right = 0, n = 0;
+  for (int64_t k = 0; (max_batches == 0 || k < max_batches) && it.next(b); ++k) {
+    Tensor logits = model.logits(b);
+    Tensor labels = Tensor::from(b.labels, {b.size});
+    loss_sum += cross_entropy(logits, labels).item() * double(b.size);
+    right += count_correct(logits, b.labels);
+    n += b.size;
+  }
+  model.module().train(was_training);
+  if (n == 0) throw Error("evaluate: the split has no examples");
+  return {loss_sum / double(n), double(right) / double(n), n};
+}
+
+static std::string fmt(const char* f, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, f, v);
+  return buf;
+}
+
+static std::string clock_str(double seconds) {
+  int64_t s = std::isfinite(seconds) ? static_cast<int64_t>(seconds) : 0;
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%lld:%02lld:%02lld", (long long)(s / 3600), (long long)(s / 60 % 60), (long long)(s % 60));
+  return buf;
+}
+
+// metrics.jsonl keeps only lines up to `step` (what the resumed checkpoint had seen), atomically.
+static void truncate_metrics(const std::string& path, int64_t step) {
+  std::ifstream in(path);
+  if (!in) return;
+  std::string kept, line;
+  while (std::getline(in, line)) {
+    auto at = line.find("\"step\": ");
+    if (at != std::string::npos && std::atoll(line.c_str() + at + 8) <= step) kept += line + "\n";
+  }
+  std::string tmp = path + ".tmp";
+  std::ofstream(tmp) << kept;
+  fs::rename(tmp, path);
+}
+
+TrainResult fit(TaskModel& model, const Config& c, const Splits& data, const TrainOptions& o) {
+  if (!data.train || !data.val || !data.test) throw Error("fit: the train, val and test splits are all needed");
+  if (c.integer("threads") > 0) omp_set_num_threads(static_cast<int>(c.integer("threads")));
+  Module& m = model.module();
+  const int64_t batch_size = c.integer("batch_size"), accum = c.integer("accum"), seed = c.integer("seed");
+  Adam opt(m.named_parameters(),
+           {c.number("beta1"), c.number("beta2"), c.number("eps"), c.number("weight_decay"), c.str("optimizer") == "adamw"},
+           c.list("no_decay"));
+  data::BatchIterator it(*data.train, {.batch_size = batch_size, .shuffle = true, .seed = static_cast<uint64_t>(seed)});
+  const int64_t per_epoch = std::max<int64_t>(1, it.batches_per_epoch() / accum);
+  const int64_t total = c.integer("steps") > 0 ? c.integer("steps") : c.integer("epochs") * per_epoch;
+  const int64_t eval_every = c.integer("eval_every") > 0 ? c.integer("eval_every") : per_epoch;
+  const int64_t log_every = c.integer("log_every"), eval_batches = c.integer("eval_batches");
+  Schedule sched({c.str("schedule"), c.number("lr"), c.integer("warmup"), total, c.number("min_lr"),
+                  c.number("plateau_factor"), c.integer("plateau_patience")});
+  const double clip = c.number("clip");
+
+  const std::string last = o.run_dir + "/last.safetensors", best = o.run_dir + "/best.safetensors";
+  const std::string metrics_path = o.run_dir + "/metrics.jsonl";
+  TrainState st;
+  if (!o.resume.empty()) {
+    Checkpoint ck = load_checkpoint(o.resume);
+    load_model(ck, m);
+    opt.load_state(ck.file.tensors);
+    st = ck.state;
+    sched.set_state(st.schedule);
+    model.set_rng_state(st.rng);
+    truncate_metrics(metrics_path, st.step);
+  } else {
+    std::ofstream(o.run_dir + "/config.txt") << c.text();
+    std::ofstream(metrics_path, std::ios::trunc);
+  }
+  if (st.step >= total) throw Error("train: the checkpoint is at step " + std::to_string(st.step) + ", the run has " +
+                                    std::to_string(total) + " steps: nothing to do");
+  std::ofstream metrics(metrics_path, std::ios::app);
+  auto emit = [&](const std::string& json) { metrics << json << "\n" << std::flush; };
+
+  it.start_epoch(st.epoch);
+  data::Batch b;
+  for (int64_t k = 0; k < st.batch; ++k) it.next(b);  // continue mid-epoch where the checkpoint stood
+  auto save = [&](const std::string& path) {
+    st.rng = model.rng_state();
+    st.schedule = sched.state();
+    save_checkpoint(path, m, &opt, c, st);
+  };
+
+  auto last_good = [&]() -> std::string {
+    return fs::exists(last) ? "the last good checkpoint " + last + " is intact" : "no checkpoint was written yet";
+  };
+
+  TrainResult res;
+  const auto t0 = Clock::now();
+  auto window_t0 = t0;
+  const int64_t first = st.step;
+  if (!o.quiet)
+    std::printf("training %lld parameters for %lld steps (%lld per epoch, batch %lld x %lld)\n",
+                (long long)m.parameter_count(), (long long)total, (long long)per_epoch, (long long)batch_size,
+                (long long)accum);
+  m.train();
+  while (st.step < total) {
+    const double lr = sched.lr(st.step);
+    double step_loss = 0;
+    for (int64_t micro = 0; micro < accum; ++micro) {
+      if (!it.next(b)) {  // epoch over: the next one in a new seeded order
+        it.start_epoch(++st.epoch);
+        st.batch = 0;
+        it.next(b);
+      }
+      ++st.batch;
+      Tensor logits = model.logits(b);
+      Tensor loss = cross_entropy(logits, Tensor::from(b.labels, {b.size}));
+      double lv = loss.item();
+      if (!std::isfinite(lv))
+        throw Error("training stopped: the loss is " + std::string(std::isnan(lv) ? "NaN" : "Inf") + " at step " +
+                    std::to_string(st.step + 1) + " (micro-batch " + std::to_string(micro + 1) + "); " + last_good());
+      (accum > 1 ? mul(loss, 1.0 / double(accum)) : loss).backward();
+      step_loss += lv / double(accum);
+      st.window_correct += count_correct(logits, b.labels);
+      st.window_examples += b.size;
+    }
+    const double norm = grad_norm(m.parameters());
+    if (!std::isfinite(norm))
+      throw Error("training stopped: the gradient norm is not finite at step " + std::to_string(st.step + 1) + "; " +
+                  last_good());
+    opt.step(lr, clip_scale(norm, clip));
+    m.zero_grad();
+    ++st.step;
+    res.losses.push_back(step_loss);
+    st.window_loss += step_loss;
+    ++st.window_steps;
+
+    const double elapsed = std::chrono::duration<double>(Clock::now() - t0).count();
+    const double rate = double(st.step - first) / std::max(elapsed, 1e-9);  // steps per second in this process
+    if (st.step % log_every == 0 || st.step == total) {
+      double wall = std::chrono::duration<double>(Clock::now() - window_t0).count();
+      double loss = st.window_loss / double(st.window_steps), acc = double(st.window_correct) / double(st.window_examples);
+      std::ostringstream j;
+      j << "{\"split\": \"train\", \"step\": " << st.step << ", \"epoch\": " << st.epoch << ", \"loss\": "
+        << fmt("%.7g", loss) << ", \"accuracy\": " << fmt("%.6g", acc) << ", \"lr\": " << fmt("%.6g", lr)
+        << ", \"grad_norm\": " << fmt("%.6g", norm) << ", \"examples_per_s\": "
+        << fmt("%.4g", double(st.window_examples) / std::max(wall, 1e-9)) << ", \"elapsed_s\": " << fmt("%.3f", elapsed) << "}";
+      emit(j.str());
+      std::string line = "step " + std::to_string(st.step) + "/" + std::to_string(total) + "  loss " + fmt("%.4f", loss) +
+                         "  acc " + fmt("%.1f%%", 100 * acc) + "  lr " + fmt("%.2e", lr) + "  " + fmt("%.2f", rate) +
+                         " steps/s  eta " + clock_str(double(total - st.step) / rate);
+      if (!o.quiet && !o.progress_bar) std::printf("%s\n", line.c_str());
+      st.window_loss = 0, st.window_correct = 0, st.window_examples = 0, st.window_steps = 0;
+      window_t0 = Clock::now();
+    }
+    if (!o.quiet && o.progress_bar) {
+      int width = 30, done = static_cast<int>(width * st.step / total);
+      std::fprintf(stderr, "\r[%s%s] %lld/%lld  loss %.4f  %.2f steps/s  eta %s ", std::string(done, '#').c_str(),
+                   std::string(width - done, '.').c_str(), (long long)st.step, (long long)total, step_loss, rate,
+                   clock_str(double(total - st.step) / rate).c_str());
+      std::fflush(stderr);
+    }
+
+    const bool stop = o.stop && o.stop(st.step);
+    if (st.step % eval_every == 0 || st.step == total) {
+      EvalResult v = evaluate(model, *data.val, batch_size, eval_batches);
+      sched.on_eval(v.loss);
+      bool improved = v.accuracy > st.best_val;
+      if (improved) st.best_val = v.accuracy, st.best_step = st.step;
+      emit("{\"split\": \"val\", \"step\": " + std::to_string(st.step) + ", \"loss\": " + fmt("%.7g", v.loss) +
+           ", \"accuracy\": " + fmt("%.6g", v.accuracy) + ", \"examples\": " + std::to_string(v.examples) +
+           ", \"elapsed_s\": " + fmt("%.3f", elapsed) + "}");
+      if (!o.quiet)
+        std::printf("%sval  step %lld  loss %.4f  acc %.2f%% (%lld examples)%s\n", o.progress_bar ? "\n" : "",
+                    (long long)st.step, v.loss, 100 * v.accuracy, (long long)v.examples, improved ? "  best" : "");
+      if (improved) save(best);
+      save(last);
+    } else if (stop) {
+      save(last);
+    }
+    if (stop) {
+      res.interrupted = true;
+      break;
+    }
+  }
+  if (!o.quiet && o.progress_bar) std::fputc('\n', stderr);
+  res.steps = st.step;
+  res.best_val = st.best_val;
+  res.best_step = st.best_step;
+  if (res.interrupted) {
+    if (!o.quiet) std::printf("interrupted at step %lld; resume with --resume %s\n", (long long)st.step, last.c_str());
+    return res;
+  }
+  load_model(load_checkpoint(best), m);
+  res.test = evaluate(model, *data.test, batch_size);
+  emit("{\"split\": \"test\", \"step\": " + std::to_string(st.best_step) + ", \"loss\": " + fmt("%.7g", res.test.loss) +
+       ", \"accuracy\": " + fmt("%.6g", res.test.accuracy) + ", \"examples\": " + std::to_string(res.test.examples) + "}");
+  return res;
+}
+
+}  // namespace lasgrad::train

@@ -1,0 +1,62 @@
+// The training loop: AdamW steps over seeded batches with gradient accumulation and clipping,
+// evaluation on the validation split every N steps, checkpoints, metrics, and at the end the
+// best-validation checkpoint evaluated on the test split.
+//
+// A run directory holds:
+//   config.txt        the resolved configuration, one "key = value" per line
+//   metrics.jsonl     one JSON object per line: {"split": "train"|"val"|"test", "step", "loss", "accuracy", ...}
+//   last.safetensors  the latest checkpoint (written at every evaluation and on interruption)
+//   best.safetensors  the checkpoint with the best validation accuracy
+// Same configuration, seed and thread count => the same losses bit for bit, also across a resume.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "data/dataset.h"
+#include "train/config.h"
+#include "train/model.h"
+
+namespace lasgrad::train {
+
+// How open_task should read the task of `config` (length, pixel scaling, splits, permutation).
+data::Options data_options(const Config& config);
+
+struct Splits {
+  const data::Dataset* train = nullptr;
+  const data::Dataset* val = nullptr;
+  const data::Dataset* test = nullptr;
+};
+
+struct TrainOptions {
+  std::string run_dir;        // must exist
+  std::string resume;         // checkpoint to continue from; "" starts fresh
+  bool progress_bar = false;  // redraw one status line (a terminal) instead of printing periodic lines
+  bool quiet = false;         // print nothing
+  // Asked after every step; true interrupts the run: last.safetensors is written and train returns.
+  std::function<bool(int64_t step)> stop;
+};
+
+struct EvalResult {
+  double loss = 0, accuracy = 0;
+  int64_t examples = 0;
+};
+
+struct TrainResult {
+  int64_t steps = 0;             // optimizer steps done in total
+  bool interrupted = false;
+  std::vector<double> losses;    // training loss of each step this call ran (mean over micro-batches)
+  double best_val = -1;          // best validation accuracy, at best_step
+  int64_t best_step = -1;
+  EvalResult test;               // the best-validation checkpoint on the test split (not when interrupted)
+};
+
+// Trains `model` (built from `config`, or from the resumed checkpoint's configuration) on `data`.
+// Throws Error naming the step on a NaN or Inf loss or gradient; the last checkpoint is left as it was.
+TrainResult fit(TaskModel& model, const Config& config, const Splits& data, const TrainOptions& options);
+
+// Loss and accuracy on up to max_batches batches (0: all) of `data`, in file order, in eval mode.
+EvalResult evaluate(TaskModel& model, const data::Dataset& data, int64_t batch_size, int64_t max_batches = 0);
+
+}  // namespace lasgrad::train
