@@ -1,0 +1,133 @@
+// sum_to: the sum of x over the axes where out has size 1 (the backward of broadcasting, sum and mean).
+//
+// As on the CPU, the axes are coalesced into alternating kept/reduced runs and reduced one run at a
+// time, innermost first, each step viewing its input as [A, R, B] and writing [A, B]. Sums accumulate
+// in double. No atomics: a long R is cut into fixed slices whose partials go to a buffer that the next
+// step reduces, so the result depends only on the shapes (deterministic run to run).
+#include <memory>
+#include <vector>
+
+#include "engine/cuda/cuda_util.cuh"
+
+namespace lasgrad {
+
+using namespace cuda;
+
+namespace {
+
+constexpr int64_t kSlice = 4096;  // rows of R summed by one thread (column case) or one block (row case)
+
+// Row case (B == 1): x [A, R] -> out [A, S], S = ceil(R / kSlice): out[a, s] = sum of x[a, s*kSlice ..].
+// One block of kThreads per (a, s) (grid.x = A * S); threads stride the slice (coalesced), then a block sum.
+template <class In, class Out>
+__global__ void sum_rows_kernel(const In* x, int64_t R, int64_t S, Out* out) {
+  __shared__ double scratch[32];
+  const int64_t a = blockIdx.x / S, s = blockIdx.x % S;
+  const int64_t r0 = s * kSlice, r1 = min(R, r0 + kSlice);
+  const In* row = x + a * R;
+  double acc = 0;
+  for (int64_t r = r0 + threadIdx.x; r < r1; r += blockDim.x) acc += static_cast<double>(row[r]);
+  acc = block_sum(acc, scratch);
+  if (threadIdx.x == 0) out[blockIdx.x] = static_cast<Out>(acc);
+}
+
+// Column case (B > 1): x [A, R, B] -> out [A, S, B]: out[a, s, b] = sum over r in slice s of x[a, r, b].
+// A thread per (a, s, b), consecutive threads on consecutive b (coalesced); grid-stride over A*S*B.
+template <class In, class Out>
+__global__ void sum_cols_kernel(const In* x, int64_t A, int64_t R, int64_t B, int64_t S, Out* out) {
+  const int64_t n = A * S * B;
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t b = i % B, s = i / B % S, a = i / (B * S);
+    const int64_t r0 = s * kSlice, r1 = min(R, r0 + kSlice);
+    const In* col = x + a * R * B + b;
+    double acc = 0;
+    for (int64_t r = r0; r < r1; ++r) acc += static_cast<double>(col[r * B]);
+    out[i] = static_cast<Out>(acc);
+  }
+}
+
+// A device buffer of doubles from the backend's allocator, returned when it goes out of scope.
+struct Scratch {
+  CudaBackend& be;
+  size_t bytes;
+  double* p;
+  Scratch(CudaBackend& be, int64_t n)
+      : be(be), bytes(static_cast<size_t>(n) * sizeof(double)), p(static_cast<double*>(be.allocate(bytes))) {}
+  ~Scratch() { be.deallocate(p, bytes); }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+};
+
+// One launch of the [A, R, B] -> [A, S, B] slice reduction.
+template <class In, class Out>
+void launch_slices(const In* x, int64_t A, int64_t R, int64_t B, int64_t S, Out* out) {
+  if (B == 1) {
+    sum_rows_kernel<<<static_cast<unsigned>(A * S), kThreads>>>(x, R, S, out);
+    LASGRAD_LAUNCH_CHECK("sum_to", "sum_rows_kernel");
+  } else {
+    sum_cols_kernel<<<blocks_for(A * S * B), kThreads>>>(x, A, R, B, S, out);
+    LASGRAD_LAUNCH_CHECK("sum_to", "sum_cols_kernel");
+  }
+}
+
+// out [A, B] = sum over R of x [A, R, B]: slices into a double buffer until one slice is left.
+template <class In, class Out>
+void reduce_mid(CudaBackend& be, const In* x, int64_t A, int64_t R, int64_t B, Out* out) {
+  const int64_t S = (R + kSlice - 1) / kSlice;
+  if (S <= 1) return launch_slices(x, A, R, B, int64_t{1}, out);
+  if (B == 1 && A * S > (int64_t{1} << 31) - 1)
+    throw Error("sum_to: the cuda kernel's grid cannot hold " + std::to_string(A * S) + " row slices");
+  Scratch part(be, A * S * B);
+  launch_slices(x, A, R, B, S, part.p);
+  reduce_mid<double, Out>(be, part.p, A, S, B, out);
+}
+
+}  // namespace
+
+void CudaBackend::sum_to(const Tensor& x, Tensor& out) {
+  dispatch_floating("sum_to", x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* xp = x.data<T>();
+    T* op = out.data<T>();
+    if (out.numel() == 0) return;
+    if (x.numel() == 0) return fill(out, 0.0);
+    std::vector<int64_t> dims;
+    std::vector<bool> reduced;
+    for (int i = 0; i < x.ndim(); ++i) {
+      const int64_t n = x.shape()[i];
+      if (n == 1) continue;
+      const bool red = out.shape()[i] == 1;
+      if (!dims.empty() && reduced.back() == red) dims.back() *= n;
+      else dims.push_back(n), reduced.push_back(red);
+    }
+    int steps = 0;
+    for (bool r : reduced) steps += r;
+    if (steps == 0) return copy(op, xp, x.nbytes());
+    // Intermediate results between steps are double buffers; each step removes the innermost reduced run.
+    std::unique_ptr<Scratch> cur;
+    for (int s = 0; s < steps; ++s) {
+      int j = static_cast<int>(dims.size()) - 1;
+      while (!reduced[j]) --j;
+      int64_t A = 1, B = 1;
+      for (int k = 0; k < j; ++k) A *= dims[k];
+      for (size_t k = j + 1; k < dims.size(); ++k) B *= dims[k];
+      const bool first = s == 0, last = s == steps - 1;
+      std::unique_ptr<Scratch> next;
+      if (!last) next = std::make_unique<Scratch>(*this, A * B);
+      if (first && last) reduce_mid(*this, xp, A, dims[j], B, op);
+      else if (first) reduce_mid(*this, xp, A, dims[j], B, next->p);
+      else if (last) reduce_mid(*this, static_cast<const double*>(cur->p), A, dims[j], B, op);
+      else reduce_mid(*this, static_cast<const double*>(cur->p), A, dims[j], B, next->p);
+      cur = std::move(next);
+      dims.erase(dims.begin() + j);
+      reduced.erase(reduced.begin() + j);
+      if (j > 0 && j < static_cast<int>(dims.size())) {  // the two kept neighbours become one axis
+        dims[j - 1] *= dims[j];
+        dims.erase(dims.begin() + j);
+        reduced.erase(reduced.begin() + j);
+      }
+    }
+  });
+}
+
+}  // namespace lasgrad
