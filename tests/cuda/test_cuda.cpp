@@ -1,0 +1,397 @@
+// The CUDA backend against the CPU backend: every op runs the same graph on both devices, and the
+// outputs and the gradients of every input that requires grad must agree, in float32 and float64.
+// Tolerance: |gpu - cpu| <= tol * (1 + |cpu|) per entry, tol = 1e-9 in float64 and 2e-4 in float32
+// (5e-4 for attention and whole models, whose long sums round differently: tiles, block reductions,
+// cuBLAS's own blocking). Dropout masks must match exactly. The fused attention is also held to the
+// literal reference on the GPU itself.
+//
+// Without a GPU (a build without CUDA, or cudaGetDeviceCount failing or reporting 0 devices) every test
+// case is marked skipped at start-up (doctest::skip) and one SKIPPED line gives the reason; ctest
+// reports the test as skipped through SKIP_REGULAR_EXPRESSION (tests/cuda/CMakeLists.txt).
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "engine/attention.h"
+#include "engine/ops.h"
+#include "engine/rng.h"
+#ifdef LASGRAD_HAVE_CUDA
+#include "engine/cuda/cuda_backend.h"
+#endif
+#ifdef LASGRAD_TEST_MODELS
+#include "models/model.h"
+#endif
+
+using namespace lasgrad;
+
+namespace {
+
+// Decided once, before the first test case registers; prints the reason when skipping.
+bool gpu_absent() {
+  static const bool absent = [] {
+    std::string reason;
+#ifdef LASGRAD_HAVE_CUDA
+    std::string why;
+    if (cuda_device_available(&why)) return false;
+    reason = "no CUDA device: " + why;
+#else
+    reason = "this lasgrad was built without CUDA (no nvcc and cuBLAS at configure time, or LASGRAD_CUDA=OFF)";
+#endif
+    std::printf("[test_cuda] SKIPPED: every GPU test case is skipped: %s\n", reason.c_str());
+    std::fflush(stdout);
+    return true;
+  }();
+  return absent;
+}
+
+#define GPU_CASE(name) TEST_CASE(name * doctest::skip(gpu_absent()))
+
+constexpr double kTol64 = 1e-9, kTol32 = 2e-4, kTolLong32 = 5e-4;
+double tol_of(DType dt, bool long_sums = false) { return dt == DType::F64 ? kTol64 : long_sums ? kTolLong32 : kTol32; }
+
+Tensor rnd(const Shape& shape, Rng& rng, DType dt, double lo = -1, double hi = 1, bool grad = true) {
+  std::vector<double> v(static_cast<size_t>(numel_of(shape)));
+  for (double& x : v) x = rng.uniform(lo, hi);
+  Tensor t = Tensor::from(v, shape, dt);
+  if (grad) t.set_requires_grad(true);
+  return t;
+}
+
+// One CHECK per tensor, reporting the worst entry.
+void expect_close(const Tensor& got, const Tensor& want, double tol, const std::string& what) {
+  REQUIRE_MESSAGE(got.shape() == want.shape(), what << ": shape " << shape_str(got.shape()) << " vs " << shape_str(want.shape()));
+  std::vector<double> g = got.to_doubles(), w = want.to_doubles();
+  double worst = 0;
+  size_t at = 0;
+  for (size_t i = 0; i < g.size(); ++i) {
+    const double e = std::isnan(g[i]) != std::isnan(w[i]) ? INFINITY
+                     : (std::isinf(w[i]) && g[i] == w[i]) || (std::isnan(w[i]) && std::isnan(g[i]))
+                         ? 0.0
+                         : std::abs(g[i] - w[i]) / (1 + std::abs(w[i]));
+    if (e > worst) worst = e, at = i;
+  }
+  INFO(what << ": worst entry " << at << " gpu " << (g.empty() ? 0 : g[at]) << " cpu " << (w.empty() ? 0 : w[at])
+            << " (error " << worst << ", tolerance " << tol << ")");
+  CHECK(worst <= tol);
+}
+
+using Fn = std::function<Tensor(const std::vector<Tensor>&)>;
+
+// Runs f on the CPU inputs and on copies on the GPU; compares the outputs, then backpropagates the same
+// random upstream gradient on both devices and compares the gradients of every input that requires grad.
+void compare(const std::string& name, const Fn& f, const std::vector<Tensor>& cpu, double tol) {
+  std::vector<Tensor> gpu;
+  for (const Tensor& x : cpu) {
+    Tensor g = x.detach().to(Device::CUDA);
+    if (x.requires_grad()) g.set_requires_grad(true);
+    gpu.push_back(g);
+  }
+  Tensor oc = f(cpu), og = f(gpu);
+  REQUIRE(og.device() == Device::CUDA);
+  expect_close(og, oc, tol, name + " forward");
+  if (!oc.requires_grad()) return;
+  Rng rng(99);
+  Tensor w = rnd(oc.shape(), rng, oc.dtype(), -1, 1, false);
+  sum(mul(oc, w)).backward();
+  sum(mul(og, w.to(Device::CUDA))).backward();
+  for (size_t i = 0; i < cpu.size(); ++i)
+    if (cpu[i].requires_grad()) {
+      REQUIRE_MESSAGE(gpu[i].grad().defined(), name << ": no gpu gradient for input " << i);
+      expect_close(gpu[i].grad(), cpu[i].grad(), tol, name + " gradient of input " + std::to_string(i));
+    }
+}
+
+const DType kDtypes[] = {DType::F32, DType::F64};
+
+}  // namespace
+
+GPU_CASE("memory: round trips, fill, convert, clone, copy_from; the allocator reuses freed blocks") {
+  std::vector<float> v = {1.5f, -2.f, 3.25f, 0.f, 7.f, -0.5f};
+  Tensor g = Tensor::from(v, {2, 3}, DType::F32, Device::CUDA);
+  CHECK(g.device() == Device::CUDA);
+  CHECK(g.to_floats() == v);
+  CHECK(Tensor::full({3, 2}, 2.5, DType::F64, Device::CUDA).to_doubles() == std::vector<double>(6, 2.5));
+  CHECK(Tensor::full({4}, 7, DType::I32, Device::CUDA).to_doubles() == std::vector<double>(4, 7));
+  CHECK(g.to(DType::I32).to_doubles() == std::vector<double>{1, -2, 3, 0, 7, 0});  // truncation, as on the CPU
+  CHECK(g.to(DType::F64).to_floats() == v);
+  Tensor c = g.clone();
+  CHECK(c.raw() != g.raw());
+  CHECK(c.to_floats() == v);
+  Tensor z = Tensor::zeros({2, 3}, DType::F32, Device::CUDA);
+  z.copy_from(Tensor::from(v, {2, 3}));  // from the CPU
+  CHECK(z.to_floats() == v);
+#ifdef LASGRAD_HAVE_CUDA
+  CudaAllocator& a = cuda_backend_impl().allocator();
+  void* first;
+  {
+    Tensor t = Tensor::empty({1000, 37}, DType::F32, Device::CUDA);
+    first = t.raw();
+  }
+  const size_t hits = a.stats().hits;
+  Tensor t = Tensor::empty({1000, 37}, DType::F32, Device::CUDA);
+  CHECK(t.raw() == first);
+  CHECK(a.stats().hits == hits + 1);
+#endif
+}
+
+GPU_CASE("unary ops and their gradients") {
+  for (DType dt : kDtypes) {
+    Rng rng(1);
+    const double tol = tol_of(dt);
+    compare("neg", [](auto& x) { return neg(x[0]); }, {rnd({5, 7}, rng, dt)}, tol);
+    compare("exp", [](auto& x) { return exp(x[0]); }, {rnd({5, 7}, rng, dt)}, tol);
+    compare("log", [](auto& x) { return log(x[0]); }, {rnd({5, 7}, rng, dt, 0.1, 3)}, tol);
+    compare("sqrt", [](auto& x) { return sqrt(x[0]); }, {rnd({5, 7}, rng, dt, 0.1, 3)}, tol);
+    compare("tanh", [](auto& x) { return tanh(x[0]); }, {rnd({5, 7}, rng, dt, -3, 3)}, tol);
+    compare("relu", [](auto& x) { return relu(x[0]); }, {rnd({5, 7}, rng, dt)}, tol);
+    compare("gelu erf", [](auto& x) { return gelu(x[0], Gelu::Erf); }, {rnd({5, 7}, rng, dt, -4, 4)}, tol);
+    compare("gelu tanh", [](auto& x) { return gelu(x[0], Gelu::Tanh); }, {rnd({5, 7}, rng, dt, -4, 4)}, tol);
+    compare("scalar ops", [](auto& x) { return rdiv(2.0, rsub(3.0, mul(add(x[0], 0.5), 1.5))); },
+            {rnd({3, 4}, rng, dt, 0, 0.5)}, tol);
+    compare("large", [](auto& x) { return gelu(x[0]); }, {rnd({1 << 20}, rng, dt)}, tol);
+  }
+}
+
+GPU_CASE("binary ops with broadcasting, and masked_fill") {
+  for (DType dt : kDtypes) {
+    Rng rng(2);
+    const double tol = tol_of(dt);
+    compare("add same", [](auto& x) { return add(x[0], x[1]); }, {rnd({4, 5}, rng, dt), rnd({4, 5}, rng, dt)}, tol);
+    compare("bias", [](auto& x) { return add(x[0], x[1]); }, {rnd({6, 5}, rng, dt), rnd({5}, rng, dt)}, tol);
+    compare("outer", [](auto& x) { return mul(x[0], x[1]); }, {rnd({3, 1, 5}, rng, dt), rnd({1, 4, 1}, rng, dt)}, tol);
+    compare("middle", [](auto& x) { return sub(x[0], x[1]); }, {rnd({2, 3, 4}, rng, dt), rnd({2, 1, 4}, rng, dt)}, tol);
+    compare("scalar tensor", [](auto& x) { return div(x[0], x[1]); }, {rnd({}, rng, dt, 1, 2), rnd({2, 3}, rng, dt, 1, 2)},
+            tol);
+    compare("rank 6", [](auto& x) { return mul(x[0], x[1]); },
+            {rnd({2, 1, 3, 1, 2, 1}, rng, dt), rnd({1, 2, 1, 3, 1, 2}, rng, dt)}, tol);
+    Tensor mask = Tensor::from(std::vector<int32_t>{1, 0, 0, 1, 1}, {1, 5});
+    compare("masked_fill", [&](auto& x) { return masked_fill(x[0], x[0].device() == Device::CPU ? mask : mask.to(Device::CUDA), -7.0); },
+            {rnd({3, 5}, rng, dt)}, tol);
+  }
+}
+
+GPU_CASE("sum and mean over axes, short and long") {
+  for (DType dt : kDtypes) {
+    Rng rng(3);
+    const double tol = tol_of(dt);
+    Tensor x = rnd({3, 4, 5, 6}, rng, dt);
+    for (std::vector<int> axes : {std::vector<int>{0}, {1}, {3}, {0, 2}, {1, 3}, {0, 1, 2, 3}, {-1, -2}})
+      compare("sum axes", [&](auto& in) { return sum(in[0], axes); }, {x}, tol);
+    compare("mean keepdim", [](auto& in) { return mean(in[0], {1}, true); }, {rnd({7, 9, 2}, rng, dt)}, tol);
+    compare("sum all, many slices", [](auto& in) { return sum(in[0]); }, {rnd({300001}, rng, dt)}, tol);
+    compare("column sums, many slices", [](auto& in) { return sum(in[0], {0}); }, {rnd({20000, 3}, rng, dt)}, tol);
+    compare("bias gradient shape", [](auto& in) { return sum_to_shape(in[0], {1, 1, 8}); }, {rnd({9, 700, 8}, rng, dt)},
+            tol);
+    compare("broadcast_to", [](auto& in) { return broadcast_to(in[0], {4, 3, 5}); }, {rnd({3, 1}, rng, dt)}, tol);
+  }
+}
+
+GPU_CASE("matmul: transposes, batches, shared weights") {
+  for (DType dt : kDtypes) {
+    Rng rng(4);
+    const double tol = tol_of(dt);
+    compare("plain", [](auto& x) { return matmul(x[0], x[1]); }, {rnd({7, 5}, rng, dt), rnd({5, 3}, rng, dt)}, tol);
+    compare("trans a", [](auto& x) { return matmul(x[0], x[1], true); }, {rnd({5, 7}, rng, dt), rnd({5, 3}, rng, dt)}, tol);
+    compare("trans b", [](auto& x) { return matmul(x[0], x[1], false, true); }, {rnd({7, 5}, rng, dt), rnd({3, 5}, rng, dt)},
+            tol);
+    compare("trans both", [](auto& x) { return matmul(x[0], x[1], true, true); },
+            {rnd({5, 7}, rng, dt), rnd({3, 5}, rng, dt)}, tol);
+    compare("batched", [](auto& x) { return matmul(x[0], x[1]); }, {rnd({2, 3, 7, 5}, rng, dt), rnd({2, 3, 5, 4}, rng, dt)},
+            tol);
+    compare("shared weight", [](auto& x) { return matmul(x[0], x[1], false, true); },
+            {rnd({4, 6, 33}, rng, dt), rnd({17, 33}, rng, dt)}, tol);
+    compare("large", [](auto& x) { return matmul(x[0], x[1]); }, {rnd({300, 257}, rng, dt), rnd({257, 129}, rng, dt)}, tol);
+  }
+#ifdef LASGRAD_HAVE_CUDA
+  Rng rng(5);
+  Tensor a = rnd({64, 64}, rng, DType::F32, -1, 1, false), b = rnd({64, 64}, rng, DType::F32, -1, 1, false);
+  CudaBackend& be = cuda_backend_impl();
+  const bool was = be.tf32();
+  be.set_tf32(true);
+  Tensor t = matmul(a.to(Device::CUDA), b.to(Device::CUDA));
+  be.set_tf32(was);
+  expect_close(t, matmul(a, b), 1e-2, "tf32 matmul");  // 10-bit mantissas: close, not equal
+#endif
+}
+
+GPU_CASE("permute, transpose, slice, concat, split") {
+  for (DType dt : kDtypes) {
+    Rng rng(6);
+    const double tol = tol_of(dt);
+    compare("transpose 2d", [](auto& x) { return transpose(x[0], 0, 1); }, {rnd({37, 70}, rng, dt)}, tol);
+    compare("transpose last two", [](auto& x) { return transpose(x[0], -1, -2); }, {rnd({3, 33, 65}, rng, dt)}, tol);
+    compare("heads", [](auto& x) { return permute(x[0], {0, 2, 1, 3}); }, {rnd({2, 9, 4, 8}, rng, dt)}, tol);
+    compare("general", [](auto& x) { return permute(x[0], {3, 1, 0, 2}); }, {rnd({2, 3, 4, 5}, rng, dt)}, tol);
+    compare("slice", [](auto& x) { return slice(x[0], 1, 2, 3); }, {rnd({4, 6, 5}, rng, dt)}, tol);
+    compare("slice first axis", [](auto& x) { return slice(x[0], 0, 1, 2); }, {rnd({4, 6}, rng, dt)}, tol);
+    compare("concat", [](auto& x) { return concat({x[0], x[1]}, 1); }, {rnd({3, 2, 4}, rng, dt), rnd({3, 5, 4}, rng, dt)},
+            tol);
+    compare("split", [](auto& x) { auto p = split(x[0], 2, {1, 3}); return mul(p[1], 2.0); }, {rnd({2, 3, 4}, rng, dt)},
+            tol);
+  }
+}
+
+GPU_CASE("softmax (masked rows give zeros), cross-entropy, layer norm") {
+  for (DType dt : kDtypes) {
+    Rng rng(7);
+    const double tol = tol_of(dt);
+    compare("softmax", [](auto& x) { return softmax(x[0]); }, {rnd({6, 5}, rng, dt, -3, 3)}, tol);
+    compare("softmax long rows", [](auto& x) { return softmax(x[0]); }, {rnd({3, 3000}, rng, dt, -3, 3)}, tol);
+    std::vector<double> m(4 * 5, 0.0);
+    for (int j = 0; j < 5; ++j) m[5 + j] = -INFINITY;  // row 1 fully masked
+    m[2] = -INFINITY;
+    Tensor mask = Tensor::from(m, {4, 5}, dt);
+    compare("softmax masked", [&](auto& x) { return softmax(x[0], x[0].device() == Device::CPU ? mask : mask.to(Device::CUDA)); },
+            {rnd({4, 5}, rng, dt)}, tol);
+    Tensor t = Tensor::from(std::vector<int32_t>{2, -100, 0, 4, 1}, {5});
+    compare("cross_entropy", [&](auto& x) { return cross_entropy(x[0], x[0].device() == Device::CPU ? t : t.to(Device::CUDA)); },
+            {rnd({5, 5}, rng, dt, -4, 4)}, tol);
+    compare("cross_entropy many classes", [&](auto& x) {
+      Tensor tt = Tensor::from(std::vector<int32_t>{700, 3}, {2}, x[0].device());
+      return cross_entropy(x[0], tt);
+    }, {rnd({2, 1000}, rng, dt, -4, 4)}, tol);
+    compare("layer_norm", [](auto& x) { return layer_norm(x[0], x[1], x[2]); },
+            {rnd({2, 7, 33}, rng, dt, -2, 3), rnd({33}, rng, dt), rnd({33}, rng, dt)}, tol);
+    compare("layer_norm many rows", [](auto& x) { return layer_norm(x[0], x[1], x[2]); },
+            {rnd({1000, 16}, rng, dt, -2, 3), rnd({16}, rng, dt), rnd({16}, rng, dt)}, tol);
+  }
+  Tensor logits = Tensor::zeros({3, 4}, DType::F32, Device::CUDA);
+  Tensor bad = Tensor::from(std::vector<int32_t>{1, 4, 0}, {3}, Device::CUDA);
+  CHECK_THROWS_WITH_AS(cross_entropy(logits, bad), doctest::Contains("target 4 at row 1"), Error);
+  // The device stays usable after the error.
+  CHECK(cross_entropy(logits, Tensor::from(std::vector<int32_t>{1, 3, 0}, {3}, Device::CUDA)).item() ==
+        doctest::Approx(std::log(4.0)));
+}
+
+GPU_CASE("embedding (bad ids throw), dropout masks equal the CPU's exactly, sequence pooling") {
+  for (DType dt : kDtypes) {
+    Rng rng(8);
+    const double tol = tol_of(dt);
+    Tensor ids = Tensor::from(std::vector<int32_t>{3, 0, 3, 1, 3, 2}, {2, 3});
+    compare("embedding", [&](auto& x) { return embedding(x[0], x[0].device() == Device::CPU ? ids : ids.to(Device::CUDA)); },
+            {rnd({5, 6}, rng, dt)}, tol);
+    for (double p : {0.1, 0.5, 0.9}) {
+      Tensor x = Tensor::full({1000, 3}, 1.0, dt);
+      Tensor c = dropout(x, p, 1234, true), g = dropout(x.to(Device::CUDA), p, 1234, true);
+      CHECK(g.to_doubles() == c.to_doubles());
+    }
+    for (int64_t P : {1, 3, 5, 9})
+      compare("avg_pool_seq", [P](auto& x) { return avg_pool_seq(x[0], P); }, {rnd({2, 11, 6}, rng, dt)}, tol);
+    compare("avg_pool_seq window > L", [](auto& x) { return avg_pool_seq(x[0], 7); }, {rnd({3, 2, 4}, rng, dt)}, tol);
+  }
+  Tensor table = Tensor::zeros({4, 2}, DType::F32, Device::CUDA);
+  CHECK_THROWS_WITH_AS(embedding(table, Tensor::from(std::vector<int32_t>{0, 1, 9}, {3}, Device::CUDA)),
+                       doctest::Contains("id 9 at position 2"), Error);
+}
+
+namespace {
+
+struct AttnCase {
+  const char* kind;
+  std::vector<double> alpha;
+  AttentionOptions opt;
+};
+
+std::vector<AttnCase> attention_cases(int64_t H) {
+  std::vector<double> zero(H, 0.0), las(H);
+  for (int64_t h = 0; h < H; ++h) las[h] = h == 0 ? 0.0 : 0.5 * std::pow(0.3, static_cast<double>(h));
+  AttentionOptions softmax_o, las_o, chunk_o, bidir_o;
+  las_o.pool = 5;
+  chunk_o.pool = 3;
+  chunk_o.chunk = 37;
+  bidir_o.causal = false;
+  bidir_o.pool = 3;
+  return {{"softmax", zero, softmax_o}, {"las", las, las_o}, {"las-chunk", las, chunk_o}, {"las bidirectional", las, bidir_o}};
+}
+
+}  // namespace
+
+GPU_CASE("fused attention equals the CPU's: softmax, LaS, LaS-Chunk; head widths up to 128; padding") {
+  for (DType dt : kDtypes) {
+    const double tol = tol_of(dt, true);
+    for (int64_t dh : {8, 32, 48, 64, 100, 128})
+      for (int64_t L : {1, 70, 130}) {
+        if (dt == DType::F64 && dh != 48 && dh != 128) continue;  // float64 tiles: one per instantiation
+        Rng rng(static_cast<uint64_t>(dh * 1000 + L));
+        const int64_t B = 2, H = 3;
+        Tensor lengths = Tensor::from(std::vector<int32_t>{static_cast<int32_t>(L), static_cast<int32_t>((L + 1) / 2)}, {B});
+        for (const AttnCase& c : attention_cases(H))
+          for (bool padded : {false, true}) {
+            const std::string name = std::string(c.kind) + " dh " + std::to_string(dh) + " L " + std::to_string(L) +
+                                     (padded ? " padded" : "") + " " + dtype_name(dt);
+            compare(name,
+                    [&](auto& x) {
+                      Tensor len = padded ? (x[0].device() == Device::CPU ? lengths : lengths.to(Device::CUDA)) : Tensor();
+                      return las_attention(x[0], x[1], x[2], c.alpha, c.opt, len);
+                    },
+                    {rnd({B, H, L, dh}, rng, dt), rnd({B, H, L, dh}, rng, dt), rnd({B, H, L, dh}, rng, dt)}, tol);
+          }
+      }
+  }
+  Tensor q = Tensor::zeros({1, 1, 4, 129}, DType::F32, Device::CUDA);
+  CHECK_THROWS_WITH_AS(las_attention(q, q, q, {0.0}), doctest::Contains("head widths up to 128"), Error);
+}
+
+GPU_CASE("fused attention equals the literal reference on the GPU, and a long sequence") {
+  Rng rng(10);
+  const int64_t B = 1, H = 2, L = 300, dh = 32;
+  for (DType dt : kDtypes)
+    for (const AttnCase& c : attention_cases(H)) {
+      Tensor q = rnd({B, H, L, dh}, rng, dt).to(Device::CUDA), k = rnd({B, H, L, dh}, rng, dt).to(Device::CUDA),
+             v = rnd({B, H, L, dh}, rng, dt).to(Device::CUDA);
+      expect_close(las_attention(q, k, v, c.alpha, c.opt), las_attention_reference(q, k, v, c.alpha, c.opt),
+                   tol_of(dt, true), std::string("fused vs reference on the gpu: ") + c.kind);
+    }
+  // L = 2048 (the ListOps length), float32, causal LaS with chunking off and on.
+  for (const AttnCase& c : attention_cases(2)) {
+    const int64_t Ll = 2048;
+    compare(std::string("long ") + c.kind, [&](auto& x) { return las_attention(x[0], x[1], x[2], c.alpha, c.opt); },
+            {rnd({1, 2, Ll, 64}, rng, DType::F32), rnd({1, 2, Ll, 64}, rng, DType::F32), rnd({1, 2, Ll, 64}, rng, DType::F32)},
+            kTolLong32);
+  }
+}
+
+#ifdef LASGRAD_TEST_MODELS
+GPU_CASE("one training step of a whole model: the same loss and gradients on both devices") {
+  for (AttentionKind kind : {AttentionKind::Softmax, AttentionKind::Las, AttentionKind::LasChunk})
+    for (NormKind norm : {NormKind::Layer, NormKind::Batch}) {
+      ModelConfig c;
+      c.vocab = 12;
+      c.classes = 5;
+      c.max_len = 50;
+      c.d_model = 32;
+      c.layers = 2;
+      c.expand = 2;
+      c.norm = norm;
+      c.pre_norm = norm == NormKind::Layer;
+      c.dtype = DType::F32;
+      c.seed = 3;
+      c.attention.kind = kind;
+      c.attention.heads = 4;
+      c.attention.chunk = 16;
+      auto cpu = make_model(c), gpu = make_model(c);
+      gpu->to(Device::CUDA);
+      Rng rng(12);
+      std::vector<int32_t> ids(3 * 50), y = {0, 4, 2};
+      for (int32_t& i : ids) i = static_cast<int32_t>(rng.below(12));
+      ModelInput in{Tensor::from(ids, {3, 50}), Tensor::from(std::vector<int32_t>{50, 31, 7}, {3})};
+      ModelInput ing{in.x.to(Device::CUDA), in.lengths.to(Device::CUDA)};
+      Tensor target = Tensor::from(y, {3});
+      Tensor lc = cross_entropy(cpu->forward(in), target), lg = cross_entropy(gpu->forward(ing), target.to(Device::CUDA));
+      const std::string name = std::string("model step ") + attention_kind_name(kind) + (norm == NormKind::Batch ? " batchnorm" : " layernorm");
+      expect_close(lg, lc, kTolLong32, name + " loss");
+      lc.backward();
+      lg.backward();
+      auto pc = cpu->named_parameters(), pg = gpu->named_parameters();
+      REQUIRE(pc.size() == pg.size());
+      for (size_t i = 0; i < pc.size(); ++i) {
+        REQUIRE(pg[i].second.grad().defined());
+        expect_close(pg[i].second.grad(), pc[i].second.grad(), 1e-3, name + " gradient of " + pc[i].first);
+      }
+    }
+}
+#endif
