@@ -341,7 +341,7 @@ void read_npy_metadata(Reader& in, std::vector<PathfinderEntry>& out) {
     return s;
   };
   if (fortran) {
-    if (size_t(rows) * cols * width > (size_t(1) << 30)) throw fail("array is implausibly large");
+    if (size_t(rows) > (size_t(1) << 26) / (size_t(cols) * width)) throw fail("array is implausibly large for metadata");
     table.resize(size_t(rows) * cols * width);
     in.read_exact(table.data(), table.size(), "the NumPy data");
   }
