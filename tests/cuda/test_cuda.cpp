@@ -378,8 +378,11 @@ GPU_CASE("one training step of a whole model: the same loss and gradients on bot
       Rng rng(12);
       std::vector<int32_t> ids(3 * 50), y = {0, 4, 2};
       for (int32_t& i : ids) i = static_cast<int32_t>(rng.below(12));
-      ModelInput in{Tensor::from(ids, {3, 50}), Tensor::from(std::vector<int32_t>{50, 31, 7}, {3})};
-      ModelInput ing{in.x.to(Device::CUDA), in.lengths.to(Device::CUDA)};
+      ModelInput in, ing;
+      in.x = Tensor::from(ids, {3, 50});
+      in.lengths = Tensor::from(std::vector<int32_t>{50, 31, 7}, {3});
+      ing.x = in.x.to(Device::CUDA);
+      ing.lengths = in.lengths.to(Device::CUDA);
       Tensor target = Tensor::from(y, {3});
       Tensor lc = cross_entropy(cpu->forward(in), target), lg = cross_entropy(gpu->forward(ing), target.to(Device::CUDA));
       const std::string name = std::string("model step ") + attention_kind_name(kind) + (norm == NormKind::Batch ? " batchnorm" : " layernorm");
