@@ -1,16 +1,24 @@
 #!/usr/bin/env bash
-# Builds and runs the whole test suite: a Release build, then the same suite under AddressSanitizer and
-# UndefinedBehaviorSanitizer. Exits non-zero on any failure. LASGRAD_SANITIZE=0 skips the second run.
+# Builds and runs the whole test suite: a Release build, a short libFuzzer run over the data parsers, then
+# the same suite under AddressSanitizer and UndefinedBehaviorSanitizer. Exits non-zero on any
+# failure. LASGRAD_SANITIZE=0 skips the sanitizer run, LASGRAD_FUZZ_SECONDS sets the fuzz time per
+# target (default 10; 0 skips it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source tools/deps.sh
-lasgrad_require "${LASGRAD_BUILD_PACKAGES[@]}"
+lasgrad_require "${LASGRAD_BUILD_PACKAGES[@]}" "${LASGRAD_TEST_PACKAGES[@]}"
 jobs=$(lasgrad_jobs)
 
 echo "== Release build and tests"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DLASGRAD_TESTS=ON >/dev/null
 cmake --build build -j"$jobs"
 ctest --test-dir build --output-on-failure -j"$jobs"
+
+fuzz_seconds=${LASGRAD_FUZZ_SECONDS:-10}
+if [ "$fuzz_seconds" != "0" ]; then
+  echo "== libFuzzer: each data parser for ${fuzz_seconds}s"
+  tools/fuzz.sh "$fuzz_seconds"
+fi
 
 if [ "${LASGRAD_SANITIZE:-1}" != "0" ]; then
   echo "== AddressSanitizer + UndefinedBehaviorSanitizer build and tests"
@@ -19,3 +27,4 @@ if [ "${LASGRAD_SANITIZE:-1}" != "0" ]; then
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir build-asan --output-on-failure -j"$jobs"
 fi
+
