@@ -8,6 +8,7 @@ each one and checks lasgrad's forward and backward against it.
 Run by hand (Debian's python3-torch; no safetensors package needed):
     /usr/bin/python3 tests/reference/make_fixture.py
 """
+import functools
 import json
 import math
 import os
@@ -68,6 +69,7 @@ def attention(q, k, v, alphas, kind, pool, chunk, causal, lengths):
     return out.reshape(B, H, n * C, dh)[:, :, :L]
 
 
+@functools.lru_cache(maxsize=None)
 def sinusoidal(L, d):
     pe = torch.zeros(L, d, dtype=torch.float64)
     for p in range(L):
@@ -106,7 +108,7 @@ def forward(c, kind, w, x, lengths):
     alphas = las_alphas(kind, H, c["las_b"], L)
     lin = lambda t, n: t @ w[n + ".weight"].T + w[n + ".bias"]
     ln = lambda t, n: F.layer_norm(t, (d,), w[n + ".weight"], w[n + ".bias"], 1e-5)
-    h = w["encoder.embed.weight"][x] + sinusoidal(L, d)
+    h = w["encoder.embed.weight"][x] + sinusoidal(L, d).to(w["encoder.embed.weight"].dtype)
     for b in range(c["layers"]):
         p = f"encoder.blocks.{b}."
         t = lin(ln(h, p + "norm1"), p + "attn.qkv").reshape(B, L, 3, H, d // H).permute(2, 0, 3, 1, 4)
