@@ -2,6 +2,7 @@
 #pragma once
 #include <doctest/doctest.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,16 @@ inline Tensor random(const Shape& shape, Rng& rng, double lo = -1.0, double hi =
     CHECK(r_.ok);                                                                 \
     CHECK(r_.checked > 0);                                                        \
   } while (0)
+
+// The message of the lasgrad::Error that f throws; empty when it throws none.
+inline std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
 
 // Every entry of `got` within tol of `want` (absolute, plus relative to |want|).
 inline void check_close(const std::vector<double>& got, const std::vector<double>& want, double tol) {

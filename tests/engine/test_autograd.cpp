@@ -2,16 +2,8 @@
 #include "tests/engine/helpers.h"
 
 using namespace lasgrad;
+using lasgrad::test::error_of;
 using lasgrad::test::random;
-
-static std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 TEST_CASE("gradients accumulate into leaves until zeroed") {
   Tensor x = Tensor::from(std::vector<double>{1, 2, 3}, {3}).set_requires_grad();

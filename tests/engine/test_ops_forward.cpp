@@ -5,16 +5,8 @@
 
 using namespace lasgrad;
 using lasgrad::test::check_close;
+using lasgrad::test::error_of;
 using lasgrad::test::random;
-
-static std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 TEST_CASE("element-wise values with broadcasting, float32 and float64") {
   for (DType dt : {DType::F32, DType::F64}) {
