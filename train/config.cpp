@@ -232,6 +232,8 @@ Config preset(const std::string& task, const std::string& attention, const std::
     c.set("decay_max", "0.5");
     c.set("max_length", task == "listops" ? "128" : task == "text" || task == "retrieval" ? "256" : "0");
     if (attention == "las-chunk") c.set("chunk", "32");
+    // Matrices this small gain nothing from a second GEMM thread, and lose a lot when the cores are busy.
+    c.set("threads", "1");
   }
   return c;
 }
@@ -278,6 +280,8 @@ void validate(const Config& c) {
   int64_t chunk = c.integer("chunk");
   if (chunk > L)
     throw Error("config: chunk = " + std::to_string(chunk) + " is longer than the sequence (" + std::to_string(L) + ")");
+  if (c.str("schedule") == "cosine" && c.integer("steps") > 0 && c.integer("warmup") >= c.integer("steps"))
+    throw Error("config: warmup = " + c.str("warmup") + " must be shorter than steps = " + c.str("steps") + " for the cosine schedule");
   if (c.str("attention") == "las-chunk" && chunk == 0) throw Error("config: attention = las-chunk needs chunk >= 1");
   if (c.str("attention") != "las-chunk" && chunk != 0)
     throw Error("config: chunk = " + c.str("chunk") + " is only for attention = las-chunk");

@@ -159,6 +159,21 @@ Image heatmap(const std::vector<float>& m, int rows, int cols, int cell, const s
   return img;
 }
 
+Image grid(const std::vector<Image>& images, int cols, int gap) {
+  if (images.empty() || cols < 1) throw Error("grid: no images");
+  int cw = 0, ch = 0;
+  for (const Image& im : images) cw = std::max(cw, im.width), ch = std::max(ch, im.height);
+  int n = static_cast<int>(images.size()), rows = (n + cols - 1) / cols, used = std::min(cols, n);
+  Image out(used * cw + (used + 1) * gap, rows * ch + (rows + 1) * gap);
+  for (int k = 0; k < n; ++k) {
+    int x0 = gap + (k % cols) * (cw + gap), y0 = gap + (k / cols) * (ch + gap);
+    const Image& im = images[k];
+    for (int y = 0; y < im.height; ++y)
+      std::copy_n(&im.rgb[size_t(y) * im.width * 3], size_t(im.width) * 3, &out.rgb[(size_t(y0 + y) * out.width + x0) * 3]);
+  }
+  return out;
+}
+
 Image line_plots(const std::vector<Panel>& panels, const std::string& xlabel) {
   const int pw = 420, ph = 260, left = 64, right = 16, top = 30, bottom = 44;
   const int cw = left + pw + right, ch = top + ph + bottom;

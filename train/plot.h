@@ -34,6 +34,9 @@ Rgb colormap(double t);
 Image heatmap(const std::vector<float>& m, int rows, int cols, int cell, const std::string& title, double lo = 0,
               double hi = 0);
 
+// Images laid out row by row, `cols` per row, on white with a gap of `gap` pixels.
+Image grid(const std::vector<Image>& images, int cols, int gap = 8);
+
 // Line plots sharing one x axis: each panel holds one or more named series of (x, y) points.
 struct Series {
   std::string name;

@@ -30,6 +30,13 @@ data::Options data_options(const Config& c) {
   return o;
 }
 
+std::unique_ptr<data::Dataset> open_split(const Config& c, data::Split split) {
+  const std::string& dir = c.str("data");
+  if (dir.empty()) throw Error("no data folder: give --data DIR (or --set data=DIR)");
+  if (!fs::is_directory(dir)) throw Error("data folder " + dir + " does not exist");
+  return data::open_task(c.str("task"), dir, split, data_options(c));
+}
+
 // Rows of logits [R, C] whose argmax is the label.
 static int64_t count_correct(const Tensor& logits, const std::vector<int32_t>& labels) {
   std::vector<float> v = logits.to_floats();

@@ -11,6 +11,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,10 @@ namespace lasgrad::train {
 
 // How open_task should read the task of `config` (length, pixel scaling, splits, permutation).
 data::Options data_options(const Config& config);
+
+// One split of the configuration's task from its `data` folder; throws naming the folder when it is
+// unset or missing (and data::DataError for bad contents).
+std::unique_ptr<data::Dataset> open_split(const Config& config, data::Split split);
 
 struct Splits {
   const data::Dataset* train = nullptr;

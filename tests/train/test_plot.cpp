@@ -36,3 +36,12 @@ TEST_CASE("text, heatmaps and line plots become PNG files") {
   CHECK_THROWS_WITH_AS(write_png("/nonexistent/dir/x.png", p), doctest::Contains("/nonexistent/dir/x.png"), Error);
   CHECK_THROWS_AS(heatmap(m, 2, 2, 1, "bad"), Error);
 }
+
+TEST_CASE("grid lays images out row by row") {
+  Image a(10, 5, {255, 0, 0}), b(6, 8, {0, 0, 255});
+  Image g = grid({a, b, a}, 2, 2);
+  CHECK(g.width == 2 * 10 + 3 * 2);
+  CHECK(g.height == 2 * 8 + 3 * 2);
+  CHECK(g.rgb[(size_t(2) * g.width + 2) * 3] == 255);          // a's first pixel at (2, 2)
+  CHECK(g.rgb[(size_t(2) * g.width + 14) * 3 + 2] == 255);     // b's at (14, 2)
+}

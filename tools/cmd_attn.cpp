@@ -1,0 +1,160 @@
+// `lasgrad attn`: what a trained model attends to. For example N of a split it writes, per layer, a
+// grid of every head's attention matrix; the decay kernels E_c of every head with its alpha; and the
+// training curves of the run from its metrics.jsonl.
+#include <omp.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "train/checkpoint.h"
+#include "train/plot.h"
+#include "train/trainer.h"
+#include "tools/cli.h"
+#include "tools/commands.h"
+
+namespace lasgrad::tools {
+
+namespace fs = std::filesystem;
+using train::Image;
+
+// A T x T matrix shrunk to at most `side` x `side` by averaging blocks (attention of long tasks).
+static std::vector<float> shrink(const float* m, int T, int side, int& out_T) {
+  int k = (T + side - 1) / side;
+  out_T = (T + k - 1) / k;
+  std::vector<float> out(size_t(out_T) * out_T, 0.0f);
+  for (int i = 0; i < T; ++i)
+    for (int j = 0; j < T; ++j) out[size_t(i / k) * out_T + j / k] += m[size_t(i) * T + j] / float(k * k);
+  return out;
+}
+
+static std::string fmt(const char* f, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, f, v);
+  return buf;
+}
+
+// The value after `"key": ` in a metrics line, or NaN.
+static double field(const std::string& line, const std::string& key) {
+  auto at = line.find("\"" + key + "\": ");
+  return at == std::string::npos ? NAN : std::strtod(line.c_str() + at + key.size() + 4, nullptr);
+}
+
+// Loss, accuracy and learning rate against step, train and val, from metrics.jsonl.
+static Image curves(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw Error("cannot read " + path + " (the run's metrics, next to the checkpoint)");
+  train::Series tl{"train", {}, {}, {31, 119, 180}}, vl{"val", {}, {}, {214, 39, 40}};
+  train::Series ta = tl, va = vl, lr{"lr", {}, {}, {44, 160, 44}};
+  for (std::string line; std::getline(in, line);) {
+    double step = field(line, "step");
+    if (line.find("\"split\": \"train\"") != std::string::npos) {
+      tl.x.push_back(step), tl.y.push_back(field(line, "loss"));
+      ta.x.push_back(step), ta.y.push_back(100 * field(line, "accuracy"));
+      lr.x.push_back(step), lr.y.push_back(field(line, "lr"));
+    } else if (line.find("\"split\": \"val\"") != std::string::npos) {
+      vl.x.push_back(step), vl.y.push_back(field(line, "loss"));
+      va.x.push_back(step), va.y.push_back(100 * field(line, "accuracy"));
+    }
+  }
+  if (tl.x.empty()) throw Error(path + " has no training lines");
+  return train::line_plots({{"loss", {tl, vl}}, {"accuracy %", {ta, va}}, {"learning rate", {lr}}}, "step");
+}
+
+int cmd_attn(int argc, char** argv) {
+  cli::Flags f("lasgrad attn",
+               "Draw a checkpoint's attention for one example: per layer a grid of every head's attention matrix\n"
+               "(row = query position, column = key position; the weights after decay, softmax and smoothing,\n"
+               "shown as sqrt so small weights stay visible), the decay kernels E_c[i,j] = exp(-alpha_c (i-j))\n"
+               "of every head with its alpha, and the run's training curves from metrics.jsonl.");
+  f.option("checkpoint", "", "a checkpoint written by lasgrad train (required)")
+      .option("index", "0", "the example's index in the split")
+      .option("split", "test", "train, val or test")
+      .option("out", "", "output folder (required)")
+      .option("data", "", "data folder (default: the one the run was trained on)")
+      .option("max-side", "512", "matrices longer than this are averaged down to it");
+  if (!f.parse(argc, argv)) return 0;
+  if (f.str("checkpoint").empty() || f.str("out").empty()) throw cli::UsageError("--checkpoint FILE and --out DIR are required");
+  const int64_t index = f.integer("index"), max_side = f.integer("max-side");
+  if (max_side < 8) throw cli::UsageError("--max-side must be at least 8");
+  data::Split split;
+  try {
+    split = data::parse_split(f.str("split"));
+  } catch (const std::exception& e) {
+    throw cli::UsageError(e.what());
+  }
+  train::Checkpoint ck = train::load_checkpoint(f.str("checkpoint"));
+  train::Config& c = ck.config;
+  if (f.given("data")) c.set("data", f.str("data"));
+  if (c.integer("threads") > 0) omp_set_num_threads(static_cast<int>(c.integer("threads")));
+  auto ds = train::open_split(c, split);
+  if (index < 0 || index >= ds->size())
+    throw cli::UsageError("--index " + std::to_string(index) + " is outside the " + f.str("split") + " split (" +
+                          std::to_string(ds->size()) + " examples)");
+  auto model = train::build_model(c, ds->info());
+  train::load_model(ck, model->module());
+  data::Batch b;
+  const int64_t rows[] = {index};
+  ds->make_batch(rows, false, b);
+  const std::string out = f.str("out");
+  fs::create_directories(out);
+
+  std::vector<Tensor> maps = model->attention_maps(b);
+  std::vector<std::vector<double>> alphas = model->alphas();
+  const int T = static_cast<int>(b.length);
+  std::printf("example %lld of the %s split: length %d, label %d\n", (long long)index, f.str("split").c_str(), T, b.labels[0]);
+  std::vector<std::string> written;
+  for (size_t l = 0; l < maps.size(); ++l) {
+    const int H = static_cast<int>(maps[l].dim(0));
+    std::vector<float> a = maps[l].to_floats();
+    std::vector<Image> heads;
+    for (int h = 0; h < H; ++h) {
+      int side = 0;
+      std::vector<float> m = shrink(a.data() + size_t(h) * T * T, T, static_cast<int>(max_side), side);
+      for (float& x : m) x = std::sqrt(std::max(0.0f, x));
+      int cell = std::max(1, 256 / side);
+      heads.push_back(train::heatmap(m, side, side, cell,
+                                     "layer " + std::to_string(l) + " head " + std::to_string(h) + " alpha " +
+                                         fmt("%.3g", alphas[l][h]) + " sqrt(A)", 0, 1));
+    }
+    std::string path = out + "/attention_layer" + std::to_string(l) + ".png";
+    train::write_png(path, train::grid(heads, H <= 4 ? H : (H + 1) / 2));
+    written.push_back(path);
+  }
+
+  // E_c of each head of the first layer (every layer has the same rates): the multiplier of the logits.
+  std::vector<Image> kernels;
+  std::ofstream txt(out + "/alphas.txt");
+  for (size_t l = 0; l < alphas.size(); ++l) {
+    txt << "layer " << l << ":";
+    for (double a : alphas[l]) txt << " " << a;
+    txt << "\n";
+  }
+  for (size_t h = 0; h < alphas[0].size(); ++h) {
+    int side = std::min<int>(T, static_cast<int>(max_side));
+    std::vector<float> e(size_t(side) * side, 0.0f);
+    double stride = double(T) / side;  // one row/column per `stride` positions
+    for (int i = 0; i < side; ++i)
+      for (int j = 0; j <= i; ++j) e[size_t(i) * side + j] = static_cast<float>(std::exp(-alphas[0][h] * (i - j) * stride));
+    kernels.push_back(train::heatmap(e, side, side, std::max(1, 256 / side),
+                                     "E_" + std::to_string(h) + "  alpha " + fmt("%.3g", alphas[0][h]), 0, 1));
+  }
+  std::string kpath = out + "/decay_kernels.png";
+  train::write_png(kpath, train::grid(kernels, kernels.size() <= 4 ? static_cast<int>(kernels.size()) : static_cast<int>(kernels.size() + 1) / 2));
+  written.push_back(kpath);
+  written.push_back(out + "/alphas.txt");
+
+  std::string metrics = (fs::path(f.str("checkpoint")).parent_path() / "metrics.jsonl").string();
+  if (fs::exists(metrics)) {
+    std::string cpath = out + "/curves.png";
+    train::write_png(cpath, curves(metrics));
+    written.push_back(cpath);
+  } else {
+    std::printf("no %s next to the checkpoint: no curves\n", metrics.c_str());
+  }
+  for (const auto& p : written) std::printf("wrote %s\n", p.c_str());
+  return 0;
+}
+
+}  // namespace lasgrad::tools

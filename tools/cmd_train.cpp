@@ -1,0 +1,107 @@
+// `lasgrad train`: a configuration from a preset and --set overrides, the three splits of the task,
+// the §4 model, and the trainer (train/trainer.h) writing its run directory. Ctrl-C checkpoints and stops.
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+
+#include "train/checkpoint.h"
+#include "train/trainer.h"
+#include "tools/cli.h"
+#include "tools/commands.h"
+
+namespace lasgrad::tools {
+
+namespace fs = std::filesystem;
+
+static volatile std::sig_atomic_t g_interrupted = 0;
+
+static std::string settings_help() {
+  std::string s = "\n\nsettings for --set key=value (built-in defaults; the presets change many):\n";
+  const train::Config defaults;
+  for (const auto& e : defaults.entries()) {
+    std::string left = "  " + e.key + " = " + (e.value.empty() ? "\"\"" : e.value);
+    s += left + std::string(left.size() < 34 ? 34 - left.size() : 1, ' ') + e.help + "\n";
+  }
+  return s;
+}
+
+int cmd_train(int argc, char** argv) {
+  cli::Flags f("lasgrad train",
+               "Train a transformer with softmax, LaS or LaS-Chunk attention on one task. The run directory gets\n"
+               "config.txt (the resolved settings), metrics.jsonl, last.safetensors and best.safetensors; the\n"
+               "best-validation checkpoint is evaluated on the test split at the end. Ctrl-C writes\n"
+               "last.safetensors and stops; --resume continues from it bit for bit." +
+                   settings_help());
+  f.option("task", "listops", "listops, text, retrieval, image, pathfinder, pathx, smnist or psmnist")
+      .option("attention", "las", "softmax, las or las-chunk")
+      .option("data", "", "the task's data folder, or the LRA release root (required unless resuming)")
+      .option("preset", "small", "paper (las-attention.md section 4) or small (minutes on two cores)")
+      .repeated("set", "override one setting, key=value (the settings listed above)")
+      .option("out", "", "run directory (default: runs/<task>-<attention>-<preset>)")
+      .option("resume", "", "continue from this checkpoint (its run directory and settings); no --set")
+      .option("progress", "auto", "auto (a bar on a terminal, periodic lines otherwise), bar or lines");
+  if (!f.parse(argc, argv)) return 0;
+
+  train::Config c;
+  std::string run_dir = f.str("out"), resume = f.str("resume");
+  if (!resume.empty()) {
+    for (const char* flag : {"task", "attention", "data", "preset", "set"})
+      if (f.given(flag)) throw cli::UsageError("--" + std::string(flag) + " cannot be combined with --resume (the checkpoint holds the settings)");
+    c = train::load_checkpoint(resume).config;
+    if (run_dir.empty()) run_dir = fs::path(resume).parent_path().string();
+  } else {
+    const std::string task = f.str("task"), attention = f.str("attention"), preset = f.str("preset");
+    try {
+      c = train::preset(task, attention, preset);
+    } catch (const Error& e) {
+      throw cli::UsageError(e.what());
+    }
+    if (f.given("data")) c.set("data", f.str("data"));
+    for (const auto& kv : f.all("set")) {
+      try {
+        train::apply_override(c, kv);
+      } catch (const Error& e) {
+        throw cli::UsageError(e.what());
+      }
+    }
+    train::validate(c);
+    if (run_dir.empty()) run_dir = "runs/" + task + "-" + attention + "-" + preset;
+  }
+  const std::string mode = f.str("progress");
+  if (mode != "auto" && mode != "bar" && mode != "lines") throw cli::UsageError("--progress must be auto, bar or lines");
+
+  auto tr = train::open_split(c, data::Split::Train), va = train::open_split(c, data::Split::Val),
+       te = train::open_split(c, data::Split::Test);
+  for (const auto* d : {tr.get(), va.get(), te.get()})
+    for (const auto& note : d->notes()) std::printf("data: %s\n", note.c_str());
+  std::printf("task %s: %lld train, %lld val, %lld test examples, %d classes, length %lld\n", c.str("task").c_str(),
+              (long long)tr->size(), (long long)va->size(), (long long)te->size(), tr->num_classes(),
+              (long long)tr->max_length());
+  auto model = train::build_model(c, tr->info());
+  fs::create_directories(run_dir);
+  std::printf("run directory %s\n", run_dir.c_str());
+
+  std::signal(SIGINT, [](int) { g_interrupted = 1; });
+  train::TrainOptions o;
+  o.run_dir = run_dir;
+  o.resume = resume;
+  o.progress_bar = mode == "bar" || (mode == "auto" && isatty(STDERR_FILENO));
+  o.stop = [](int64_t) { return g_interrupted != 0; };
+  train::TrainResult r = train::fit(*model, c, {tr.get(), va.get(), te.get()}, o);
+  std::signal(SIGINT, SIG_DFL);
+  if (r.interrupted) return 130;
+
+  // Chance: the most frequent test label's share (what always guessing it scores).
+  std::vector<int64_t> count(static_cast<size_t>(te->num_classes()), 0);
+  for (int64_t i = 0; i < te->size(); ++i) ++count[te->label(i)];
+  double majority = double(*std::max_element(count.begin(), count.end())) / double(te->size());
+  std::printf("\nbest validation accuracy %.2f%% at step %lld\n", 100 * r.best_val, (long long)r.best_step);
+  std::printf("test accuracy %.2f%% (loss %.4f, %lld examples) of %s/best.safetensors; chance %.1f%%, majority class %.1f%%\n",
+              100 * r.test.accuracy, r.test.loss, (long long)r.test.examples, run_dir.c_str(), 100.0 / te->num_classes(),
+              100 * majority);
+  return 0;
+}
+
+}  // namespace lasgrad::tools
