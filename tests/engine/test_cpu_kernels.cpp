@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "engine/backend.h"
-#include "engine/cpu/allocator.h"
+#include "engine/cpu/cpu_backend.h"
 #include "engine/rng.h"
 
 using namespace lasgrad;
@@ -111,6 +111,18 @@ TEST_CASE("allocator: 64-byte alignment, reuse of a freed block of the same buck
     a.deallocate(m, n);
   }
   CHECK(a.stats().hits + a.stats().misses >= 2000);
+}
+
+TEST_CASE("allocator: a training-step pattern of tensor sizes is served from the cache after step one") {
+  CachingAllocator& alloc = static_cast<CpuBackend&>(cpu_backend()).allocator();
+  auto step = [] {
+    Tensor a = Tensor::empty({512, 384}), b = Tensor::empty({512, 1536}), c = Tensor::empty({7, 3}, DType::F64);
+  };
+  step();
+  auto before = alloc.stats();
+  step();
+  CHECK(alloc.stats().misses == before.misses);
+  CHECK(alloc.stats().hits == before.hits + 3);
 }
 
 TEST_CASE("fill and convert, every dtype") {

@@ -1,0 +1,196 @@
+// bench_ops: how close the CPU kernels run to this machine's limits.
+//
+// First it measures the limits: peak float32 FLOP/s with a register-blocked FMA loop (on one thread
+// and on all), and memory bandwidth with a STREAM triad. Then it times GEMMs at transformer shapes
+// (GFLOP/s, % of peak) and the memory-bound kernels (GB/s, % of the triad). Every number is the median
+// of several repetitions after warm-up. Threads: omp_get_max_threads() (set OMP_NUM_THREADS).
+#include <immintrin.h>
+#include <omp.h>
+
+#include <Eigen/Core>
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "engine/backend.h"
+#include "engine/rng.h"
+
+using namespace lasgrad;
+
+// Median seconds of `reps` runs of f after two warm-up runs.
+static double median_seconds(int reps, const std::function<void()>& f) {
+  f();
+  f();
+  std::vector<double> t;
+  for (int i = 0; i < reps; ++i) {
+    auto t0 = std::chrono::steady_clock::now();
+    f();
+    t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+// ---- peak float32 FLOP/s ----
+
+// kAcc independent accumulator registers hide the FMA latency (4 cycles) across the FMA pipes; the
+// loop body is only FMAs, so it runs at the core's FMA throughput.
+constexpr int kAcc = 16;
+#if defined(__AVX512F__)
+using VecF = __m512;
+constexpr int kLanes = 16;
+static VecF vset(float x) { return _mm512_set1_ps(x); }
+static VecF vfma(VecF a, VecF b, VecF c) { return _mm512_fmadd_ps(a, b, c); }
+static float vfirst(VecF a) { return _mm512_cvtss_f32(a); }
+#elif defined(__FMA__)
+using VecF = __m256;
+constexpr int kLanes = 8;
+static VecF vset(float x) { return _mm256_set1_ps(x); }
+static VecF vfma(VecF a, VecF b, VecF c) { return _mm256_fmadd_ps(a, b, c); }
+static float vfirst(VecF a) { return _mm256_cvtss_f32(a); }
+#else
+#error "bench_ops measures peak with AVX2+FMA or AVX-512 intrinsics; configure with LASGRAD_NATIVE=ON"
+#endif
+
+static float fma_loop(int64_t iters) {
+  VecF acc[kAcc];
+  for (int j = 0; j < kAcc; ++j) acc[j] = vset(0.001f * j);
+  const VecF a = vset(0.999999f), b = vset(1e-6f);  // acc -> a acc + b stays bounded
+  for (int64_t i = 0; i < iters; ++i)
+    for (int j = 0; j < kAcc; ++j) acc[j] = vfma(acc[j], a, b);
+  float s = 0;
+  for (int j = 0; j < kAcc; ++j) s += vfirst(acc[j]);
+  return s;  // used, so the loop is not optimised away
+}
+
+// FLOP/s of fma_loop on `threads` threads at once.
+static double peak_flops(int threads) {
+  const int64_t iters = 4'000'000;
+  std::vector<float> sink(threads);
+  double t = median_seconds(5, [&] {
+#pragma omp parallel num_threads(threads)
+    sink[omp_get_thread_num()] = fma_loop(iters);
+  });
+  if (sink[0] == 42) std::printf(" ");  // keeps the results alive
+  return 2.0 * kLanes * kAcc * iters * threads / t;
+}
+
+// ---- memory bandwidth: STREAM triad a = b + s c ----
+
+static double triad_bytes_per_s() {
+  const int64_t n = int64_t{1} << 25;  // 128 MiB per array, far beyond any cache
+  std::vector<float> a(n), b(n), c(n);
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; ++i) a[i] = 0, b[i] = 1, c[i] = 2;  // first touch by the owning thread
+  float* pa = a.data();
+  const float *pb = b.data(), *pc = c.data();
+  double t = median_seconds(7, [&] {
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; ++i) pa[i] = pb[i] + 3.0f * pc[i];
+  });
+  return 3.0 * n * sizeof(float) / t;  // STREAM counting: two reads and one write
+}
+
+// ---- the kernels ----
+
+static Tensor random(const Shape& shape, Rng& rng) {
+  std::vector<float> v(static_cast<size_t>(numel_of(shape)));
+  for (float& x : v) x = static_cast<float>(rng.uniform(-1, 1));
+  return Tensor::from(v, shape);
+}
+
+static std::string cpu_model() {
+  std::ifstream in("/proc/cpuinfo");
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
+  return "unknown";
+}
+
+int main() {
+  Backend& cpu = cpu_backend();
+  Rng rng(1);
+  const int threads = omp_get_max_threads();
+
+  std::printf("bench_ops: CPU kernels against measured peaks (median of repetitions, float32)\n");
+  std::printf("cpu       %s\n", cpu_model().c_str());
+  std::printf("threads   %d (OMP_NUM_THREADS)\n", threads);
+  std::printf("compiler  g++ %s, %s, NDEBUG %s, OpenMP %d\n", __VERSION__,
+#if defined(__AVX512F__)
+              "-march: AVX-512F+FMA",
+#elif defined(__AVX2__)
+              "-march: AVX2+FMA",
+#else
+              "-march: baseline",
+#endif
+#ifdef NDEBUG
+              "on",
+#else
+              "off (asserts active: not a Release build)",
+#endif
+              _OPENMP);
+  std::printf("eigen     %d.%d.%d, SIMD %s\n\n", EIGEN_WORLD_VERSION, EIGEN_MAJOR_VERSION, EIGEN_MINOR_VERSION,
+              Eigen::SimdInstructionSetsInUse());
+
+  const double peak1 = peak_flops(1), peak = peak_flops(threads), bw = triad_bytes_per_s();
+  std::printf("peak fp32 FMA     %8.1f GFLOP/s on 1 thread, %8.1f GFLOP/s on %d\n", peak1 / 1e9, peak / 1e9, threads);
+  std::printf("stream triad      %8.1f GB/s on %d threads\n\n", bw / 1e9, threads);
+
+  struct Gemm {
+    const char* what;
+    int64_t batch, M, K, N;
+    bool ta, tb;
+  };
+  const Gemm gemms[] = {
+      {"qkv projection      x W", 1, 8192, 128, 384, false, false},
+      {"out projection      x W", 1, 8192, 384, 128, false, false},
+      {"ffn up              x W", 1, 8192, 128, 512, false, false},
+      {"input grad          g W^T", 1, 8192, 384, 128, false, true},
+      {"weight grad         x^T g", 1, 128, 8192, 384, true, false},
+      {"scores   64 x       q k^T", 64, 1024, 16, 1024, false, true},
+      {"context  64 x       p v", 64, 1024, 1024, 16, false, false},
+  };
+  std::printf("%-30s %-22s %10s %10s %8s\n", "gemm (float32)", "M x K x N", "ms", "GFLOP/s", "% peak");
+  for (const Gemm& g : gemms) {
+    Tensor a = random(g.ta ? Shape{g.batch, g.K, g.M} : Shape{g.batch, g.M, g.K}, rng);
+    Tensor b = random(g.tb ? Shape{g.batch, g.N, g.K} : Shape{g.batch, g.K, g.N}, rng);
+    Tensor c = Tensor::empty({g.batch, g.M, g.N});
+    double t = median_seconds(7, [&] { cpu.matmul(a, g.ta, b, g.tb, c); });
+    double flops = 2.0 * g.batch * g.M * g.K * g.N / t;
+    std::string dims = std::to_string(g.M) + " x " + std::to_string(g.K) + " x " + std::to_string(g.N);
+    std::printf("%-30s %-22s %10.3f %10.1f %7.1f%%\n", g.what, dims.c_str(), t * 1e3, flops / 1e9, 100 * flops / peak);
+  }
+
+  std::printf("\n%-30s %-22s %10s %10s %8s\n", "memory-bound (float32)", "shape", "ms", "GB/s", "% triad");
+  auto report = [&](const char* what, const Shape& s, double bytes, const std::function<void()>& f) {
+    double t = median_seconds(9, f);
+    std::printf("%-30s %-22s %10.3f %10.1f %7.1f%%\n", what, shape_str(s).c_str(), t * 1e3, bytes / t / 1e9,
+                100 * bytes / t / bw);
+  };
+  for (int64_t D : {1024, 128}) {
+    const int64_t R = 8192;
+    const Shape s = {R, D};
+    const double n = static_cast<double>(R * D) * sizeof(float);  // bytes of one [R, D] tensor
+    Tensor x = random(s, rng), dy = random(s, rng), y = Tensor::empty(s), dx = Tensor::empty(s);
+    Tensor gamma = random({D}, rng), beta = random({D}, rng), mean = Tensor::empty({R}), rstd = Tensor::empty({R});
+    Tensor dg = Tensor::empty({D}), db = Tensor::empty({D}), bias = random({1, D}, rng), col = Tensor::empty({1, D});
+    report("softmax", s, 2 * n, [&] { cpu.softmax(x, y); });
+    report("softmax_grad", s, 3 * n, [&] { cpu.softmax_grad(y, dy, dx); });
+    report("layer_norm", s, 2 * n, [&] { cpu.layer_norm(x, gamma, beta, 1e-5, y, mean, rstd); });
+    report("layer_norm_grad", s, 3 * n, [&] { cpu.layer_norm_grad(x, gamma, mean, rstd, dy, dx, dg, db); });
+    report("add bias [R,D]+[1,D]", s, 2 * n, [&] { cpu.binary(BinaryOp::Add, x, bias, y); });
+    report("gelu (erf)", s, 2 * n, [&] { cpu.unary(UnaryOp::GeluErf, x, 0, y); });
+    report("sum_to [R,D]->[1,D]", s, n, [&] { cpu.sum_to(x, col); });
+  }
+  {
+    const Shape s = {32, 256, 8, 16}, p = {32, 8, 256, 16};  // [B, L, H, dh] -> [B, H, L, dh]
+    Tensor x = random(s, rng), y = Tensor::empty(p);
+    report("permute 0,2,1,3", s, 2.0 * numel_of(s) * sizeof(float), [&] { cpu.permute(x, {0, 2, 1, 3}, y); });
+    Tensor t = random({8192, 1024}, rng), tt = Tensor::empty({1024, 8192});
+    report("transpose", {8192, 1024}, 2.0 * 8192 * 1024 * sizeof(float), [&] { cpu.permute(t, {1, 0}, tt); });
+  }
+  return 0;
+}
