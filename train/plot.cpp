@@ -189,14 +189,15 @@ Image line_plots(const std::vector<Panel>& panels, const std::string& xlabel) {
     if (x0 == x1) x1 = x0 + 1;
     if (y0 == y1) y0 -= 0.5, y1 += 0.5;
     double pad = 0.05 * (y1 - y0);
-    y0 -= pad, y1 += pad;
+    y0 = y0 >= 0 && y0 - pad < 0 ? 0 : y0 - pad;  // non-negative data keeps a non-negative axis
+    y1 += pad;
     auto px = [&](double x) { return ox + static_cast<int>(std::lround((x - x0) / (x1 - x0) * (pw - 1))); };
     auto py = [&](double y) { return oy + static_cast<int>(std::lround((y1 - y) / (y1 - y0) * (ph - 1))); };
     for (int t = 0; t <= 4; ++t) {  // grid and tick labels
       double fx = x0 + (x1 - x0) * t / 4, fy = y0 + (y1 - y0) * t / 4;
       img.line(px(fx), oy, px(fx), oy + ph - 1, kGrid);
       img.line(ox, py(fy), ox + pw - 1, py(fy), kGrid);
-      std::string lx = fmt(fx), ly = fmt(fy);
+      std::string lx = x1 - x0 >= 20 ? std::to_string(std::lround(fx)) : fmt(fx), ly = fmt(fy);
       img.text(px(fx) - text_width(lx) / 2, oy + ph + 5, lx, kInk);
       img.text(ox - text_width(ly) - 5, py(fy) - 3, ly, kInk);
     }
@@ -204,13 +205,17 @@ Image line_plots(const std::vector<Panel>& panels, const std::string& xlabel) {
     img.line(ox, oy + ph - 1, ox + pw - 1, oy + ph - 1, kInk);
     img.text(ox + (pw - text_width(p.title, 2)) / 2, 6, p.title, kInk, 2);
     img.text(ox + (pw - text_width(xlabel)) / 2, oy + ph + 22, xlabel, kInk);
-    int ly = oy + 8;
+    int ly = oy + 8, lw = 0;
+    for (const auto& s : p.series) lw = std::max(lw, text_width(s.name) + 24);
     for (const auto& s : p.series) {
       for (size_t i = 1; i < s.x.size(); ++i)
         if (std::isfinite(s.y[i - 1]) && std::isfinite(s.y[i]))
           for (int d = 0; d < 2; ++d) img.line(px(s.x[i - 1]), py(s.y[i - 1]) + d, px(s.x[i]), py(s.y[i]) + d, s.color);
       if (s.x.size() == 1) img.rect(px(s.x[0]) - 2, py(s.y[0]) - 2, px(s.x[0]) + 3, py(s.y[0]) + 3, s.color);
-      int lx = ox + pw - text_width(s.name) - 30;  // legend, top right
+    }
+    const int lx = ox + pw - lw - 6;  // legend, top right, on white over the lines
+    img.rect(lx - 4, ly - 4, lx + lw, ly + 12 * static_cast<int>(p.series.size()), {255, 255, 255});
+    for (const auto& s : p.series) {
       img.rect(lx, ly + 2, lx + 16, ly + 5, s.color);
       img.text(lx + 20, ly, s.name, kInk);
       ly += 12;

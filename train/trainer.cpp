@@ -204,7 +204,10 @@ TrainResult fit(TaskModel& model, const Config& c, const Splits& data, const Tra
       std::string line = "step " + std::to_string(st.step) + "/" + std::to_string(total) + "  loss " + fmt("%.4f", loss) +
                          "  acc " + fmt("%.1f%%", 100 * acc) + "  lr " + fmt("%.2e", lr) + "  " + fmt("%.2f", rate) +
                          " steps/s  eta " + clock_str(double(total - st.step) / rate);
-      if (!o.quiet && !o.progress_bar) std::printf("%s\n", line.c_str());
+      if (!o.quiet && !o.progress_bar) {
+        std::printf("%s\n", line.c_str());
+        std::fflush(stdout);  // a pipe (tee, a log file) sees each line as it happens
+      }
       st.window_loss = 0, st.window_correct = 0, st.window_examples = 0, st.window_steps = 0;
       window_t0 = Clock::now();
     }
@@ -228,6 +231,7 @@ TrainResult fit(TaskModel& model, const Config& c, const Splits& data, const Tra
       if (!o.quiet)
         std::printf("%sval  step %lld  loss %.4f  acc %.2f%% (%lld examples)%s\n", o.progress_bar ? "\n" : "",
                     (long long)st.step, v.loss, 100 * v.accuracy, (long long)v.examples, improved ? "  best" : "");
+      if (!o.quiet) std::fflush(stdout);
       if (improved) save(best);
       save(last);
     } else if (stop) {
