@@ -131,7 +131,7 @@ TrainResult fit(TaskModel& model, const Config& c, const Splits& data, const Tra
     std::ofstream(o.run_dir + "/config.txt") << c.text();
     std::ofstream(metrics_path, std::ios::trunc);
   }
-  if (st.step >= total) throw Error("train: the checkpoint is at step " + std::to_string(st.step) + ", the run has " +
+  if (st.step >= total) throw Error("resume: the checkpoint is at step " + std::to_string(st.step) + ", the run has " +
                                     std::to_string(total) + " steps: nothing to do");
   std::ofstream metrics(metrics_path, std::ios::app);
   auto emit = [&](const std::string& json) { metrics << json << "\n" << std::flush; };
@@ -154,9 +154,9 @@ TrainResult fit(TaskModel& model, const Config& c, const Splits& data, const Tra
   auto window_t0 = t0;
   const int64_t first = st.step;
   if (!o.quiet)
-    std::printf("training %lld parameters for %lld steps (%lld per epoch, batch %lld x %lld)\n",
+    std::printf("training %lld parameters for %lld steps (%lld per epoch, batch %lld x %lld)%s\n",
                 (long long)m.parameter_count(), (long long)total, (long long)per_epoch, (long long)batch_size,
-                (long long)accum);
+                (long long)accum, first > 0 ? (", resuming after step " + std::to_string(first)).c_str() : "");
   m.train();
   while (st.step < total) {
     const double lr = sched.lr(st.step);
