@@ -20,19 +20,24 @@ static void dispatch_size(DType dtype, const F& f) {
 
 constexpr int64_t kTile = 32;  // transpose tile: 32 x 32 elements, 4 KiB of floats
 
-// x [batch, R, C] -> out [batch, C, R], through square tiles so that both the reads and the writes of
-// a tile touch few cache lines.
+// x [batch, R, C] -> out [batch, C, R], one kTile x kTile tile at a time. A tile is first copied row
+// by row into a local buffer and then written out row by row: both sides of memory are touched in
+// whole contiguous runs. (Transposing in place from x would read a column of lines that, for a
+// power-of-two row length, all fall in one L1 set and evict each other.)
 template <class E>
 static void transpose_last2(const E* x, E* out, int64_t batch, int64_t R, int64_t C) {
   const int64_t tr = (R + kTile - 1) / kTile, tc = (C + kTile - 1) / kTile;
   parallel_for(batch * tr * tc, row_grain(kTile * kTile), [&](int64_t t0, int64_t t1) {
+    E buf[kTile * kTile];
     for (int64_t t = t0; t < t1; ++t) {
       int64_t b = t / (tr * tc), r0 = (t / tc) % tr * kTile, c0 = t % tc * kTile;
-      int64_t r1 = std::min(R, r0 + kTile), c1 = std::min(C, c0 + kTile);
-      const E* xb = x + b * R * C;
-      E* ob = out + b * R * C;
-      for (int64_t c = c0; c < c1; ++c)
-        for (int64_t r = r0; r < r1; ++r) ob[c * R + r] = xb[r * C + c];
+      int64_t nr = std::min(R - r0, kTile), nc = std::min(C - c0, kTile);
+      const E* xb = x + b * R * C + r0 * C + c0;
+      E* ob = out + b * R * C + c0 * R + r0;
+      for (int64_t r = 0; r < nr; ++r)
+        for (int64_t c = 0; c < nc; ++c) buf[c * kTile + r] = xb[r * C + c];
+      for (int64_t c = 0; c < nc; ++c)
+        for (int64_t r = 0; r < nr; ++r) ob[c * R + r] = buf[c * kTile + r];
     }
   });
 }
