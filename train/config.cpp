@@ -18,7 +18,7 @@ Config::Config() {
       {"pixel_scale", "unit", "pixel tasks: unit (value/255) or raw (0..255)"},
       {"difficulty", "curv_contour_length_14", "pathfinder: curv_baseline|curv_contour_length_9|curv_contour_length_14"},
       {"permutation", "bitreversal", "psmnist: bitreversal|random"},
-      {"split_seed", "0", "seed of the held-out validation splits (image, pathfinder, mnist)"},
+      {"split_seed", "0", "seed of the held-out validation splits (image, pathfinder, mnist) and of a random psmnist permutation"},
       // The model (las-attention.md §4).
       {"attention", "las", "softmax|las|las-chunk"},
       {"layers", "6", "transformer blocks"},

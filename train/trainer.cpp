@@ -26,7 +26,7 @@ data::Options data_options(const Config& c) {
   o.pixel_scale = c.str("pixel_scale") == "raw" ? data::Pixels::Raw : data::Pixels::Unit;
   o.difficulty = c.str("difficulty");
   o.permutation = c.str("permutation");
-  o.permutation_seed = static_cast<uint64_t>(c.integer("seed"));
+  o.permutation_seed = o.split_seed;  // a property of the data, not of the run
   return o;
 }
 
