@@ -5,7 +5,9 @@
 //
 // Contract for every kernel: inputs and outputs are contiguous, on this backend's device, with the
 // shapes and dtypes the op layer already checked (floating kernels take F32 or F64). Outputs are
-// preallocated; an element-wise output may alias an input.
+// preallocated. Only element-wise outputs (unary, unary_grad, binary, masked_fill) may alias an input;
+// every other kernel's output must be a separate block. Kernels give the same bits for the same inputs
+// and thread count.
 #pragma once
 #include <cstdint>
 #include <string>
