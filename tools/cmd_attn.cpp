@@ -72,7 +72,7 @@ int cmd_attn(int argc, char** argv) {
       .option("index", "0", "the example's index in the split")
       .option("split", "test", "train, val or test")
       .option("out", "", "output folder (required)")
-      .option("data", "", "data folder (default: the one the run was trained on)")
+      .option("data", "", "data folder; empty = the one the run was trained on")
       .option("max-side", "512", "matrices longer than this are averaged down to it");
   if (!f.parse(argc, argv)) return 0;
   if (f.str("checkpoint").empty() || f.str("out").empty()) throw cli::UsageError("--checkpoint FILE and --out DIR are required");

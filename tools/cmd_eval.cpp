@@ -14,7 +14,7 @@ int cmd_eval(int argc, char** argv) {
   cli::Flags f("lasgrad eval", "Evaluate a checkpoint (its model and settings) on one split of its task.");
   f.option("checkpoint", "", "a checkpoint written by lasgrad train (required)")
       .option("split", "test", "train, val or test")
-      .option("data", "", "data folder (default: the one the run was trained on)")
+      .option("data", "", "data folder; empty = the one the run was trained on")
       .option("batches", "0", "evaluate on this many batches only; 0 = the whole split")
       .option("threads", "0", "CPU threads; 0 = the run's setting");
   if (!f.parse(argc, argv)) return 0;

@@ -39,8 +39,8 @@ int cmd_train(int argc, char** argv) {
       .option("data", "", "the task's data folder, or the LRA release root (required unless resuming)")
       .option("preset", "small", "paper (las-attention.md section 4) or small (minutes on two cores)")
       .repeated("set", "override one setting, key=value (the settings listed above)")
-      .option("out", "", "run directory (default: runs/<task>-<attention>-<preset>)")
-      .option("resume", "", "continue from this checkpoint (its run directory and settings); no --set")
+      .option("out", "", "run directory; empty = runs/<task>-<attention>-<preset>")
+      .option("resume", "", "continue from this checkpoint, in its run directory with its settings (no --set)")
       .option("progress", "auto", "auto (a bar on a terminal, periodic lines otherwise), bar or lines");
   if (!f.parse(argc, argv)) return 0;
 
