@@ -153,7 +153,7 @@ __device__ void store_rows(T* dst, const T (&acc)[TR][TD], const T (&mul)[TR], i
 template <class T, int DH, int BR, int BC>
 __global__ void __launch_bounds__(kAttnThreads) attn_fwd_kernel(AttnArgs<T> a) {
   constexpr int TR = BR / 16, TC = BC / 8, TD = DH / 8;
-  extern __shared__ unsigned char smem_raw[];
+  extern __shared__ __align__(16) unsigned char smem_raw[];
   T* Qs = reinterpret_cast<T*>(smem_raw);
   T* Ks = Qs + BR * (DH + 1);
   T* Vs = Ks + BC * (DH + 1);
@@ -245,7 +245,7 @@ __global__ void attn_delta_kernel(const T* dout, const T* o, int64_t rows, int64
 template <class T, int DH, int NK, int NQ>
 __global__ void __launch_bounds__(kAttnThreads) attn_dkdv_kernel(AttnArgs<T> a) {
   constexpr int TR = NK / 16, TC = NQ / 8, TD = DH / 8;
-  extern __shared__ unsigned char smem_raw[];
+  extern __shared__ __align__(16) unsigned char smem_raw[];
   T* Ks = reinterpret_cast<T*>(smem_raw);
   T* Vs = Ks + NK * (DH + 1);
   T* Qs = Vs + NK * (DH + 1);
@@ -313,7 +313,7 @@ __global__ void __launch_bounds__(kAttnThreads) attn_dkdv_kernel(AttnArgs<T> a) 
 template <class T, int DH, int NQ, int NK>
 __global__ void __launch_bounds__(kAttnThreads) attn_dq_kernel(AttnArgs<T> a) {
   constexpr int TR = NQ / 16, TC = NK / 8, TD = DH / 8;
-  extern __shared__ unsigned char smem_raw[];
+  extern __shared__ __align__(16) unsigned char smem_raw[];
   T* Qs = reinterpret_cast<T*>(smem_raw);
   T* dOs = Qs + NQ * (DH + 1);
   T* Ks = dOs + NQ * (DH + 1);

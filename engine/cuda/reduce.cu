@@ -4,6 +4,7 @@
 // time, innermost first, each step viewing its input as [A, R, B] and writing [A, B]. Sums accumulate
 // in double. No atomics: a long R is cut into fixed slices whose partials go to a buffer that the next
 // step reduces, so the result depends only on the shapes (deterministic run to run).
+#include <algorithm>
 #include <memory>
 #include <vector>
 
@@ -15,7 +16,8 @@ using namespace cuda;
 
 namespace {
 
-constexpr int64_t kSlice = 4096;  // rows of R summed by one thread (column case) or one block (row case)
+constexpr int64_t kSlice = 4096;           // rows of R summed by one block (row case)
+constexpr int64_t kColThreads = 1 << 17;  // column case: aim for this many threads (a full H100 is ~270K)
 
 // Row case (B == 1): x [A, R] -> out [A, S], S = ceil(R / kSlice): out[a, s] = sum of x[a, s*kSlice ..].
 // One block of kThreads per (a, s) (grid.x = A * S); threads stride the slice (coalesced), then a block sum.
@@ -31,14 +33,15 @@ __global__ void sum_rows_kernel(const In* x, int64_t R, int64_t S, Out* out) {
   if (threadIdx.x == 0) out[blockIdx.x] = static_cast<Out>(acc);
 }
 
-// Column case (B > 1): x [A, R, B] -> out [A, S, B]: out[a, s, b] = sum over r in slice s of x[a, r, b].
-// A thread per (a, s, b), consecutive threads on consecutive b (coalesced); grid-stride over A*S*B.
+// Column case (B > 1): x [A, R, B] -> out [A, S, B]: out[a, s, b] = sum over the rows r of slice s
+// (`slice` rows each) of x[a, r, b]. A thread per (a, s, b), consecutive threads on consecutive b
+// (coalesced); grid-stride over A*S*B.
 template <class In, class Out>
-__global__ void sum_cols_kernel(const In* x, int64_t A, int64_t R, int64_t B, int64_t S, Out* out) {
+__global__ void sum_cols_kernel(const In* x, int64_t A, int64_t R, int64_t B, int64_t S, int64_t slice, Out* out) {
   const int64_t n = A * S * B;
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
     const int64_t b = i % B, s = i / B % S, a = i / (B * S);
-    const int64_t r0 = s * kSlice, r1 = min(R, r0 + kSlice);
+    const int64_t r0 = s * slice, r1 = min(R, r0 + slice);
     const In* col = x + a * R * B + b;
     double acc = 0;
     for (int64_t r = r0; r < r1; ++r) acc += static_cast<double>(col[r * B]);
@@ -58,27 +61,35 @@ struct Scratch {
   Scratch& operator=(const Scratch&) = delete;
 };
 
-// One launch of the [A, R, B] -> [A, S, B] slice reduction.
+// One launch of the [A, R, B] -> [A, S, B] slice reduction, `slice` rows per slice.
 template <class In, class Out>
-void launch_slices(const In* x, int64_t A, int64_t R, int64_t B, int64_t S, Out* out) {
+void launch_slices(const In* x, int64_t A, int64_t R, int64_t B, int64_t S, int64_t slice, Out* out) {
   if (B == 1) {
     sum_rows_kernel<<<static_cast<unsigned>(A * S), kThreads>>>(x, R, S, out);
     LASGRAD_LAUNCH_CHECK("sum_to", "sum_rows_kernel");
   } else {
-    sum_cols_kernel<<<blocks_for(A * S * B), kThreads>>>(x, A, R, B, S, out);
+    sum_cols_kernel<<<blocks_for(A * S * B), kThreads>>>(x, A, R, B, S, slice, out);
     LASGRAD_LAUNCH_CHECK("sum_to", "sum_cols_kernel");
   }
 }
 
-// out [A, B] = sum over R of x [A, R, B]: slices into a double buffer until one slice is left.
+// out [A, B] = sum over R of x [A, R, B]: slices into a double buffer until one slice is left. Row sums
+// take kSlice rows per block. Column sums cut R into as many slices as keep about kColThreads threads
+// busy: a bias gradient [100000, 256] -> [256] gets ~512 slices of ~200 rows, not 256 threads each
+// walking 100000 rows. Both depend on the shapes only.
 template <class In, class Out>
 void reduce_mid(CudaBackend& be, const In* x, int64_t A, int64_t R, int64_t B, Out* out) {
-  const int64_t S = (R + kSlice - 1) / kSlice;
-  if (S <= 1) return launch_slices(x, A, R, B, int64_t{1}, out);
+  int64_t slice = kSlice;
+  if (B > 1) {
+    const int64_t want = std::max<int64_t>(1, std::min<int64_t>(R, kColThreads / std::max<int64_t>(1, A * B)));
+    slice = R <= 512 ? R : std::max<int64_t>(16, (R + want - 1) / want);  // short columns: one pass
+  }
+  const int64_t S = (R + slice - 1) / slice;
+  if (S <= 1) return launch_slices(x, A, R, B, int64_t{1}, R, out);
   if (B == 1 && A * S > (int64_t{1} << 31) - 1)
     throw Error("sum_to: the cuda kernel's grid cannot hold " + std::to_string(A * S) + " row slices");
   Scratch part(be, A * S * B);
-  launch_slices(x, A, R, B, S, part.p);
+  launch_slices(x, A, R, B, S, slice, part.p);
   reduce_mid<double, Out>(be, part.p, A, S, B, out);
 }
 
