@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "data/error.h"
-#include "data/random.h"
+#include "engine/rng.h"
 
 namespace lasgrad::data {
 

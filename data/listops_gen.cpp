@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "data/error.h"
-#include "data/random.h"
+#include "engine/rng.h"
 
 namespace lasgrad::data {
 

@@ -8,7 +8,7 @@
 
 #include "data/error.h"
 #include "data/formats.h"
-#include "data/random.h"
+#include "engine/rng.h"
 
 namespace lasgrad::data {
 

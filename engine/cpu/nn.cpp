@@ -87,10 +87,12 @@ void CpuBackend::cross_entropy(const Tensor& logits, const Tensor& targets, int6
     parallel_for(N, row_grain(C), [&](int64_t n0, int64_t n1) {
       for (int64_t n = n0; n < n1; ++n) {
         CVec<T> xr(xp + n * C, C);
-        const T m = xr.maxCoeff();  // logsumexp = m + log(sum exp(x - m)): no overflow
-        const T s = m + std::log((xr - m).exp().sum());
-        sp[n] = s;
-        lp[n] = tp[n] == ignore_index ? T(0) : s - xr[tp[n]];
+        // logsumexp = m + log(sum exp(x - m)): no overflow. The loss is formed in the shifted frame,
+        // log(sum) - (x_t - m), where both terms are small: m + log(sum) - x_t would round at |m|'s scale.
+        const T m = xr.maxCoeff();
+        const T log_sum = std::log((xr - m).exp().sum());
+        sp[n] = m + log_sum;
+        lp[n] = tp[n] == ignore_index ? T(0) : log_sum - (xr[tp[n]] - m);
       }
     });
   });

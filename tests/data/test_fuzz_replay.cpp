@@ -1,13 +1,13 @@
 // The fuzz targets under the ordinary compiler: every seed, then a few thousand deterministic mutations
 // of each (bit flips, byte changes, cuts, splices). Only DataError may come out; the libFuzzer runs in
 // tools/fuzz.sh explore much further.
-#include "data/random.h"
+#include "engine/rng.h"
 #include "tests/data/fixtures.h"
 #include "tests/fuzz/targets.h"
 
 using namespace lasgrad;
 
-static std::string mutate(std::string s, data::Rng& rng) {
+static std::string mutate(std::string s, lasgrad::Rng& rng) {
   const int edits = 1 + static_cast<int>(rng.below(4));
   for (int e = 0; e < edits && !s.empty(); ++e) {
     size_t at = rng.below(s.size());
@@ -25,7 +25,7 @@ static std::string mutate(std::string s, data::Rng& rng) {
 TEST_CASE("fuzz targets survive their seeds and mutations of them") {
   for (const auto& t : fuzz::targets()) {
     INFO("target " << t.name);
-    data::Rng rng(42);
+    lasgrad::Rng rng(42);
     auto seeds = t.seeds();
     REQUIRE(!seeds.empty());
     for (const auto& s : seeds) CHECK_NOTHROW(t.run(reinterpret_cast<const uint8_t*>(s.data()), s.size()));
