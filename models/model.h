@@ -44,8 +44,10 @@ struct ModelConfig {
 
 // Inputs of one batch: x I32 [B, L] token ids, or F32 [B, L] pixel values; lengths I32 [B] (undefined =
 // every position valid); retrieval adds the second document x2, lengths2.
+// One batch: x [B, L] token ids (int32) or pixel values (float); lengths int32 [B], the valid positions
+// of each example (undefined: all L); x2, lengths2 the second document of a retrieval pair (else undefined).
 struct ModelInput {
-  Tensor x, lengths, x2, lengths2;
+  Tensor x{}, lengths{}, x2{}, lengths2{};
 };
 
 // x [B, L, d] -> x + attn(norm1(x)) -> + ffn(norm2(.)) (pre-norm), or norm after each residual (post-norm).
@@ -86,6 +88,8 @@ class Model : public Module {
   // current train/eval mode without recording a graph.
   std::vector<Tensor> attention_maps(const Tensor& x, const Tensor& lengths = Tensor());
   const ModelConfig& config() const { return c_; }
+  // The dropout-seed counter: a checkpoint saves and restores it so a resumed run draws the same masks.
+  SeedCounter& dropout_seeds() { return *seeds_; }
   std::shared_ptr<Encoder> encoder;
 
  protected:

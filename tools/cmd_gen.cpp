@@ -2,7 +2,6 @@
 // so that `lasgrad data` and training read them through the same loaders as the real files.
 #include <chrono>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
 
 #include "data/dataset.h"
@@ -116,17 +115,9 @@ int gen_pathfinder(int argc, char** argv) {
 }  // namespace
 
 int cmd_gen(int argc, char** argv) {
-  const char* usage =
-      "usage: lasgrad gen listops|pathfinder [flags]   (lasgrad gen KIND --help for its flags)\n"
-      "  listops      ListOps TSVs with the LRA generator's rules\n"
-      "  pathfinder   Pathfinder / Path-X PNGs and metadata with the snake generator\n";
-  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
-    std::fputs(usage, argc < 2 ? stderr : stdout);
-    return argc < 2 ? 2 : 0;
-  }
-  if (!std::strcmp(argv[1], "listops")) return gen_listops(argc - 1, argv + 1);
-  if (!std::strcmp(argv[1], "pathfinder")) return gen_pathfinder(argc - 1, argv + 1);
-  throw cli::UsageError(std::string("unknown generator '") + argv[1] + "' (listops or pathfinder)");
+  return cli::dispatch("lasgrad gen", {{"listops", "ListOps TSVs with the LRA generator's rules", gen_listops},
+                                       {"pathfinder", "Pathfinder / Path-X PNGs and metadata with the snake generator", gen_pathfinder}},
+                       argc, argv);
 }
 
 }  // namespace lasgrad::tools

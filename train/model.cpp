@@ -6,12 +6,6 @@
 
 namespace lasgrad::train {
 
-// Model keeps its dropout-seed counter protected; a checkpoint must save and restore it. A member
-// pointer formed inside a derived class reaches it without changing models/.
-struct SeedsOf : Model {
-  static SeedCounter& of(Model& m) { return *(m.*(&SeedsOf::seeds_)); }
-};
-
 static ModelConfig model_config(const Config& c, const data::TaskInfo& info) {
   ModelConfig m;
   m.pixels = info.pixels;
@@ -49,8 +43,8 @@ class LasTaskModel : public TaskModel {
 
   Tensor logits(const data::Batch& b) override { return m_->forward(input(b, b.size)); }
 
-  uint64_t rng_state() const override { return SeedsOf::of(*m_).count; }
-  void set_rng_state(uint64_t s) override { SeedsOf::of(*m_).count = s; }
+  uint64_t rng_state() const override { return m_->dropout_seeds().count; }
+  void set_rng_state(uint64_t s) override { m_->dropout_seeds().count = s; }
 
   std::vector<Tensor> attention_maps(const data::Batch& b) override {
     ModelInput in = input(b, 1);

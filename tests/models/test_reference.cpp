@@ -45,7 +45,7 @@ void check_fixture(const std::string& kind, bool fused) {
   auto m = make_model(c);
   for (auto& [name, p] : m->named_parameters()) p.copy_from(f.at("param." + name));
 
-  Tensor logits = m->forward({f.at("input.x"), f.at("input.lengths")});
+  Tensor logits = m->forward({.x = f.at("input.x"), .lengths = f.at("input.lengths")});
   Tensor loss = cross_entropy(logits, f.at("input.labels"));
   loss.backward();
   CHECK(rel_err(logits, f.at("out.logits")) <= 1e-4);
