@@ -75,12 +75,13 @@ __device__ void load_rows(T* dst, const T* src, int64_t r0, int64_t rend, int64_
 }
 
 // dec[u] = scale * exp(-alpha |delta0 + u - (NR - 1)|) for u in [0, NR + NC - 1): the decay of every
-// (row, column) pair of a tile, indexed by column - row + NR - 1. Computed in double like the CPU table.
+// (row, column) pair of a tile, indexed by column - row + NR - 1. Computed in double like the CPU table,
+// and like it flushed to 0 below 1e-30 (a float denormal otherwise; it changes a logit by < 1e-30 |s|).
 template <class T, int NR, int NC>
 __device__ void load_decay(T* dec, int64_t delta0, double alpha, double scale) {
   for (int u = threadIdx.x; u < NR + NC - 1; u += kAttnThreads) {
-    const double t = static_cast<double>(delta0 + u - (NR - 1));
-    dec[u] = static_cast<T>(scale * exp(-alpha * fabs(t)));
+    const double e = exp(-alpha * fabs(static_cast<double>(delta0 + u - (NR - 1))));
+    dec[u] = static_cast<T>(e < 1e-30 ? 0.0 : scale * e);
   }
 }
 

@@ -78,10 +78,10 @@ __global__ void cross_entropy_kernel(const T* x, const int32_t* t, int64_t C, in
   T s = 0;
   for (int64_t i = threadIdx.x; i < C; i += blockDim.x) s += dexp(xr[i] - m);
   s = block_sum(s, scratch);
-  if (threadIdx.x == 0) {
-    const T l = m + dlog(s);
-    lse[n] = l;
-    loss[n] = ignored ? T(0) : l - xr[tn];
+  if (threadIdx.x == 0) {  // the loss in the shifted frame, log(sum) - (x_t - m): both terms are small
+    const T log_sum = dlog(s);
+    lse[n] = m + log_sum;
+    loss[n] = ignored ? T(0) : log_sum - (xr[tn] - m);
   }
 }
 
@@ -194,19 +194,38 @@ __global__ void embedding_kernel(const E* table, const int32_t* ids, int64_t V, 
   }
 }
 
-// dtable[ids[n]] += dout[n]; a thread per dout entry. atomicAdd: rows that share an id add in an order
-// the hardware picks, so float sums may differ in the last bits from run to run (not deterministic,
-// unlike the CPU kernel); each sum is still exact up to its rounding.
+// ids [N]: records the first id outside [0, V) in the flag. Grid-stride.
+__global__ void check_ids_kernel(const int32_t* ids, int64_t V, int64_t N, int* flag) {
+  for (int64_t n = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; n < N; n += int64_t(gridDim.x) * blockDim.x)
+    if (ids[n] < 0 || ids[n] >= V) report_bad(flag, n, ids[n]);
+}
+
+// dtable[v, d] += sum over n with ids[n] == v of dout[n, d], added in the order n = 0, 1, .. in T: the
+// CPU kernel's sums, bit for bit, and deterministic (the backend contract). A thread per (v, d),
+// consecutive threads on consecutive d (coalesced dout reads; ids[n] is the same address for the whole
+// warp). It scans all N ids, O(V N D) work: cheap for the small vocabularies of this project's tasks;
+// kDetEmbedWork bounds it, and above that embedding_grad_atomic_kernel takes over.
 template <class T>
-__global__ void embedding_grad_kernel(const int32_t* ids, const T* dout, int64_t V, int64_t D, int64_t N, T* dtable,
-                                      int* flag) {
+__global__ void embedding_grad_kernel(const int32_t* ids, const T* dout, int64_t V, int64_t D, int64_t N, T* dtable) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < V * D; i += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t v = i / D, d = i % D;
+    T acc = dtable[i];
+    for (int64_t n = 0; n < N; ++n)
+      if (ids[n] == v) acc += dout[n * D + d];
+    dtable[i] = acc;
+  }
+}
+constexpr int64_t kDetEmbedWork = int64_t{1} << 33;  // V * N * D; ~10 ms on an H100 (estimated, not measured)
+
+// Large vocabularies: dtable[ids[n]] += dout[n] with atomicAdd, a thread per dout entry. Rows sharing an
+// id add in an order the hardware picks, so float sums may differ in the last bits from run to run: the
+// one exception to the backend's determinism, taken only above kDetEmbedWork.
+template <class T>
+__global__ void embedding_grad_atomic_kernel(const int32_t* ids, const T* dout, int64_t V, int64_t D, int64_t N,
+                                             T* dtable) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < N * D; i += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t n = i / D, id = ids[n];
-    if (id < 0 || id >= V) {
-      if (i % D == 0) report_bad(flag, n, static_cast<int32_t>(id));
-      continue;
-    }
-    atomicAdd(dtable + id * D + i % D, dout[i]);
+    const int64_t id = ids[i / D];
+    if (id >= 0 && id < V) atomicAdd(dtable + id * D + i % D, dout[i]);
   }
 }
 
@@ -361,10 +380,18 @@ void CudaBackend::embedding_grad(const Tensor& ids, const Tensor& dout, Tensor& 
     const int64_t V = dtable.dim(0), D = dtable.dim(1), N = ids.numel();
     if (N == 0 || D == 0) return;
     int* f = armed_flag(*this, "embedding_grad");
-    embedding_grad_kernel<T><<<blocks_for(N * D), kThreads>>>(ids.data<int32_t>(), dout.data<T>(), V, D, N,
-                                                              dtable.data<T>(), f);
-    LASGRAD_LAUNCH_CHECK("embedding_grad", "embedding_grad_kernel");
+    check_ids_kernel<<<blocks_for(N), kThreads>>>(ids.data<int32_t>(), V, N, f);
+    LASGRAD_LAUNCH_CHECK("embedding_grad", "check_ids_kernel");
     check_flag(f, "embedding_grad", "id", "position", V);
+    if (static_cast<double>(V) * static_cast<double>(N) * static_cast<double>(D) <= static_cast<double>(kDetEmbedWork)) {
+      embedding_grad_kernel<T><<<blocks_for(V * D), kThreads>>>(ids.data<int32_t>(), dout.data<T>(), V, D, N,
+                                                                dtable.data<T>());
+      LASGRAD_LAUNCH_CHECK("embedding_grad", "embedding_grad_kernel");
+    } else {
+      embedding_grad_atomic_kernel<T><<<blocks_for(N * D), kThreads>>>(ids.data<int32_t>(), dout.data<T>(), V, D, N,
+                                                                       dtable.data<T>());
+      LASGRAD_LAUNCH_CHECK("embedding_grad", "embedding_grad_atomic_kernel");
+    }
   });
 }
 
