@@ -65,13 +65,14 @@ class Backend {
   // dx = y * (dy - sum(dy * y)) per row.
   virtual void softmax_grad(const Tensor& y, const Tensor& dy, Tensor& dx) = 0;
 
-  // logits [N, C], targets I32 [N]; loss[n] = logsumexp(logits[n]) - logits[n, t] and lse[n] saved,
-  // loss[n] = 0 where target == ignore_index. Throws Error on a target outside [0, C).
-  virtual void cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore_index, Tensor& loss,
-                             Tensor& lse) = 0;
-  // dlogits[n] = scale * (softmax(logits[n]) - onehot(t)), zero rows where target == ignore_index.
-  virtual void cross_entropy_grad(const Tensor& logits, const Tensor& targets, const Tensor& lse,
-                                  int64_t ignore_index, double scale, Tensor& dlogits) = 0;
+  // logits [N, C], targets I32 [N]; loss[n] = logsumexp(logits[n]) - logits[n, t], 0 where target ==
+  // ignore_index. Throws Error on a target outside [0, C).
+  virtual void cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore_index, Tensor& loss) = 0;
+  // dlogits[n] = scale * (softmax(logits[n]) - onehot(t)), zero rows where target == ignore_index. The
+  // softmax is recomputed from the row (max, then sum): exp(x - lse) with a float32 lse near 1e4 would
+  // carry lse's rounding, about 1e-3, into every probability.
+  virtual void cross_entropy_grad(const Tensor& logits, const Tensor& targets, int64_t ignore_index, double scale,
+                                  Tensor& dlogits) = 0;
 
   // Layer norm over the last axis: x [R, D], gamma/beta [D]; y [R, D]; mean, rstd [R] saved.
   virtual void layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps, Tensor& y,

@@ -40,8 +40,7 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore
                  shape_str(targets.shape()));
   int64_t n = logits.dim(0);
   Tensor losses = Tensor::empty({n}, logits.dtype(), logits.device());
-  Tensor lse = Tensor::empty({n}, logits.dtype(), logits.device());
-  backend(logits.device()).cross_entropy(logits, targets, ignore_index, losses, lse);
+  backend(logits.device()).cross_entropy(logits, targets, ignore_index, losses);
   int64_t counted = 0;
   for (double t : targets.to_doubles()) counted += static_cast<int64_t>(t) != ignore_index;
   if (counted == 0) fail(op, "every target equals ignore_index " + std::to_string(ignore_index) + ", so the mean is undefined");
@@ -51,9 +50,9 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore
     out = mul(sum(losses), 1.0 / static_cast<double>(counted));
   }
   if (needs_grad({logits}))
-    record(op, out, {logits, targets}, [logits, targets, lse, ignore_index, counted](const Tensor& g) -> Grads {
+    record(op, out, {logits, targets}, [logits, targets, ignore_index, counted](const Tensor& g) -> Grads {
       Tensor d = Tensor::empty(logits.shape(), logits.dtype(), logits.device());
-      backend(g.device()).cross_entropy_grad(logits, targets, lse, ignore_index, g.item() / counted, d);
+      backend(g.device()).cross_entropy_grad(logits, targets, ignore_index, g.item() / counted, d);
       return {d, Tensor()};
     });
   return out;

@@ -7,7 +7,7 @@
 #include <immintrin.h>
 #include <omp.h>
 
-#include <Eigen/Core>
+#include "engine/cpu/eigen.h"
 #include <algorithm>
 #include <chrono>
 #include <cstdio>

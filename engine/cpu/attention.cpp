@@ -8,7 +8,7 @@
 // Memory: per thread a few tiles of Br x Bc and B x dh entries, whatever L is.
 #include <omp.h>
 
-#include <Eigen/Core>
+#include "engine/cpu/eigen.h"
 #include <cmath>
 #include <limits>
 #include <vector>

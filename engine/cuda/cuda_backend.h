@@ -91,10 +91,9 @@ class CudaBackend final : public Backend {
 
   void softmax(const Tensor& x, Tensor& y) override;
   void softmax_grad(const Tensor& y, const Tensor& dy, Tensor& dx) override;
-  void cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore_index, Tensor& loss,
-                     Tensor& lse) override;
-  void cross_entropy_grad(const Tensor& logits, const Tensor& targets, const Tensor& lse, int64_t ignore_index,
-                          double scale, Tensor& dlogits) override;
+  void cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore_index, Tensor& loss) override;
+  void cross_entropy_grad(const Tensor& logits, const Tensor& targets, int64_t ignore_index, double scale,
+                          Tensor& dlogits) override;
   void layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps, Tensor& y, Tensor& mean,
                   Tensor& rstd) override;
   void layer_norm_grad(const Tensor& x, const Tensor& gamma, const Tensor& mean, const Tensor& rstd,

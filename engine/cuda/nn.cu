@@ -59,10 +59,20 @@ __device__ void report_bad(int* flag, int64_t row, int32_t value) {
   if (atomicCAS(flag, -1, static_cast<int>(row)) == -1) flag[1] = value;
 }
 
-// logits [N, C], targets [N] -> loss [N], lse [N]; grid N, block row_threads(C).
+// The row's max m and sum of exp(x - m), reduced over the block (every thread gets both).
 template <class T>
-__global__ void cross_entropy_kernel(const T* x, const int32_t* t, int64_t C, int64_t ignore, T* loss, T* lse,
-                                     int* flag) {
+__device__ void row_max_sum(const T* xr, int64_t C, T* scratch, T& m, T& s) {
+  m = neg_inf<T>();
+  for (int64_t i = threadIdx.x; i < C; i += blockDim.x) m = fmax(m, xr[i]);
+  m = block_max(m, scratch);
+  s = 0;
+  for (int64_t i = threadIdx.x; i < C; i += blockDim.x) s += dexp(xr[i] - m);
+  s = block_sum(s, scratch);
+}
+
+// logits [N, C], targets [N] -> loss [N]; grid N, block row_threads(C).
+template <class T>
+__global__ void cross_entropy_kernel(const T* x, const int32_t* t, int64_t C, int64_t ignore, T* loss, int* flag) {
   __shared__ T scratch[32];
   const int64_t n = blockIdx.x;
   const T* xr = x + n * C;
@@ -72,23 +82,18 @@ __global__ void cross_entropy_kernel(const T* x, const int32_t* t, int64_t C, in
     if (threadIdx.x == 0) report_bad(flag, n, tn);
     return;
   }
-  T m = neg_inf<T>();
-  for (int64_t i = threadIdx.x; i < C; i += blockDim.x) m = fmax(m, xr[i]);
-  m = block_max(m, scratch);
-  T s = 0;
-  for (int64_t i = threadIdx.x; i < C; i += blockDim.x) s += dexp(xr[i] - m);
-  s = block_sum(s, scratch);
-  if (threadIdx.x == 0) {  // the loss in the shifted frame, log(sum) - (x_t - m): both terms are small
-    const T log_sum = dlog(s);
-    lse[n] = m + log_sum;
-    loss[n] = ignored ? T(0) : log_sum - (xr[tn] - m);
-  }
+  T m, s;
+  row_max_sum(xr, C, scratch, m, s);
+  // The loss in the shifted frame, log(sum) - (x_t - m): both terms are small.
+  if (threadIdx.x == 0) loss[n] = ignored ? T(0) : dlog(s) - (xr[tn] - m);
 }
 
-// logits, dlogits [N, C], targets, lse [N]; grid N: dlogits = scale * (softmax - onehot), 0 on ignored rows.
+// logits, dlogits [N, C], targets [N]; grid N, block row_threads(C): dlogits = scale * (softmax - onehot),
+// 0 on ignored rows. The softmax is recomputed from the row (see backend.h).
 template <class T>
-__global__ void cross_entropy_grad_kernel(const T* x, const int32_t* t, const T* lse, int64_t C, int64_t ignore,
-                                          T k, T* dx, int* flag) {
+__global__ void cross_entropy_grad_kernel(const T* x, const int32_t* t, int64_t C, int64_t ignore, T k, T* dx,
+                                          int* flag) {
+  __shared__ T scratch[32];
   const int64_t n = blockIdx.x;
   const int32_t tn = t[n];
   T* dr = dx + n * C;
@@ -101,8 +106,10 @@ __global__ void cross_entropy_grad_kernel(const T* x, const int32_t* t, const T*
     return;
   }
   const T* xr = x + n * C;
-  const T l = lse[n];
-  for (int64_t i = threadIdx.x; i < C; i += blockDim.x) dr[i] = dexp(xr[i] - l) * k - (i == tn ? k : T(0));
+  T m, s;
+  row_max_sum(xr, C, scratch, m, s);
+  const T ks = k / s;
+  for (int64_t i = threadIdx.x; i < C; i += blockDim.x) dr[i] = dexp(xr[i] - m) * ks - (i == tn ? k : T(0));
 }
 
 // ---- layer norm ----
@@ -287,8 +294,7 @@ void CudaBackend::softmax_grad(const Tensor& y, const Tensor& dy, Tensor& dx) {
   });
 }
 
-void CudaBackend::cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore_index, Tensor& loss,
-                                Tensor& lse) {
+void CudaBackend::cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore_index, Tensor& loss) {
   dispatch_floating("cross_entropy", logits.dtype(), [&](auto tag) {
     using T = decltype(tag);
     const int64_t N = logits.dim(0), C = logits.dim(1);
@@ -296,14 +302,14 @@ void CudaBackend::cross_entropy(const Tensor& logits, const Tensor& targets, int
     check_grid("cross_entropy", N);
     int* f = armed_flag(*this, "cross_entropy");
     cross_entropy_kernel<T><<<static_cast<unsigned>(N), row_threads(C)>>>(
-        logits.data<T>(), targets.data<int32_t>(), C, ignore_index, loss.data<T>(), lse.data<T>(), f);
+        logits.data<T>(), targets.data<int32_t>(), C, ignore_index, loss.data<T>(), f);
     LASGRAD_LAUNCH_CHECK("cross_entropy", "cross_entropy_kernel");
     check_flag(f, "cross_entropy", "target", "row", C);
   });
 }
 
-void CudaBackend::cross_entropy_grad(const Tensor& logits, const Tensor& targets, const Tensor& lse,
-                                     int64_t ignore_index, double scale, Tensor& dlogits) {
+void CudaBackend::cross_entropy_grad(const Tensor& logits, const Tensor& targets, int64_t ignore_index, double scale,
+                                     Tensor& dlogits) {
   dispatch_floating("cross_entropy_grad", logits.dtype(), [&](auto tag) {
     using T = decltype(tag);
     const int64_t N = logits.dim(0), C = logits.dim(1);
@@ -311,8 +317,7 @@ void CudaBackend::cross_entropy_grad(const Tensor& logits, const Tensor& targets
     check_grid("cross_entropy_grad", N);
     int* f = armed_flag(*this, "cross_entropy_grad");
     cross_entropy_grad_kernel<T><<<static_cast<unsigned>(N), row_threads(C)>>>(
-        logits.data<T>(), targets.data<int32_t>(), lse.data<T>(), C, ignore_index, static_cast<T>(scale),
-        dlogits.data<T>(), f);
+        logits.data<T>(), targets.data<int32_t>(), C, ignore_index, static_cast<T>(scale), dlogits.data<T>(), f);
     LASGRAD_LAUNCH_CHECK("cross_entropy_grad", "cross_entropy_grad_kernel");
     check_flag(f, "cross_entropy_grad", "target", "row", C);
   });
