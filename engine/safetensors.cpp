@@ -319,10 +319,9 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
   std::string header = "{";
   if (!metadata.empty()) {
     header += "\"__metadata__\":{";
-    bool first = true;
     for (const auto& [k, v] : metadata) {
-      header += (first ? "" : ",") + json_string(k) + ":" + json_string(v);
-      first = false;
+      if (header.back() != '{') header += ',';
+      header += json_string(k) + ":" + json_string(v);
     }
     header += "}";
   }
@@ -334,8 +333,12 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
     if (!t.defined()) fail(path, "tensor '" + name + "' is undefined");
     host.push_back(t.to(Device::CPU));
     std::string shape;
-    for (int64_t d : t.shape()) shape += (shape.empty() ? "" : ",") + std::to_string(d);
-    header += (header.size() > 1 ? "," : "") + json_string(name) + ":{\"dtype\":\"" + dtype_code(t.dtype()) +
+    for (int64_t d : t.shape()) {
+      if (!shape.empty()) shape += ',';
+      shape += std::to_string(d);
+    }
+    if (header.size() > 1) header += ',';
+    header += json_string(name) + ":{\"dtype\":\"" + dtype_code(t.dtype()) +
               "\",\"shape\":[" + shape + "],\"data_offsets\":[" + std::to_string(offset) + "," +
               std::to_string(offset + t.nbytes()) + "]}";
     offset += t.nbytes();

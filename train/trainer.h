@@ -35,12 +35,12 @@ struct Splits {
 };
 
 struct TrainOptions {
-  std::string run_dir;        // must exist
-  std::string resume;         // checkpoint to continue from; "" starts fresh
+  std::string run_dir{};      // must exist
+  std::string resume{};       // checkpoint to continue from; "" starts fresh
   bool progress_bar = false;  // redraw one status line (a terminal) instead of printing periodic lines
   bool quiet = false;         // print nothing
   // Asked after every step; true interrupts the run: last.safetensors is written and train returns.
-  std::function<bool(int64_t step)> stop;
+  std::function<bool(int64_t step)> stop{};
 };
 
 struct EvalResult {

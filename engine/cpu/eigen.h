@@ -1,10 +1,12 @@
 // Eigen for the CPU kernels, with the Array/Matrix maps they share.
 #pragma once
-// GCC 12 reports -Wmaybe-uninitialized inside its own AVX-512 intrinsics when Eigen's packet math
-// inlines them (GCC bug 105593, fixed in GCC 13). The warning is emitted where the code is inlined,
-// so it is silenced for the rest of the translation unit; that is only files that use Eigen.
+// GCC 12 reports -Wmaybe-uninitialized (and, in sanitizer builds, -Wuninitialized) inside its own
+// AVX-512 intrinsics when Eigen's packet math inlines them (GCC bug 105593, fixed in GCC 13). The
+// warning is emitted where the code is inlined, so it is silenced for the rest of the translation unit;
+// that is only files that use Eigen.
 #if defined(__GNUC__) && !defined(__clang__) && __GNUC__ < 13
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
 #include <Eigen/Core>
 

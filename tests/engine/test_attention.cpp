@@ -15,8 +15,8 @@ namespace {
 struct Case {
   int64_t B, H, L, dh;
   AttentionOptions o;
-  std::vector<int32_t> lengths;  // empty: no key padding
-  double alpha_max = 0.5;        // decays spread over [0, alpha_max]; 0: softmax attention
+  std::vector<int32_t> lengths{};  // empty: no key padding
+  double alpha_max = 0.5;          // decays spread over [0, alpha_max]; 0: softmax attention
 };
 
 std::vector<double> alphas(int64_t H, double amax) {
