@@ -402,14 +402,15 @@ void decode_gray_png(const std::string& task, const std::string& name, std::stri
     throw file_error(task, name, std::string("corrupt PNG data: ") + img.message);
 }
 
-void write_gray_png(const std::string& path, const uint8_t* pixels, int width, int height) {
+void write_png(const std::string& path, const uint8_t* pixels, int width, int height, int channels) {
+  if (channels != 1 && channels != 3) throw DataError("cannot write PNG " + path + ": " + std::to_string(channels) + " channels");
   png_image img;
   std::memset(&img, 0, sizeof img);
   img.version = PNG_IMAGE_VERSION;
   img.width = width;
   img.height = height;
-  img.format = PNG_FORMAT_GRAY;
-  if (!png_image_write_to_file(&img, path.c_str(), 0, pixels, width, nullptr))
+  img.format = channels == 1 ? PNG_FORMAT_GRAY : PNG_FORMAT_RGB;
+  if (!png_image_write_to_file(&img, path.c_str(), 0, pixels, width * channels, nullptr))
     throw DataError("cannot write PNG " + path + ": " + img.message);
 }
 

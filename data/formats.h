@@ -88,7 +88,8 @@ void read_pathfinder_metadata(Reader& in, std::vector<PathfinderEntry>& out);
 // `name` is used in messages; wrong size, colour type or bit depth, or corrupt data, throw.
 void decode_gray_png(const std::string& task, const std::string& name, std::string_view png, int side,
                      uint8_t* out);
-// Writes an 8-bit grayscale PNG of width x height pixels (row-major).
-void write_gray_png(const std::string& path, const uint8_t* pixels, int width, int height);
+// Writes an 8-bit PNG of width x height pixels, row-major, with 1 (gray) or 3 (RGB) interleaved channels.
+// The one PNG writer of the project (the generators' images, the training plots).
+void write_png(const std::string& path, const uint8_t* pixels, int width, int height, int channels);
 
 }  // namespace lasgrad::data

@@ -462,7 +462,7 @@ std::array<int64_t, 2> generate_pathfinder(const std::string& out_dir, const Pat
         try {
           for (int64_t k = t; k < n; k += threads) {
             PathfinderSample s = make_pathfinder_sample(p, o.seed, uint64_t(first + k));
-            write_gray_png((fs::path(out_dir) / sub / ("sample_" + std::to_string(k) + ".png")).string(), s.pixels.data(), p.side, p.side);
+            write_png((fs::path(out_dir) / sub / ("sample_" + std::to_string(k) + ".png")).string(), s.pixels.data(), p.side, p.side, 1);
             label[k] = s.label;
             margin[k] = s.margin;
           }
@@ -503,7 +503,7 @@ void write_contact_sheet(const std::string& path, const std::vector<std::vector<
     for (int y = 0; y < bar; ++y)
       for (int x = 0; x < side * scale; ++x) sheet[size_t(oy + side * scale + y) * W + ox + x] = shade;
   }
-  write_gray_png(path, sheet.data(), W, H);
+  write_png(path, sheet.data(), W, H, 1);
 }
 
 }  // namespace lasgrad::data

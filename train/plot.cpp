@@ -1,12 +1,10 @@
 #include "train/plot.h"
 
-#include <png.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <memory>
 
+#include "data/formats.h"
 #include "engine/tensor.h"
 
 namespace lasgrad::train {
@@ -93,27 +91,7 @@ void Image::text(int x, int y, const std::string& s, Rgb c, int scale) {
 int text_width(const std::string& s, int scale) { return static_cast<int>(s.size()) * 6 * scale; }
 
 void write_png(const std::string& path, const Image& image) {
-  std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "wb"), std::fclose);
-  if (!f) throw Error("cannot write " + path);
-  png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, nullptr, nullptr, nullptr);
-  png_infop info = png ? png_create_info_struct(png) : nullptr;
-  if (!info) {
-    png_destroy_write_struct(&png, nullptr);
-    throw Error("libpng could not start writing " + path);
-  }
-  if (setjmp(png_jmpbuf(png))) {
-    png_destroy_write_struct(&png, &info);
-    throw Error("libpng failed writing " + path);
-  }
-  png_init_io(png, f.get());
-  png_set_IHDR(png, info, image.width, image.height, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
-               PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
-  png_write_info(png, info);
-  for (int y = 0; y < image.height; ++y)
-    png_write_row(png, const_cast<png_bytep>(&image.rgb[static_cast<size_t>(y) * image.width * 3]));
-  png_write_end(png, nullptr);
-  png_destroy_write_struct(&png, &info);
-  if (std::fflush(f.get()) != 0) throw Error("cannot write " + path);
+  data::write_png(path, image.rgb.data(), image.width, image.height, 3);
 }
 
 Rgb colormap(double t) {
