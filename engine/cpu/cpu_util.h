@@ -1,4 +1,4 @@
-// Helpers shared by the CPU kernels: work splitting over OpenMP threads, dtype dispatch, and
+// Helpers shared by the CPU kernels: work splitting over OpenMP threads, and
 // deterministic sums. Internal to engine/cpu.
 #pragma once
 #include <omp.h>
@@ -8,6 +8,7 @@
 #include <cstring>
 #include <string>
 
+#include "engine/dispatch.h"
 #include "engine/tensor.h"
 
 namespace lasgrad::cpu {
@@ -40,26 +41,6 @@ inline void parallel_memcpy(void* dst, const void* src, size_t bytes) {
   parallel_for(static_cast<int64_t>(bytes), int64_t{1} << 20, [&](int64_t b, int64_t e) {
     std::memcpy(static_cast<char*>(dst) + b, static_cast<const char*>(src) + b, static_cast<size_t>(e - b));
   });
-}
-
-// Calls f(T{}) with T = float or double per the dtype; other dtypes are an error naming the op.
-template <class F>
-void dispatch_floating(const char* op, DType dtype, const F& f) {
-  switch (dtype) {
-    case DType::F32: return f(float{});
-    case DType::F64: return f(double{});
-    default: throw Error(std::string(op) + ": the cpu kernel needs float32 or float64, got " + dtype_name(dtype));
-  }
-}
-
-// Calls f(T{}) with T = float, double or int32_t per the dtype.
-template <class F>
-void dispatch_any(DType dtype, const F& f) {
-  switch (dtype) {
-    case DType::F32: return f(float{});
-    case DType::F64: return f(double{});
-    case DType::I32: return f(int32_t{});
-  }
 }
 
 // sum_{i<n} g(i) in double with 32 independent lanes folded pairwise at the end. The lanes let the

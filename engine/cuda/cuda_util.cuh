@@ -1,5 +1,5 @@
-// Helpers shared by the CUDA kernels: error checks that throw lasgrad::Error, launch geometry, dtype
-// dispatch, typed math wrappers, and warp/block reductions. Internal to engine/cuda.
+// Helpers shared by the CUDA kernels: error checks that throw lasgrad::Error, launch geometry, typed
+// math wrappers, and warp/block reductions. Internal to engine/cuda.
 #pragma once
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
@@ -10,6 +10,7 @@
 #include <string>
 
 #include "engine/cuda/cuda_backend.h"
+#include "engine/dispatch.h"
 #include "engine/tensor.h"
 
 namespace lasgrad::cuda {
@@ -44,26 +45,6 @@ constexpr int kThreads = 256;  // threads per block of the element-wise and row 
 inline unsigned blocks_for(int64_t n) {
   int64_t b = (n + kThreads - 1) / kThreads;
   return static_cast<unsigned>(b < 1 ? 1 : (b > (1 << 20) ? (1 << 20) : b));
-}
-
-// Calls f(T{}) with T = float or double; other dtypes are an Error naming the op.
-template <class F>
-void dispatch_floating(const char* op, DType dtype, const F& f) {
-  switch (dtype) {
-    case DType::F32: return f(float{});
-    case DType::F64: return f(double{});
-    default: throw Error(std::string(op) + ": the cuda kernel needs float32 or float64, got " + dtype_name(dtype));
-  }
-}
-
-// Calls f(T{}) with T = float, double or int32_t.
-template <class F>
-void dispatch_any(DType dtype, const F& f) {
-  switch (dtype) {
-    case DType::F32: return f(float{});
-    case DType::F64: return f(double{});
-    case DType::I32: return f(int32_t{});
-  }
 }
 
 // Typed math: the float overloads call the single-precision functions (expf, ...), never the double ones.

@@ -1,0 +1,30 @@
+// dtype -> C++ type, for the backends' kernel templates (engine/cpu, engine/cuda).
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "engine/tensor.h"
+
+namespace lasgrad {
+
+// Calls f(T{}) with T = float or double per the dtype; any other dtype is an Error naming the op.
+template <class F>
+void dispatch_floating(const char* op, DType dtype, const F& f) {
+  switch (dtype) {
+    case DType::F32: return f(float{});
+    case DType::F64: return f(double{});
+    default: throw Error(std::string(op) + ": the kernel needs float32 or float64, got " + dtype_name(dtype));
+  }
+}
+
+// Calls f(T{}) with T = float, double or int32_t per the dtype.
+template <class F>
+void dispatch_any(DType dtype, const F& f) {
+  switch (dtype) {
+    case DType::F32: return f(float{});
+    case DType::F64: return f(double{});
+    case DType::I32: return f(int32_t{});
+  }
+}
+
+}  // namespace lasgrad
