@@ -6,6 +6,7 @@
 
 #include "engine/cpu/cpu_backend.h"
 #include "engine/cpu/cpu_util.h"
+#include "engine/layout_plan.h"
 
 namespace lasgrad {
 
@@ -78,30 +79,10 @@ static void permute_strided(const E* x, E* out, const std::vector<int64_t>& dims
 // out.shape[i] = x.shape[perm[i]]; any dtype.
 void CpuBackend::permute(const Tensor& x, const std::vector<int>& perm, Tensor& out) {
   if (x.numel() == 0) return;
-  // Coalesce: drop size-1 axes and merge output axes that are neighbours in x too, leaving the
-  // smallest permutation of the smallest rank that moves the same data.
-  const Shape& xs = x.shape();
-  std::vector<int> compact(xs.size(), -1);  // x axis -> its index among x's axes of size > 1
-  std::vector<int64_t> cdim;
-  for (size_t p = 0; p < xs.size(); ++p)
-    if (xs[p] != 1) compact[p] = static_cast<int>(cdim.size()), cdim.push_back(xs[p]);
-  std::vector<int> first, last;  // each group: a run of consecutive compact x axes, in output order
-  for (int p : perm) {
-    int c = compact[p];
-    if (c < 0) continue;
-    if (!last.empty() && last.back() + 1 == c) last.back() = c;
-    else first.push_back(c), last.push_back(c);
-  }
-  // gdim: a group's extent; xorder: group ids in x order; gstride: a group's element stride in x.
-  const int g = static_cast<int>(first.size());
-  std::vector<int> xorder(g);
-  for (int i = 0; i < g; ++i) xorder[i] = i;
-  std::sort(xorder.begin(), xorder.end(), [&](int i, int j) { return first[i] < first[j]; });
-  std::vector<int64_t> gdim(g, 1), gstride(g);
-  for (int i = 0; i < g; ++i)
-    for (int c = first[i]; c <= last[i]; ++c) gdim[i] *= cdim[c];
-  int64_t s = 1;
-  for (int k = g - 1; k >= 0; --k) gstride[xorder[k]] = s, s *= gdim[xorder[k]];
+  const PermutePlan plan = plan_permute(x.shape(), perm);
+  const int g = plan.groups();
+  const std::vector<int>& xorder = plan.xorder;
+  const std::vector<int64_t>& gdim = plan.dims;
 
   dispatch_size(x.dtype(), [&](auto tag) {
     using E = decltype(tag);
@@ -112,7 +93,7 @@ void CpuBackend::permute(const Tensor& x, const std::vector<int>& perm, Tensor& 
     if (g <= 1) return parallel_memcpy(op, xp, x.nbytes());
     if (g == 2 && xorder[0] == 1) return transpose_last2(xp, op, 1, gdim[1], gdim[0]);
     if (g == 3 && xorder[0] == 0 && xorder[1] == 2) return transpose_last2(xp, op, gdim[0], gdim[2], gdim[1]);
-    permute_strided(xp, op, gdim, gstride);
+    permute_strided(xp, op, gdim, plan.strides);
   });
 }
 

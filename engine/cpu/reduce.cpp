@@ -7,6 +7,7 @@
 
 #include "engine/cpu/cpu_backend.h"
 #include "engine/cpu/cpu_util.h"
+#include "engine/layout_plan.h"
 
 namespace lasgrad {
 
@@ -77,47 +78,19 @@ void CpuBackend::sum_to(const Tensor& x, Tensor& out) {
     T* op = out.data<T>();
     if (out.numel() == 0) return;
     if (x.numel() == 0) return fill(out, 0.0);
-    // Coalesce: drop axes of size 1 in x, merge neighbours that are both kept or both reduced.
-    std::vector<int64_t> dims;
-    std::vector<bool> reduced;
-    for (int i = 0; i < x.ndim(); ++i) {
-      int64_t n = x.shape()[i];
-      if (n == 1) continue;
-      bool red = out.shape()[i] == 1;
-      if (!dims.empty() && reduced.back() == red) {
-        dims.back() *= n;
-      } else {
-        dims.push_back(n);
-        reduced.push_back(red);
-      }
-    }
-    int steps = 0;
-    for (bool r : reduced) steps += r;
-    if (steps == 0) return parallel_memcpy(op, xp, x.nbytes());
-    // Reduce one coalesced axis per step, innermost first; steps between the first and the last
-    // read and write double buffers. Axes alternate kept/reduced, so two steps cover [R, K, R].
+    const std::vector<ReduceStep> steps = plan_sum_to(x.shape(), out.shape());
+    if (steps.empty()) return parallel_memcpy(op, xp, x.nbytes());
+    // Steps between the first and the last read and write double buffers.
     std::vector<double> cur, next;
-    for (int s = 0; s < steps; ++s) {
-      int j = static_cast<int>(dims.size()) - 1;
-      while (!reduced[j]) --j;
-      int64_t A = 1, B = 1;
-      for (int k = 0; k < j; ++k) A *= dims[k];
-      for (size_t k = j + 1; k < dims.size(); ++k) B *= dims[k];
-      bool first = s == 0, last = s == steps - 1;
+    for (size_t s = 0; s < steps.size(); ++s) {
+      const auto [A, R, B] = steps[s];
+      const bool first = s == 0, last = s + 1 == steps.size();
       if (!last) next.resize(static_cast<size_t>(A * B));
-      if (first && last) reduce_mid(xp, A, dims[j], B, op);
-      else if (first) reduce_mid(xp, A, dims[j], B, next.data());
-      else if (last) reduce_mid(cur.data(), A, dims[j], B, op);
-      else reduce_mid(cur.data(), A, dims[j], B, next.data());
+      if (first && last) reduce_mid(xp, A, R, B, op);
+      else if (first) reduce_mid(xp, A, R, B, next.data());
+      else if (last) reduce_mid(cur.data(), A, R, B, op);
+      else reduce_mid(cur.data(), A, R, B, next.data());
       std::swap(cur, next);
-      // The reduced axis is gone: its kept neighbours, if both exist, become one axis.
-      dims.erase(dims.begin() + j);
-      reduced.erase(reduced.begin() + j);
-      if (j > 0 && j < static_cast<int>(dims.size())) {
-        dims[j - 1] *= dims[j];
-        dims.erase(dims.begin() + j);
-        reduced.erase(reduced.begin() + j);
-      }
     }
   });
 }

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "engine/cuda/cuda_util.cuh"
+#include "engine/layout_plan.h"
 
 namespace lasgrad {
 
@@ -75,34 +76,17 @@ __global__ void copy_axis_kernel(const E* src, int64_t ss, int64_t sa, E* dst, i
 
 }  // namespace
 
-// out.shape[i] = x.shape[perm[i]]; any dtype. Coalesced exactly as on the CPU (engine/cpu/layout.cpp).
+// out.shape[i] = x.shape[perm[i]]; any dtype. Coalesced by plan_permute, as on the CPU.
 void CudaBackend::permute(const Tensor& x, const std::vector<int>& perm, Tensor& out) {
   if (x.numel() == 0) return;
-  const Shape& xs = x.shape();
-  std::vector<int> compact(xs.size(), -1);
-  std::vector<int64_t> cdim;
-  for (size_t p = 0; p < xs.size(); ++p)
-    if (xs[p] != 1) compact[p] = static_cast<int>(cdim.size()), cdim.push_back(xs[p]);
-  std::vector<int> first, last;
-  for (int p : perm) {
-    const int c = compact[p];
-    if (c < 0) continue;
-    if (!last.empty() && last.back() + 1 == c) last.back() = c;
-    else first.push_back(c), last.push_back(c);
-  }
-  const int g = static_cast<int>(first.size());
-  std::vector<int> xorder(g);
-  for (int i = 0; i < g; ++i) xorder[i] = i;
-  std::sort(xorder.begin(), xorder.end(), [&](int i, int j) { return first[i] < first[j]; });
-  std::vector<int64_t> gdim(g, 1), gstride(g);
-  for (int i = 0; i < g; ++i)
-    for (int c = first[i]; c <= last[i]; ++c) gdim[i] *= cdim[c];
-  int64_t s = 1;
-  for (int k = g - 1; k >= 0; --k) gstride[xorder[k]] = s, s *= gdim[xorder[k]];
+  const PermutePlan plan = plan_permute(x.shape(), perm);
+  const int g = plan.groups();
+  const std::vector<int>& xorder = plan.xorder;
+  const std::vector<int64_t>& gdim = plan.dims;
   if (g <= 1) return copy(out.raw(), x.raw(), x.nbytes());
   if (g > kMaxDims)
     throw Error("permute: the cuda kernel moves at most " + std::to_string(kMaxDims) + " separate axis groups, " +
-                shape_str(xs) + " needs " + std::to_string(g));
+                shape_str(x.shape()) + " needs " + std::to_string(g));
 
   dispatch_size(x.dtype(), [&](auto tag) {
     using E = decltype(tag);
@@ -120,7 +104,7 @@ void CudaBackend::permute(const Tensor& x, const std::vector<int>& perm, Tensor&
       return;
     }
     Strides st{g, {}, {}, x.numel()};
-    for (int i = 0; i < g; ++i) st.dims[i] = gdim[i], st.strides[i] = gstride[i];
+    for (int i = 0; i < g; ++i) st.dims[i] = gdim[i], st.strides[i] = plan.strides[i];
     permute_kernel<E><<<blocks_for(st.n), kThreads>>>(xp, op, st);
     LASGRAD_LAUNCH_CHECK("permute", "permute_kernel");
   });

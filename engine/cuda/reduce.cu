@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "engine/cuda/cuda_util.cuh"
+#include "engine/layout_plan.h"
 
 namespace lasgrad {
 
@@ -102,41 +103,20 @@ void CudaBackend::sum_to(const Tensor& x, Tensor& out) {
     T* op = out.data<T>();
     if (out.numel() == 0) return;
     if (x.numel() == 0) return fill(out, 0.0);
-    std::vector<int64_t> dims;
-    std::vector<bool> reduced;
-    for (int i = 0; i < x.ndim(); ++i) {
-      const int64_t n = x.shape()[i];
-      if (n == 1) continue;
-      const bool red = out.shape()[i] == 1;
-      if (!dims.empty() && reduced.back() == red) dims.back() *= n;
-      else dims.push_back(n), reduced.push_back(red);
-    }
-    int steps = 0;
-    for (bool r : reduced) steps += r;
-    if (steps == 0) return copy(op, xp, x.nbytes());
-    // Intermediate results between steps are double buffers; each step removes the innermost reduced run.
+    const std::vector<ReduceStep> steps = plan_sum_to(x.shape(), out.shape());
+    if (steps.empty()) return copy(op, xp, x.nbytes());
+    // Intermediate results between steps are double buffers.
     std::unique_ptr<Scratch> cur;
-    for (int s = 0; s < steps; ++s) {
-      int j = static_cast<int>(dims.size()) - 1;
-      while (!reduced[j]) --j;
-      int64_t A = 1, B = 1;
-      for (int k = 0; k < j; ++k) A *= dims[k];
-      for (size_t k = j + 1; k < dims.size(); ++k) B *= dims[k];
-      const bool first = s == 0, last = s == steps - 1;
+    for (size_t s = 0; s < steps.size(); ++s) {
+      const auto [A, R, B] = steps[s];
+      const bool first = s == 0, last = s + 1 == steps.size();
       std::unique_ptr<Scratch> next;
       if (!last) next = std::make_unique<Scratch>(*this, A * B);
-      if (first && last) reduce_mid(*this, xp, A, dims[j], B, op);
-      else if (first) reduce_mid(*this, xp, A, dims[j], B, next->p);
-      else if (last) reduce_mid(*this, static_cast<const double*>(cur->p), A, dims[j], B, op);
-      else reduce_mid(*this, static_cast<const double*>(cur->p), A, dims[j], B, next->p);
+      if (first && last) reduce_mid(*this, xp, A, R, B, op);
+      else if (first) reduce_mid(*this, xp, A, R, B, next->p);
+      else if (last) reduce_mid(*this, static_cast<const double*>(cur->p), A, R, B, op);
+      else reduce_mid(*this, static_cast<const double*>(cur->p), A, R, B, next->p);
       cur = std::move(next);
-      dims.erase(dims.begin() + j);
-      reduced.erase(reduced.begin() + j);
-      if (j > 0 && j < static_cast<int>(dims.size())) {  // the two kept neighbours become one axis
-        dims[j - 1] *= dims[j];
-        dims.erase(dims.begin() + j);
-        reduced.erase(reduced.begin() + j);
-      }
     }
   });
 }
