@@ -1,18 +1,15 @@
 // `lasgrad attn`: what a trained model attends to. For example N of a split it writes, per layer, a
 // grid of every head's attention matrix; the decay kernels E_c of every head with its alpha; and the
 // training curves of the run from its metrics.jsonl.
-#include <omp.h>
-
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 
-#include "train/checkpoint.h"
-#include "train/plot.h"
-#include "train/trainer.h"
 #include "tools/cli.h"
 #include "tools/commands.h"
+#include "tools/trained_run.h"
+#include "train/plot.h"
 
 namespace lasgrad::tools {
 
@@ -75,25 +72,15 @@ int cmd_attn(int argc, char** argv) {
       .option("data", "", "data folder; empty = the one the run was trained on")
       .option("max-side", "512", "matrices longer than this are averaged down to it");
   if (!f.parse(argc, argv)) return 0;
-  if (f.str("checkpoint").empty() || f.str("out").empty()) throw cli::UsageError("--checkpoint FILE and --out DIR are required");
+  if (f.str("out").empty()) throw cli::UsageError("--out DIR is required");
   const int64_t index = f.integer("index"), max_side = f.integer("max-side");
   if (max_side < 8) throw cli::UsageError("--max-side must be at least 8");
-  data::Split split;
-  try {
-    split = data::parse_split(f.str("split"));
-  } catch (const std::exception& e) {
-    throw cli::UsageError(e.what());
-  }
-  train::Checkpoint ck = train::load_checkpoint(f.str("checkpoint"));
-  train::Config& c = ck.config;
-  if (f.given("data")) c.set("data", f.str("data"));
-  if (c.integer("threads") > 0) omp_set_num_threads(static_cast<int>(c.integer("threads")));
-  auto ds = train::open_split(c, split);
+  TrainedRun run = open_trained_run(f);
+  data::Dataset* ds = run.data.get();
+  train::TaskModel* model = run.model.get();
   if (index < 0 || index >= ds->size())
     throw cli::UsageError("--index " + std::to_string(index) + " is outside the " + f.str("split") + " split (" +
                           std::to_string(ds->size()) + " examples)");
-  auto model = train::build_model(c, ds->info());
-  train::load_model(ck, model->module());
   data::Batch b;
   const int64_t rows[] = {index};
   ds->make_batch(rows, false, b);

@@ -1,0 +1,29 @@
+#include "tools/trained_run.h"
+
+#include <omp.h>
+
+#include "train/trainer.h"
+
+namespace lasgrad::tools {
+
+TrainedRun open_trained_run(const cli::Flags& f, int64_t threads) {
+  if (f.str("checkpoint").empty()) throw cli::UsageError("--checkpoint FILE is required");
+  data::Split split;
+  try {
+    split = data::parse_split(f.str("split"));
+  } catch (const std::exception& e) {
+    throw cli::UsageError(e.what());
+  }
+  TrainedRun run;
+  run.checkpoint = train::load_checkpoint(f.str("checkpoint"));
+  train::Config& c = run.checkpoint.config;
+  if (f.given("data")) c.set("data", f.str("data"));
+  if (threads > 0) c.set("threads", std::to_string(threads));
+  if (c.integer("threads") > 0) omp_set_num_threads(static_cast<int>(c.integer("threads")));
+  run.data = train::open_split(c, split);
+  run.model = train::build_model(c, run.data->info());
+  train::load_model(run.checkpoint, run.model->module());
+  return run;
+}
+
+}  // namespace lasgrad::tools
