@@ -1,0 +1,282 @@
+// A CPU emulator of CUDA's thread model, for running the device code of lasgrad's kernels in tests on
+// machines without a GPU. It checks a kernel's logic (indexing, tiling, masking, shared-memory use and
+// the order of its reductions), not the hardware: timing, memory coalescing and the device's math
+// library (expf and the like come from the host's libm) are out of its reach.
+//
+// Model: the blocks of a grid run one after another; the threads of a block are fibers (ucontext) on
+// the calling thread, switched only at __syncthreads() and __shfl_xor_sync(), so a run is deterministic.
+//   __syncthreads():   every thread of the block waits there until all have arrived;
+//   __shfl_xor_sync(): every lane of the warp waits until all 32 have arrived, then reads its partner's
+//                      value (full mask only, blocks a multiple of 32 threads);
+// a kernel that can never get past one of them (a barrier in divergent code) is reported as an error
+// naming the threads, instead of hanging. `__shared__` variables are thread_local, hence shared by all
+// fibers; the includer defines the one dynamic shared-memory array the kernels declare extern
+// (SIMT_DYNAMIC_SHARED). Before each block it is filled with 0xFF bytes (NaN as float or double), so a
+// read of shared memory the block never wrote poisons the result, and a write past the launch's byte
+// count is caught after the block.
+//
+// Include this before the kernels' headers: it defines CUDA's keywords and built-ins as macros.
+#pragma once
+#include <math.h>
+#include <ucontext.h>
+
+#include <array>
+#include <cstdint>
+#include <cstring>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define SIMT_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SIMT_ASAN 1
+#endif
+#endif
+#ifdef SIMT_ASAN
+#include <sanitizer/common_interface_defs.h>
+#endif
+
+namespace simt {
+
+struct dim3 {
+  unsigned x, y, z;
+};
+
+struct Error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+enum class Wait { None, Shuffle, Sync, Exited };
+
+// One launched block: its fibers, the scheduler's context and the warps' shuffle exchange.
+struct Block {
+  static constexpr size_t kStack = 256 * 1024;  // per fiber; generous for sanitizer builds
+  struct Fiber {
+    ucontext_t ctx;
+    std::unique_ptr<char[]> stack{new char[kStack]};
+    Wait wait = Wait::None;
+    unsigned shuffles = 0;  // shuffles done; their parity picks the exchange buffer
+  };
+  const char* kernel = "";
+  unsigned block_idx = 0, block_dim = 0, grid_dim = 0;
+  unsigned current = 0;
+  std::vector<Fiber> fibers;
+  // Per warp, two buffers of 32 lane slots: shuffle n writes buffer n % 2, so a lane that runs ahead into
+  // shuffle n + 1 cannot overwrite a value that a slower lane of shuffle n has yet to read.
+  std::vector<std::array<std::array<uint64_t, 32>, 2>> exchange;
+  std::function<void()> body;
+  std::exception_ptr error;
+  ucontext_t scheduler;
+#ifdef SIMT_ASAN
+  const void* sched_stack = nullptr;
+  size_t sched_size = 0;
+#endif
+};
+
+inline Block*& active() {
+  static Block* block = nullptr;
+  return block;
+}
+
+inline Block& block() {
+  Block* b = active();
+  if (!b) throw Error("simt: a device built-in was used outside a launch");
+  return *b;
+}
+
+inline dim3 thread_idx() { return {block().current, 0, 0}; }
+inline dim3 block_idx() { return {block().block_idx, 0, 0}; }
+inline dim3 block_dim() { return {block().block_dim, 1, 1}; }
+inline dim3 grid_dim() { return {block().grid_dim, 1, 1}; }
+
+// Fiber -> scheduler. `exiting`: the fiber's stack is never returned to.
+inline void to_scheduler(Block& b, bool exiting) {
+  Block::Fiber& f = b.fibers[b.current];
+#ifdef SIMT_ASAN
+  void* fake = nullptr;
+  __sanitizer_start_switch_fiber(exiting ? nullptr : &fake, b.sched_stack, b.sched_size);
+  swapcontext(&f.ctx, &b.scheduler);
+  __sanitizer_finish_switch_fiber(fake, &b.sched_stack, &b.sched_size);
+#else
+  (void)exiting;
+  swapcontext(&f.ctx, &b.scheduler);
+#endif
+}
+
+inline void fiber_main() {
+  Block& b = *active();
+#ifdef SIMT_ASAN
+  __sanitizer_finish_switch_fiber(nullptr, &b.sched_stack, &b.sched_size);
+#endif
+  try {
+    b.body();
+  } catch (...) {
+    if (!b.error) b.error = std::current_exception();
+  }
+  b.fibers[b.current].wait = Wait::Exited;
+  to_scheduler(b, true);
+}
+
+inline void syncthreads() {
+  Block& b = block();
+  b.fibers[b.current].wait = Wait::Sync;
+  to_scheduler(b, false);
+}
+
+template <class T>
+T shfl_xor_sync(unsigned mask, T v, int lane_mask) {
+  static_assert(std::is_trivially_copyable_v<T> && sizeof(T) <= sizeof(uint64_t));
+  Block& b = block();
+  if (mask != 0xffffffffu) throw Error(std::string("simt: ") + b.kernel + ": only full-warp shuffles are emulated");
+  const unsigned t = b.current, lane = t % 32;
+  Block::Fiber& f = b.fibers[t];
+  auto& slots = b.exchange[t / 32][f.shuffles++ % 2];
+  std::memcpy(&slots[lane], &v, sizeof(T));
+  f.wait = Wait::Shuffle;
+  to_scheduler(b, false);
+  T r;
+  std::memcpy(&r, &slots[(lane ^ static_cast<unsigned>(lane_mask)) % 32], sizeof(T));
+  return r;
+}
+
+// A fresh thread at the kernel's entry. This and resume() are kept out of run_block: getcontext and
+// swapcontext return twice, as setjmp does, and the caller's locals should not live across them.
+[[gnu::noinline]] inline void start(Block::Fiber& f) {
+  f.wait = Wait::None;
+  f.shuffles = 0;
+  getcontext(&f.ctx);
+  f.ctx.uc_stack.ss_sp = f.stack.get();
+  f.ctx.uc_stack.ss_size = Block::kStack;
+  f.ctx.uc_link = nullptr;
+  makecontext(&f.ctx, fiber_main, 0);
+}
+
+// Scheduler -> fiber t, until it reaches a barrier or exits.
+[[gnu::noinline]] inline void resume(Block& b, unsigned t) {
+  b.current = t;
+#ifdef SIMT_ASAN
+  void* fake = nullptr;
+  __sanitizer_start_switch_fiber(&fake, b.fibers[t].stack.get(), Block::kStack);
+  swapcontext(&b.scheduler, &b.fibers[t].ctx);
+  __sanitizer_finish_switch_fiber(fake, nullptr, nullptr);
+#else
+  swapcontext(&b.scheduler, &b.fibers[t].ctx);
+#endif
+}
+
+// Runs `body` as every thread of one block; returns when all have exited.
+inline void run_block(Block& b) {
+  const unsigned n = b.block_dim;
+  for (unsigned t = 0; t < n; ++t) start(b.fibers[t]);
+  for (;;) {
+    for (unsigned t = 0; t < n; ++t)
+      if (b.fibers[t].wait == Wait::None) resume(b, t);
+    if (b.error) return;  // the other threads may wait forever for the one that threw
+    unsigned exited = 0, syncing = 0;
+    for (unsigned t = 0; t < n; ++t) {
+      exited += b.fibers[t].wait == Wait::Exited;
+      syncing += b.fibers[t].wait == Wait::Sync;
+    }
+    if (exited == n) return;
+    if (syncing == n)
+      for (auto& f : b.fibers) f.wait = Wait::None;
+    for (unsigned w = 0; w < n / 32; ++w) {
+      bool all = true;
+      for (unsigned l = 0; l < 32; ++l) all = all && b.fibers[w * 32 + l].wait == Wait::Shuffle;
+      if (all)
+        for (unsigned l = 0; l < 32; ++l) b.fibers[w * 32 + l].wait = Wait::None;
+    }
+    bool ready = false;
+    for (unsigned t = 0; t < n; ++t) ready = ready || b.fibers[t].wait == Wait::None;
+    if (!ready) {
+      // Name the first thread in each state: enough to see which barrier the others never reach.
+      static const char* names[] = {"running", "at a shuffle", "at __syncthreads", "exited"};
+      std::string what = std::string("simt: ") + b.kernel + ": block " + std::to_string(b.block_idx) +
+                         " can never go on (a barrier in divergent code):";
+      for (int s = 1; s < 4; ++s)
+        for (unsigned t = 0; t < n; ++t)
+          if (static_cast<int>(b.fibers[t].wait) == s) {
+            what += std::string(" thread ") + std::to_string(t) + " " + names[s] + ";";
+            break;
+          }
+      throw Error(what);
+    }
+  }
+}
+
+// A grid of `grid` blocks of `threads` threads over the dynamic shared memory `smem` [capacity bytes],
+// of which the launch asks for `smem_bytes`; `body` calls the kernel with its arguments.
+inline void launch(const char* kernel, int64_t grid, int threads, size_t smem_bytes, unsigned char* smem,
+                   size_t capacity, std::function<void()> body) {
+  const std::string name = std::string("simt: ") + kernel;
+  if (threads <= 0 || threads > 1024 || threads % 32)
+    throw Error(name + ": blocks of " + std::to_string(threads) + " threads (emulated: multiples of 32 up to 1024)");
+  if (grid <= 0 || grid > (int64_t{1} << 31) - 1) throw Error(name + ": grid of " + std::to_string(grid) + " blocks");
+  if (smem_bytes > capacity)
+    throw Error(name + ": asks for " + std::to_string(smem_bytes) + " bytes of dynamic shared memory, the emulator has " +
+                std::to_string(capacity));
+  Block b;
+  b.kernel = kernel;
+  b.block_dim = static_cast<unsigned>(threads);
+  b.grid_dim = static_cast<unsigned>(grid);
+  b.fibers.resize(b.block_dim);
+  b.exchange.resize(b.block_dim / 32);
+  b.body = std::move(body);
+  active() = &b;
+  try {
+    for (int64_t i = 0; i < grid; ++i) {
+      b.block_idx = static_cast<unsigned>(i);
+      std::memset(smem, 0xFF, capacity);
+      run_block(b);
+      if (b.error) std::rethrow_exception(b.error);
+      for (size_t j = smem_bytes; j < capacity; ++j)
+        if (smem[j] != 0xFF)
+          throw Error(name + ": block " + std::to_string(i) + " wrote shared memory byte " + std::to_string(j) +
+                      ", past the " + std::to_string(smem_bytes) + " bytes of its launch");
+    }
+  } catch (...) {
+    active() = nullptr;
+    throw;
+  }
+  active() = nullptr;
+}
+
+}  // namespace simt
+
+// CUDA's keywords and built-ins, for device code compiled as host C++.
+#define __global__
+#define __device__
+#define __host__
+#define __forceinline__ inline
+#define __launch_bounds__(...)
+#define __shared__ thread_local
+#define __align__(n) __attribute__((aligned(n)))
+#define threadIdx (::simt::thread_idx())
+#define blockIdx (::simt::block_idx())
+#define blockDim (::simt::block_dim())
+#define gridDim (::simt::grid_dim())
+#define __syncthreads() ::simt::syncthreads()
+#define __shfl_xor_sync(mask, v, lane_mask) ::simt::shfl_xor_sync(mask, v, lane_mask)
+
+// CUDA's integer min and max, found by unqualified calls in device code.
+template <class A, class B>
+constexpr std::common_type_t<A, B> min(A a, B b) {
+  return b < a ? b : a;
+}
+template <class A, class B>
+constexpr std::common_type_t<A, B> max(A a, B b) {
+  return a < b ? b : a;
+}
+
+// Defines the dynamic shared memory that kernels in namespace `ns` declare as `extern __shared__ ...
+// name[]`, with `bytes` of room.
+#define SIMT_DYNAMIC_SHARED(ns, name, bytes)  \
+  namespace ns {                               \
+  alignas(16) thread_local unsigned char name[bytes]; \
+  }
