@@ -1,32 +1,14 @@
 // The fused LaS attention of the CUDA backend: the kernels and their launch plan are in
-// attention_kernels.cuh; this file launches them with nvcc's <<<>>> and owns the backward's scratch.
+// attention_kernels.cuh; this file launches them through cuda::Launch and owns the backward's scratch.
 #include "engine/cuda/attention_kernels.cuh"
 #include "engine/cuda/cuda_util.cuh"
 
 namespace lasgrad {
 
-namespace {
-
-// Launches a kernel after raising its shared-memory limit above the 48 KiB default (a cheap host-side
-// call, made every time rather than cached: kernels of one signature share a function-pointer type).
-struct CudaLaunch {
-  template <class... P, class... A>
-  void operator()(void (*kernel)(P...), const char* name, int64_t grid, int block, size_t smem, const A&... args) const {
-    if (smem > 0)
-      LASGRAD_CUDA_CHECK(
-          cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)),
-          "las_attention");
-    kernel<<<static_cast<unsigned>(grid), block, smem>>>(args...);
-    LASGRAD_LAUNCH_CHECK("las_attention", name);
-  }
-};
-
-}  // namespace
-
 void CudaBackend::attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& lengths,
                             const AttentionParams& p, Tensor& o, Tensor& lse) {
   dispatch_floating("las_attention", q.dtype(), [&](auto tag) {
-    cuda::attn::attention_forward<decltype(tag)>(q, k, v, lengths, p, o, lse, CudaLaunch{});
+    cuda::attn::attention_forward<decltype(tag)>(q, k, v, lengths, p, o, lse, cuda::Launch{"las_attention"});
   });
 }
 
@@ -38,7 +20,7 @@ void CudaBackend::attention_grad(const Tensor& q, const Tensor& k, const Tensor&
     const size_t dbytes = static_cast<size_t>(q.dim(0) * q.dim(1) * q.dim(2)) * sizeof(T);
     T* delta = static_cast<T*>(allocate(dbytes));
     try {
-      cuda::attn::attention_backward<T>(q, k, v, o, lse, dout, lengths, p, dq, dk, dv, delta, CudaLaunch{});
+      cuda::attn::attention_backward<T>(q, k, v, o, lse, dout, lengths, p, dq, dk, dv, delta, cuda::Launch{"las_attention"});
     } catch (...) {
       deallocate(delta, dbytes);
       throw;

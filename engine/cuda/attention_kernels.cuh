@@ -32,7 +32,9 @@
 #include "engine/cuda/kernel_common.cuh"
 #include "engine/tensor.h"
 
-namespace lasgrad::cuda::attn {
+namespace lasgrad::cuda {
+inline namespace LASGRAD_CUDA_ABI {
+namespace attn {
 
 constexpr int kAttnThreads = 128;
 constexpr int kMaxHeads = 64;
@@ -476,4 +478,6 @@ void attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const
   });
 }
 
-}  // namespace lasgrad::cuda::attn
+}  // namespace attn
+}  // namespace LASGRAD_CUDA_ABI
+}  // namespace lasgrad::cuda

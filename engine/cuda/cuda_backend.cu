@@ -152,9 +152,7 @@ void CudaBackend::copy_to_host(void* host_dst, const void* src, size_t bytes) {
 void CudaBackend::copy_from_host(void* dst, const void* host_src, size_t bytes) {
   if (bytes) LASGRAD_CUDA_CHECK(cudaMemcpy(dst, host_src, bytes, cudaMemcpyHostToDevice), "copy_from_host");
 }
-void CudaBackend::copy(void* dst, const void* src, size_t bytes) {
-  if (bytes && dst != src) LASGRAD_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, 0), "copy");
-}
+void CudaBackend::copy(void* dst, const void* src, size_t bytes) { Launch{"copy"}.copy(dst, src, bytes); }
 
 void CudaBackend::synchronize() { LASGRAD_CUDA_CHECK(cudaDeviceSynchronize(), "synchronize"); }
 

@@ -39,4 +39,27 @@ namespace lasgrad::cuda {
 void check_launch(const char* op, const char* kernel);
 #define LASGRAD_LAUNCH_CHECK(op, kernel) ::lasgrad::cuda::check_launch(op, kernel)
 
+// The launcher of the kernels' launch plans (the *_kernels.cuh headers, which the tests also run on a
+// CPU emulator): launch(kernel, name, grid, block, smem_bytes, args...) runs `kernel` with <<<>>>, raising
+// its dynamic shared-memory limit first when it asks for any (the default stops at 48 KiB; a cheap
+// host-side call, made every time rather than cached), then checks the launch, naming `op` and the
+// kernel; launch.copy(dst, src, bytes) copies device memory, queued like a kernel.
+struct Launch {
+  const char* op;
+  template <class... P, class... A>
+  void operator()(void (*kernel)(P...), const char* name, Extent grid, Extent block, size_t smem,
+                  const A&... args) const {
+    if (smem > 0)
+      LASGRAD_CUDA_CHECK(
+          cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)), op);
+    const dim3 g(static_cast<unsigned>(grid.x), static_cast<unsigned>(grid.y), static_cast<unsigned>(grid.z));
+    const dim3 b(static_cast<unsigned>(block.x), static_cast<unsigned>(block.y), static_cast<unsigned>(block.z));
+    kernel<<<g, b, smem>>>(args...);
+    check_launch(op, name);
+  }
+  void copy(void* dst, const void* src, size_t bytes) const {
+    if (bytes && dst != src) LASGRAD_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, 0), op);
+  }
+};
+
 }  // namespace lasgrad::cuda

@@ -7,7 +7,21 @@
 
 #include <cstdint>
 
+// This code is compiled twice: by nvcc for the GPU, and as host C++ for the emulator in the tests. The
+// inline namespace LASGRAD_CUDA_ABI ("device"; the emulator names it "emulator") keeps the two copies'
+// symbols apart, so that a test linking both never gets one in place of the other.
+#ifndef LASGRAD_CUDA_ABI
+#define LASGRAD_CUDA_ABI device
+#endif
+
 namespace lasgrad::cuda {
+inline namespace LASGRAD_CUDA_ABI {
+
+// The grid or block extents of a launch plan (nvcc's dim3, minus the CUDA header); y and z default to 1.
+struct Extent {
+  int64_t x, y, z;
+  constexpr Extent(int64_t x_, int64_t y_ = 1, int64_t z_ = 1) : x(x_), y(y_), z(z_) {}
+};
 
 constexpr int kThreads = 256;  // threads per block of the element-wise and row kernels
 
@@ -76,4 +90,5 @@ __device__ T block_max(T v, T* scratch) {
   return warp_max(v);
 }
 
+}  // namespace LASGRAD_CUDA_ABI
 }  // namespace lasgrad::cuda

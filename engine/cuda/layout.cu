@@ -1,132 +1,16 @@
-// Data movement: permute (transpose) and copy_axis (slice/concat). Both move raw elements of the dtype's
-// size, so one instantiation serves float and int32, another double.
-#include <algorithm>
-#include <vector>
-
+// Data movement of the CUDA backend: the kernels and their launch plans are in layout_kernels.cuh.
 #include "engine/cuda/cuda_util.cuh"
-#include "engine/layout_plan.h"
+#include "engine/cuda/layout_kernels.cuh"
 
 namespace lasgrad {
 
-using namespace cuda;
-
-namespace {
-
-// Calls f(E{}) with an unsigned integer type E of the dtype's element size.
-template <class F>
-void dispatch_size(DType dtype, const F& f) {
-  if (dtype_size(dtype) == 8) f(uint64_t{});
-  else f(uint32_t{});
-}
-
-constexpr int kTile = 32;  // transpose tile: 32 x 32 elements
-constexpr int kRowsPerPass = 8;
-
-// x [batch, R, C] -> out [batch, C, R]. Block (32, 8) per 32 x 32 tile, grid (ceil(C/32), ceil(R/32),
-// batch): reads rows of x and writes rows of out through a shared tile, both coalesced; the +1 column
-// of padding puts the tile's column reads on 32 different banks.
-template <class E>
-__global__ void transpose_kernel(const E* x, E* out, int64_t R, int64_t C) {
-  __shared__ E tile[kTile][kTile + 1];
-  const int64_t b = blockIdx.z, c0 = int64_t(blockIdx.x) * kTile, r0 = int64_t(blockIdx.y) * kTile;
-  const E* xb = x + b * R * C;
-  E* ob = out + b * R * C;
-  for (int i = threadIdx.y; i < kTile; i += kRowsPerPass) {
-    const int64_t r = r0 + i, c = c0 + threadIdx.x;
-    if (r < R && c < C) tile[i][threadIdx.x] = xb[r * C + c];
-  }
-  __syncthreads();
-  for (int i = threadIdx.y; i < kTile; i += kRowsPerPass) {
-    const int64_t c = c0 + i, r = r0 + threadIdx.x;
-    if (r < R && c < C) ob[c * R + r] = tile[threadIdx.x][i];
-  }
-}
-
-constexpr int kMaxDims = 8;
-struct Strides {
-  int ndim;
-  int64_t dims[kMaxDims];     // output extents (coalesced groups)
-  int64_t strides[kMaxDims];  // x's element stride of each output axis
-  int64_t n;
-};
-
-// out [s.n] written in order; x gathered with s.strides. Grid-stride, one element per thread.
-template <class E>
-__global__ void permute_kernel(const E* x, E* out, Strides s) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < s.n; i += int64_t(gridDim.x) * blockDim.x) {
-    int64_t rem = i, off = 0;
-    for (int k = s.ndim - 1; k >= 0; --k) {
-      off += rem % s.dims[k] * s.strides[k];
-      rem /= s.dims[k];
-    }
-    out[i] = x[off];
-  }
-}
-
-// src viewed [outer, sa, inner], dst [outer, da, inner]: dst[o, ds + l, i] = src[o, ss + l, i] for l < len.
-// Grid-stride over outer * len * inner elements.
-template <class E>
-__global__ void copy_axis_kernel(const E* src, int64_t ss, int64_t sa, E* dst, int64_t ds, int64_t da, int64_t len,
-                                 int64_t inner, int64_t n) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t in = i % inner, l = i / inner % len, o = i / (inner * len);
-    dst[(o * da + ds + l) * inner + in] = src[(o * sa + ss + l) * inner + in];
-  }
-}
-
-}  // namespace
-
-// out.shape[i] = x.shape[perm[i]]; any dtype. Coalesced by plan_permute, as on the CPU.
 void CudaBackend::permute(const Tensor& x, const std::vector<int>& perm, Tensor& out) {
-  if (x.numel() == 0) return;
-  const PermutePlan plan = plan_permute(x.shape(), perm);
-  const int g = plan.groups();
-  const std::vector<int>& xorder = plan.xorder;
-  const std::vector<int64_t>& gdim = plan.dims;
-  if (g <= 1) return copy(out.raw(), x.raw(), x.nbytes());
-  if (g > kMaxDims)
-    throw Error("permute: the cuda kernel moves at most " + std::to_string(kMaxDims) + " separate axis groups, " +
-                shape_str(x.shape()) + " needs " + std::to_string(g));
-
-  dispatch_size(x.dtype(), [&](auto tag) {
-    using E = decltype(tag);
-    const E* xp = static_cast<const E*>(x.raw());
-    E* op = static_cast<E*>(out.raw());
-    // [R, C] -> [C, R] and [B, R, C] -> [B, C, R]: the tiled transpose.
-    int64_t batch = 0, R = 0, C = 0;
-    if (g == 2 && xorder[0] == 1) batch = 1, R = gdim[1], C = gdim[0];
-    if (g == 3 && xorder[0] == 0 && xorder[1] == 2) batch = gdim[0], R = gdim[2], C = gdim[1];
-    if (batch > 0 && batch <= 65535 && (R + kTile - 1) / kTile <= 65535) {
-      dim3 grid(static_cast<unsigned>((C + kTile - 1) / kTile), static_cast<unsigned>((R + kTile - 1) / kTile),
-                static_cast<unsigned>(batch));
-      transpose_kernel<E><<<grid, dim3(kTile, kRowsPerPass)>>>(xp, op, R, C);
-      LASGRAD_LAUNCH_CHECK("permute", "transpose_kernel");
-      return;
-    }
-    Strides st{g, {}, {}, x.numel()};
-    for (int i = 0; i < g; ++i) st.dims[i] = gdim[i], st.strides[i] = plan.strides[i];
-    permute_kernel<E><<<blocks_for(st.n), kThreads>>>(xp, op, st);
-    LASGRAD_LAUNCH_CHECK("permute", "permute_kernel");
-  });
+  cuda::layout::permute(x, perm, out, cuda::Launch{"permute"});
 }
 
 void CudaBackend::copy_axis(const Tensor& src, int64_t src_start, Tensor& dst, int64_t dst_start, int axis,
                             int64_t len) {
-  int64_t outer = 1, inner = 1;
-  for (int i = 0; i < axis; ++i) outer *= src.shape()[i];
-  for (int i = axis + 1; i < src.ndim(); ++i) inner *= src.shape()[i];
-  const int64_t sa = src.shape()[axis], da = dst.shape()[axis], n = outer * len * inner;
-  if (n == 0) return;
-  const size_t es = dtype_size(src.dtype());
-  if (outer == 1)
-    return copy(static_cast<char*>(dst.raw()) + dst_start * inner * es,
-                static_cast<const char*>(src.raw()) + src_start * inner * es, static_cast<size_t>(len * inner) * es);
-  dispatch_size(src.dtype(), [&](auto tag) {
-    using E = decltype(tag);
-    copy_axis_kernel<E><<<blocks_for(n), kThreads>>>(static_cast<const E*>(src.raw()), src_start, sa,
-                                                     static_cast<E*>(dst.raw()), dst_start, da, len, inner, n);
-    LASGRAD_LAUNCH_CHECK("copy_axis", "copy_axis_kernel");
-  });
+  cuda::layout::copy_axis(src, src_start, dst, dst_start, axis, len, cuda::Launch{"copy_axis"});
 }
 
 }  // namespace lasgrad

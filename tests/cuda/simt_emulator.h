@@ -10,8 +10,8 @@
 //                      value (full mask only, blocks a multiple of 32 threads);
 // a kernel that can never get past one of them (a barrier in divergent code) is reported as an error
 // naming the threads, instead of hanging. `__shared__` variables are thread_local, hence shared by all
-// fibers; the includer defines the one dynamic shared-memory array the kernels declare extern
-// (SIMT_DYNAMIC_SHARED). Before each block it is filled with 0xFF bytes (NaN as float or double), so a
+// fibers; the includer defines the dynamic shared-memory array that kernels declare `extern __shared__`,
+// as a thread_local array in the kernels' namespace. Before each block it is filled with 0xFF bytes (NaN as float or double), so a
 // read of shared memory the block never wrote poisons the result, and a write past the launch's byte
 // count is caught after the block.
 //
@@ -64,8 +64,9 @@ struct Block {
     unsigned shuffles = 0;  // shuffles done; their parity picks the exchange buffer
   };
   const char* kernel = "";
-  unsigned block_idx = 0, block_dim = 0, grid_dim = 0;
-  unsigned current = 0;
+  dim3 block_idx{0, 0, 0}, block_dim{1, 1, 1}, grid_dim{1, 1, 1};
+  unsigned threads = 0;  // block_dim.x * .y * .z
+  unsigned current = 0;  // the running thread's linear index: x + y * block_dim.x + z * block_dim.x * block_dim.y
   std::vector<Fiber> fibers;
   // Per warp, two buffers of 32 lane slots: shuffle n writes buffer n % 2, so a lane that runs ahead into
   // shuffle n + 1 cannot overwrite a value that a slower lane of shuffle n has yet to read.
@@ -90,10 +91,14 @@ inline Block& block() {
   return *b;
 }
 
-inline dim3 thread_idx() { return {block().current, 0, 0}; }
-inline dim3 block_idx() { return {block().block_idx, 0, 0}; }
-inline dim3 block_dim() { return {block().block_dim, 1, 1}; }
-inline dim3 grid_dim() { return {block().grid_dim, 1, 1}; }
+inline dim3 thread_idx() {
+  const Block& b = block();
+  const unsigned t = b.current, bx = b.block_dim.x, by = b.block_dim.y;
+  return {t % bx, t / bx % by, t / (bx * by)};
+}
+inline dim3 block_idx() { return block().block_idx; }
+inline dim3 block_dim() { return block().block_dim; }
+inline dim3 grid_dim() { return block().grid_dim; }
 
 // Fiber -> scheduler. `exiting`: the fiber's stack is never returned to.
 inline void to_scheduler(Block& b, bool exiting) {
@@ -172,7 +177,7 @@ T shfl_xor_sync(unsigned mask, T v, int lane_mask) {
 
 // Runs `body` as every thread of one block; returns when all have exited.
 inline void run_block(Block& b) {
-  const unsigned n = b.block_dim;
+  const unsigned n = b.threads;
   for (unsigned t = 0; t < n; ++t) start(b.fibers[t]);
   for (;;) {
     for (unsigned t = 0; t < n; ++t)
@@ -197,7 +202,8 @@ inline void run_block(Block& b) {
     if (!ready) {
       // Name the first thread in each state: enough to see which barrier the others never reach.
       static const char* names[] = {"running", "at a shuffle", "at __syncthreads", "exited"};
-      std::string what = std::string("simt: ") + b.kernel + ": block " + std::to_string(b.block_idx) +
+      std::string what = std::string("simt: ") + b.kernel + ": block (" + std::to_string(b.block_idx.x) + ", " +
+                         std::to_string(b.block_idx.y) + ", " + std::to_string(b.block_idx.z) + ")" +
                          " can never go on (a barrier in divergent code):";
       for (int s = 1; s < 4; ++s)
         for (unsigned t = 0; t < n; ++t)
@@ -210,29 +216,35 @@ inline void run_block(Block& b) {
   }
 }
 
-// A grid of `grid` blocks of `threads` threads over the dynamic shared memory `smem` [capacity bytes],
-// of which the launch asks for `smem_bytes`; `body` calls the kernel with its arguments.
-inline void launch(const char* kernel, int64_t grid, int threads, size_t smem_bytes, unsigned char* smem,
-                   size_t capacity, std::function<void()> body) {
+// A grid of `grid` blocks of `block` threads over the dynamic shared memory `smem` [capacity bytes], of
+// which the launch asks for `smem_bytes`; `body` calls the kernel with its arguments. Blocks run in the
+// order of their linear index (x fastest); warps are cut from the threads' linear index, as on a GPU.
+inline void launch(const char* kernel, dim3 grid, dim3 block, size_t smem_bytes, unsigned char* smem, size_t capacity,
+                   std::function<void()> body) {
   const std::string name = std::string("simt: ") + kernel;
-  if (threads <= 0 || threads > 1024 || threads % 32)
+  const uint64_t threads = uint64_t{block.x} * block.y * block.z, blocks = uint64_t{grid.x} * grid.y * grid.z;
+  if (threads == 0 || threads > 1024 || threads % 32)
     throw Error(name + ": blocks of " + std::to_string(threads) + " threads (emulated: multiples of 32 up to 1024)");
-  if (grid <= 0 || grid > (int64_t{1} << 31) - 1) throw Error(name + ": grid of " + std::to_string(grid) + " blocks");
+  if (blocks == 0 || grid.x > 2147483647u || grid.y > 65535 || grid.z > 65535)
+    throw Error(name + ": a grid of (" + std::to_string(grid.x) + ", " + std::to_string(grid.y) + ", " +
+                std::to_string(grid.z) + ") blocks");
   if (smem_bytes > capacity)
     throw Error(name + ": asks for " + std::to_string(smem_bytes) + " bytes of dynamic shared memory, the emulator has " +
                 std::to_string(capacity));
   Block b;
   b.kernel = kernel;
-  b.block_dim = static_cast<unsigned>(threads);
-  b.grid_dim = static_cast<unsigned>(grid);
-  b.fibers.resize(b.block_dim);
-  b.exchange.resize(b.block_dim / 32);
+  b.block_dim = block;
+  b.grid_dim = grid;
+  b.threads = static_cast<unsigned>(threads);
+  b.fibers.resize(b.threads);
+  b.exchange.resize(b.threads / 32);
   b.body = std::move(body);
   active() = &b;
   try {
-    for (int64_t i = 0; i < grid; ++i) {
-      b.block_idx = static_cast<unsigned>(i);
-      std::memset(smem, 0xFF, capacity);
+    for (uint64_t i = 0; i < blocks; ++i) {
+      b.block_idx = {static_cast<unsigned>(i % grid.x), static_cast<unsigned>(i / grid.x % grid.y),
+                     static_cast<unsigned>(i / (uint64_t{grid.x} * grid.y))};
+      if (capacity) std::memset(smem, 0xFF, capacity);
       run_block(b);
       if (b.error) std::rethrow_exception(b.error);
       for (size_t j = smem_bytes; j < capacity; ++j)
@@ -247,7 +259,44 @@ inline void launch(const char* kernel, int64_t grid, int threads, size_t smem_by
   active() = nullptr;
 }
 
+// Launch extents: a count, or anything with x, y, z (the plans' Extent).
+template <class E>
+dim3 extent(const E& e) {
+  if constexpr (std::is_integral_v<E>) return {static_cast<unsigned>(e), 1, 1};
+  else return {static_cast<unsigned>(e.x), static_cast<unsigned>(e.y), static_cast<unsigned>(e.z)};
+}
+
+// The launcher of the kernels' launch plans (engine/cuda/*_kernels.cuh), on the emulator:
+// launch(kernel, name, grid, block, smem_bytes, args...), with `smem` [capacity] the dynamic shared
+// memory its kernels declare (null and 0 for kernels without any), and
+// launch.copy(dst, src, bytes) for device-to-device copies.
+struct Launch {
+  unsigned char* smem;
+  size_t capacity;
+  template <class G, class B, class... P, class... A>
+  void operator()(void (*kernel)(P...), const char* name, const G& grid, const B& block, size_t smem_bytes,
+                  const A&... args) const {
+    launch(name, extent(grid), extent(block), smem_bytes, smem, capacity, [&] { kernel(args...); });
+  }
+  void copy(void* dst, const void* src, size_t bytes) const {
+    if (bytes && dst != src) std::memmove(dst, src, bytes);
+  }
+};
+
 }  // namespace simt
+
+// CUDA's atomics: a read-modify-write cannot be interleaved, as fibers switch only at barriers.
+inline int atomicCAS(int* address, int compare, int value) {
+  const int old = *address;
+  if (old == compare) *address = value;
+  return old;
+}
+template <class T>
+T atomicAdd(T* address, T value) {
+  const T old = *address;
+  *address = old + value;
+  return old;
+}
 
 // CUDA's keywords and built-ins, for device code compiled as host C++.
 #define __global__
@@ -274,9 +323,5 @@ constexpr std::common_type_t<A, B> max(A a, B b) {
   return a < b ? b : a;
 }
 
-// Defines the dynamic shared memory that kernels in namespace `ns` declare as `extern __shared__ ...
-// name[]`, with `bytes` of room.
-#define SIMT_DYNAMIC_SHARED(ns, name, bytes)  \
-  namespace ns {                               \
-  alignas(16) thread_local unsigned char name[bytes]; \
-  }
+// The kernels' headers compiled here get their own inline namespace (see engine/cuda/kernel_common.cuh).
+#define LASGRAD_CUDA_ABI emulator

@@ -12,7 +12,6 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
-#include <limits>
 #include <string>
 #include <vector>
 
@@ -20,26 +19,27 @@
 #include "engine/dispatch.h"
 #include "engine/rng.h"
 #include "engine/tensor.h"
-#include "tests/cuda/simt_emulator.h"
+#include "tests/cuda/emulated.h"
 
 // The attention kernels' one dynamic shared-memory array; 192 KiB is more than any of their launches
 // asks for (the largest, float64 with dh = 128, is about 150 KiB) and less than an H100 block may have.
 constexpr size_t kSharedBytes = 192 * 1024;
-SIMT_DYNAMIC_SHARED(lasgrad::cuda::attn, smem_raw, kSharedBytes)
+namespace lasgrad::cuda {
+inline namespace LASGRAD_CUDA_ABI {
+namespace attn {
+alignas(16) thread_local unsigned char smem_raw[kSharedBytes];
+}
+}  // namespace LASGRAD_CUDA_ABI
+}  // namespace lasgrad::cuda
 
 #include "engine/cuda/attention_kernels.cuh"
 
 using namespace lasgrad;
+using namespace lasgrad::emulated;
 
 namespace {
 
-// The launch of attention_kernels.cuh, on the emulator.
-struct EmulatedLaunch {
-  template <class... P, class... A>
-  void operator()(void (*kernel)(P...), const char* name, int64_t grid, int block, size_t smem, const A&... args) const {
-    simt::launch(name, grid, block, smem, cuda::attn::smem_raw, kSharedBytes, [&] { kernel(args...); });
-  }
-};
+simt::Launch attn_launch() { return {cuda::attn::smem_raw, kSharedBytes}; }
 
 // ---- the emulator's own checks, on small kernels written for them ----
 
@@ -70,8 +70,8 @@ __global__ void divergent_sync_kernel() {
   if (threadIdx.x < 32) __syncthreads();
 }
 
-void run(const char* name, int64_t grid, int block, size_t smem, std::function<void()> body) {
-  simt::launch(name, grid, block, smem, test_smem, sizeof test_smem, std::move(body));
+void run(const char* name, unsigned grid, unsigned block, size_t smem, std::function<void()> body) {
+  simt::launch(name, {grid, 1, 1}, {block, 1, 1}, smem, test_smem, sizeof test_smem, std::move(body));
 }
 
 }  // namespace
@@ -83,7 +83,7 @@ TEST_CASE("the emulator: shuffles, block reductions, barriers and shared memory 
     const unsigned first = t % 64 / 32 * 32 + 1;  // the warp's lanes hold first .. first + 31
     CHECK(sums[t] == 32.0 * first + 31 * 32 / 2);
   }
-  for (int threads : {32, 96, 256, 1024}) {
+  for (unsigned threads : {32u, 96u, 256u, 1024u}) {
     float total = 0;
     run("block_sum_kernel", 1, threads, 0, [&] { block_sum_kernel(&total); });
     CHECK(total == static_cast<float>(threads) * (threads + 1) / 2);
@@ -111,30 +111,6 @@ TEST_CASE("the emulator catches a barrier in divergent code, a missing barrier a
 
 namespace {
 
-Tensor random(const Shape& shape, Rng& rng, DType dt) {
-  std::vector<double> v(static_cast<size_t>(numel_of(shape)));
-  for (double& x : v) x = rng.uniform(-1, 1);
-  return Tensor::from(v, shape, dt);
-}
-
-void expect_close(const Tensor& got, const Tensor& want, double tol, const std::string& what) {
-  const std::vector<double> g = got.to_doubles(), w = want.to_doubles();
-  REQUIRE(g.size() == w.size());
-  size_t bad = 0, first = 0;
-  double worst = 0;
-  for (size_t i = 0; i < g.size(); ++i) {
-    const bool same_inf = std::isinf(w[i]) && g[i] == w[i];  // lse of a row without keys: +inf on both
-    const double err = same_inf ? 0 : std::abs(g[i] - w[i]) / (1 + std::abs(w[i]));
-    if (!(err <= tol)) {  // NaN counts as bad
-      if (!bad++) first = i;
-      worst = std::isnan(err) ? err : std::max(worst, err);
-    }
-  }
-  INFO(what << ": " << bad << " of " << g.size() << " entries off; first at " << first << " (emulated "
-            << (bad ? g[first] : 0) << ", cpu " << (bad ? w[first] : 0) << "), worst relative error " << worst);
-  CHECK(bad == 0);
-}
-
 struct Case {
   const char* kind;
   bool causal;
@@ -161,21 +137,18 @@ void compare(DType dt, int64_t B, int64_t H, int64_t L, int64_t dh, const Case& 
   const Shape shape{B, H, L, dh};
   const Tensor q = random(shape, rng, dt), k = random(shape, rng, dt), v = random(shape, rng, dt),
                dout = random(shape, rng, dt);
-  const double nan = std::numeric_limits<double>::quiet_NaN();
-  auto unwritten = [&](const Shape& s) { return Tensor::full(s, nan, dt); };  // an entry left unwritten stays NaN
-
-  Tensor o_cpu = unwritten(shape), lse_cpu = unwritten({B, H, L});
+  Tensor o_cpu = unwritten(shape, dt), lse_cpu = unwritten({B, H, L}, dt);
   cpu_backend().attention(q, k, v, lengths, p, o_cpu, lse_cpu);
-  Tensor dq_cpu = unwritten(shape), dk_cpu = unwritten(shape), dv_cpu = unwritten(shape);
+  Tensor dq_cpu = unwritten(shape, dt), dk_cpu = unwritten(shape, dt), dv_cpu = unwritten(shape, dt);
   cpu_backend().attention_grad(q, k, v, o_cpu, lse_cpu, dout, lengths, p, dq_cpu, dk_cpu, dv_cpu);
 
-  Tensor o = unwritten(shape), lse = unwritten({B, H, L});
-  Tensor dq = unwritten(shape), dk = unwritten(shape), dv = unwritten(shape);
+  Tensor o = unwritten(shape, dt), lse = unwritten({B, H, L}, dt);
+  Tensor dq = unwritten(shape, dt), dk = unwritten(shape, dt), dv = unwritten(shape, dt);
   dispatch_floating("emulated attention", dt, [&](auto tag) {
     using T = decltype(tag);
-    cuda::attn::attention_forward<T>(q, k, v, lengths, p, o, lse, EmulatedLaunch{});
+    cuda::attn::attention_forward<T>(q, k, v, lengths, p, o, lse, attn_launch());
     std::vector<T> delta(static_cast<size_t>(B * H * L));
-    cuda::attn::attention_backward<T>(q, k, v, o, lse, dout, lengths, p, dq, dk, dv, delta.data(), EmulatedLaunch{});
+    cuda::attn::attention_backward<T>(q, k, v, o, lse, dout, lengths, p, dq, dk, dv, delta.data(), attn_launch());
   });
   const double tol = dt == DType::F64 ? 1e-12 : 2e-5;
   expect_close(o, o_cpu, tol, name + ": o");
@@ -214,11 +187,11 @@ TEST_CASE("emulated cuda attention refuses what its kernels cannot serve") {
   p.alpha.assign(1, 0.0);
   p.chunk = 4;
   Tensor q = random({1, 1, 4, 129}, rng, DType::F32), o = Tensor::zeros({1, 1, 4, 129}), lse = Tensor::zeros({1, 1, 4});
-  CHECK_THROWS_WITH_AS(cuda::attn::attention_forward<float>(q, q, q, Tensor(), p, o, lse, EmulatedLaunch{}),
+  CHECK_THROWS_WITH_AS(cuda::attn::attention_forward<float>(q, q, q, Tensor(), p, o, lse, attn_launch()),
                        doctest::Contains("head widths up to 128"), Error);
   p.alpha.assign(65, 0.0);
   Tensor q65 = random({1, 65, 4, 8}, rng, DType::F32), o65 = Tensor::zeros({1, 65, 4, 8}),
          lse65 = Tensor::zeros({1, 65, 4});
-  CHECK_THROWS_WITH_AS(cuda::attn::attention_forward<float>(q65, q65, q65, Tensor(), p, o65, lse65, EmulatedLaunch{}),
+  CHECK_THROWS_WITH_AS(cuda::attn::attention_forward<float>(q65, q65, q65, Tensor(), p, o65, lse65, attn_launch()),
                        doctest::Contains("up to 64 heads"), Error);
 }
