@@ -20,7 +20,7 @@
 // (32, 64 or 128) with zero padding. Larger dh or more than kMaxHeads heads are refused with an Error.
 //
 // The kernels and their launch plan (tile sizes, grids, shared memory) live in this header, free of CUDA
-// headers, so that the same code runs on the GPU (attention.cu launches it with <<<>>>) and on the CPU
+// headers, so that the same code runs on the GPU (attention.cu, through cuda::Launch) and on the CPU
 // emulator of the thread model in the tests (tests/cuda/test_cuda_emulated.cpp), which checks it
 // against the CPU backend on every build, GPU or not.
 #pragma once
@@ -377,7 +377,7 @@ __global__ void __launch_bounds__(kAttnThreads) attn_dq_kernel(AttnArgs<T> a) {
 
 // ---- launch plan ----
 // `launch(kernel, name, grid, block, smem_bytes, args...)` runs `kernel` over `grid` blocks of `block`
-// threads with `smem_bytes` of dynamic shared memory (nvcc's <<<>>> in attention.cu, the emulator in the tests).
+// threads with `smem_bytes` of dynamic shared memory (cuda::Launch on the GPU, simt::Launch in the tests).
 
 template <class T, int DH, int BR, int BC>
 size_t forward_smem() {

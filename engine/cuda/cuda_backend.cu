@@ -181,44 +181,4 @@ int* CudaBackend::error_flag() {
   return flag_;
 }
 
-// ---- fill, convert ----
-
-// out [n]: out[i] = v. Grid-stride, kThreads per block.
-template <class T>
-__global__ void fill_kernel(T* out, T v, int64_t n) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
-    out[i] = v;
-}
-
-void CudaBackend::fill(Tensor& out, double value) {
-  const int64_t n = out.numel();
-  if (n == 0) return;
-  dispatch_any(out.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    fill_kernel<T><<<blocks_for(n), kThreads>>>(static_cast<T*>(out.raw()), static_cast<T>(value), n);
-    LASGRAD_LAUNCH_CHECK("fill", "fill_kernel");
-  });
-}
-
-// x, out [n]: out[i] = O(x[i]) (float -> int32 truncates, as on the CPU). Grid-stride.
-template <class X, class O>
-__global__ void convert_kernel(const X* x, O* out, int64_t n) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
-    out[i] = static_cast<O>(x[i]);
-}
-
-void CudaBackend::convert(const Tensor& x, Tensor& out) {
-  const int64_t n = x.numel();
-  if (n == 0) return;
-  if (x.dtype() == out.dtype()) return copy(out.raw(), x.raw(), x.nbytes());
-  dispatch_any(x.dtype(), [&](auto xtag) {
-    dispatch_any(out.dtype(), [&](auto otag) {
-      using X = decltype(xtag);
-      using O = decltype(otag);
-      convert_kernel<X, O><<<blocks_for(n), kThreads>>>(static_cast<const X*>(x.raw()), static_cast<O*>(out.raw()), n);
-      LASGRAD_LAUNCH_CHECK("convert", "convert_kernel");
-    });
-  });
-}
-
 }  // namespace lasgrad

@@ -1,207 +1,33 @@
-// Element-wise kernels: unary ops and their derivatives, broadcasting binary ops, masked_fill, and the
-// dropout mask. All are memory-bound grid-stride loops; the op is a runtime switch that every thread of
-// a launch takes the same way (no divergence), which keeps one kernel per dtype instead of one per op.
+// Element-wise ops of the CUDA backend: the kernels and their launch plans are in elementwise_kernels.cuh.
 #include "engine/cuda/cuda_util.cuh"
-#include "engine/rng.h"
+#include "engine/cuda/elementwise_kernels.cuh"
 
 namespace lasgrad {
 
-using namespace cuda;
-
-namespace {
-
-constexpr double kSqrt1_2 = 0.70710678118654752440;      // 1/sqrt(2)
-constexpr double kInvSqrt2Pi = 0.39894228040143267794;   // 1/sqrt(2 pi)
-constexpr double kSqrt2OverPi = 0.79788456080286535588;  // sqrt(2/pi)
-constexpr double kGeluCubic = 0.044715;
-
-// x, y [n]: y[i] = op(x[i], s); y may be x. Grid-stride, kThreads per block.
-template <class T>
-__global__ void unary_kernel(UnaryOp op, const T* x, T s, T* y, int64_t n) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
-    const T v = x[i];
-    T r;
-    switch (op) {
-      case UnaryOp::Neg: r = -v; break;
-      case UnaryOp::Exp: r = dexp(v); break;
-      case UnaryOp::Log: r = dlog(v); break;
-      case UnaryOp::Sqrt: r = dsqrt(v); break;
-      case UnaryOp::Tanh: r = dtanh(v); break;
-      case UnaryOp::Relu: r = v < T(0) ? T(0) : v; break;  // keeps NaN visible, as on the CPU
-      case UnaryOp::GeluErf: r = T(0.5) * v * (T(1) + derf(v * T(kSqrt1_2))); break;
-      case UnaryOp::GeluTanh: r = T(0.5) * v * (T(1) + dtanh(T(kSqrt2OverPi) * (v + T(kGeluCubic) * v * v * v))); break;
-      case UnaryOp::AddScalar: r = v + s; break;
-      case UnaryOp::MulScalar: r = v * s; break;
-      case UnaryOp::RsubScalar: r = s - v; break;
-      case UnaryOp::RdivScalar: r = s / v; break;
-      default: r = v; break;
-    }
-    y[i] = r;
-  }
-}
-
-// x, dy, dx [n]: dx[i] = dy[i] * f'(x[i]); dx may alias x or dy. Grid-stride.
-template <class T>
-__global__ void unary_grad_kernel(UnaryOp op, const T* x, const T* dy, T* dx, int64_t n) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
-    const T v = x[i], g = dy[i];
-    T d;
-    switch (op) {
-      case UnaryOp::Tanh: {
-        const T t = dtanh(v);
-        d = g * (T(1) - t * t);
-        break;
-      }
-      case UnaryOp::Relu: d = v > T(0) ? g : T(0); break;  // f'(0) = 0
-      case UnaryOp::GeluErf:  // Phi(x) + x phi(x)
-        d = g * (T(0.5) * (T(1) + derf(v * T(kSqrt1_2))) + v * T(kInvSqrt2Pi) * dexp(T(-0.5) * v * v));
-        break;
-      case UnaryOp::GeluTanh: {
-        const T t = dtanh(T(kSqrt2OverPi) * (v + T(kGeluCubic) * v * v * v));
-        d = g * (T(0.5) * (T(1) + t) +
-                 T(0.5) * v * (T(1) - t * t) * T(kSqrt2OverPi) * (T(1) + T(3 * kGeluCubic) * v * v));
-        break;
-      }
-      default: d = g; break;  // rejected on the host before the launch
-    }
-    dx[i] = d;
-  }
-}
-
-// Two operands broadcast to a contiguous output, with the axes coalesced as on the CPU: size-1 output
-// axes dropped, neighbours merged while each operand is broadcast on both or on neither. Passed by
-// value to the kernel; sa/sb are element strides (0 = broadcast).
-constexpr int kMaxDims = 8;
-struct Bcast {
-  int ndim = 0;
-  int64_t dims[kMaxDims], sa[kMaxDims], sb[kMaxDims];
-  int64_t n = 1;
-};
-
-Bcast make_bcast(const char* op, const Shape& out, const Shape& a, const Shape& b) {
-  std::vector<int64_t> dims;
-  std::vector<std::pair<bool, bool>> kind;
-  for (size_t i = 0; i < out.size(); ++i) {
-    if (out[i] == 1) continue;
-    std::pair<bool, bool> k{a[i] == 1, b[i] == 1};
-    if (!dims.empty() && kind.back() == k) dims.back() *= out[i];
-    else dims.push_back(out[i]), kind.push_back(k);
-  }
-  if (dims.empty()) dims = {1}, kind = {{false, false}};
-  if (dims.size() > kMaxDims)
-    throw Error(std::string(op) + ": the cuda kernel broadcasts over at most " + std::to_string(kMaxDims) +
-                " distinct axes, the shapes " + shape_str(a) + " and " + shape_str(b) + " need " +
-                std::to_string(dims.size()));
-  Bcast bc;
-  bc.ndim = static_cast<int>(dims.size());
-  int64_t ca = 1, cb = 1;
-  for (int i = bc.ndim - 1; i >= 0; --i) {
-    bc.dims[i] = dims[i];
-    bc.sa[i] = kind[i].first ? 0 : ca;
-    bc.sb[i] = kind[i].second ? 0 : cb;
-    if (!kind[i].first) ca *= dims[i];
-    if (!kind[i].second) cb *= dims[i];
-    bc.n *= dims[i];
-  }
-  return bc;
-}
-
-// out [bc.n] (contiguous), a and b read at their broadcast offsets: out[i] = f(a[.], b[.]). Grid-stride;
-// the offsets come from the output index by one div/mod per coalesced axis (usually one or two).
-template <class O, class A, class B, class F>
-__global__ void broadcast_kernel(Bcast bc, const A* a, const B* b, O* out, F f) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < bc.n; i += int64_t(gridDim.x) * blockDim.x) {
-    int64_t rem = i, oa = 0, ob = 0;
-    for (int k = bc.ndim - 1; k >= 0; --k) {
-      const int64_t idx = rem % bc.dims[k];
-      rem /= bc.dims[k];
-      oa += idx * bc.sa[k];
-      ob += idx * bc.sb[k];
-    }
-    out[i] = f(a[oa], b[ob]);
-  }
-}
-
-template <class T>
-struct BinaryFn {
-  BinaryOp op;
-  __device__ T operator()(T x, T y) const {
-    switch (op) {
-      case BinaryOp::Add: return x + y;
-      case BinaryOp::Sub: return x - y;
-      case BinaryOp::Mul: return x * y;
-      default: return x / y;
-    }
-  }
-};
-
-template <class T>
-struct MaskFn {
-  T v;
-  __device__ T operator()(T x, int32_t m) const { return m != 0 ? v : x; }
-};
-
-// out [n]: 0 where counter_uniform(seed, i) < p, else keep. Grid-stride; the same draws as the CPU.
-template <class T>
-__global__ void dropout_kernel(uint64_t seed, double p, T keep, T* out, int64_t n) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
-    out[i] = counter_uniform(seed, static_cast<uint64_t>(i)) < p ? T(0) : keep;
-}
-
-}  // namespace
+namespace ew = cuda::elementwise;
 
 void CudaBackend::unary(UnaryOp op, const Tensor& x, double scalar, Tensor& out) {
-  const int64_t n = x.numel();
-  if (n == 0) return;
-  dispatch_floating("unary", x.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    unary_kernel<T><<<blocks_for(n), kThreads>>>(op, x.data<T>(), static_cast<T>(scalar), out.data<T>(), n);
-    LASGRAD_LAUNCH_CHECK("unary", "unary_kernel");
-  });
+  ew::unary(op, x, scalar, out, cuda::Launch{"unary"});
 }
 
 void CudaBackend::unary_grad(UnaryOp op, const Tensor& x, const Tensor& dy, Tensor& dx) {
-  if (op != UnaryOp::Tanh && op != UnaryOp::Relu && op != UnaryOp::GeluErf && op != UnaryOp::GeluTanh)
-    throw Error("unary_grad: the cuda kernel covers tanh, relu and gelu only (op " + std::to_string(int(op)) + ")");
-  const int64_t n = x.numel();
-  if (n == 0) return;
-  dispatch_floating("unary_grad", x.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    unary_grad_kernel<T><<<blocks_for(n), kThreads>>>(op, x.data<T>(), dy.data<T>(), dx.data<T>(), n);
-    LASGRAD_LAUNCH_CHECK("unary_grad", "unary_grad_kernel");
-  });
+  ew::unary_grad(op, x, dy, dx, cuda::Launch{"unary_grad"});
 }
 
 void CudaBackend::binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) {
-  if (out.numel() == 0) return;
-  dispatch_floating("binary", out.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    const Bcast bc = make_bcast("binary", out.shape(), a.shape(), b.shape());
-    broadcast_kernel<<<blocks_for(bc.n), kThreads>>>(bc, a.data<T>(), b.data<T>(), out.data<T>(), BinaryFn<T>{op});
-    LASGRAD_LAUNCH_CHECK("binary", "broadcast_kernel");
-  });
+  ew::binary(op, a, b, out, cuda::Launch{"binary"});
 }
 
 void CudaBackend::masked_fill(const Tensor& x, const Tensor& mask, double value, Tensor& out) {
-  if (out.numel() == 0) return;
-  dispatch_floating("masked_fill", x.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    const Bcast bc = make_bcast("masked_fill", out.shape(), x.shape(), mask.shape());
-    broadcast_kernel<<<blocks_for(bc.n), kThreads>>>(bc, x.data<T>(), mask.data<int32_t>(), out.data<T>(),
-                                                      MaskFn<T>{static_cast<T>(value)});
-    LASGRAD_LAUNCH_CHECK("masked_fill", "broadcast_kernel");
-  });
+  ew::masked_fill(x, mask, value, out, cuda::Launch{"masked_fill"});
 }
 
 void CudaBackend::dropout_mask(uint64_t seed, double p, Tensor& out) {
-  const int64_t n = out.numel();
-  if (n == 0) return;
-  dispatch_floating("dropout_mask", out.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    const T keep = p >= 1 ? T(0) : static_cast<T>(1.0 / (1.0 - p));
-    dropout_kernel<T><<<blocks_for(n), kThreads>>>(seed, p, keep, out.data<T>(), n);
-    LASGRAD_LAUNCH_CHECK("dropout_mask", "dropout_kernel");
-  });
+  ew::dropout_mask(seed, p, out, cuda::Launch{"dropout_mask"});
 }
+
+void CudaBackend::fill(Tensor& out, double value) { ew::fill(out, value, cuda::Launch{"fill"}); }
+
+void CudaBackend::convert(const Tensor& x, Tensor& out) { ew::convert(x, out, cuda::Launch{"convert"}); }
 
 }  // namespace lasgrad
