@@ -20,6 +20,13 @@ namespace lasgrad {
 enum class UnaryOp { Neg, Exp, Log, Sqrt, Tanh, Relu, GeluErf, GeluTanh, AddScalar, MulScalar, RsubScalar, RdivScalar };
 enum class BinaryOp { Add, Sub, Mul, Div };
 
+// The constants of the two GELU forms, for every backend's kernels:
+// erf form x Phi(x) = x/2 (1 + erf(x / sqrt 2)); tanh form x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
+constexpr double kSqrt1_2 = 0.70710678118654752440;      // 1/sqrt(2)
+constexpr double kInvSqrt2Pi = 0.39894228040143267794;   // 1/sqrt(2 pi)
+constexpr double kSqrt2OverPi = 0.79788456080286535588;  // sqrt(2/pi)
+constexpr double kGeluCubic = 0.044715;
+
 class Backend {
  public:
   virtual ~Backend() = default;

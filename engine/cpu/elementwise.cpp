@@ -14,11 +14,6 @@ namespace lasgrad {
 
 using namespace cpu;
 
-constexpr double kSqrt1_2 = 0.70710678118654752440;      // 1/sqrt(2)
-constexpr double kInvSqrt2Pi = 0.39894228040143267794;   // 1/sqrt(2 pi)
-constexpr double kSqrt2OverPi = 0.79788456080286535588;  // sqrt(2/pi)
-constexpr double kGeluCubic = 0.044715;
-
 // ---- unary ----
 
 // y[0..n) = op(x[0..n)); y may be x.

@@ -23,11 +23,6 @@ namespace lasgrad::cuda {
 inline namespace LASGRAD_CUDA_ABI {
 namespace elementwise {
 
-constexpr double kSqrt1_2 = 0.70710678118654752440;      // 1/sqrt(2)
-constexpr double kInvSqrt2Pi = 0.39894228040143267794;   // 1/sqrt(2 pi)
-constexpr double kSqrt2OverPi = 0.79788456080286535588;  // sqrt(2/pi)
-constexpr double kGeluCubic = 0.044715;
-
 // x, y [n]: y[i] = op(x[i], s); y may be x. Grid-stride, kThreads per block.
 template <class T>
 __global__ void unary_kernel(UnaryOp op, const T* x, T s, T* y, int64_t n) {
