@@ -78,10 +78,10 @@ TEST_CASE("emulated cuda broadcasting binary ops and masked_fill equal the CPU's
     Shape a, b, out;
   };
   // Same shapes; a row and a column broadcast; both operands broadcast on different axes; size-1 axes
-  // in the output; a scalar.
+  // in the output; a scalar. Operands come padded to the output's rank (the backend's contract).
   const Pair pairs[] = {{{4, 70}, {4, 70}, {4, 70}},         {{3, 5, 40}, {1, 1, 40}, {3, 5, 40}},
                         {{3, 5, 40}, {3, 5, 1}, {3, 5, 40}}, {{2, 1, 7, 9}, {1, 6, 7, 1}, {2, 6, 7, 9}},
-                        {{1, 30, 1}, {1, 30, 1}, {1, 30, 1}}, {{5, 33}, {1}, {5, 33}}};
+                        {{1, 30, 1}, {1, 30, 1}, {1, 30, 1}}, {{5, 33}, {1, 1}, {5, 33}}};
   for (DType dt : kDtypes)
     for (const Pair& p : pairs) {
       const Tensor a = random(p.a, rng, dt), b = random(p.b, rng, dt, 0.5, 2);
