@@ -45,7 +45,7 @@ simt::Launch attn_launch() { return {cuda::attn::smem_raw, kSharedBytes}; }
 
 unsigned char test_smem[256];
 
-// out[t] = the sum over the warp of t + 1, through warp_sum's shuffles; block [blocks][threads].
+// out [blocks * threads]: each thread's entry is the sum of threadIdx.x + 1 over its warp, via warp_sum's shuffles.
 __global__ void warp_sum_kernel(double* out) {
   out[blockIdx.x * blockDim.x + threadIdx.x] = cuda::warp_sum(static_cast<double>(threadIdx.x + 1));
 }
