@@ -97,7 +97,7 @@ void CpuBackend::attention(const Tensor& q, const Tensor& k, const Tensor& v, co
     const T inf = std::numeric_limits<T>::infinity();
 #pragma omp parallel
     {
-      std::vector<T> S(kBr * kBc), O(kBr * dh), m(kBr), l(kBr);
+      Scratch<T> S(kBr * kBc), O(kBr * dh), m(kBr), l(kBr);
 #pragma omp for schedule(dynamic)
       for (int64_t item = 0; item < items; ++item) {
         const int64_t t = item % tiles, c = item / tiles % chunks, bh = item / (tiles * chunks), b = bh / H;
@@ -166,7 +166,7 @@ void CpuBackend::attention_grad(const Tensor& q, const Tensor& k, const Tensor& 
     T *dqp = dq.data<T>(), *dkp = dk.data<T>(), *dvp = dv.data<T>();
 #pragma omp parallel
     {
-      std::vector<T> P(kBr * kBc), dP(kBr * kBc), dK(kBc * dh), dV(kBc * dh), D(C);
+      Scratch<T> P(kBr * kBc), dP(kBr * kBc), dK(kBc * dh), dV(kBc * dh), D(C);
 #pragma omp for schedule(dynamic)
       for (int64_t item = 0; item < items; ++item) {
         const int64_t c = item % chunks, bh = item / chunks, b = bh / H;

@@ -9,6 +9,7 @@
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
 #include <Eigen/Core>
+#include <vector>
 
 namespace lasgrad::cpu {
 
@@ -18,5 +19,12 @@ template <class T>
 using CVec = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
 template <class T>
 using RowMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+// Scratch that Eigen reduces (.sum(), .dot()), aligned as tensor storage is. Eigen's vectorised sums add
+// scalar entries up to the first aligned address, then whole packets: over a plain std::vector, whose
+// alignment depends on what the heap did before, the same call split a row differently from run to run
+// (a longer --out path changed a training run's bits by step 650).
+template <class T>
+using Scratch = std::vector<T, Eigen::aligned_allocator<T>>;
 
 }  // namespace lasgrad::cpu
