@@ -27,4 +27,12 @@ void dispatch_any(DType dtype, const F& f) {
   }
 }
 
+// Calls f(E{}) with E = uint32_t or uint64_t, an unsigned type of the dtype's element size: for
+// kernels that move elements without looking at them (any dtype of that size).
+template <class F>
+void dispatch_size(DType dtype, const F& f) {
+  if (dtype_size(dtype) == 8) f(uint64_t{});
+  else f(uint32_t{});
+}
+
 }  // namespace lasgrad

@@ -12,13 +12,6 @@ namespace lasgrad {
 
 using namespace cpu;
 
-// Calls f(E{}) with an unsigned integer type E of the dtype's element size.
-template <class F>
-static void dispatch_size(DType dtype, const F& f) {
-  if (dtype_size(dtype) == 8) f(uint64_t{});
-  else f(uint32_t{});
-}
-
 constexpr int64_t kTile = 32;  // transpose tile: 32 x 32 elements, 4 KiB of floats
 
 // x [batch, R, C] -> out [batch, C, R], one kTile x kTile tile at a time. A tile is first copied row

@@ -12,19 +12,13 @@
 #include <vector>
 
 #include "engine/cuda/kernel_common.cuh"
+#include "engine/dispatch.h"
 #include "engine/layout_plan.h"
 #include "engine/tensor.h"
 
 namespace lasgrad::cuda {
 inline namespace LASGRAD_CUDA_ABI {
 namespace layout {
-
-// Calls f(E{}) with an unsigned integer type E of the dtype's element size.
-template <class F>
-void dispatch_size(DType dtype, const F& f) {
-  if (dtype_size(dtype) == 8) f(uint64_t{});
-  else f(uint32_t{});
-}
 
 constexpr int kTile = 32;  // transpose tile: 32 x 32 elements
 constexpr int kRowsPerPass = 8;

@@ -23,85 +23,69 @@ static void check_flag(int* f, const char* op, const char* what, const char* whe
                 std::to_string(h[0]) + " is outside [0, " + std::to_string(bound) + ")");
 }
 
-void CudaBackend::softmax(const Tensor& x, Tensor& y) {
-  dispatch_floating("softmax", x.dtype(), [&](auto tag) { nn::softmax<decltype(tag)>(x, y, Launch{"softmax"}); });
-}
+void CudaBackend::softmax(const Tensor& x, Tensor& y) { nn::softmax(x, y, Launch{"softmax"}); }
 
 void CudaBackend::softmax_grad(const Tensor& y, const Tensor& dy, Tensor& dx) {
-  dispatch_floating("softmax_grad", y.dtype(),
-                    [&](auto tag) { nn::softmax_grad<decltype(tag)>(y, dy, dx, Launch{"softmax_grad"}); });
+  nn::softmax_grad(y, dy, dx, Launch{"softmax_grad"});
 }
 
 void CudaBackend::cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore_index, Tensor& loss) {
-  dispatch_floating("cross_entropy", logits.dtype(), [&](auto tag) {
-    if (logits.dim(0) == 0) return;
-    int* f = armed_flag(*this, "cross_entropy");
-    nn::cross_entropy<decltype(tag)>(logits, targets, ignore_index, loss, f, Launch{"cross_entropy"});
-    check_flag(f, "cross_entropy", "target", "row", logits.dim(1));
-  });
+  if (logits.dim(0) == 0) return;
+  int* f = armed_flag(*this, "cross_entropy");
+  nn::cross_entropy(logits, targets, ignore_index, loss, f, Launch{"cross_entropy"});
+  check_flag(f, "cross_entropy", "target", "row", logits.dim(1));
 }
 
 void CudaBackend::cross_entropy_grad(const Tensor& logits, const Tensor& targets, int64_t ignore_index, double scale,
                                      Tensor& dlogits) {
-  dispatch_floating("cross_entropy_grad", logits.dtype(), [&](auto tag) {
-    if (logits.dim(0) == 0) return;
-    int* f = armed_flag(*this, "cross_entropy_grad");
-    nn::cross_entropy_grad<decltype(tag)>(logits, targets, ignore_index, scale, dlogits, f,
-                                          Launch{"cross_entropy_grad"});
-    check_flag(f, "cross_entropy_grad", "target", "row", logits.dim(1));
-  });
+  if (logits.dim(0) == 0) return;
+  int* f = armed_flag(*this, "cross_entropy_grad");
+  nn::cross_entropy_grad(logits, targets, ignore_index, scale, dlogits, f, Launch{"cross_entropy_grad"});
+  check_flag(f, "cross_entropy_grad", "target", "row", logits.dim(1));
 }
 
 void CudaBackend::layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps, Tensor& y,
                              Tensor& mean, Tensor& rstd) {
-  dispatch_floating("layer_norm", x.dtype(), [&](auto tag) {
-    nn::layer_norm<decltype(tag)>(x, gamma, beta, eps, y, mean, rstd, Launch{"layer_norm"});
-  });
+  nn::layer_norm(x, gamma, beta, eps, y, mean, rstd, Launch{"layer_norm"});
 }
 
 void CudaBackend::layer_norm_grad(const Tensor& x, const Tensor& gamma, const Tensor& mean, const Tensor& rstd,
                                   const Tensor& dy, Tensor& dx, Tensor& dgamma, Tensor& dbeta) {
-  dispatch_floating("layer_norm_grad", x.dtype(), [&](auto tag) {
-    const int64_t D = x.dim(-1), R = nn::rows_of(x, D);
-    if (D == 0) return;
-    if (R == 0) {
-      fill(dgamma, 0.0);
-      fill(dbeta, 0.0);
-      return;
-    }
-    const size_t bytes = static_cast<size_t>(nn::layer_norm_grad_scratch(R, D)) * sizeof(double);
-    double* part = static_cast<double*>(allocate(bytes));
-    try {
-      nn::layer_norm_grad<decltype(tag)>(x, gamma, mean, rstd, dy, dx, dgamma, dbeta, part, Launch{"layer_norm_grad"});
-    } catch (...) {
-      deallocate(part, bytes);
-      throw;
-    }
-    deallocate(part, bytes);  // safe before the kernels ran: later users of the block queue behind them
-  });
+  const int64_t D = x.dim(-1), R = nn::rows_of(x, D);
+  if (D == 0) return;
+  if (R == 0) {
+    fill(dgamma, 0.0);
+    fill(dbeta, 0.0);
+    return;
+  }
+  const size_t bytes = static_cast<size_t>(nn::layer_norm_grad_scratch(R, D)) * sizeof(double);
+  double* part = static_cast<double*>(allocate(bytes));
+  try {
+    nn::layer_norm_grad(x, gamma, mean, rstd, dy, dx, dgamma, dbeta, part, Launch{"layer_norm_grad"});
+  } catch (...) {
+    deallocate(part, bytes);
+    throw;
+  }
+  deallocate(part, bytes);  // safe before the kernels ran: later users of the block queue behind them
 }
 
 void CudaBackend::embedding(const Tensor& table, const Tensor& ids, Tensor& out) {
   if (ids.numel() == 0 || table.dim(1) == 0) return;
   int* f = armed_flag(*this, "embedding");
-  if (dtype_size(table.dtype()) == 8) nn::embedding<uint64_t>(table, ids, out, f, Launch{"embedding"});
-  else nn::embedding<uint32_t>(table, ids, out, f, Launch{"embedding"});
+  nn::embedding(table, ids, out, f, Launch{"embedding"});
   check_flag(f, "embedding", "id", "position", table.dim(0));
 }
 
 void CudaBackend::embedding_grad(const Tensor& ids, const Tensor& dout, Tensor& dtable) {
-  dispatch_floating("embedding_grad", dtable.dtype(), [&](auto tag) {
-    if (ids.numel() == 0 || dtable.dim(1) == 0) return;
-    int* f = armed_flag(*this, "embedding_grad");
-    nn::check_ids(ids, dtable.dim(0), f, Launch{"embedding_grad"});
-    check_flag(f, "embedding_grad", "id", "position", dtable.dim(0));
-    nn::embedding_grad<decltype(tag)>(ids, dout, dtable, Launch{"embedding_grad"});
-  });
+  if (ids.numel() == 0 || dtable.dim(1) == 0) return;
+  int* f = armed_flag(*this, "embedding_grad");
+  nn::check_ids(ids, dtable.dim(0), f, Launch{"embedding_grad"});
+  check_flag(f, "embedding_grad", "id", "position", dtable.dim(0));
+  nn::embedding_grad(ids, dout, dtable, Launch{"embedding_grad"});
 }
 
 void CudaBackend::avg_pool_seq(const Tensor& x, int64_t P, Tensor& out) {
-  dispatch_floating("avg_pool_seq", x.dtype(),
-                    [&](auto tag) { nn::avg_pool_seq<decltype(tag)>(x, P, out, Launch{"avg_pool_seq"}); });
+  nn::avg_pool_seq(x, P, out, Launch{"avg_pool_seq"});
 }
 
 }  // namespace lasgrad

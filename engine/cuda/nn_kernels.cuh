@@ -13,6 +13,7 @@
 #include <string>
 
 #include "engine/cuda/kernel_common.cuh"
+#include "engine/dispatch.h"
 #include "engine/tensor.h"
 
 namespace lasgrad::cuda {
@@ -264,74 +265,95 @@ inline int64_t row_grid(const char* op, int64_t rows) {
   return rows;
 }
 
-template <class T, class Launch>
+template <class Launch>
 void softmax(const Tensor& x, Tensor& y, const Launch& launch) {
-  const int64_t C = x.ndim() ? x.dim(-1) : 1, R = rows_of(x, C);
-  if (R == 0) return;
-  launch(softmax_kernel<T>, "softmax_kernel", row_grid("softmax", R), row_threads(C), size_t{0}, x.data<T>(),
-         y.data<T>(), C);
+  dispatch_floating("softmax", x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const int64_t C = x.ndim() ? x.dim(-1) : 1, R = rows_of(x, C);
+    if (R == 0) return;
+    launch(softmax_kernel<T>, "softmax_kernel", row_grid("softmax", R), row_threads(C), size_t{0}, x.data<T>(),
+           y.data<T>(), C);
+  });
 }
 
-template <class T, class Launch>
+template <class Launch>
 void softmax_grad(const Tensor& y, const Tensor& dy, Tensor& dx, const Launch& launch) {
-  const int64_t C = y.ndim() ? y.dim(-1) : 1, R = rows_of(y, C);
-  if (R == 0) return;
-  launch(softmax_grad_kernel<T>, "softmax_grad_kernel", row_grid("softmax_grad", R), row_threads(C), size_t{0},
-         y.data<T>(), dy.data<T>(), dx.data<T>(), C);
+  dispatch_floating("softmax_grad", y.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const int64_t C = y.ndim() ? y.dim(-1) : 1, R = rows_of(y, C);
+    if (R == 0) return;
+    launch(softmax_grad_kernel<T>, "softmax_grad_kernel", row_grid("softmax_grad", R), row_threads(C), size_t{0},
+           y.data<T>(), dy.data<T>(), dx.data<T>(), C);
+  });
 }
 
 // `flag`: the armed error flag (both words -1).
-template <class T, class Launch>
+template <class Launch>
 void cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore_index, Tensor& loss, int* flag,
                    const Launch& launch) {
-  const int64_t N = logits.dim(0), C = logits.dim(1);
-  if (N == 0) return;
-  launch(cross_entropy_kernel<T>, "cross_entropy_kernel", row_grid("cross_entropy", N), row_threads(C), size_t{0},
-         logits.data<T>(), targets.data<int32_t>(), C, ignore_index, loss.data<T>(), flag);
+  dispatch_floating("cross_entropy", logits.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const int64_t N = logits.dim(0), C = logits.dim(1);
+    if (N == 0) return;
+    launch(cross_entropy_kernel<T>, "cross_entropy_kernel", row_grid("cross_entropy", N), row_threads(C), size_t{0},
+           logits.data<T>(), targets.data<int32_t>(), C, ignore_index, loss.data<T>(), flag);
+  });
 }
 
-template <class T, class Launch>
+template <class Launch>
 void cross_entropy_grad(const Tensor& logits, const Tensor& targets, int64_t ignore_index, double scale,
                         Tensor& dlogits, int* flag, const Launch& launch) {
-  const int64_t N = logits.dim(0), C = logits.dim(1);
-  if (N == 0) return;
-  launch(cross_entropy_grad_kernel<T>, "cross_entropy_grad_kernel", row_grid("cross_entropy_grad", N), row_threads(C),
-         size_t{0}, logits.data<T>(), targets.data<int32_t>(), C, ignore_index, static_cast<T>(scale),
-         dlogits.data<T>(), flag);
+  dispatch_floating("cross_entropy_grad", logits.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const int64_t N = logits.dim(0), C = logits.dim(1);
+    if (N == 0) return;
+    launch(cross_entropy_grad_kernel<T>, "cross_entropy_grad_kernel", row_grid("cross_entropy_grad", N), row_threads(C),
+           size_t{0}, logits.data<T>(), targets.data<int32_t>(), C, ignore_index, static_cast<T>(scale),
+           dlogits.data<T>(), flag);
+  });
 }
 
-template <class T, class Launch>
+template <class Launch>
 void layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps, Tensor& y, Tensor& mean,
                 Tensor& rstd, const Launch& launch) {
-  const int64_t D = x.dim(-1), R = rows_of(x, D);
-  if (R == 0) return;
-  launch(layer_norm_kernel<T>, "layer_norm_kernel", row_grid("layer_norm", R), row_threads(D), size_t{0},
-         x.data<T>(), gamma.data<T>(), beta.data<T>(), eps, D, y.data<T>(), mean.data<T>(), rstd.data<T>());
+  dispatch_floating("layer_norm", x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const int64_t D = x.dim(-1), R = rows_of(x, D);
+    if (R == 0) return;
+    launch(layer_norm_kernel<T>, "layer_norm_kernel", row_grid("layer_norm", R), row_threads(D), size_t{0},
+           x.data<T>(), gamma.data<T>(), beta.data<T>(), eps, D, y.data<T>(), mean.data<T>(), rstd.data<T>());
+  });
 }
 
 // The doubles of scratch layer_norm_grad needs for x [R, D]: the partial sums [S, 2, D].
 inline int64_t layer_norm_grad_scratch(int64_t R, int64_t D) { return 2 * ((R + kLnRows - 1) / kLnRows) * D; }
 
 // For R > 0 rows; `part` holds layer_norm_grad_scratch(R, D) doubles.
-template <class T, class Launch>
+template <class Launch>
 void layer_norm_grad(const Tensor& x, const Tensor& gamma, const Tensor& mean, const Tensor& rstd, const Tensor& dy,
                      Tensor& dx, Tensor& dgamma, Tensor& dbeta, double* part, const Launch& launch) {
-  const int64_t D = x.dim(-1), R = rows_of(x, D), S = (R + kLnRows - 1) / kLnRows;
-  launch(layer_norm_dx_kernel<T>, "layer_norm_dx_kernel", row_grid("layer_norm_grad", R), row_threads(D), size_t{0},
-         x.data<T>(), gamma.data<T>(), mean.data<T>(), rstd.data<T>(), dy.data<T>(), D, dx.data<T>());
-  launch(layer_norm_dgb_partial_kernel<T>, "layer_norm_dgb_partial_kernel", int64_t{blocks_for(S * D)}, kThreads,
-         size_t{0}, x.data<T>(), mean.data<T>(), rstd.data<T>(), dy.data<T>(), R, D, S, part);
-  launch(layer_norm_dgb_final_kernel<T>, "layer_norm_dgb_final_kernel", int64_t{blocks_for(D)}, kThreads, size_t{0},
-         static_cast<const double*>(part), D, S, dgamma.data<T>(), dbeta.data<T>());
+  dispatch_floating("layer_norm_grad", x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const int64_t D = x.dim(-1), R = rows_of(x, D), S = (R + kLnRows - 1) / kLnRows;
+    launch(layer_norm_dx_kernel<T>, "layer_norm_dx_kernel", row_grid("layer_norm_grad", R), row_threads(D), size_t{0},
+           x.data<T>(), gamma.data<T>(), mean.data<T>(), rstd.data<T>(), dy.data<T>(), D, dx.data<T>());
+    launch(layer_norm_dgb_partial_kernel<T>, "layer_norm_dgb_partial_kernel", int64_t{blocks_for(S * D)}, kThreads,
+           size_t{0}, x.data<T>(), mean.data<T>(), rstd.data<T>(), dy.data<T>(), R, D, S, part);
+    launch(layer_norm_dgb_final_kernel<T>, "layer_norm_dgb_final_kernel", int64_t{blocks_for(D)}, kThreads, size_t{0},
+           static_cast<const double*>(part), D, S, dgamma.data<T>(), dbeta.data<T>());
+  });
 }
 
-// Copies rows of any 4- or 8-byte element type (E: uint32_t or uint64_t, the bits moved as they are).
-template <class E, class Launch>
+// Copies rows of any dtype (the bits moved as they are).
+template <class Launch>
 void embedding(const Tensor& table, const Tensor& ids, Tensor& out, int* flag, const Launch& launch) {
   const int64_t V = table.dim(0), D = table.dim(1), N = ids.numel();
   if (N == 0 || D == 0) return;
-  launch(embedding_kernel<E>, "embedding_kernel", int64_t{blocks_for(N * D)}, kThreads, size_t{0},
-         static_cast<const E*>(table.raw()), ids.data<int32_t>(), V, D, N, static_cast<E*>(out.raw()), flag);
+  dispatch_size(table.dtype(), [&](auto tag) {
+    using E = decltype(tag);
+    launch(embedding_kernel<E>, "embedding_kernel", int64_t{blocks_for(N * D)}, kThreads, size_t{0},
+           static_cast<const E*>(table.raw()), ids.data<int32_t>(), V, D, N, static_cast<E*>(out.raw()), flag);
+  });
 }
 
 // The first step of embedding_grad: the ids are checked (into the armed flag) before anything is added.
@@ -344,24 +366,30 @@ void check_ids(const Tensor& ids, int64_t V, int* flag, const Launch& launch) {
 }
 
 // The second step, once the ids are known to be valid.
-template <class T, class Launch>
+template <class Launch>
 void embedding_grad(const Tensor& ids, const Tensor& dout, Tensor& dtable, const Launch& launch) {
-  const int64_t V = dtable.dim(0), D = dtable.dim(1), N = ids.numel();
-  if (N == 0 || D == 0) return;
-  if (static_cast<double>(V) * static_cast<double>(N) * static_cast<double>(D) <= static_cast<double>(kDetEmbedWork))
-    launch(embedding_grad_kernel<T>, "embedding_grad_kernel", int64_t{blocks_for(V * D)}, kThreads, size_t{0},
-           ids.data<int32_t>(), dout.data<T>(), V, D, N, dtable.data<T>());
-  else
-    launch(embedding_grad_atomic_kernel<T>, "embedding_grad_atomic_kernel", int64_t{blocks_for(N * D)}, kThreads,
-           size_t{0}, ids.data<int32_t>(), dout.data<T>(), V, D, N, dtable.data<T>());
+  dispatch_floating("embedding_grad", dtable.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const int64_t V = dtable.dim(0), D = dtable.dim(1), N = ids.numel();
+    if (N == 0 || D == 0) return;
+    if (static_cast<double>(V) * static_cast<double>(N) * static_cast<double>(D) <= static_cast<double>(kDetEmbedWork))
+      launch(embedding_grad_kernel<T>, "embedding_grad_kernel", int64_t{blocks_for(V * D)}, kThreads, size_t{0},
+             ids.data<int32_t>(), dout.data<T>(), V, D, N, dtable.data<T>());
+    else
+      launch(embedding_grad_atomic_kernel<T>, "embedding_grad_atomic_kernel", int64_t{blocks_for(N * D)}, kThreads,
+             size_t{0}, ids.data<int32_t>(), dout.data<T>(), V, D, N, dtable.data<T>());
+  });
 }
 
-template <class T, class Launch>
+template <class Launch>
 void avg_pool_seq(const Tensor& x, int64_t P, Tensor& out, const Launch& launch) {
-  const int64_t L = x.dim(1), D = x.dim(2), n = x.numel();
-  if (n == 0) return;
-  launch(avg_pool_seq_kernel<T>, "avg_pool_seq_kernel", int64_t{blocks_for(n)}, kThreads, size_t{0}, x.data<T>(), L, D,
-         P, n, out.data<T>());
+  dispatch_floating("avg_pool_seq", x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const int64_t L = x.dim(1), D = x.dim(2), n = x.numel();
+    if (n == 0) return;
+    launch(avg_pool_seq_kernel<T>, "avg_pool_seq_kernel", int64_t{blocks_for(n)}, kThreads, size_t{0}, x.data<T>(), L, D,
+           P, n, out.data<T>());
+  });
 }
 
 }  // namespace nn

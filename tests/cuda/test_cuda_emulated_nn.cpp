@@ -12,7 +12,6 @@
 #include <vector>
 
 #include "engine/backend.h"
-#include "engine/dispatch.h"
 #include "tests/cuda/emulated.h"
 
 #include "engine/cuda/nn_kernels.cuh"
@@ -52,10 +51,8 @@ TEST_CASE("emulated cuda softmax and its gradient equal the CPU's, including a r
       Tensor dx = unwritten({R, C}, dt), dx_cpu = unwritten({R, C}, dt);
       cpu_backend().softmax(x, y_cpu);
       cpu_backend().softmax_grad(y_cpu, dy, dx_cpu);
-      dispatch_floating("emulated softmax", dt, [&](auto tag) {
-        cuda::nn::softmax<decltype(tag)>(x, y, kLaunch);
-        cuda::nn::softmax_grad<decltype(tag)>(y_cpu, dy, dx, kLaunch);  // the same y on both sides
-      });
+      cuda::nn::softmax(x, y, kLaunch);
+      cuda::nn::softmax_grad(y_cpu, dy, dx, kLaunch);  // the same y on both sides
       expect_close(y, y_cpu, tol_of(dt), name + ": y");
       expect_close(dx, dx_cpu, tol_of(dt), name + ": dx");
     }
@@ -72,10 +69,8 @@ TEST_CASE("emulated cuda cross-entropy and its gradient equal the CPU's; ignored
       Tensor loss = unwritten({N}, dt), loss_cpu = unwritten({N}, dt);
       Tensor dl = unwritten({N, C}, dt), dl_cpu = unwritten({N, C}, dt);
       Flag f1, f2;
-      dispatch_floating("emulated cross_entropy", dt, [&](auto tag) {
-        cuda::nn::cross_entropy<decltype(tag)>(logits, targets, ignore, loss, f1.words, kLaunch);
-        cuda::nn::cross_entropy_grad<decltype(tag)>(logits, targets, ignore, 0.25, dl, f2.words, kLaunch);
-      });
+      cuda::nn::cross_entropy(logits, targets, ignore, loss, f1.words, kLaunch);
+      cuda::nn::cross_entropy_grad(logits, targets, ignore, 0.25, dl, f2.words, kLaunch);
       CHECK(!f1.raised());
       CHECK(!f2.raised());
       cpu_backend().cross_entropy(logits, targets, ignore, loss_cpu);
@@ -88,8 +83,8 @@ TEST_CASE("emulated cuda cross-entropy and its gradient equal the CPU's; ignored
   const Tensor targets = Tensor::from(std::vector<int32_t>{0, 2, 3, -1}, {4});
   Tensor loss = Tensor::zeros({4}), dl = Tensor::zeros({4, 3});
   Flag f1, f2;
-  cuda::nn::cross_entropy<float>(logits, targets, -100, loss, f1.words, kLaunch);
-  cuda::nn::cross_entropy_grad<float>(logits, targets, -100, 1.0, dl, f2.words, kLaunch);
+  cuda::nn::cross_entropy(logits, targets, -100, loss, f1.words, kLaunch);
+  cuda::nn::cross_entropy_grad(logits, targets, -100, 1.0, dl, f2.words, kLaunch);
   CHECK(f1.words[0] == 2);  // blocks run in order on the emulator: row 2 is the first to report
   CHECK(f1.words[1] == 3);
   CHECK(f2.words[0] == 2);
@@ -115,10 +110,8 @@ TEST_CASE("emulated cuda layer norm and its gradient equal the CPU's, over one a
       cpu_backend().layer_norm(x, gamma, beta, 1e-5, y_cpu, mean_cpu, rstd_cpu);
       cpu_backend().layer_norm_grad(x, gamma, mean_cpu, rstd_cpu, dy, dx_cpu, dg_cpu, db_cpu);
       std::vector<double> part(static_cast<size_t>(cuda::nn::layer_norm_grad_scratch(s.R, s.D)), std::nan(""));
-      dispatch_floating("emulated layer_norm", dt, [&](auto tag) {
-        cuda::nn::layer_norm<decltype(tag)>(x, gamma, beta, 1e-5, y, mean, rstd, kLaunch);
-        cuda::nn::layer_norm_grad<decltype(tag)>(x, gamma, mean_cpu, rstd_cpu, dy, dx, dg, db, part.data(), kLaunch);
-      });
+      cuda::nn::layer_norm(x, gamma, beta, 1e-5, y, mean, rstd, kLaunch);
+      cuda::nn::layer_norm_grad(x, gamma, mean_cpu, rstd_cpu, dy, dx, dg, db, part.data(), kLaunch);
       expect_close(y, y_cpu, tol_of(dt), name + ": y");
       expect_close(mean, mean_cpu, tol_of(dt), name + ": mean");
       expect_close(rstd, rstd_cpu, tol_of(dt), name + ": rstd");
@@ -137,8 +130,7 @@ TEST_CASE("emulated cuda embedding and its gradient equal the CPU's; bad ids are
     const Tensor table = random({V, D}, rng, dt), dout = random({2, 3, D}, rng, dt);
     Tensor out = unwritten({2, 3, D}, dt), out_cpu = unwritten({2, 3, D}, dt);
     Flag f;
-    if (dtype_size(dt) == 8) cuda::nn::embedding<uint64_t>(table, ids, out, f.words, kLaunch);
-    else cuda::nn::embedding<uint32_t>(table, ids, out, f.words, kLaunch);
+    cuda::nn::embedding(table, ids, out, f.words, kLaunch);
     CHECK(!f.raised());
     cpu_backend().embedding(table, ids, out_cpu);
     CHECK(out.to_doubles() == out_cpu.to_doubles());  // a copy: bit for bit
@@ -147,15 +139,14 @@ TEST_CASE("emulated cuda embedding and its gradient equal the CPU's; bad ids are
     Flag g;
     cuda::nn::check_ids(ids, V, g.words, kLaunch);
     CHECK(!g.raised());
-    dispatch_floating("emulated embedding_grad", dt,
-                      [&](auto tag) { cuda::nn::embedding_grad<decltype(tag)>(ids, dout, dtable, kLaunch); });
+    cuda::nn::embedding_grad(ids, dout, dtable, kLaunch);
     cpu_backend().embedding_grad(ids, dout, dtable_cpu);
     CHECK(dtable.to_doubles() == dtable_cpu.to_doubles());  // the same additions in the same order
   }
   const Tensor bad = Tensor::from(std::vector<int32_t>{0, 7, -2}, {3});
   Tensor table = Tensor::zeros({V, D}), out = Tensor::zeros({3, D});
   Flag f, g;
-  cuda::nn::embedding<uint32_t>(table, bad, out, f.words, kLaunch);
+  cuda::nn::embedding(table, bad, out, f.words, kLaunch);
   cuda::nn::check_ids(bad, V, g.words, kLaunch);
   CHECK(f.words[0] == 1);
   CHECK(f.words[1] == 7);
@@ -169,8 +160,7 @@ TEST_CASE("emulated cuda sequence average pooling equals the CPU's, windows wide
     for (int64_t P : {1, 3, 5, 9}) {
       const Tensor x = random({2, 6, 3}, rng, dt);
       Tensor out = unwritten({2, 6, 3}, dt), out_cpu = unwritten({2, 6, 3}, dt);
-      dispatch_floating("emulated avg_pool_seq", dt,
-                        [&](auto tag) { cuda::nn::avg_pool_seq<decltype(tag)>(x, P, out, kLaunch); });
+      cuda::nn::avg_pool_seq(x, P, out, kLaunch);
       cpu_backend().avg_pool_seq(x, P, out_cpu);
       expect_close(out, out_cpu, tol_of(dt), std::string("avg_pool_seq P ") + std::to_string(P) + " " + dtype_name(dt));
     }
