@@ -1,5 +1,9 @@
 #include "engine/backend.h"
 
+#ifdef LASGRAD_HAVE_CUDA
+#include "engine/cuda/cuda_backend.h"
+#endif
+
 namespace lasgrad {
 
 Backend& backend(Device device) {
@@ -9,6 +13,24 @@ Backend& backend(Device device) {
 #else
   throw Error("this lasgrad was built without CUDA, so it has no cuda device (configure on a machine with nvcc and cuBLAS)");
 #endif
+}
+
+bool device_available(Device device, std::string* why) {
+  if (device == Device::CPU) return true;
+#ifdef LASGRAD_HAVE_CUDA
+  std::string reason;
+  if (cuda_device_available(&reason)) return true;
+  if (why) *why = "no CUDA device: " + reason;
+#else
+  if (why) *why = "this lasgrad was built without CUDA (no nvcc and cuBLAS at configure time, or LASGRAD_CUDA=OFF)";
+#endif
+  return false;
+}
+
+Device parse_device(const std::string& name, const std::string& what) {
+  if (name == "cpu") return Device::CPU;
+  if (name == "cuda") return Device::CUDA;
+  throw Error(what + ": unknown device '" + name + "' (cpu or cuda)");
 }
 
 }  // namespace lasgrad

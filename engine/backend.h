@@ -9,6 +9,7 @@
 // every other kernel's output must be a separate block. Kernels give the same bits for the same inputs
 // and thread count.
 #pragma once
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -26,6 +27,35 @@ constexpr double kSqrt1_2 = 0.70710678118654752440;      // 1/sqrt(2)
 constexpr double kInvSqrt2Pi = 0.39894228040143267794;   // 1/sqrt(2 pi)
 constexpr double kSqrt2OverPi = 0.79788456080286535588;  // sqrt(2/pi)
 constexpr double kGeluCubic = 0.044715;
+
+// The scalars of one Adam or AdamW update of one parameter (train/optim.h's Adam builds them).
+struct AdamStep {
+  double lr, beta1, beta2, eps, weight_decay;
+  bool decoupled;            // true: AdamW, p -= lr * wd * p first; false: Adam, g += wd * p (L2)
+  int64_t t;                 // step number, from 1 (bias correction)
+  double grad_scale = 1.0;   // g is used as grad_scale * g (clipping, accumulation)
+};
+
+// The per-step constants of an Adam update in the parameter's type T, derived in double once per
+// update as torch.optim.AdamW's single-tensor path does, so that every backend's kernel starts from
+// the same numbers. Per element, in this order (PyTorch's):
+//   g = g * scale;  decoupled ? p *= decay : g += wd * p;
+//   m = m * b1 + (1 - b1) g;  v = v * b2 + (1 - b2) g g;  p -= step_size * m / (sqrt(v) / bc2_sqrt + eps)
+template <class T>
+struct AdamCoefficients {
+  T b1, b2, scale, wd, decay, step_size, bc2_sqrt, eps;
+  bool decoupled;
+  explicit AdamCoefficients(const AdamStep& s)
+      : b1(T(s.beta1)),
+        b2(T(s.beta2)),
+        scale(T(s.grad_scale)),
+        wd(T(s.weight_decay)),
+        decay(T(1.0 - s.lr * s.weight_decay)),
+        step_size(T(s.lr / (1.0 - std::pow(s.beta1, double(s.t))))),
+        bc2_sqrt(T(std::sqrt(1.0 - std::pow(s.beta2, double(s.t))))),
+        eps(T(s.eps)),
+        decoupled(s.decoupled) {}
+};
 
 class Backend {
  public:
@@ -96,6 +126,10 @@ class Backend {
   // out[i] = 0 with probability p, else 1/(1-p); element i's draw depends only on (seed, i).
   virtual void dropout_mask(uint64_t seed, double p, Tensor& out) = 0;
 
+  // One Adam or AdamW update in place (AdamCoefficients gives the per-element steps): p, m, v are
+  // updated from g; all four of one shape and floating dtype. Element i depends only on element i.
+  virtual void adam(const AdamStep& s, Tensor& p, const Tensor& g, Tensor& m, Tensor& v) = 0;
+
   // Average pooling along axis 1 of x [B, L, D]: window P (odd), stride 1, P/2 zeros on each side,
   // divided by P. Self-adjoint, so the backward is the same call on the gradient.
   virtual void avg_pool_seq(const Tensor& x, int64_t P, Tensor& out) = 0;
@@ -127,6 +161,13 @@ class Backend {
 
 // The backend of a device; throws Error when that device has none (e.g. a build without CUDA).
 Backend& backend(Device device);
+
+// Whether tensors can live on `device` here: the CPU always; CUDA when this lasgrad was built with it
+// and the driver reports a GPU. When not, `why` (if given) says which of the two is missing.
+bool device_available(Device device, std::string* why = nullptr);
+
+// "cpu" or "cuda" as a Device; throws Error naming `what` (the flag or setting) on anything else.
+Device parse_device(const std::string& name, const std::string& what);
 
 // Each backend's single instance (engine/cpu/cpu_backend.cpp, engine/cuda/cuda_backend.cu).
 Backend& cpu_backend();

@@ -98,6 +98,16 @@ int64_t Flags::integer(const std::string& name) const {
   return x;
 }
 
+const std::string& Flags::choice(const std::string& name, const std::vector<std::string>& choices) const {
+  const std::string& v = str(name);
+  std::string all;
+  for (const auto& c : choices) {
+    if (v == c) return v;
+    all += (all.empty() ? "" : ", ") + c;
+  }
+  throw UsageError("flag --" + name + " must be one of " + all + ", got '" + v + "'");
+}
+
 double Flags::number(const std::string& name) const {
   const std::string& v = str(name);
   char* end = nullptr;

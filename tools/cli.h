@@ -52,6 +52,8 @@ class Flags {
   const std::string& str(const std::string& name) const;
   int64_t integer(const std::string& name) const;  // throws UsageError unless a whole number
   double number(const std::string& name) const;    // throws UsageError unless a finite number
+  // The value, which must be one of `choices`; throws UsageError listing them otherwise.
+  const std::string& choice(const std::string& name, const std::vector<std::string>& choices) const;
   bool on(const std::string& name) const;
   const std::vector<std::string>& all(const std::string& name) const;
   bool given(const std::string& name) const;  // set on the command line, not defaulted

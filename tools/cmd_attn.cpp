@@ -70,7 +70,8 @@ int cmd_attn(int argc, char** argv) {
       .option("split", "test", "train, val or test")
       .option("out", "", "output folder (required)")
       .option("data", "", "data folder; empty = the one the run was trained on")
-      .option("max-side", "512", "matrices longer than this are averaged down to it");
+      .option("max-side", "512", "matrices longer than this are averaged down to it")
+      .option("device", "", "cpu or cuda; empty = the run's setting");
   if (!f.parse(argc, argv)) return 0;
   if (f.str("out").empty()) throw cli::UsageError("--out DIR is required");
   const int64_t index = f.integer("index"), max_side = f.integer("max-side");

@@ -14,7 +14,8 @@ int cmd_eval(int argc, char** argv) {
       .option("split", "test", "train, val or test")
       .option("data", "", "data folder; empty = the one the run was trained on")
       .option("batches", "0", "evaluate on this many batches only; 0 = the whole split")
-      .option("threads", "0", "CPU threads; 0 = the run's setting");
+      .option("threads", "0", "CPU threads; 0 = the run's setting")
+      .option("device", "", "cpu or cuda; empty = the run's setting");
   if (!f.parse(argc, argv)) return 0;
   TrainedRun run = open_trained_run(f, f.integer("threads"));
   const train::Config& c = run.checkpoint.config;

@@ -41,7 +41,8 @@ int cmd_train(int argc, char** argv) {
       .repeated("set", "override one setting, key=value (the settings listed above)")
       .option("out", "", "run directory; empty = runs/<task>-<attention>-<preset>")
       .option("resume", "", "continue from this checkpoint, in its run directory with its settings (no --set)")
-      .option("progress", "auto", "auto (a bar on a terminal, periodic lines otherwise), bar or lines");
+      .option("progress", "auto", "auto (a bar on a terminal, periodic lines otherwise), bar or lines")
+      .option("device", "", "cpu or cuda (a build with CUDA and a GPU); empty = the setting (cpu), or the run's when resuming");
   if (!f.parse(argc, argv)) return 0;
 
   train::Config c;
@@ -69,8 +70,9 @@ int cmd_train(int argc, char** argv) {
     train::validate(c);
     if (run_dir.empty()) run_dir = "runs/" + task + "-" + attention + "-" + preset;
   }
-  const std::string mode = f.str("progress");
-  if (mode != "auto" && mode != "bar" && mode != "lines") throw cli::UsageError("--progress must be auto, bar or lines");
+  const std::string& mode = f.choice("progress", {"auto", "bar", "lines"});
+  if (f.given("device")) c.set("device", f.choice("device", {"cpu", "cuda"}));
+  train::run_device(c);  // a device that cannot be used here fails before the data is read
 
   auto tr = train::open_split(c, data::Split::Train), va = train::open_split(c, data::Split::Val),
        te = train::open_split(c, data::Split::Test);

@@ -18,6 +18,8 @@ TrainedRun open_trained_run(const cli::Flags& f, int64_t threads) {
   run.checkpoint = train::load_checkpoint(f.str("checkpoint"));
   train::Config& c = run.checkpoint.config;
   if (f.given("data")) c.set("data", f.str("data"));
+  if (f.given("device")) c.set("device", f.choice("device", {"cpu", "cuda"}));
+  train::run_device(c);  // a device that cannot be used here fails before the data is read
   if (threads > 0) c.set("threads", std::to_string(threads));
   if (c.integer("threads") > 0) omp_set_num_threads(static_cast<int>(c.integer("threads")));
   run.data = train::open_split(c, split);

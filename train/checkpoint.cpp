@@ -78,7 +78,9 @@ Checkpoint load_checkpoint(const std::string& path) {
   s.window_examples = integer("window.examples");
   s.window_steps = integer("window.steps");
   std::map<std::string, std::string> values;
-  for (const auto& e : c.config.entries()) values[e.key] = get("config." + e.key);
+  for (const auto& e : c.config.entries())
+    // Checkpoints written before GPU training have no device: they trained on the CPU.
+    values[e.key] = e.key == "device" && !meta.count("config.device") ? "cpu" : get("config." + e.key);
   c.config.set_all(values);
   return c;
 }

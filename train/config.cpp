@@ -4,7 +4,7 @@
 #include <cstdlib>
 #include <sstream>
 
-#include "engine/tensor.h"
+#include "engine/backend.h"
 
 namespace lasgrad::train {
 
@@ -61,6 +61,7 @@ Config::Config() {
       {"log_every", "10", "write a metrics line every this many steps"},
       {"seed", "1", "seed of the weights, the batch order and dropout"},
       {"threads", "2", "CPU threads (the same seed and thread count give the same bits)"},
+      {"device", "cpu", "cpu|cuda: where the model trains (cuda needs a build with CUDA and a GPU)"},
   };
 }
 
@@ -249,6 +250,13 @@ int64_t sequence_length(const Config& config) {
   return m > 0 ? m : task_length(config.str("task"));
 }
 
+Device run_device(const Config& config) {
+  const Device d = parse_device(config.str("device"), "setting device");
+  std::string why;
+  if (!device_available(d, &why)) throw Error("setting device = " + config.str("device") + ": " + why);
+  return d;
+}
+
 void validate(const Config& c) {
   auto choice = [&](const char* key, const std::vector<std::string>& ok) {
     if (!one_of(c.str(key), ok)) {
@@ -265,6 +273,7 @@ void validate(const Config& c) {
   choice("schedule", {"constant", "cosine", "plateau"});
   choice("pixel_scale", {"unit", "raw"});
   choice("permutation", {"bitreversal", "random"});
+  choice("device", {"cpu", "cuda"});
   for (const char* key : {"prenorm", "causal", "strict_causal", "fused"}) c.flag(key);
   for (const char* key : {"layers", "width", "heads", "expand", "batch_size", "accum", "log_every", "pool"})
     if (c.integer(key) < 1) throw Error(std::string("config: ") + key + " must be >= 1");

@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "engine/tensor.h"
+
 namespace lasgrad::train {
 
 class Config {
@@ -64,5 +66,9 @@ void validate(const Config& config);
 
 // The sequence length the model sees: max_length, or the task's length when it is 0.
 int64_t sequence_length(const Config& config);
+
+// The device the settings train on; throws Error saying why when it cannot be used here (a build
+// without CUDA, no GPU).
+Device run_device(const Config& config);
 
 }  // namespace lasgrad::train

@@ -38,7 +38,8 @@ static ModelConfig model_config(const Config& c, const data::TaskInfo& info) {
 
 class LasTaskModel : public TaskModel {
  public:
-  explicit LasTaskModel(std::shared_ptr<Model> m) : m_(std::move(m)) {}
+  // Moves the model to `device`, where its inputs are then made.
+  LasTaskModel(std::shared_ptr<Model> m, Device device) : m_(std::move(m)), device_(device) { m_->to(device_); }
   Module& module() override { return *m_; }
 
   Tensor logits(const data::Batch& b) override { return m_->forward(input(b, b.size)); }
@@ -62,14 +63,21 @@ class LasTaskModel : public TaskModel {
   }
 
  private:
-  // The first `rows` rows of b as tensors: x [rows, T] (I32 ids or F32 pixels), lengths [rows].
-  static ModelInput input(const data::Batch& b, int64_t rows) {
+  // The first `rows` rows of b as tensors on the model's device: x [rows, T] (I32 ids or F32 pixels),
+  // lengths [rows].
+  ModelInput input(const data::Batch& b, int64_t rows) const {
     const int64_t T = b.length;
     const size_t n = static_cast<size_t>(rows * T);
-    auto ids = [&](const std::vector<int32_t>& v) { return Tensor::from(std::vector<int32_t>(v.begin(), v.begin() + n), {rows, T}); };
-    auto lens = [&](const std::vector<int32_t>& v) { return Tensor::from(std::vector<int32_t>(v.begin(), v.begin() + rows), {rows}); };
+    auto ids = [&](const std::vector<int32_t>& v) {
+      return Tensor::from(std::vector<int32_t>(v.begin(), v.begin() + n), {rows, T}, device_);
+    };
+    auto lens = [&](const std::vector<int32_t>& v) {
+      return Tensor::from(std::vector<int32_t>(v.begin(), v.begin() + rows), {rows}, device_);
+    };
     ModelInput in;
-    in.x = b.pixels.empty() ? ids(b.tokens) : Tensor::from(std::vector<float>(b.pixels.begin(), b.pixels.begin() + n), {rows, T});
+    in.x = b.pixels.empty()
+               ? ids(b.tokens)
+               : Tensor::from(std::vector<float>(b.pixels.begin(), b.pixels.begin() + n), {rows, T}, DType::F32, device_);
     in.lengths = lens(b.lengths);
     if (!b.tokens2.empty()) {
       in.x2 = ids(b.tokens2);
@@ -79,10 +87,12 @@ class LasTaskModel : public TaskModel {
   }
 
   std::shared_ptr<Model> m_;
+  Device device_;
 };
 
 std::unique_ptr<TaskModel> build_model(const Config& config, const data::TaskInfo& info) {
-  return std::make_unique<LasTaskModel>(make_model(model_config(config, info)));
+  const Device device = run_device(config);  // before building: a device that cannot be used fails fast
+  return std::make_unique<LasTaskModel>(make_model(model_config(config, info)), device);
 }
 
 }  // namespace lasgrad::train

@@ -15,7 +15,7 @@ class TaskModel {
  public:
   virtual ~TaskModel() = default;
   virtual Module& module() = 0;
-  // Logits [R, classes] of a batch.
+  // Logits [R, classes] of a batch, on the model's device.
   virtual Tensor logits(const data::Batch& batch) = 0;
   // The state of the model's dropout-seed stream, saved in checkpoints so a resumed run draws the
   // same masks.
@@ -28,7 +28,9 @@ class TaskModel {
   virtual std::vector<std::vector<double>> alphas() const = 0;
 };
 
-// The model of `config` for the task described by `info`, weights drawn from config's seed.
+// The model of `config` for the task described by `info`, weights drawn from config's seed (on the
+// CPU, so every device starts from the same numbers), then moved to the setting `device`; throws Error
+// when that device cannot be used here.
 std::unique_ptr<TaskModel> build_model(const Config& config, const data::TaskInfo& info);
 
 }  // namespace lasgrad::train

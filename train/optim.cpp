@@ -4,39 +4,17 @@
 
 namespace lasgrad::train {
 
-template <class T>
-static void adam_loop(const AdamStep& s, T* p, const T* g, T* m, T* v, int64_t n) {
-  // PyTorch's order of operations (torch/optim/adamw.py, single-tensor path), in the parameter's type.
-  const T b1 = T(s.beta1), b2 = T(s.beta2), scale = T(s.grad_scale), wd = T(s.weight_decay);
-  const T decay = T(1.0 - s.lr * s.weight_decay);
-  const T step_size = T(s.lr / (1.0 - std::pow(s.beta1, double(s.t))));
-  const T bc2_sqrt = T(std::sqrt(1.0 - std::pow(s.beta2, double(s.t))));
-  const T eps = T(s.eps);
-  for (int64_t i = 0; i < n; ++i) {
-    T gi = g[i] * scale;
-    if (s.decoupled)
-      p[i] *= decay;
-    else
-      gi += wd * p[i];
-    m[i] = m[i] * b1 + (T(1) - b1) * gi;  // torch: m.lerp_(g, 1 - b1)
-    v[i] = v[i] * b2 + (T(1) - b2) * gi * gi;
-    p[i] -= step_size * m[i] / (std::sqrt(v[i]) / bc2_sqrt + eps);
-  }
-}
-
 void adam_update(const AdamStep& s, Tensor& p, const Tensor& g, Tensor& m, Tensor& v) {
   if (p.shape() != g.shape() || p.shape() != m.shape() || p.shape() != v.shape())
-    throw Error("adam_update: shapes differ: p " + shape_str(p.shape()) + ", g " + shape_str(g.shape()));
+    throw Error("adam_update: shapes differ: p " + shape_str(p.shape()) + ", g " + shape_str(g.shape()) + ", m " +
+                shape_str(m.shape()) + ", v " + shape_str(v.shape()));
   if (g.dtype() != p.dtype() || m.dtype() != p.dtype() || v.dtype() != p.dtype())
     throw Error("adam_update: dtypes differ");
-  if (p.device() != Device::CPU || g.device() != Device::CPU || m.device() != Device::CPU || v.device() != Device::CPU)
-    throw Error(std::string("adam_update: no fused kernel for ") + device_name(p.device()) + " tensors yet");
-  if (p.dtype() == DType::F32)
-    adam_loop<float>(s, p.data<float>(), g.data<float>(), m.data<float>(), v.data<float>(), p.numel());
-  else if (p.dtype() == DType::F64)
-    adam_loop<double>(s, p.data<double>(), g.data<double>(), m.data<double>(), v.data<double>(), p.numel());
-  else
-    throw Error("adam_update: parameters must be F32 or F64");
+  if (p.dtype() != DType::F32 && p.dtype() != DType::F64) throw Error("adam_update: parameters must be F32 or F64");
+  if (g.device() != p.device() || m.device() != p.device() || v.device() != p.device())
+    throw Error(std::string("adam_update: devices differ: p on ") + device_name(p.device()) + ", g on " +
+                device_name(g.device()) + ", m on " + device_name(m.device()) + ", v on " + device_name(v.device()));
+  backend(p.device()).adam(s, p, g, m, v);
 }
 
 Adam::Adam(NamedTensors params, AdamConfig config, const std::vector<std::string>& no_decay) : cfg_(config) {

@@ -1,17 +1,18 @@
 // Adam and AdamW over a model's named parameters, global-norm gradient clipping.
 //
 //   Adam opt(model.named_parameters(), {.lr = 1e-3, .weight_decay = 0.01}, {"bias", "norm", "embed"});
-//   double norm = clip_grad_norm(model.parameters(), 1.0);   // returns the norm before clipping
-//   opt.step(lr_now);
+//   double norm = grad_norm(model.parameters());
+//   opt.step(lr_now, clip_scale(norm, 1.0));   // clip_grad_norm_(params, 1.0), then the step
 //
-// The update of one parameter is one fused loop (adam_update): weight decay, both moments, bias
-// correction and the step in a single pass over p, g, m, v. It is the only place that touches the
-// numbers, so a CUDA kernel slots in there. Semantics are PyTorch's torch.optim.Adam / AdamW.
+// The update of one parameter is one fused kernel per backend (adam_update): weight decay, both
+// moments, bias correction and the step in a single pass over p, g, m, v, on the parameter's device.
+// Semantics are PyTorch's torch.optim.Adam / AdamW.
 #pragma once
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "engine/backend.h"
 #include "layers/module.h"
 
 namespace lasgrad::train {
@@ -23,16 +24,8 @@ struct AdamConfig {
   bool decoupled = true;
 };
 
-// The scalars of one update of one parameter.
-struct AdamStep {
-  double lr, beta1, beta2, eps, weight_decay;
-  bool decoupled;
-  int64_t t;                 // step number, from 1 (bias correction)
-  double grad_scale = 1.0;   // g is used as grad_scale * g (clipping, accumulation)
-};
-
-// One fused update in place: p, g, m, v of one shape, dtype and device. Host loop for CPU tensors;
-// throws for a device without a kernel.
+// One fused update in place through the tensors' backend (Backend::adam, AdamStep in engine/backend.h):
+// p, g, m, v of one shape, floating dtype and device; throws Error naming what differs.
 void adam_update(const AdamStep& s, Tensor& p, const Tensor& g, Tensor& m, Tensor& v);
 
 class Adam {

@@ -62,7 +62,7 @@ EvalResult evaluate(TaskModel& model, const data::Dataset& data, int64_t batch_s
   int64_t right = 0, n = 0;
   for (int64_t k = 0; (max_batches == 0 || k < max_batches) && it.next(b); ++k) {
     Tensor logits = model.logits(b);
-    Tensor labels = Tensor::from(b.labels, {b.size});
+    Tensor labels = Tensor::from(b.labels, {b.size}, logits.device());
     loss_sum += cross_entropy(logits, labels).item() * double(b.size);
     right += count_correct(logits, b.labels);
     n += b.size;
@@ -154,9 +154,10 @@ TrainResult fit(TaskModel& model, const Config& c, const Splits& data, const Tra
   auto window_t0 = t0;
   const int64_t first = st.step;
   if (!o.quiet)
-    std::printf("training %lld parameters for %lld steps (%lld per epoch, batch %lld x %lld)%s\n",
-                (long long)m.parameter_count(), (long long)total, (long long)per_epoch, (long long)batch_size,
-                (long long)accum, first > 0 ? (", resuming after step " + std::to_string(first)).c_str() : "");
+    std::printf("training %lld parameters on %s for %lld steps (%lld per epoch, batch %lld x %lld)%s\n",
+                (long long)m.parameter_count(), c.str("device").c_str(), (long long)total, (long long)per_epoch,
+                (long long)batch_size, (long long)accum,
+                first > 0 ? (", resuming after step " + std::to_string(first)).c_str() : "");
   m.train();
   while (st.step < total) {
     const double lr = sched.lr(st.step);
@@ -169,7 +170,7 @@ TrainResult fit(TaskModel& model, const Config& c, const Splits& data, const Tra
       }
       ++st.batch;
       Tensor logits = model.logits(b);
-      Tensor loss = cross_entropy(logits, Tensor::from(b.labels, {b.size}));
+      Tensor loss = cross_entropy(logits, Tensor::from(b.labels, {b.size}, logits.device()));
       double lv = loss.item();
       if (!std::isfinite(lv))
         throw Error("training stopped: the loss is " + std::string(std::isnan(lv) ? "NaN" : "Inf") + " at step " +

@@ -27,6 +27,7 @@ class CpuBackend final : public Backend {
   void binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) override;
   void masked_fill(const Tensor& x, const Tensor& mask, double value, Tensor& out) override;
   void dropout_mask(uint64_t seed, double p, Tensor& out) override;
+  void adam(const AdamStep& s, Tensor& p, const Tensor& g, Tensor& m, Tensor& v) override;
 
   void sum_to(const Tensor& x, Tensor& out) override;
 

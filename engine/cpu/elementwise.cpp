@@ -1,6 +1,6 @@
-// Element-wise kernels: unary ops and their derivatives, broadcasting binary ops, masked_fill, and the
-// dropout mask. Transcendentals go through Eigen arrays, which vectorise exp/log/tanh/erf (the
-// compiler cannot vectorise std::exp without -ffast-math).
+// Element-wise kernels: unary ops and their derivatives, broadcasting binary ops, masked_fill, the
+// dropout mask and the fused Adam update. Transcendentals go through Eigen arrays, which vectorise
+// exp/log/tanh/erf (the compiler cannot vectorise std::exp without -ffast-math).
 #include <cmath>
 
 #include "engine/cpu/cpu_backend.h"
@@ -230,6 +230,33 @@ void CpuBackend::dropout_mask(uint64_t seed, double p, Tensor& out) {
     const T keep = p >= 1 ? T(0) : static_cast<T>(1.0 / (1.0 - p));
     parallel_for(out.numel(), kGrain, [&](int64_t b, int64_t e) {
       for (int64_t i = b; i < e; ++i) o[i] = counter_uniform(seed, static_cast<uint64_t>(i)) < p ? T(0) : keep;
+    });
+  });
+}
+
+// ---- Adam ----
+
+// p, g, m, v [n]: one update per element, AdamCoefficients' steps in T. Element-independent, so any
+// thread count gives the same bits.
+void CpuBackend::adam(const AdamStep& s, Tensor& p, const Tensor& g, Tensor& m, Tensor& v) {
+  dispatch_floating("adam", p.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const AdamCoefficients<T> c(s);
+    T* pp = p.data<T>();
+    const T* gp = g.data<T>();
+    T* mp = m.data<T>();
+    T* vp = v.data<T>();
+    parallel_for(p.numel(), kGrain, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) {
+        T gi = gp[i] * c.scale;
+        if (c.decoupled)
+          pp[i] *= c.decay;
+        else
+          gi += c.wd * pp[i];
+        mp[i] = mp[i] * c.b1 + (T(1) - c.b1) * gi;  // torch: m.lerp_(g, 1 - b1)
+        vp[i] = vp[i] * c.b2 + (T(1) - c.b2) * gi * gi;
+        pp[i] -= c.step_size * mp[i] / (std::sqrt(vp[i]) / c.bc2_sqrt + c.eps);
+      }
     });
   });
 }

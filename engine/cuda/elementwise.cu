@@ -26,6 +26,10 @@ void CudaBackend::dropout_mask(uint64_t seed, double p, Tensor& out) {
   ew::dropout_mask(seed, p, out, cuda::Launch{"dropout_mask"});
 }
 
+void CudaBackend::adam(const AdamStep& s, Tensor& p, const Tensor& g, Tensor& m, Tensor& v) {
+  ew::adam(s, p, g, m, v, cuda::Launch{"adam"});
+}
+
 void CudaBackend::fill(Tensor& out, double value) { ew::fill(out, value, cuda::Launch{"fill"}); }
 
 void CudaBackend::convert(const Tensor& x, Tensor& out) { ew::convert(x, out, cuda::Launch{"convert"}); }

@@ -1,7 +1,7 @@
 // Element-wise kernels of the GPU backend: unary ops and their derivatives, broadcasting binary ops,
-// masked_fill, the dropout mask, fill and dtype conversion. All are memory-bound grid-stride loops; the
-// op is a runtime switch that every thread of a launch takes the same way (no divergence), which keeps
-// one kernel per dtype instead of one per op.
+// masked_fill, the dropout mask, the fused Adam update, fill and dtype conversion. All are memory-bound
+// grid-stride loops; the op is a runtime switch that every thread of a launch takes the same way (no
+// divergence), which keeps one kernel per dtype instead of one per op.
 //
 // Kernels and launch plans live in this header, free of CUDA headers, so that the same code runs on the
 // GPU (elementwise.cu) and on the CPU emulator of the thread model in the tests (test_cuda_emulated.cpp).
@@ -156,6 +156,24 @@ __global__ void dropout_kernel(uint64_t seed, double p, T keep, T* out, int64_t 
     out[i] = counter_uniform(seed, static_cast<uint64_t>(i)) < p ? T(0) : keep;
 }
 
+// p, g, m, v [n]: one Adam update per element, AdamCoefficients' steps in T (engine/backend.h), in the
+// CPU kernel's order. Grid-stride.
+template <class T>
+__global__ void adam_kernel(AdamCoefficients<T> c, T* p, const T* g, T* m, T* v, int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+    T gi = g[i] * c.scale, pi = p[i];
+    if (c.decoupled)
+      pi *= c.decay;
+    else
+      gi += c.wd * pi;
+    const T mi = m[i] * c.b1 + (T(1) - c.b1) * gi;
+    const T vi = v[i] * c.b2 + (T(1) - c.b2) * gi * gi;
+    m[i] = mi;
+    v[i] = vi;
+    p[i] = pi - c.step_size * mi / (dsqrt(vi) / c.bc2_sqrt + c.eps);
+  }
+}
+
 // out [n]: out[i] = v. Grid-stride, kThreads per block.
 template <class T>
 __global__ void fill_kernel(T* out, T v, int64_t n) {
@@ -229,6 +247,17 @@ void dropout_mask(uint64_t seed, double p, Tensor& out, const Launch& launch) {
     const T keep = p >= 1 ? T(0) : static_cast<T>(1.0 / (1.0 - p));
     launch(dropout_kernel<T>, "dropout_kernel", Extent{blocks_for(n)}, Extent{kThreads}, size_t{0}, seed, p, keep,
            out.data<T>(), n);
+  });
+}
+
+template <class Launch>
+void adam(const AdamStep& s, Tensor& p, const Tensor& g, Tensor& m, Tensor& v, const Launch& launch) {
+  const int64_t n = p.numel();
+  if (n == 0) return;
+  dispatch_floating("adam", p.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    launch(adam_kernel<T>, "adam_kernel", Extent{blocks_for(n)}, Extent{kThreads}, size_t{0}, AdamCoefficients<T>(s),
+           p.data<T>(), g.data<T>(), m.data<T>(), v.data<T>(), n);
   });
 }
 

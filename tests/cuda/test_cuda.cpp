@@ -3,13 +3,16 @@
 // Tolerance: |gpu - cpu| <= tol * (1 + |cpu|) per entry, tol = 1e-9 in float64 and 2e-4 in float32
 // (5e-4 for attention and whole models, whose long sums round differently: tiles, block reductions,
 // cuBLAS's own blocking). Dropout masks must match exactly. The fused attention is also held to the
-// literal reference on the GPU itself.
+// literal reference on the GPU itself. The fused Adam update, and whole training runs (train::fit with
+// device = cuda, eight AdamW steps) give the CPU's numbers (2e-3 for the runs' losses); the GPU run's
+// checkpoint evaluates the same on the CPU.
 //
 // Without a GPU (a build without CUDA, or cudaGetDeviceCount failing or reporting 0 devices) every test
 // case is marked skipped at start-up (doctest::skip) and one SKIPPED line gives the reason; ctest
 // reports the test as skipped through SKIP_REGULAR_EXPRESSION (tests/cuda/CMakeLists.txt).
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <functional>
@@ -17,6 +20,7 @@
 #include <vector>
 
 #include "engine/attention.h"
+#include "engine/backend.h"
 #include "engine/ops.h"
 #include "engine/rng.h"
 #ifdef LASGRAD_HAVE_CUDA
@@ -24,6 +28,13 @@
 #endif
 #ifdef LASGRAD_TEST_MODELS
 #include "models/model.h"
+#endif
+#ifdef LASGRAD_TEST_TRAIN
+#include <filesystem>
+
+#include "train/checkpoint.h"
+#include "train/optim.h"
+#include "train/trainer.h"
 #endif
 
 using namespace lasgrad;
@@ -34,13 +45,7 @@ namespace {
 bool gpu_absent() {
   static const bool absent = [] {
     std::string reason;
-#ifdef LASGRAD_HAVE_CUDA
-    std::string why;
-    if (cuda_device_available(&why)) return false;
-    reason = "no CUDA device: " + why;
-#else
-    reason = "this lasgrad was built without CUDA (no nvcc and cuBLAS at configure time, or LASGRAD_CUDA=OFF)";
-#endif
+    if (device_available(Device::CUDA, &reason)) return false;
     std::printf("[test_cuda] SKIPPED: every GPU test case is skipped: %s\n", reason.c_str());
     std::fflush(stdout);
     return true;
@@ -396,5 +401,102 @@ GPU_CASE("one training step of a whole model: the same loss and gradients on bot
         expect_close(pg[i].second.grad(), pc[i].second.grad(), 1e-3, name + " gradient of " + pc[i].first);
       }
     }
+}
+#endif
+
+#ifdef LASGRAD_TEST_TRAIN
+GPU_CASE("the Adam update equals the CPU's over three steps, AdamW and Adam with L2") {
+  Rng rng(21);
+  for (DType dt : {DType::F32, DType::F64})
+    for (bool decoupled : {true, false}) {
+      // 300000 entries: 1172 blocks of the grid-stride kernel.
+      const Shape shape{300, 1000};
+      Tensor cp = rnd(shape, rng, dt, -2, 2, false), cm = Tensor::zeros(shape, dt), cv = Tensor::zeros(shape, dt);
+      Tensor gp = cp.to(Device::CUDA), gm = cm.to(Device::CUDA), gv = cv.to(Device::CUDA);
+      for (int64_t t = 1; t <= 3; ++t) {
+        const Tensor g = rnd(shape, rng, dt, -1, 1, false), gg = g.to(Device::CUDA);
+        const AdamStep s{1e-2 * double(t), 0.9, 0.999, 1e-8, 0.05, decoupled, t, 0.5};
+        train::adam_update(s, cp, g, cm, cv);
+        train::adam_update(s, gp, gg, gm, gv);
+        const std::string what = std::string(decoupled ? "adamw" : "adam") + " step " + std::to_string(t) + " " +
+                                 dtype_name(dt);
+        expect_close(gp, cp, tol_of(dt), what + " p");
+        expect_close(gm, cm, tol_of(dt), what + " m");
+        expect_close(gv, cv, tol_of(dt), what + " v");
+      }
+    }
+  Tensor p = Tensor::zeros({4}), g = Tensor::zeros({4}, DType::F32, Device::CUDA);
+  Tensor m = Tensor::zeros({4}), v = Tensor::zeros({4});
+  CHECK_THROWS_WITH_AS(train::adam_update({1e-3, 0.9, 0.999, 1e-8, 0, true, 1}, p, g, m, v),
+                       doctest::Contains("devices differ"), Error);
+}
+
+namespace {
+// n sequences of 5..40 tokens in [1, 12); label = (number of 3s) mod 4.
+class CountData : public data::Dataset {
+ public:
+  CountData(int64_t n, uint64_t seed) {
+    info_ = {"listops", 4, 12, 40, false, false, 0};
+    Rng rng(seed);
+    for (int64_t i = 0; i < n; ++i) {
+      std::vector<int32_t> t(5 + rng.below(36));
+      for (auto& x : t) x = 1 + static_cast<int32_t>(rng.below(11));
+      seqs_.push_back(t);
+    }
+  }
+  int64_t size() const override { return static_cast<int64_t>(seqs_.size()); }
+  int32_t label(int64_t i) const override {
+    return static_cast<int32_t>(std::count(seqs_[i].begin(), seqs_[i].end(), 3) % 4);
+  }
+  int64_t length(int64_t i, int) const override { return static_cast<int64_t>(seqs_[i].size()); }
+  void tokens(int64_t i, int, int32_t* out) const override { std::copy(seqs_[i].begin(), seqs_[i].end(), out); }
+  void pixels(int64_t, float*) const override {}
+  std::string text(int64_t, int) const override { return ""; }
+  std::vector<uint8_t> image_bytes(int64_t) const override { return {}; }
+
+ private:
+  std::vector<std::vector<int32_t>> seqs_;
+};
+}  // namespace
+
+GPU_CASE("training with device = cuda: the CPU run's losses, and its checkpoint evaluates the same on the CPU") {
+  const CountData tr(96, 1), va(32, 2), te(32, 3);
+  for (const char* attention : {"softmax", "las", "las-chunk"}) {
+    train::Config c = train::preset("listops", attention, "small");
+    for (auto [k, v] : {std::pair{"max_length", "40"}, {"width", "32"}, {"layers", "2"}, {"heads", "4"},
+                        {"expand", "2"}, {"chunk", "16"}, {"dropout", "0.1"}, {"batch_size", "16"}, {"steps", "8"},
+                        {"eval_every", "8"}, {"log_every", "1"}, {"warmup", "2"}, {"clip", "1"}, {"lr", "3e-3"}})
+      c.set(k, v);
+    if (std::string(attention) != "las-chunk") c.set("chunk", "0");
+    train::validate(c);
+    std::vector<train::TrainResult> results;
+    std::vector<std::string> dirs;
+    for (const char* device : {"cpu", "cuda"}) {
+      c.set("device", device);
+      auto model = train::build_model(c, tr.info());
+      const std::string dir = (std::filesystem::temp_directory_path() /
+                               (std::string("lasgrad_cuda_fit_") + attention + "_" + device)).string();
+      std::filesystem::remove_all(dir);
+      std::filesystem::create_directories(dir);
+      results.push_back(train::fit(*model, c, {&tr, &va, &te}, {.run_dir = dir, .quiet = true}));
+      dirs.push_back(dir);
+    }
+    const train::TrainResult &cpu = results[0], &gpu = results[1];
+    const std::string name = std::string("fit ") + attention;
+    REQUIRE(gpu.losses.size() == cpu.losses.size());
+    expect_close(Tensor::from(gpu.losses, {int64_t(gpu.losses.size())}),
+                 Tensor::from(cpu.losses, {int64_t(cpu.losses.size())}), 2e-3, name + " losses");
+    REQUIRE(gpu.best_step == 8);  // one evaluation, at the end: both test the final weights
+    REQUIRE(cpu.best_step == 8);
+    CHECK(gpu.test.loss == doctest::Approx(cpu.test.loss).epsilon(2e-3));
+    // The GPU run's best checkpoint on the CPU: the loss the GPU run reported.
+    train::Checkpoint ck = train::load_checkpoint(dirs[1] + "/best.safetensors");
+    CHECK(ck.config.str("device") == "cuda");
+    ck.config.set("device", "cpu");
+    auto on_cpu = train::build_model(ck.config, te.info());
+    train::load_model(ck, on_cpu->module());
+    const train::EvalResult r = train::evaluate(*on_cpu, te, 16);
+    CHECK(r.loss == doctest::Approx(gpu.test.loss).epsilon(2e-3));
+  }
 }
 #endif

@@ -1,8 +1,8 @@
 // The CUDA backend's element-wise and reduction kernels (engine/cuda/elementwise_kernels.cuh,
 // reduce_kernels.cuh) on the CPU emulator of CUDA's thread model against the CPU backend: every unary op
 // and derivative, broadcasting binary ops and masked_fill over coalescing shapes, the dropout mask (bit
-// for bit: both draw counter_uniform(seed, i)), fill and conversion, and sum_to through its row and
-// column kernels, one pass and sliced.
+// for bit: both draw counter_uniform(seed, i)), the Adam update, fill and conversion, and sum_to through
+// its row and column kernels, one pass and sliced.
 //
 // Tolerance: |emulated - cpu| <= tol (1 + |cpu|) per entry, tol = 1e-12 in float64 and 1e-5 in float32
 // (libm and the CPU kernels' vectorised math differ in the last bits; sums add in other orders).
@@ -128,6 +128,29 @@ TEST_CASE("emulated cuda dropout masks, fill and conversion equal the CPU's bit 
       cpu_backend().convert(src, want);
       INFO("convert " << std::string(dtype_name(from)) << " -> " << std::string(dtype_name(to)));
       CHECK(got.to_doubles() == want.to_doubles());
+    }
+}
+
+TEST_CASE("emulated cuda Adam update equals the CPU's over three steps, AdamW and Adam with L2") {
+  Rng rng(15);
+  for (DType dt : kDtypes)
+    for (bool decoupled : {true, false}) {
+      // 1000 entries: four blocks, the last one partly idle. p, m, v start from the same values on both.
+      const Tensor p0 = random({1000}, rng, dt, -2, 2);
+      Tensor p = p0.clone(), m = Tensor::zeros({1000}, dt), v = Tensor::zeros({1000}, dt);
+      Tensor cp = p0.clone(), cm = Tensor::zeros({1000}, dt), cv = Tensor::zeros({1000}, dt);
+      for (int64_t t = 1; t <= 3; ++t) {
+        const Tensor g = random({1000}, rng, dt, -1, 1);
+        const AdamStep s{1e-2 * double(t), 0.9, 0.999, 1e-8, 0.05, decoupled, t, 0.5};
+        cuda::elementwise::adam(s, p, g, m, v, kLaunch);
+        cpu_backend().adam(s, cp, g, cm, cv);
+        const std::string what = std::string(decoupled ? "adamw" : "adam") + " step " + std::to_string(t) + " " +
+                                 dtype_name(dt);
+        expect_close(p, cp, tol_of(dt), what + " p");
+        expect_close(m, cm, tol_of(dt), what + " m");
+        expect_close(v, cv, tol_of(dt), what + " v");
+      }
+      CHECK(p.to_doubles() != p0.to_doubles());  // the steps moved the parameters
     }
 }
 

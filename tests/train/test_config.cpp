@@ -1,8 +1,11 @@
 // Presets (las-attention.md §4), overrides and the consistency checks.
 #include <doctest/doctest.h>
 
+#include "data/dataset.h"
+#include "engine/backend.h"
 #include "engine/tensor.h"
 #include "train/config.h"
+#include "train/model.h"
 
 using namespace lasgrad;
 using namespace lasgrad::train;
@@ -69,6 +72,27 @@ TEST_CASE("overrides, and errors that name what is wrong") {
   Config x = c;
   x.set("lr", "fast");
   CHECK_THROWS_WITH_AS(validate(x), doctest::Contains("lr needs a number"), Error);
+}
+
+TEST_CASE("the device setting: cpu or cuda, and cuda refused with the reason where it cannot run") {
+  Config c = preset("listops", "las", "small");
+  CHECK(c.str("device") == "cpu");
+  CHECK(run_device(c) == Device::CPU);
+  c.set("device", "gpu");
+  CHECK_THROWS_WITH_AS(validate(c), doctest::Contains("device = 'gpu'"), Error);
+  CHECK_THROWS_WITH_AS(run_device(c), doctest::Contains("unknown device 'gpu'"), Error);
+  c.set("device", "cuda");
+  CHECK_NOTHROW(validate(c));
+  std::string why;
+  if (device_available(Device::CUDA, &why)) {
+    CHECK(run_device(c) == Device::CUDA);  // a GPU is here: tests/cuda/test_cuda trains on it
+  } else {
+    // No GPU (or no CUDA in this build): the reason, and no model is built.
+    CHECK_FALSE(why.empty());
+    CHECK_THROWS_WITH_AS(run_device(c), doctest::Contains(("setting device = cuda: " + why).c_str()), Error);
+    const data::TaskInfo info{"listops", 10, 20, 128, false, false, 0};
+    CHECK_THROWS_WITH_AS(build_model(c, info), doctest::Contains(why.c_str()), Error);
+  }
 }
 
 TEST_CASE("the config text lists every key once") {

@@ -73,7 +73,11 @@ TEST_CASE("the optimizer state round-trips and is checked") {
 TEST_CASE("adam_update refuses mismatched tensors") {
   Tensor p = Tensor::zeros({3}), g = Tensor::zeros({4}), m = Tensor::zeros({3}), v = Tensor::zeros({3});
   AdamStep s{1e-3, 0.9, 0.999, 1e-8, 0, true, 1};
-  CHECK_THROWS_AS(adam_update(s, p, g, m, v), Error);
+  CHECK_THROWS_WITH_AS(adam_update(s, p, g, m, v), doctest::Contains("shapes differ"), Error);
+  Tensor g64 = Tensor::zeros({3}, DType::F64);
+  CHECK_THROWS_WITH_AS(adam_update(s, p, g64, m, v), doctest::Contains("dtypes differ"), Error);
+  Tensor i = Tensor::zeros({3}, DType::I32);
+  CHECK_THROWS_WITH_AS(adam_update(s, i, i, i, i), doctest::Contains("F32 or F64"), Error);
 }
 
 TEST_CASE("global-norm clipping follows clip_grad_norm_") {

@@ -200,6 +200,17 @@ TEST_CASE("checkpoints: round trip, and truncated, corrupted or foreign files ar
   CHECK(ck.config.str("lr") == "0.123");
   CHECK(ck.file.contains("model.embed.weight"));
   CHECK(ck.file.contains("adam.m.head.weight"));
+  CHECK(ck.config.str("device") == "cpu");
+
+  // Written before the device setting existed: read as a CPU run. Any other missing setting is refused.
+  auto without = [&](const std::string& key) {
+    std::map<std::string, std::string> meta = ck.file.metadata;
+    meta.erase(key);
+    save_safetensors(d + "/old.safetensors", ck.file.tensors, meta);
+    return d + "/old.safetensors";
+  };
+  CHECK(load_checkpoint(without("config.device")).config.str("device") == "cpu");
+  CHECK_THROWS_WITH_AS(load_checkpoint(without("config.lr")), doctest::Contains("no 'config.lr'"), Error);
 
   std::string bytes;
   {
