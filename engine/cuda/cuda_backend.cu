@@ -70,79 +70,20 @@ CudaBackend::CudaBackend() {
 
 // ---- allocator ----
 
-size_t CudaAllocator::bucket_size(size_t bytes) {
-  if (bytes <= 4096) return (bytes + 511) / 512 * 512;
-  // Eight buckets per power of two: round up to a multiple of 2^(floor(log2 bytes) - 3).
-  int top = 63 - __builtin_clzll(static_cast<unsigned long long>(bytes));
-  size_t step = size_t{1} << (top - 3);
-  return (bytes + step - 1) / step * step;
-}
-
-void CudaAllocator::free_cached_locked() {
-  for (auto& [size, blocks] : free_)
-    for (void* p : blocks) {
-      cudaFree(p);
-      stats_.cached_bytes -= size;
-      stats_.reserved_bytes -= size;
-    }
-  free_.clear();
-}
-
-void* CudaAllocator::allocate(size_t bytes) {
-  const size_t size = bucket_size(bytes);
-  std::lock_guard<std::mutex> lock(mutex_);
-  auto it = free_.find(size);
+void* CudaMemory::malloc(size_t bytes) {
   void* p = nullptr;
-  if (it != free_.end() && !it->second.empty()) {
-    p = it->second.back();
-    it->second.pop_back();
-    stats_.cached_bytes -= size;
-    ++stats_.hits;
-  } else {
-    cudaError_t e = cudaMalloc(&p, size);
-    if (e == cudaErrorMemoryAllocation) {  // out of memory: give the cache back and try once more
-      cudaGetLastError();
-      cudaDeviceSynchronize();  // queued kernels may still use cached blocks: let them finish first
-      free_cached_locked();
-      e = cudaMalloc(&p, size);
-    }
-    if (e != cudaSuccess) {
-      cudaGetLastError();
-      throw Error("cuda allocator: cudaMalloc(" + std::to_string(size) + " bytes) failed: " + cudaGetErrorName(e) +
-                  " (" + cudaGetErrorString(e) + "); lasgrad holds " + std::to_string(stats_.in_use_bytes) +
-                  " bytes in tensors");
-    }
-    ++stats_.misses;
-    stats_.reserved_bytes += size;
+  const cudaError_t e = cudaMalloc(&p, bytes);
+  if (e == cudaErrorMemoryAllocation) {
+    cudaGetLastError();  // not sticky: clear it, the allocator retries or reports
+    return nullptr;
   }
-  stats_.in_use_bytes += size;
-  if (stats_.in_use_bytes > stats_.peak_bytes) stats_.peak_bytes = stats_.in_use_bytes;
+  if (e != cudaSuccess) throw_cuda(e, "cudaMalloc", "allocate", __FILE__, __LINE__);
   return p;
 }
 
-void CudaAllocator::deallocate(void* ptr, size_t bytes) {
-  const size_t size = bucket_size(bytes);
-  std::lock_guard<std::mutex> lock(mutex_);
-  free_[size].push_back(ptr);  // reusable at once: all work is on one stream (see cuda_backend.h)
-  stats_.in_use_bytes -= size;
-  stats_.cached_bytes += size;
-}
+void CudaMemory::free(void* p) { cudaFree(p); }
 
-void CudaAllocator::release_cached() {
-  cudaDeviceSynchronize();
-  std::lock_guard<std::mutex> lock(mutex_);
-  free_cached_locked();
-}
-
-void CudaAllocator::reset_peak() {
-  std::lock_guard<std::mutex> lock(mutex_);
-  stats_.peak_bytes = stats_.in_use_bytes;
-}
-
-CudaAllocator::Stats CudaAllocator::stats() const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return stats_;
-}
+void CudaMemory::synchronize() { LASGRAD_CUDA_CHECK(cudaDeviceSynchronize(), "allocate"); }
 
 // ---- memory ----
 

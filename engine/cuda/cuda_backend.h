@@ -12,10 +12,10 @@
 #include <cstddef>
 #include <mutex>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "engine/backend.h"
+#include "engine/cuda/device_allocator.h"
 
 namespace lasgrad {
 
@@ -23,33 +23,15 @@ namespace lasgrad {
 // (no driver, no device, ...). Never throws: tests call it to decide whether to skip.
 bool cuda_device_available(std::string* why = nullptr);
 
-// Device memory recycled through size-bucketed free lists (same bucketing as the CPU allocator: 512-byte
-// steps up to 4 KiB, then eight buckets per power of two, so at most 12.5% is wasted). A request pops its
-// bucket's list, else calls cudaMalloc; when that fails for lack of memory, every cached block is freed
-// and the call retried once before an Error reports the request and the usage.
-class CudaAllocator {
- public:
-  struct Stats {
-    size_t hits = 0;             // requests served from a free list
-    size_t misses = 0;           // requests that went to cudaMalloc
-    size_t in_use_bytes = 0;     // bucket bytes held by live tensors
-    size_t peak_bytes = 0;       // the most in_use_bytes has been since the last reset_peak()
-    size_t cached_bytes = 0;     // bytes sitting in free lists
-    size_t reserved_bytes = 0;   // in use + cached: what cudaMalloc has handed out
-  };
-  void* allocate(size_t bytes);
-  void deallocate(void* ptr, size_t bytes);
-  void release_cached();  // cudaFree every cached block
-  void reset_peak();
-  Stats stats() const;
-  static size_t bucket_size(size_t bytes);
-
- private:
-  void free_cached_locked();
-  mutable std::mutex mutex_;
-  std::unordered_map<size_t, std::vector<void*>> free_;
-  Stats stats_;
+// DeviceAllocator's memory on the GPU (cuda_backend.cu): cudaMalloc (nullptr when out of memory),
+// cudaFree, cudaDeviceSynchronize.
+struct CudaMemory {
+  void* malloc(size_t bytes);
+  void free(void* p);
+  void synchronize();
+  const char* name() const { return "cudaMalloc"; }
 };
+using CudaAllocator = DeviceAllocator<CudaMemory>;
 
 class CudaBackend final : public Backend {
  public:
