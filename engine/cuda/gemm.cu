@@ -1,11 +1,7 @@
-// matmul: batched GEMM through cuBLAS (strided batched, one call for every batch size).
-//
-// cuBLAS is column-major. A row-major [M, N] matrix is, in the same memory, the column-major [N, M]
-// matrix C^T, so C = op(A) op(B) is computed as C^T = op(B)^T op(A)^T: the operands swap places, each
-// keeps its own transpose flag, and every leading dimension is the row length as stored.
-#include <climits>
-
+// matmul: batched GEMM through cuBLAS (strided batched, one call for every batch size), with the
+// arguments of gemm_plan.h (the row-major to column-major mapping).
 #include "engine/cuda/cuda_util.cuh"
+#include "engine/cuda/gemm_plan.h"
 
 namespace lasgrad {
 
@@ -34,17 +30,13 @@ void CudaBackend::matmul(const Tensor& a, bool trans_a, const Tensor& b, bool tr
     const int64_t batch = out.dim(0), M = out.dim(1), N = out.dim(2), K = trans_a ? a.dim(1) : a.dim(2);
     if (batch == 0 || M == 0 || N == 0) return;
     if (K == 0) return fill(out, 0.0);  // an empty sum; cuBLAS is not asked to define it
-    for (int64_t d : {batch, M, N, K})
-      if (d > INT_MAX)
-        throw Error("matmul: the cuda backend's cuBLAS calls take int sizes, got " + shape_str(a.shape()) + " @ " +
-                    shape_str(b.shape()));
+    const GemmPlan p = gemm_plan(batch, M, N, K, trans_a, trans_b);
     auto h = static_cast<cublasHandle_t>(cublas_handle());
     const T one = 1, zero = 0;
-    const int lda = static_cast<int>(trans_a ? M : K), ldb = static_cast<int>(trans_b ? K : N);
-    LASGRAD_CUBLAS_CHECK(gemm_batched(h, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N,
-                                      static_cast<int>(N), static_cast<int>(M), static_cast<int>(K), &one,
-                                      b.data<T>(), ldb, K * N, a.data<T>(), lda, M * K, &zero, out.data<T>(),
-                                      static_cast<int>(N), M * N, static_cast<int>(batch)),
+    auto op = [](bool t) { return t ? CUBLAS_OP_T : CUBLAS_OP_N; };
+    LASGRAD_CUBLAS_CHECK(gemm_batched(h, op(p.trans_first), op(p.trans_second), p.m, p.n, p.k, &one, b.data<T>(),
+                                      p.ld_first, p.stride_first, a.data<T>(), p.ld_second, p.stride_second, &zero,
+                                      out.data<T>(), p.ldc, p.stride_c, p.batch),
                          "matmul");
   });
 }
