@@ -32,6 +32,7 @@
 #ifdef LASGRAD_TEST_TRAIN
 #include <filesystem>
 
+#include "tests/train/random_tokens.h"
 #include "train/checkpoint.h"
 #include "train/optim.h"
 #include "train/trainer.h"
@@ -433,34 +434,15 @@ GPU_CASE("the Adam update equals the CPU's over three steps, AdamW and Adam with
 
 namespace {
 // n sequences of 5..40 tokens in [1, 12); label = (number of 3s) mod 4.
-class CountData : public data::Dataset {
- public:
-  CountData(int64_t n, uint64_t seed) {
-    info_ = {"listops", 4, 12, 40, false, false, 0};
-    Rng rng(seed);
-    for (int64_t i = 0; i < n; ++i) {
-      std::vector<int32_t> t(5 + rng.below(36));
-      for (auto& x : t) x = 1 + static_cast<int32_t>(rng.below(11));
-      seqs_.push_back(t);
-    }
-  }
-  int64_t size() const override { return static_cast<int64_t>(seqs_.size()); }
-  int32_t label(int64_t i) const override {
-    return static_cast<int32_t>(std::count(seqs_[i].begin(), seqs_[i].end(), 3) % 4);
-  }
-  int64_t length(int64_t i, int) const override { return static_cast<int64_t>(seqs_[i].size()); }
-  void tokens(int64_t i, int, int32_t* out) const override { std::copy(seqs_[i].begin(), seqs_[i].end(), out); }
-  void pixels(int64_t, float*) const override {}
-  std::string text(int64_t, int) const override { return ""; }
-  std::vector<uint8_t> image_bytes(int64_t) const override { return {}; }
-
- private:
-  std::vector<std::vector<int32_t>> seqs_;
-};
+testing::RandomTokens count_data(int64_t n, uint64_t seed) {
+  return {{"listops", 4, 12, 40, false, false, 0}, n, seed, 5, 1, [](const std::vector<int32_t>& t) {
+            return static_cast<int32_t>(std::count(t.begin(), t.end(), 3) % 4);
+          }};
+}
 }  // namespace
 
 GPU_CASE("training with device = cuda: the CPU run's losses, and its checkpoint evaluates the same on the CPU") {
-  const CountData tr(96, 1), va(32, 2), te(32, 3);
+  const testing::RandomTokens tr = count_data(96, 1), va = count_data(32, 2), te = count_data(32, 3);
   for (const char* attention : {"softmax", "las", "las-chunk"}) {
     train::Config c = train::preset("listops", attention, "small");
     for (auto [k, v] : {std::pair{"max_length", "40"}, {"width", "32"}, {"layers", "2"}, {"heads", "4"},

@@ -9,6 +9,7 @@
 #include "engine/ops.h"
 #include "engine/rng.h"
 #include "layers/layers.h"
+#include "tests/train/random_tokens.h"
 #include "train/checkpoint.h"
 #include "train/trainer.h"
 
@@ -19,28 +20,9 @@ namespace fs = std::filesystem;
 namespace {
 
 // n sequences of 3..8 tokens in [2, 8); label = the first token mod 3.
-class ToyData : public data::Dataset {
- public:
-  ToyData(int64_t n, uint64_t seed) {
-    info_ = {"toy", 3, 8, 8, false, false, 0};
-    Rng rng(seed);
-    for (int64_t i = 0; i < n; ++i) {
-      std::vector<int32_t> t(3 + rng.below(6));
-      for (auto& x : t) x = 2 + static_cast<int32_t>(rng.below(6));
-      seqs_.push_back(t);
-    }
-  }
-  int64_t size() const override { return static_cast<int64_t>(seqs_.size()); }
-  int32_t label(int64_t i) const override { return seqs_[i][0] % 3; }
-  int64_t length(int64_t i, int) const override { return static_cast<int64_t>(seqs_[i].size()); }
-  void tokens(int64_t i, int, int32_t* out) const override { std::copy(seqs_[i].begin(), seqs_[i].end(), out); }
-  void pixels(int64_t, float*) const override {}
-  std::string text(int64_t, int) const override { return ""; }
-  std::vector<uint8_t> image_bytes(int64_t) const override { return {}; }
-
- private:
-  std::vector<std::vector<int32_t>> seqs_;
-};
+testing::RandomTokens toy_data(int64_t n, uint64_t seed) {
+  return {{"toy", 3, 8, 8, false, false, 0}, n, seed, 3, 2, [](const std::vector<int32_t>& t) { return t[0] % 3; }};
+}
 
 // Embedding of the first token concatenated with the mean embedding -> dropout -> Linear; optionally
 // poisons its output with NaN on the k-th forward in training.
@@ -78,7 +60,7 @@ class ToyModel : public TaskModel, public Module {
 };
 
 struct Fixture {
-  ToyData train{200, 1}, val{60, 2}, test{60, 3};
+  testing::RandomTokens train = toy_data(200, 1), val = toy_data(60, 2), test = toy_data(60, 3);
   Splits splits{&train, &val, &test};
   Config config = [] {
     Config c;
