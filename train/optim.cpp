@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "engine/ops.h"
+
 namespace lasgrad::train {
 
 void adam_update(const AdamStep& s, Tensor& p, const Tensor& g, Tensor& m, Tensor& v) {
@@ -69,12 +71,23 @@ void Adam::load_state(const NamedTensors& state) {
 }
 
 double grad_norm(const std::vector<Tensor>& params) {
+  // Each gradient's sum of squares in float64 on its own device, added up there: one host copy per
+  // device instead of one per parameter (each would wait for the GPU).
+  NoGradGuard no_grad;
   double sq = 0;
+  Tensor total;  // the running sum on the current device
   for (const Tensor& p : params) {
     Tensor g = p.grad();
     if (!g.defined()) continue;
-    for (double x : g.to_doubles()) sq += x * x;
+    Tensor g64 = g.to(DType::F64), s = sum(mul(g64, g64));
+    if (total.defined() && total.device() == s.device()) {
+      total = add(total, s);
+    } else {
+      if (total.defined()) sq += total.item();
+      total = s;
+    }
   }
+  if (total.defined()) sq += total.item();
   return std::sqrt(sq);
 }
 

@@ -84,11 +84,14 @@ TEST_CASE("global-norm clipping follows clip_grad_norm_") {
   Tensor a = Tensor::zeros({2}).set_requires_grad(), b = Tensor::zeros({1}).set_requires_grad();
   a.impl()->grad = Tensor::from(std::vector<float>{3, 0}, {2});
   b.impl()->grad = Tensor::from(std::vector<float>{4}, {1});
-  double n = grad_norm({a, b});
+  Tensor none = Tensor::zeros({4}).set_requires_grad();  // no gradient: counts 0
+  double n = grad_norm({a, none, b});
   CHECK(n == doctest::Approx(5.0));
   CHECK(clip_scale(n, 1.0) == doctest::Approx(1.0 / (5.0 + 1e-6)));
   CHECK(clip_scale(n, 10.0) == 1.0);
   CHECK(clip_scale(n, 0.0) == 1.0);  // off
+  b.impl()->grad = Tensor::from(std::vector<float>{std::nanf("")}, {1});
+  CHECK(std::isnan(grad_norm({a, b})));  // the trainer stops on it
 }
 
 TEST_CASE("schedules: constant, warm-up + cosine, reduce-on-plateau") {
