@@ -17,7 +17,8 @@
 // Shared memory rows are padded by one element (stride DH + 1, BC + 1) so that the row groups of a warp
 // reading one column hit different banks. Tile sizes: 64 x 64 for float with dh <= 64, 32 x 32 for float
 // dh <= 128 and for double (which needs twice the bytes per element); dh is rounded up to the kernel's DH
-// (32, 64 or 128) with zero padding. Larger dh or more than kMaxHeads heads are refused with an Error.
+// (16, 32, 64 or 128 for float, 64 or 128 for double) with zero padding, so the model width / 8 heads of
+// the bench model (dh = 16) does no padded work. Larger dh or more than kMaxHeads heads are refused with an Error.
 //
 // The kernels and their launch plan (tile sizes, grids, shared memory) live in this header, free of CUDA
 // headers, so that the same code runs on the GPU (attention.cu, through cuda::Launch) and on the CPU
@@ -396,6 +397,7 @@ size_t dq_smem() {
 template <class T, class F>
 void dispatch_head_dim(int64_t dh, const F& f) {
   if constexpr (sizeof(T) == 4) {
+    if (dh <= 16) return f(std::integral_constant<int, 16>{}, std::integral_constant<int, 64>{});
     if (dh <= 32) return f(std::integral_constant<int, 32>{}, std::integral_constant<int, 64>{});
     if (dh <= 64) return f(std::integral_constant<int, 64>{}, std::integral_constant<int, 64>{});
   } else {

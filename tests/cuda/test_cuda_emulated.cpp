@@ -168,14 +168,14 @@ const Case kCases[] = {{"softmax", true, 0.0, 0},
 
 TEST_CASE("emulated cuda attention equals the CPU's: every kernel instantiation, chunks, padding, empty rows") {
   Rng rng(7);
-  // Every (dtype, DH, tile) instantiation: float32 32/64, 64/64, 128/32; float64 64/32, 128/32, with dh
-  // at an instantiation's width (128) and below it (zero padding of the head dimension).
+  // Every (dtype, DH, tile) instantiation: float32 16/64, 32/64, 64/64, 128/32; float64 64/32, 128/32,
+  // with dh at an instantiation's width (16, 128) and below it (zero padding of the head dimension).
   struct Width {
     DType dt;
     int64_t dh;
   };
-  for (const Width& w : {Width{DType::F32, 8}, Width{DType::F32, 48}, Width{DType::F32, 100}, Width{DType::F64, 16},
-                         Width{DType::F64, 128}})
+  for (const Width& w : {Width{DType::F32, 16}, Width{DType::F32, 24}, Width{DType::F32, 48}, Width{DType::F32, 100},
+                         Width{DType::F64, 16}, Width{DType::F64, 128}})
     for (const Case& c : kCases)
       // L = 40 and 100: partial tiles, one or two of 64 rows, two or four of 32; 1: a single row.
       for (int64_t L : {1, 40, 100}) compare(w.dt, 3, 2, L, w.dh, c, L > 1, rng);
