@@ -3,9 +3,10 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include <bit>
 #include <cstdlib>
 #include <new>
+
+#include "engine/size_buckets.h"
 
 // Under AddressSanitizer a cached block is poisoned while it waits on a free list, and only the bytes
 // requested are unpoisoned when it is handed out: a use after free, or a read past the request into
@@ -25,12 +26,7 @@ constexpr size_t kAlign = 64;
 constexpr size_t kHuge = size_t{2} << 20;        // a transparent huge page
 constexpr size_t kHugeFrom = size_t{16} << 20;  // from here on buckets are multiples of kHuge
 
-size_t CachingAllocator::bucket_size(size_t bytes) {
-  if (bytes <= 512) return bytes == 0 ? kAlign : (bytes + kAlign - 1) / kAlign * kAlign;
-  // Eight buckets per power of two: the step is 1/8 of the largest power of two <= bytes.
-  size_t step = std::bit_floor(bytes) / 8;
-  return (bytes + step - 1) / step * step;
-}
+size_t CachingAllocator::bucket_size(size_t bytes) { return size_bucket(bytes, kAlign); }
 
 static void* system_alloc(size_t size) {
   size_t align = size >= kHugeFrom ? kHuge : kAlign;

@@ -23,6 +23,7 @@
 #include <utility>
 #include <vector>
 
+#include "engine/size_buckets.h"
 #include "engine/tensor.h"
 
 namespace lasgrad {
@@ -43,13 +44,7 @@ class DeviceAllocator {
   DeviceAllocator(const DeviceAllocator&) = delete;
   DeviceAllocator& operator=(const DeviceAllocator&) = delete;
 
-  static size_t bucket_size(size_t bytes) {
-    if (bytes <= 4096) return bytes == 0 ? 512 : (bytes + 511) / 512 * 512;
-    // Eight buckets per power of two: round up to a multiple of 2^(floor(log2 bytes) - 3).
-    const int top = 63 - __builtin_clzll(static_cast<unsigned long long>(bytes));
-    const size_t step = size_t{1} << (top - 3);
-    return (bytes + step - 1) / step * step;
-  }
+  static size_t bucket_size(size_t bytes) { return size_bucket(bytes, 512); }
 
   void* allocate(size_t bytes) {
     const size_t size = bucket_size(bytes);
