@@ -2,6 +2,7 @@
 // (the spec's steps literally, composed from ops), side by side. See engine/attention.h.
 #include "engine/attention.h"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -34,6 +35,11 @@ int64_t check_attention(const char* op, const Tensor& q, const Tensor& k, const 
   for (double a : alpha)
     if (!(a >= 0.0) || !std::isfinite(a)) fail(op, "decay rates must be finite and >= 0, got " + std::to_string(a));
   if (o.pool < 1 || o.pool % 2 == 0) fail(op, "pooling window P must be odd and positive, got " + std::to_string(o.pool));
+  if (!o.kernel.empty() && static_cast<int64_t>(o.kernel.size()) != o.pool)
+    fail(op, "a smoothing kernel of " + std::to_string(o.kernel.size()) + " weights for the window P = " +
+                 std::to_string(o.pool));
+  for (double w : o.kernel)
+    if (!std::isfinite(w)) fail(op, "smoothing weights must be finite, got " + std::to_string(w));
   if (o.chunk < 0) fail(op, "chunk size C must be >= 0 (0: no chunking), got " + std::to_string(o.chunk));
   if (o.strict_causal && !o.causal) fail(op, "strict_causal re-masking needs causal attention");
   if (lengths.defined()) {
@@ -81,14 +87,23 @@ Tensor from_chunks(const Tensor& x, int64_t L) {
   return flat.dim(2) == L ? flat : slice(flat, 2, 0, L);
 }
 
+// x [..., L, D] smoothed along positions by the row kernel of `o` (box: avg_pool_seq), as given or mirrored.
+Tensor smooth_seq(const Tensor& x, const AttentionOptions& o, bool mirror) {
+  if (o.kernel.empty()) return avg_pool_seq(x, o.pool);
+  std::vector<double> w = o.kernel;
+  if (mirror) std::reverse(w.begin(), w.end());
+  return conv_seq(x, w);
+}
+
 }  // namespace
 
-Tensor las_smooth_values(const Tensor& v, int64_t P, int64_t C, const Tensor& lengths) {
-  if (P == 1) return v;  // the padded rows are never weighted without pooling: no mask needed
-  const int64_t L = v.dim(2);
+Tensor las_smooth_values(const Tensor& v, const AttentionOptions& o, const Tensor& lengths) {
+  if (o.pool == 1 && o.kernel.empty()) return v;  // the padded rows are never weighted without smoothing: no mask needed
+  const int64_t L = v.dim(2), C = o.chunk;
   Tensor x = lengths.defined() ? masked_fill(v, padding_mask(lengths, L), 0.0) : v;
-  if (C == 0 || C >= L) return avg_pool_seq(x, P);
-  return from_chunks(avg_pool_seq(to_chunks(x, C), P), L);  // windows restart at each chunk
+  // sum_j conv_row(A, w)[i,j] V[j] = sum_k A[i,k] sum_t w[t] V[k-t]: V takes the mirrored kernel.
+  if (C == 0 || C >= L) return smooth_seq(x, o, true);
+  return from_chunks(smooth_seq(to_chunks(x, C), o, true), L);  // windows restart at each chunk
 }
 
 Tensor las_attention(const Tensor& q, const Tensor& k, const Tensor& v, const std::vector<double>& alpha,
@@ -99,7 +114,7 @@ Tensor las_attention(const Tensor& q, const Tensor& k, const Tensor& v, const st
     fail(op, "strict causal re-masking is not fused (pooling after the mask does not move onto V); use "
              "las_attention_reference");
   // Spec §2: AP_row(A) V = A V~. The smoothing is ops (its backward pools dV~); the kernel sees V~.
-  Tensor vt = las_smooth_values(v, options.pool, options.chunk, lengths);
+  Tensor vt = las_smooth_values(v, options, lengths);
   const int64_t B = q.dim(0), H = q.dim(1), L = q.dim(2), dh = q.dim(3);
   Backend::AttentionParams p{alpha, options.causal, std::max<int64_t>(C, 1), 1.0 / std::sqrt(static_cast<double>(dh))};
   Tensor out = Tensor::empty(q.shape(), q.dtype(), q.device());
@@ -151,8 +166,8 @@ Tensor las_attention_reference(const Tensor& q, const Tensor& k, const Tensor& v
   Tensor s = mul(matmul(qc, kc, false, true), 1.0 / std::sqrt(static_cast<double>(dh)));  // 1. S = Q K^T / sqrt(dh)
   s = mul(s, E);                                                                       // 2. S' = S * E (multiplicative)
   Tensor a = softmax(s, M);                                                            // 3.-4. mask, softmax per row
-  if (options.pool > 1)  // 5. average pooling along each row (avg_pool_seq pools axis -2, so transpose)
-    a = transpose(avg_pool_seq(transpose(a, -1, -2), options.pool), -1, -2);
+  if (options.pool > 1 || !options.kernel.empty())  // 5. smoothing along each row (the ops smooth axis -2: transpose)
+    a = transpose(smooth_seq(transpose(a, -1, -2), options, false), -1, -2);
   a = mul(a, K);  // padded keys get no weight after pooling either; strict: re-mask j > i
   if (weights) {
     NoGradGuard no_grad;

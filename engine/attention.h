@@ -4,7 +4,7 @@
 //
 // Two implementations of the same function:
 // - las_attention: the fused op. The smoothing is moved onto V (spec §2: AP_row(A) V = A Ṽ with
-//   Ṽ = avg_pool_seq(V) inside each chunk), and a tiled flash-attention kernel applies the decay to the
+//   Ṽ = V smoothed by the mirrored row kernel inside each chunk), and a tiled flash-attention kernel applies the decay to the
 //   logits on the fly with an online softmax. Forward and backward keep O(L·dh) memory per head: the
 //   kernel saves only the row logsumexp, never an L×L matrix.
 // - las_attention_reference: the paper's steps done literally with the L×L matrices materialised,
@@ -15,8 +15,9 @@
 // local positions i, j = position - c0:
 //   S = Q Kᵀ / sqrt(dh);  S'[i,j] = S[i,j] * exp(-alpha_h * |i - j|)
 //   masked (excluded from the softmax): j > i when causal; key position >= lengths[b] (key padding)
-//   A = softmax over each row; A_p = avg-pool of each row of A (window P, zeros beyond the chunk and
-//   beyond lengths[b], divided by P); strict: A_p[i,j] = 0 for j > i afterwards (no renormalisation)
+//   A = softmax over each row; A_p = each row of A smoothed by the kernel w over offsets -P/2..P/2,
+//   A_p[i,j] = sum_t w[t] A[i,j+t] (zeros beyond the chunk and beyond lengths[b]); the default w is the
+//   box 1/P (average pooling); strict: A_p[i,j] = 0 for j > i afterwards (no renormalisation)
 //   O = A_p V
 // A row with no valid key (a padded query whose chunk starts at or after lengths[b]) gives zeros.
 // Bidirectional attention decays with |i - j| on both sides (the spec's causal E_c mirrored).
@@ -33,6 +34,7 @@ struct AttentionOptions {
   int64_t pool = 1;           // P: odd smoothing window; 1 = no smoothing
   int64_t chunk = 0;          // C: attend only inside chunks of C positions; 0 = the whole sequence
   bool strict_causal = false;  // re-apply the causal mask after pooling (reference only)
+  std::vector<double> kernel{};  // the smoothing weights w over offsets -P/2..P/2 (size P); empty = box 1/P
 };
 
 // q, k, v [B, H, L, dh] (float32 or float64, one device); alpha: H decay rates >= 0 (0 = no decay);
@@ -47,8 +49,9 @@ Tensor las_attention_reference(const Tensor& q, const Tensor& k, const Tensor& v
                                const AttentionOptions& options = {}, const Tensor& lengths = Tensor(),
                                Tensor* weights = nullptr);
 
-// Ṽ: v [B, H, L, dh] with rows at positions >= lengths[b] zeroed, then average-pooled along positions
-// (window P) inside each chunk of C positions (C = 0: the whole sequence). Composed from ops.
-Tensor las_smooth_values(const Tensor& v, int64_t P, int64_t C, const Tensor& lengths = Tensor());
+// Ṽ: v [B, H, L, dh] with rows at positions >= lengths[b] zeroed, then smoothed along positions inside
+// each chunk of C positions (o.chunk; 0: the whole sequence) by the mirror of the row kernel, which
+// makes A_p V = A Ṽ exact (spec §2): average pooling for the box, conv_seq otherwise. Composed from ops.
+Tensor las_smooth_values(const Tensor& v, const AttentionOptions& o, const Tensor& lengths = Tensor());
 
 }  // namespace lasgrad

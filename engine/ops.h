@@ -87,5 +87,10 @@ Tensor masked_fill(const Tensor& x, const Tensor& mask, double value);
 // Average pooling along the positions axis of x [..., L, D]: window P (odd), stride 1, P/2 zeros of
 // padding on each side, always divided by P (PyTorch avg_pool1d with count_include_pad). LaS smoothing.
 Tensor avg_pool_seq(const Tensor& x, int64_t P);
+// A fixed 1-D kernel along the positions axis of x [..., L, D]: w holds P (odd) weights over the offsets
+// -P/2..P/2, out[l] = sum_t w[t + P/2] x[l + t], with zeros beyond [0, L). LaS smoothing by any kernel
+// but the box (avg_pool_seq, whose running sum is O(1) per entry). Composed from slices of a zero-padded
+// x, so every backend runs it and autograd gives its backward (the same op with w mirrored).
+Tensor conv_seq(const Tensor& x, const std::vector<double>& w);
 
 }  // namespace lasgrad

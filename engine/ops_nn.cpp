@@ -129,4 +129,27 @@ Tensor avg_pool_seq(const Tensor& x, int64_t P) {
   return out;
 }
 
+Tensor conv_seq(const Tensor& x, const std::vector<double>& w) {
+  const char* op = "conv_seq";
+  check_floating(op, x, "input");
+  if (x.ndim() < 2) fail(op, "expects [..., L, D], got " + shape_str(x.shape()));
+  if (w.size() % 2 == 0) fail(op, "needs an odd number of weights, got " + std::to_string(w.size()));
+  for (double v : w)
+    if (!std::isfinite(v)) fail(op, "weights must be finite, got " + std::to_string(v));
+  const int64_t R = static_cast<int64_t>(w.size()) / 2, L = x.dim(-2);
+  Shape pad = x.shape();
+  pad[pad.size() - 2] = std::min(R, L);  // offsets beyond L only ever read zeros
+  Tensor zeros = Tensor::zeros(pad, x.dtype(), x.device());
+  const int64_t r = pad[pad.size() - 2];
+  Tensor xp = r > 0 ? concat({zeros, x, zeros}, -2) : x;  // xp[l + r] = x[l]
+  Tensor out;
+  for (int64_t t = -r; t <= r; ++t) {
+    const double wt = w[static_cast<size_t>(t + R)];
+    if (wt == 0.0) continue;
+    Tensor term = mul(slice(xp, -2, r + t, L), wt);
+    out = out.defined() ? add(out, term) : term;
+  }
+  return out.defined() ? out : mul(x, 0.0);
+}
+
 }  // namespace lasgrad

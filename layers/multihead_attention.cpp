@@ -1,6 +1,10 @@
 #include "layers/multihead_attention.h"
 
+#include "engine/parse.h"
+
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
 
 namespace lasgrad {
 
@@ -33,6 +37,35 @@ std::vector<double> las_alphas(const AttentionSettings& s) {
   return a;
 }
 
+std::vector<double> smoothing_weights(const std::string& spec, int64_t P, double sigma) {
+  if (spec == "box") return {};
+  if (spec == "gaussian") {
+    if (!(sigma >= 0) || !std::isfinite(sigma)) throw Error("attention: gaussian smoothing needs sigma >= 0, got " + std::to_string(sigma));
+    const double s = sigma > 0 ? sigma : std::sqrt((static_cast<double>(P * P) - 1.0) / 12.0);
+    if (s == 0) return {1.0};  // P = 1: no smoothing
+    const int64_t R = static_cast<int64_t>(std::floor(3 * s));
+    std::vector<double> w(static_cast<size_t>(2 * R + 1));
+    double total = 0;
+    for (int64_t t = -R; t <= R; ++t) total += w[static_cast<size_t>(t + R)] = std::exp(-0.5 * double(t * t) / (s * s));
+    for (double& x : w) x /= total;
+    return w;
+  }
+  std::vector<double> w;
+  size_t at = 0;
+  while (at <= spec.size()) {
+    const size_t end = std::min(spec.find('/', at), spec.size());
+    const std::string item = spec.substr(at, end - at);
+    double x = 0;
+    if (!parse_decimal(item, x))
+      throw Error("attention: smoothing '" + spec + "' is not box, gaussian or weights separated by '/' (bad entry '" + item + "')");
+    w.push_back(x);
+    at = end + 1;
+  }
+  if (w.size() % 2 == 0)
+    throw Error("attention: smoothing '" + spec + "' has " + std::to_string(w.size()) + " weights; it needs an odd count");
+  return w;
+}
+
 MultiHeadAttention::MultiHeadAttention(int64_t d, const AttentionSettings& s, Rng& rng, DType dtype)
     : s_(s), alpha_(las_alphas(s)), d_(d) {
   if (s.heads < 1 || d % s.heads != 0)
@@ -48,7 +81,10 @@ MultiHeadAttention::MultiHeadAttention(int64_t d, const AttentionSettings& s, Rn
 AttentionOptions MultiHeadAttention::options() const {
   AttentionOptions o;
   o.causal = s_.causal;
-  o.pool = s_.kind == AttentionKind::Softmax ? 1 : s_.pool;
+  if (s_.kind != AttentionKind::Softmax) {
+    o.kernel = s_.kernel;
+    o.pool = s_.kernel.empty() ? s_.pool : static_cast<int64_t>(s_.kernel.size());
+  }
   o.chunk = s_.kind == AttentionKind::LasChunk ? s_.chunk : 0;
   o.strict_causal = s_.strict_causal && s_.kind != AttentionKind::Softmax;
   return o;

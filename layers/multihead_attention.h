@@ -21,6 +21,7 @@ struct AttentionSettings {
   double alpha_min = 0.0;       // the gentlest decaying head's rate; 0 = 1 / max_len
   std::vector<double> alphas;   // explicit per-head rates (size heads); overrides las_b and alpha_min
   int64_t pool = 5;             // P: odd smoothing window (LaS kinds; softmax uses 1)
+  std::vector<double> kernel;   // smoothing weights over offsets -P/2..P/2 (odd count, sets P); empty = box 1/P
   bool strict_causal = false;   // re-mask after pooling (runs the reference implementation)
   int64_t chunk = 128;          // C for las-chunk
   bool fused = true;            // the fused kernel; false = the literal reference (L x L matrices)
@@ -32,6 +33,12 @@ struct AttentionSettings {
 // head: B). Throws on a bad B, alpha_min or list size.
 std::vector<double> las_alphas(const AttentionSettings& s);
 
+// The smoothing weights named by `spec`: "box" -> empty (average pooling of width P); "gaussian" ->
+// exp(-t^2 / (2 sigma^2)) over |t| <= 3 sigma, normalised to sum 1, with sigma = 0 meaning the standard
+// deviation of the box of width P, sqrt((P^2 - 1) / 12); otherwise an odd count of weights separated by
+// '/', taken as given ("0.25/0.5/0.25"). Throws Error naming the spec.
+std::vector<double> smoothing_weights(const std::string& spec, int64_t P, double sigma);
+
 // x [B, L, d] -> [B, L, d]. Parameters: qkv (Linear d -> 3d, the q, k, v projections stacked in that
 // order, heads contiguous within each) and out (Linear d -> d).
 class MultiHeadAttention : public Module {
@@ -41,7 +48,7 @@ class MultiHeadAttention : public Module {
   // smoothed attention matrices [B, H, L, L] there (no grad).
   Tensor forward(const Tensor& x, const Tensor& lengths = Tensor(), Tensor* weights = nullptr) const;
 
-  AttentionOptions options() const;  // pool and chunk per kind
+  AttentionOptions options() const;  // smoothing and chunk per kind
   const std::vector<double>& alphas() const { return alpha_; }
   std::shared_ptr<Linear> qkv, out;
 

@@ -28,7 +28,9 @@ static ModelConfig model_config(const Config& c, const data::TaskInfo& info) {
   a.las_b = c.number("decay_max");
   a.alpha_min = c.number("alpha_min");
   a.alphas = c.numbers("alphas");
+  if (a.alphas.size() == 1) a.alphas.assign(static_cast<size_t>(a.heads), a.alphas[0]);  // one rate for every head
   a.pool = c.integer("pool");
+  a.kernel = smoothing_kernel(c);
   a.strict_causal = c.flag("strict_causal");
   a.chunk = c.integer("chunk") > 0 ? c.integer("chunk") : a.chunk;
   a.fused = c.flag("fused");

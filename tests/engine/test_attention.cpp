@@ -81,6 +81,14 @@ std::vector<Case> sweep() {
     cases.push_back({1, 2, 150, 8, o(5, 80)});               // a chunk spanning tiles, a short last chunk
     cases.push_back({2, 2, 90, 8, o(5, 16), {90, 37}});      // chunks with key padding (whole padded chunks)
     cases.push_back({1, 2, 20, 8, o(1, 7), {}, 0.0});        // chunked softmax attention
+    // Smoothing kernels other than the box, non-symmetric so that a missing mirror shows.
+    auto k = [causal](std::vector<double> w, int64_t C) {
+      return AttentionOptions{causal, static_cast<int64_t>(w.size()), C, false, w};
+    };
+    cases.push_back({2, 3, 70, 8, k({0.1, 0.6, 0.3}, 0)});
+    cases.push_back({2, 2, 100, 8, k({0.3, -0.2, 0.5, 0.1, 0.9}, 0), {100, 41}});
+    cases.push_back({2, 2, 90, 8, k({0.05, 0.1, 0.2, 0.3, 0.2, 0.1, 0.05}, 16), {90, 37}});
+    cases.push_back({1, 2, 5, 4, k({1, 2, 3, 4, 5, 6, 7, 8, 9}, 0)});  // a kernel wider than L
   }
   return cases;
 }
@@ -97,6 +105,7 @@ TEST_CASE("fused LaS attention equals the reference: forward and every gradient 
     CAPTURE(c.o.causal);
     CAPTURE(c.o.pool);
     CAPTURE(c.o.chunk);
+    CAPTURE(c.o.kernel.size());
     CAPTURE(c.lengths.size());
     Errors e = compare(c, DType::F64, seed++);
     CHECK(e.out < 1e-12);
@@ -106,9 +115,57 @@ TEST_CASE("fused LaS attention equals the reference: forward and every gradient 
   }
 }
 
+TEST_CASE("the V-side identity: smoothing the rows of A by w equals A times V smoothed by w mirrored") {
+  // Spec §2, for a random kernel that is not symmetric, computed here with plain loops:
+  // sum_j (sum_t w[t] A[i, j + t]) V[j]  ==  sum_k A[i, k] (sum_t w[t] V[k - t]), zeros outside [0, L).
+  Rng rng(31);
+  const int64_t L = 11, R = 3;
+  std::vector<double> w(2 * R + 1), A(L * L), V(L);
+  for (double& x : w) x = rng.uniform(-1, 1);
+  for (double& x : A) x = rng.uniform(0, 1);
+  for (double& x : V) x = rng.uniform(-1, 1);
+  auto at = [&](const std::vector<double>& v, int64_t i) { return i >= 0 && i < L ? v[static_cast<size_t>(i)] : 0.0; };
+  std::vector<double> vt(L);
+  for (int64_t k = 0; k < L; ++k)
+    for (int64_t t = -R; t <= R; ++t) vt[k] += w[t + R] * at(V, k - t);
+  for (int64_t i = 0; i < L; ++i) {
+    double left = 0, right = 0;
+    for (int64_t j = 0; j < L; ++j) {
+      double ap = 0;
+      for (int64_t t = -R; t <= R; ++t)
+        if (j + t >= 0 && j + t < L) ap += w[t + R] * A[i * L + j + t];
+      left += ap * V[j];
+      right += A[i * L + j] * vt[j];
+    }
+    CHECK(left == doctest::Approx(right).epsilon(1e-12));
+  }
+  // And the ops: las_smooth_values mirrors the row kernel (a single row of V, one head).
+  Tensor v = Tensor::from(V, {1, 1, L, 1});
+  AttentionOptions o{true, 2 * R + 1, 0, false, w};
+  test::check_close(las_smooth_values(v, o).to_doubles(), vt, 1e-12);
+}
+
+TEST_CASE("the reference's row smoothing by an explicit box equals its average pooling") {
+  Rng rng(32);
+  Tensor q = random({2, 2, 19, 4}, rng), k = random({2, 2, 19, 4}, rng), v = random({2, 2, 19, 4}, rng);
+  Tensor lengths = Tensor::from(std::vector<int32_t>{19, 12}, {2});
+  AttentionOptions box{true, 5, 0, false}, explicit_box{true, 5, 0, false, std::vector<double>(5, 0.2)};
+  test::check_close(las_attention_reference(q, k, v, {0, 0.3}, explicit_box, lengths).to_doubles(),
+                    las_attention_reference(q, k, v, {0, 0.3}, box, lengths).to_doubles(), 1e-12);
+}
+
 TEST_CASE("fused LaS attention equals the reference in float32") {
-  for (const Case& c : {Case{2, 4, 300, 16, {true, 5, 0, false}}, Case{2, 4, 257, 32, {false, 3, 0, false}},
-                        Case{2, 2, 300, 16, {true, 5, 128, false}, {300, 190}}}) {
+  auto opt = [](bool causal, int64_t P, int64_t C, std::vector<double> w = {}) {
+    AttentionOptions o;
+    o.causal = causal, o.pool = P, o.chunk = C, o.kernel = std::move(w);
+    return o;
+  };
+  std::vector<Case> cases;
+  cases.push_back({2, 4, 300, 16, opt(true, 5, 0)});
+  cases.push_back({2, 4, 257, 32, opt(false, 3, 0)});
+  cases.push_back({2, 2, 300, 16, opt(true, 5, 128), {300, 190}});
+  cases.push_back({2, 2, 300, 16, opt(true, 5, 0, {0.1, 0.2, 0.4, 0.2, 0.1}), {300, 190}});
+  for (const Case& c : cases) {
     CAPTURE(c.L);
     Errors e = compare(c, DType::F32, 99);
     CHECK(e.out < 2e-5);
@@ -151,7 +208,8 @@ TEST_CASE("finite-difference gradients of the fused op (float64)") {
   Rng rng(7);
   const std::vector<double> a{0.0, 0.3};
   for (AttentionOptions o : {AttentionOptions{true, 3, 0, false}, AttentionOptions{false, 5, 0, false},
-                             AttentionOptions{true, 3, 4, false}}) {
+                             AttentionOptions{true, 3, 4, false}, AttentionOptions{true, 3, 0, false, {0.2, 0.7, -0.4}},
+                             AttentionOptions{false, 5, 4, false, {0.1, 0.2, 0.3, 0.5, 0.8}}}) {
     CAPTURE(o.causal);
     CAPTURE(o.chunk);
     In in{random({2, 2, 9, 3}, rng), random({2, 2, 9, 3}, rng), random({2, 2, 9, 3}, rng)};
@@ -207,6 +265,8 @@ TEST_CASE("las_attention validates its inputs and names itself") {
   throws([&] { return las_attention(q, q, Tensor::zeros({1, 2, 5, 3}), {0, 0}); }, "[B, H, L, dh]");
   throws([&] { return las_attention(q, q, q, {0, -1}); }, ">= 0");
   throws([&] { return las_attention(q, q, q, {0, 0}, {true, 2, 0, false}); }, "odd");
+  throws([&] { return las_attention(q, q, q, {0, 0}, {true, 3, 0, false, {1, 1, 1, 1, 1}}); },
+         "a smoothing kernel of 5 weights for the window P = 3");
   throws([&] { return las_attention(q, q, q, {0, 0}, {true, 1, 0, false}, Tensor::from(std::vector<int32_t>{5}, {1})); },
          "outside [0, L = 4]");
   throws([&] { return las_attention(q, q, q.to(DType::F64), {0, 0}); }, "las_attention");

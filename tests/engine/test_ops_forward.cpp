@@ -227,4 +227,15 @@ TEST_CASE("masked fill and sequence average pooling") {
   check_close(avg_pool_seq(s, 7).to_doubles(), {10. / 7, 100. / 7, 15. / 7, 150. / 7, 15. / 7, 150. / 7, 15. / 7,
                                                 150. / 7, 14. / 7, 140. / 7}, 1e-12);
   CHECK(error_of([&] { avg_pool_seq(s, 4); }).find("avg_pool_seq: window P must be odd") == 0);
+
+  // conv_seq, w = (1, 2, 4) over offsets (-1, 0, +1): out[l] = x[l-1] + 2 x[l] + 4 x[l+1], worked by hand.
+  check_close(conv_seq(s, {1, 2, 4}).to_doubles(), {10, 100, 17, 170, 24, 240, 31, 310, 14, 140}, 1e-12);
+  // Five weights over L = 5; offsets past both ends read zeros: out[0] = 3 x0 + 4 x1 + 5 x2.
+  check_close(conv_seq(s, {1, 2, 3, 4, 5}).to_doubles(),
+              {26, 260, 40, 400, 55, 550, 40, 400, 26, 260}, 1e-12);
+  // Seven weights, L = 5: the outermost offsets never land inside, so only w[1..5] count at l = 2.
+  CHECK(conv_seq(s, {100, 1, 1, 1, 1, 1, 100}).to_doubles()[4] == doctest::Approx(15.0).epsilon(1e-12));
+  check_close(conv_seq(s, {0.5}).to_doubles(), {0.5, 5, 1, 10, 1.5, 15, 2, 20, 2.5, 25}, 1e-12);
+  CHECK(error_of([&] { conv_seq(s, {1, 2}); }).find("conv_seq: needs an odd number of weights") == 0);
+  CHECK(error_of([&] { conv_seq(s, {1, NAN, 1}); }).find("conv_seq: weights must be finite") == 0);
 }

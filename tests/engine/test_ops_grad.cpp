@@ -148,6 +148,11 @@ TEST_CASE("dropout, masked fill and sequence pooling") {
     CHECK_GRADIENTS([p](const In& in) { return avg_pool_seq(in[0], p); }, (In{x}));
   }
   CHECK_GRADIENTS([](const In& in) { return avg_pool_seq(in[0], 3); }, (In{random({2, 2, 1, 4}, rng)}));
+  // A non-symmetric kernel: the backward must mirror it. 11 weights over L = 7 reach past both ends.
+  for (const std::vector<double>& w : {std::vector<double>{0.1, 0.7, -0.3}, std::vector<double>{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}}) {
+    CAPTURE(w.size());
+    CHECK_GRADIENTS([w](const In& in) { return conv_seq(in[0], w); }, (In{x}));
+  }
 }
 
 TEST_CASE("a composed expression: a two-layer network with a loss") {

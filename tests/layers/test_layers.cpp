@@ -186,3 +186,33 @@ TEST_CASE("MultiHeadAttention: strict re-mask runs the reference; recorded weigh
   CHECK(w.to_doubles()[0 * 5 + 1] > 0.0);  // pooling spreads weight one column ahead
   CHECK_THROWS_AS(MultiHeadAttention(5, s, rng), Error);  // 5 is not a multiple of 2 heads
 }
+
+TEST_CASE("smoothing_weights: box, gaussian and explicit kernels; the layer passes them to the op") {
+  CHECK(smoothing_weights("box", 5, 0).empty());
+  // sigma 0 -> the box of width 5's standard deviation, sqrt((25 - 1) / 12) = sqrt(2); cut at 3 sigma = 4.24.
+  std::vector<double> g = smoothing_weights("gaussian", 5, 0);
+  REQUIRE(g.size() == 9);
+  double z = 0;
+  for (int t = -4; t <= 4; ++t) z += std::exp(-t * t / 4.0);
+  for (int t = -4; t <= 4; ++t) CHECK(g[t + 4] == doctest::Approx(std::exp(-t * t / 4.0) / z).epsilon(1e-12));
+  CHECK(smoothing_weights("gaussian", 5, 0.5).size() == 3);  // 3 sigma = 1.5: offsets -1..1
+  CHECK(smoothing_weights("gaussian", 1, 0) == std::vector<double>{1.0});
+  CHECK(smoothing_weights("0.25/0.5/0.25", 5, 0) == std::vector<double>{0.25, 0.5, 0.25});
+  CHECK_THROWS_WITH_AS(smoothing_weights("0.5/0.5", 5, 0), doctest::Contains("odd count"), Error);
+  CHECK_THROWS_WITH_AS(smoothing_weights("triangle", 5, 0), doctest::Contains("'triangle'"), Error);
+  CHECK_THROWS_WITH_AS(smoothing_weights("1//1", 5, 0), doctest::Contains("bad entry ''"), Error);
+  CHECK_THROWS_WITH_AS(smoothing_weights("gaussian", 5, -1), doctest::Contains("sigma >= 0"), Error);
+
+  Rng rng(7);
+  AttentionSettings s;
+  s.heads = 2;
+  s.pool = 5;
+  s.kernel = {0.1, 0.6, 0.3};
+  MultiHeadAttention las(4, s, rng, DType::F64);
+  CHECK(las.options().pool == 3);  // the kernel sets the window
+  CHECK(las.options().kernel == s.kernel);
+  s.kind = AttentionKind::Softmax;
+  MultiHeadAttention softmax(4, s, rng, DType::F64);
+  CHECK(softmax.options().pool == 1);
+  CHECK(softmax.options().kernel.empty());
+}
