@@ -9,6 +9,7 @@
 #include "tools/cli.h"
 #include "tools/commands.h"
 #include "tools/trained_run.h"
+#include "train/metrics.h"
 #include "train/plot.h"
 
 namespace lasgrad::tools {
@@ -32,27 +33,19 @@ static std::string fmt(const char* f, double v) {
   return buf;
 }
 
-// The value after `"key": ` in a metrics line, or NaN.
-static double field(const std::string& line, const std::string& key) {
-  auto at = line.find("\"" + key + "\": ");
-  return at == std::string::npos ? NAN : std::strtod(line.c_str() + at + key.size() + 4, nullptr);
-}
-
 // Loss, accuracy and learning rate against step, train and val, from metrics.jsonl.
 static Image curves(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw Error("cannot read " + path + " (the run's metrics, next to the checkpoint)");
   train::Series tl{"train", {}, {}, {31, 119, 180}}, vl{"val", {}, {}, {214, 39, 40}};
   train::Series ta = tl, va = vl, lr{"lr", {}, {}, {44, 160, 44}};
-  for (std::string line; std::getline(in, line);) {
-    double step = field(line, "step");
-    if (line.find("\"split\": \"train\"") != std::string::npos) {
-      tl.x.push_back(step), tl.y.push_back(field(line, "loss"));
-      ta.x.push_back(step), ta.y.push_back(100 * field(line, "accuracy"));
-      lr.x.push_back(step), lr.y.push_back(field(line, "lr"));
-    } else if (line.find("\"split\": \"val\"") != std::string::npos) {
-      vl.x.push_back(step), vl.y.push_back(field(line, "loss"));
-      va.x.push_back(step), va.y.push_back(100 * field(line, "accuracy"));
+  for (const train::MetricsLine& m : train::read_metrics(path)) {
+    const double step = double(m.step);
+    if (m.split == "train") {
+      tl.x.push_back(step), tl.y.push_back(m.get("loss"));
+      ta.x.push_back(step), ta.y.push_back(100 * m.get("accuracy"));
+      lr.x.push_back(step), lr.y.push_back(m.get("lr"));
+    } else if (m.split == "val") {
+      vl.x.push_back(step), vl.y.push_back(m.get("loss"));
+      va.x.push_back(step), va.y.push_back(100 * m.get("accuracy"));
     }
   }
   if (tl.x.empty()) throw Error(path + " has no training lines");

@@ -5,6 +5,8 @@
 #include <sstream>
 
 #include "engine/backend.h"
+#include "engine/parse.h"
+#include "layers/multihead_attention.h"
 
 namespace lasgrad::train {
 
@@ -31,10 +33,12 @@ Config::Config() {
       {"dropout", "0", "dropout probability"},
       {"causal", "true", "causal attention (the paper's models are causal)"},
       {"pool", "5", "las: smoothing window P (odd); 1 = none"},
+      {"smoothing", "box", "las: the smoothing kernel: box (average pooling over P) | gaussian (sigma, cut at 3 sigma) | weights a/b/c"},
+      {"sigma", "0", "las: the gaussian's width; 0 = the standard deviation of the box of width P"},
       {"chunk", "0", "las-chunk: chunk length C; 0 = the whole sequence"},
       {"decay_max", "0.1", "las: B, the sharpest head's decay rate, in (0, 1)"},
       {"alpha_min", "0", "las: the gentlest decaying head's rate; 0 = 1 / sequence length"},
-      {"alphas", "", "las: explicit per-head decay rates, comma-separated (overrides decay_max, alpha_min)"},
+      {"alphas", "", "las: explicit decay rates, one per head or one for every head, comma-separated (overrides decay_max, alpha_min)"},
       {"strict_causal", "false", "las: re-mask future columns after pooling (uses the reference implementation)"},
       {"fused", "true", "the fused O(L)-memory attention kernel; false = the literal L x L reference"},
       // Optimisation.
@@ -92,17 +96,15 @@ const std::string& Config::str(const std::string& key) const { return find(key).
 
 int64_t Config::integer(const std::string& key) const {
   const std::string& v = str(key);
-  char* end = nullptr;
-  long long x = std::strtoll(v.c_str(), &end, 10);
-  if (v.empty() || *end) throw Error("config: " + key + " needs a whole number, got '" + v + "'");
+  int64_t x = 0;
+  if (!parse_int64(v, x)) throw Error("config: " + key + " needs a whole number in the 64-bit range, got '" + v + "'");
   return x;
 }
 
 double Config::number(const std::string& key) const {
   const std::string& v = str(key);
-  char* end = nullptr;
-  double x = std::strtod(v.c_str(), &end);
-  if (v.empty() || *end || !std::isfinite(x)) throw Error("config: " + key + " needs a number, got '" + v + "'");
+  double x = 0;
+  if (!parse_decimal(v, x)) throw Error("config: " + key + " needs a finite decimal number, got '" + v + "'");
   return x;
 }
 
@@ -124,9 +126,8 @@ std::vector<std::string> Config::list(const std::string& key) const {
 std::vector<double> Config::numbers(const std::string& key) const {
   std::vector<double> out;
   for (const auto& item : list(key)) {
-    char* end = nullptr;
-    double x = std::strtod(item.c_str(), &end);
-    if (*end || !std::isfinite(x)) throw Error("config: " + key + " needs numbers, got '" + item + "'");
+    double x = 0;
+    if (!parse_decimal(item, x)) throw Error("config: " + key + " needs finite decimal numbers, got '" + item + "'");
     out.push_back(x);
   }
   return out;
@@ -250,6 +251,14 @@ int64_t sequence_length(const Config& config) {
   return m > 0 ? m : task_length(config.str("task"));
 }
 
+std::vector<double> smoothing_kernel(const Config& c) {
+  try {
+    return smoothing_weights(c.str("smoothing"), c.integer("pool"), c.number("sigma"));
+  } catch (const Error& e) {
+    throw Error(std::string("config: ") + e.what());
+  }
+}
+
 Device run_device(const Config& config) {
   const Device d = parse_device(config.str("device"), "setting device");
   std::string why;
@@ -286,6 +295,10 @@ void validate(const Config& c) {
     throw Error("config: heads = " + std::to_string(heads) + " does not divide width = " + std::to_string(width));
   if (c.integer("pool") % 2 == 0) throw Error("config: pool (P) must be odd, got " + c.str("pool"));
   if (c.integer("pool") > L) throw Error("config: pool = " + c.str("pool") + " is longer than the sequence (" + std::to_string(L) + ")");
+  const std::vector<double> kernel = smoothing_kernel(c);
+  if (static_cast<int64_t>(kernel.size()) > L)
+    throw Error("config: smoothing = " + c.str("smoothing") + " spans " + std::to_string(kernel.size()) +
+                " positions, more than the sequence (" + std::to_string(L) + ")");
   int64_t chunk = c.integer("chunk");
   if (chunk > L)
     throw Error("config: chunk = " + std::to_string(chunk) + " is longer than the sequence (" + std::to_string(L) + ")");
@@ -298,9 +311,10 @@ void validate(const Config& c) {
     double B = c.number("decay_max");
     if (!(B > 0 && B < 1)) throw Error("config: decay_max (B) must be in (0, 1), got " + c.str("decay_max"));
   }
-  if (!c.list("alphas").empty() && static_cast<int64_t>(c.numbers("alphas").size()) != heads)
-    throw Error("config: alphas lists " + std::to_string(c.numbers("alphas").size()) + " rates for " +
-                std::to_string(heads) + " heads");
+  const size_t rates = c.numbers("alphas").size();
+  if (rates > 1 && static_cast<int64_t>(rates) != heads)
+    throw Error("config: alphas lists " + std::to_string(rates) + " rates for " + std::to_string(heads) +
+                " heads (give one rate per head, or one for every head)");
   for (double a : c.numbers("alphas"))
     if (a < 0) throw Error("config: alphas must be >= 0");
   double p = c.number("dropout");

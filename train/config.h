@@ -67,6 +67,10 @@ void validate(const Config& config);
 // The sequence length the model sees: max_length, or the task's length when it is 0.
 int64_t sequence_length(const Config& config);
 
+// The LaS smoothing weights of the settings (smoothing, pool, sigma); empty = the box of width pool.
+// Throws Error naming the setting when malformed.
+std::vector<double> smoothing_kernel(const Config& config);
+
 // The device the settings train on; throws Error saying why when it cannot be used here (a build
 // without CUDA, no GPU).
 Device run_device(const Config& config);

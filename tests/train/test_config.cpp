@@ -69,9 +69,33 @@ TEST_CASE("overrides, and errors that name what is wrong") {
   Config a = c;
   a.set("alphas", "0,0.1");
   CHECK_THROWS_WITH_AS(validate(a), doctest::Contains("alphas"), Error);
+  Config one = c;
+  one.set("alphas", "0");  // one rate for every head
+  validate(one);
   Config x = c;
   x.set("lr", "fast");
-  CHECK_THROWS_WITH_AS(validate(x), doctest::Contains("lr needs a number"), Error);
+  CHECK_THROWS_WITH_AS(validate(x), doctest::Contains("lr needs a finite decimal number"), Error);
+  // Out of range or in another base: refused, never clamped to INT64_MAX or read as hexadecimal.
+  for (const char* big : {"99999999999999999999", "1e3", " 5", "0x10"}) {
+    Config b = c;
+    b.set("batch_size", big);
+    CAPTURE(big);
+    CHECK_THROWS_WITH_AS(validate(b), doctest::Contains("batch_size needs a whole number in the 64-bit range"), Error);
+  }
+  for (const char* odd : {"0x10", "inf", "nan", "1e999", "2e-3 "}) {
+    Config l = c;
+    l.set("lr", odd);
+    CAPTURE(odd);
+    CHECK_THROWS_WITH_AS(validate(l), doctest::Contains("lr needs a finite decimal number"), Error);
+  }
+  Config g = c;
+  g.set("smoothing", "gaussian");
+  CHECK(smoothing_kernel(g).size() == 9);  // P = 5: sigma sqrt(2), cut at 3 sigma
+  g.set("smoothing", "0.2/0.3");
+  CHECK_THROWS_WITH_AS(validate(g), doctest::Contains("odd count"), Error);
+  g.set("smoothing", "gaussian");
+  g.set("sigma", "50");
+  CHECK_THROWS_WITH_AS(validate(g), doctest::Contains("spans 301 positions, more than the sequence (128)"), Error);
 }
 
 TEST_CASE("the device setting: cpu or cuda, and cuda refused with the reason where it cannot run") {

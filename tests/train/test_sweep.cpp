@@ -1,0 +1,132 @@
+// lasgrad sweep's library part: variants and grid expansion, run records read from a run folder, and
+// the summary's statistics against numbers worked out here by hand.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include <unistd.h>
+
+#include "train/sweep.h"
+
+using namespace lasgrad;
+using namespace lasgrad::train;
+namespace fs = std::filesystem;
+
+TEST_CASE("variants: the built-ins, a user's own, and clear errors") {
+  CHECK(builtin_variants() ==
+        std::vector<std::string>{"softmax", "las", "las-chunk", "local-only", "smooth-only", "las-gaussian"});
+  CHECK(variant("local-only").settings == Settings{{"attention", "las"}, {"pool", "1"}});
+  CHECK(variant("smooth-only").settings == Settings{{"attention", "las"}, {"alphas", "0"}});
+  Variant mine = variant("mine:attention=las,alphas=0,0.1,0.2,0.3,pool=3");
+  CHECK(mine.name == "mine");
+  CHECK(mine.settings == Settings{{"attention", "las"}, {"alphas", "0,0.1,0.2,0.3"}, {"pool", "3"}});
+  CHECK_THROWS_WITH_AS(variant("linear"), doctest::Contains("'linear' is not built in"), Error);
+  CHECK_THROWS_WITH_AS(variant(":pool=3"), doctest::Contains("no name"), Error);
+  CHECK_THROWS_WITH_AS(variant("a/b:pool=3"), doctest::Contains("may hold only"), Error);
+  CHECK_THROWS_WITH_AS(variant("x:3"), doctest::Contains("not key=value"), Error);
+  CHECK(grid_axis("pool=3,5,7").values == std::vector<std::string>{"3", "5", "7"});
+  CHECK_THROWS_WITH_AS(grid_axis("pool"), doctest::Contains("key=value"), Error);
+}
+
+TEST_CASE("expand: variants x grid x seeds, in order, each config resolved over its own preset") {
+  SweepSpec s;
+  s.task = "listops";
+  s.data = "some/data";
+  s.variants = {variant("softmax"), variant("las-chunk")};
+  s.seeds = {1, 7};
+  s.sets = {{"steps", "50"}, {"warmup", "5"}};
+  s.grid = {grid_axis("pool=3,5"), grid_axis("lr=1e-3,2e-3")};
+  std::vector<RunPlan> runs = expand(s);
+  REQUIRE(runs.size() == 2 * 2 * 2 * 2);
+  CHECK(runs[0].dir == "softmax_pool=3_lr=1e-3/seed1");
+  CHECK(runs[1].dir == "softmax_pool=3_lr=1e-3/seed7");
+  CHECK(runs[2].dir == "softmax_pool=3_lr=2e-3/seed1");
+  CHECK(runs[4].dir == "softmax_pool=5_lr=1e-3/seed1");
+  CHECK(runs[15].dir == "las-chunk_pool=5_lr=2e-3/seed7");
+  CHECK(runs[15].config.str("attention") == "las-chunk");
+  CHECK(runs[15].config.integer("chunk") == 32);  // the small preset's chunk for las-chunk
+  CHECK(runs[15].config.integer("pool") == 5);
+  CHECK(runs[15].config.str("lr") == "2e-3");
+  CHECK(runs[15].config.integer("seed") == 7);
+  CHECK(runs[15].config.integer("steps") == 50);
+  CHECK(runs[15].config.str("data") == "some/data");
+  CHECK(runs[0].config.str("attention") == "softmax");
+
+  s.grid = {grid_axis("pool=4")};  // invalid for every run: refused before anything runs, naming the run
+  CHECK_THROWS_WITH_AS(expand(s), doctest::Contains("run softmax_pool=4/seed1: config: pool (P) must be odd"), Error);
+  s.grid = {};
+  s.variants = {variant("las"), variant("las")};
+  CHECK_THROWS_WITH_AS(expand(s), doctest::Contains("share the folder las/seed1"), Error);
+}
+
+TEST_CASE("run records and the summary's statistics") {
+  const fs::path dir = fs::temp_directory_path() / ("lasgrad_sweep_test_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  SweepSpec s;
+  s.task = "listops";
+  s.data = "d";
+  s.variants = {variant("softmax"), variant("las")};
+  s.seeds = {1, 2, 3};
+  std::vector<RunPlan> plans = expand(s);
+  // softmax: val (best) 0.40, 0.50, 0.60 and test 0.30, 0.35, 0.55; las: seed 1 done (0.70 / 0.65),
+  // seed 2 interrupted (a checkpoint, no test line), seed 3 failed before writing anything.
+  struct Fake {
+    std::vector<double> val;
+    double test;
+  };
+  const Fake fakes[] = {{{0.2, 0.4}, 0.30}, {{0.5, 0.45}, 0.35}, {{0.6, 0.6}, 0.55}, {{0.7, 0.1}, 0.65}};
+  for (int i = 0; i < 4; ++i) {
+    fs::create_directories(dir / plans[i].dir);
+    std::ofstream m(dir / plans[i].dir / "metrics.jsonl");
+    for (size_t k = 0; k < fakes[i].val.size(); ++k)
+      m << "{\"split\": \"train\", \"step\": " << 10 * (k + 1) << ", \"loss\": 1.5, \"examples_per_s\": " << 100 * (k + 1)
+        << "}\n{\"split\": \"val\", \"step\": " << 10 * (k + 1) << ", \"loss\": 1, \"accuracy\": " << fakes[i].val[k] << "}\n";
+    m << "{\"split\": \"test\", \"step\": 10, \"loss\": 2.25, \"accuracy\": " << fakes[i].test << "}\n";
+  }
+  fs::create_directories(dir / plans[4].dir);
+  std::ofstream(dir / plans[4].dir / "metrics.jsonl") << "{\"split\": \"train\", \"step\": 10, \"loss\": 1.5}\n{\"split\": \"va";
+  std::ofstream(dir / plans[4].dir / "last.safetensors") << "x";
+  fs::create_directories(dir / plans[5].dir);
+  std::ofstream(dir / plans[5].dir / "error.txt") << "exit status 1: lasgrad train: error: data folder d does not exist";
+  std::ofstream(dir / plans[5].dir / "wall_s.txt") << "2.5\n";
+
+  std::vector<RunRecord> runs;
+  for (const auto& p : plans) runs.push_back(read_run((dir / p.dir).string(), p));
+  CHECK(runs[0].state == RunState::Done);
+  CHECK(runs[0].best_val == doctest::Approx(0.4));
+  CHECK(runs[0].best_step == 20);
+  CHECK(runs[1].best_step == 10);  // the first of the best
+  CHECK(runs[0].examples_per_s == doctest::Approx(150));
+  CHECK(runs[0].test_loss == doctest::Approx(2.25));
+  CHECK(runs[0].val.size() == 2);
+  CHECK(runs[4].state == RunState::Partial);
+  CHECK(runs[4].error.empty());  // a line cut by a kill is no failure: the resume truncates it
+  CHECK(runs[5].state == RunState::New);
+  CHECK(runs[5].wall_s == 2.5);
+
+  std::vector<GroupSummary> g = summarize(runs);
+  REQUIRE(g.size() == 2);
+  CHECK(g[0].group == "softmax");
+  CHECK(g[0].done == 3);
+  // By hand: val 0.4, 0.5, 0.6 -> mean 0.5, std sqrt((0.01 + 0 + 0.01) / 2) = 0.1;
+  // test 0.30, 0.35, 0.55 -> mean 0.4, deviations -0.1, -0.05, 0.15 -> std sqrt(0.035 / 2) = 0.1322876.
+  CHECK(g[0].val_mean == doctest::Approx(0.5));
+  CHECK(g[0].val_std == doctest::Approx(0.1));
+  CHECK(g[0].test_mean == doctest::Approx(0.4));
+  CHECK(g[0].test_std == doctest::Approx(0.1322876).epsilon(1e-6));
+  CHECK(g[1].done == 1);
+  CHECK(g[1].failed == 1);
+  CHECK(g[1].test_mean == doctest::Approx(0.65));
+  CHECK(g[1].test_std == 0.0);  // one seed
+
+  write_summary(dir.string(), runs, "lasgrad sweep --task listops", "");
+  for (const char* f : {"summary.md", "summary.json", "summary.png"}) CHECK(fs::file_size(dir / f) > 100);
+  std::ifstream md(dir / "summary.md");
+  std::string text((std::istreambuf_iterator<char>(md)), std::istreambuf_iterator<char>());
+  CHECK(text.find("| softmax | 3/3 | 50.00 ± 10.00 | 40.00 ± 13.23 |") != std::string::npos);
+  CHECK(text.find("| las | 1/3 (1 failed) | 70.00 ± 0.00 | 65.00 ± 0.00 |") != std::string::npos);
+  CHECK(text.find("data folder d does not exist") != std::string::npos);
+  fs::remove_all(dir);
+}

@@ -1,0 +1,361 @@
+// `lasgrad sweep`: runs a grid of `lasgrad train` runs, J at a time, each in its own folder and its own
+// process (a crash or a failed run takes down nothing else), and keeps summary.{md,json,png} up to date
+// after every run. A second invocation skips finished runs and resumes interrupted ones from their
+// last.safetensors; Ctrl-C or SIGTERM checkpoints the running ones and stops.
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "engine/parse.h"
+#include "train/sweep.h"
+#include "tools/cli.h"
+#include "tools/commands.h"
+
+namespace lasgrad::tools {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+static volatile std::sig_atomic_t g_stop = 0;
+
+namespace {
+
+std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream in(s);
+  for (std::string item; std::getline(in, item, ',');)
+    if (!item.empty()) out.push_back(item);
+  return out;
+}
+
+// A spec file: one flag per line, "name = value" (the flags of this command without their dashes);
+// blank lines and lines starting with '#' are skipped. Returns the lines as (name, value).
+std::vector<std::pair<std::string, std::string>> read_spec(const std::string& path, std::string& text) {
+  std::ifstream in(path);
+  if (!in) throw cli::UsageError("cannot read the spec file " + path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  text = ss.str();
+  std::vector<std::pair<std::string, std::string>> out;
+  std::stringstream lines(text);
+  int n = 0;
+  for (std::string line; std::getline(lines, line);) {
+    ++n;
+    const auto first = line.find_first_not_of(" \t");
+    if (first == std::string::npos || line[first] == '#') continue;
+    const auto eq = line.find('=');
+    if (eq == std::string::npos)
+      throw cli::UsageError(path + ":" + std::to_string(n) + ": expected 'name = value', got '" + line + "'");
+    auto trim = [](std::string s) {
+      const auto a = s.find_first_not_of(" \t\r"), b = s.find_last_not_of(" \t\r");
+      return a == std::string::npos ? std::string() : s.substr(a, b - a + 1);
+    };
+    out.emplace_back(trim(line.substr(0, eq)), trim(line.substr(eq + 1)));
+  }
+  return out;
+}
+
+std::string shell_quote(const std::string& s) {
+  if (!s.empty() && s.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-+=.,/:@%") ==
+                        std::string::npos)
+    return s;
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+// "key = value    # help" lines of a run's config.txt.
+std::map<std::string, std::string> read_config_txt(const fs::path& p) {
+  std::map<std::string, std::string> out;
+  std::ifstream in(p);
+  for (std::string line; std::getline(in, line);) {
+    const auto eq = line.find(" = ");
+    if (eq == std::string::npos) continue;
+    std::string v = line.substr(eq + 3);
+    const auto hash = v.find("    # ");
+    if (hash != std::string::npos) v = v.substr(0, hash);
+    out[line.substr(0, eq)] = v;
+  }
+  return out;
+}
+
+// The last lines of a run's log that say what went wrong: its "error:" line, or its last line.
+std::string failure_of(const fs::path& log, int status) {
+  std::ifstream in(log);
+  std::string line, last, error;
+  while (std::getline(in, line)) {
+    if (!line.empty()) last = line;
+    if (line.find("error:") != std::string::npos) error = line;
+  }
+  std::string why = WIFSIGNALED(status) ? "killed by signal " + std::to_string(WTERMSIG(status))
+                                        : "exit status " + std::to_string(WEXITSTATUS(status));
+  return why + ": " + (error.empty() ? last : error);
+}
+
+void write_file(const fs::path& p, const std::string& text) {
+  const fs::path tmp = p.string() + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << text;
+    if (!(out << std::flush)) throw Error("cannot write " + tmp.string());
+  }
+  fs::rename(tmp, p);
+}
+
+}  // namespace
+
+int cmd_sweep(int argc, char** argv) {
+  std::string variant_help = "built-in variants, comma-separated: ";
+  for (const auto& n : train::builtin_variants()) variant_help += n + " ";
+  cli::Flags f("lasgrad sweep",
+               "Train every point of variants x grid x seeds, J runs at a time, each in DIR/<variant>[_key=value]/seed<N>\n"
+               "as its own `lasgrad train` process, and write DIR/summary.md, summary.json and summary.png after\n"
+               "every finished run: per variant the mean and standard deviation over seeds of the best validation\n"
+               "and the test accuracy, each run's numbers, the validation curves, and the command that reproduces\n"
+               "the sweep. Run it again to skip finished runs and resume interrupted ones (Ctrl-C, SIGTERM, a kill\n"
+               "or a reboot); a failed run is reported with its error and the others go on.");
+  f.option("spec", "", "a file of flag lines, 'name = value' (e.g. 'variants = softmax,las', 'set = steps=500'); flags given here add to or replace them")
+      .option("task", "listops", "listops, text, retrieval, image, pathfinder, pathx, smnist or psmnist")
+      .option("data", "", "the task's data folder (required)")
+      .option("preset", "small", "paper or small, the base of every run")
+      .option("variants", "softmax,las", variant_help)
+      .repeated("variant", "one more variant: a built-in name, or your own as name:key=value,key=value")
+      .option("seeds", "1", "seeds, comma-separated")
+      .repeated("set", "a setting for every run, key=value (lasgrad train --help lists them)")
+      .repeated("grid", "a setting to vary, key=v1,v2,v3: every variant runs at every value (axes cross)")
+      .option("out", "", "the sweep folder (required)")
+      .option("jobs", "0", "runs at once; 0 = the machine's cores / threads")
+      .option("threads", "1", "CPU threads per run")
+      .toggle("dry-run", "print the runs and their states, run nothing");
+
+  // The spec file's lines become flags placed before the command line's: a repeated flag adds to them,
+  // any other flag given on the command line replaces the file's.
+  std::string spec_path, spec_text;
+  for (int i = 1; i + 1 < argc; ++i)
+    if (!std::strcmp(argv[i], "--spec")) spec_path = argv[i + 1];
+  for (int i = 1; i < argc; ++i)
+    if (!std::strncmp(argv[i], "--spec=", 7)) spec_path = argv[i] + 7;
+  std::vector<std::string> args{argv[0]};
+  if (!spec_path.empty()) {
+    std::set<std::string> given;
+    for (int i = 1; i < argc; ++i)
+      if (!std::strncmp(argv[i], "--", 2)) given.insert(std::string(argv[i] + 2).substr(0, std::string(argv[i] + 2).find('=')));
+    for (const auto& [name, value] : read_spec(spec_path, spec_text)) {
+      if (name == "spec") throw cli::UsageError(spec_path + ": a spec file cannot name another spec file");
+      const bool repeated = name == "set" || name == "grid" || name == "variant";
+      if (!repeated && given.count(name)) continue;
+      if (name == "dry-run") throw cli::UsageError(spec_path + ": dry-run is a command-line flag");
+      args.push_back("--" + name);
+      args.push_back(value);
+    }
+  }
+  for (int i = 1; i < argc; ++i) args.push_back(argv[i]);
+  std::vector<char*> av;
+  for (auto& a : args) av.push_back(a.data());
+  if (!f.parse(static_cast<int>(av.size()), av.data())) return 0;
+
+  train::SweepSpec spec;
+  spec.task = f.str("task");
+  spec.data = f.str("data");
+  spec.preset = f.str("preset");
+  if (spec.data.empty()) throw cli::UsageError("--data is required (the task's data folder)");
+  const std::string out = f.str("out");
+  if (out.empty()) throw cli::UsageError("--out is required (the sweep folder)");
+  const int64_t threads = f.integer("threads");
+  if (threads < 1) throw cli::UsageError("--threads must be >= 1, got " + f.str("threads"));
+  int64_t jobs = f.integer("jobs");
+  if (jobs < 0) throw cli::UsageError("--jobs must be >= 0, got " + f.str("jobs"));
+  if (jobs == 0) jobs = std::max<int64_t>(1, static_cast<int64_t>(sysconf(_SC_NPROCESSORS_ONLN)) / threads);
+  try {
+    for (const auto& v : split_list(f.str("variants"))) spec.variants.push_back(train::variant(v));
+    for (const auto& v : f.all("variant")) spec.variants.push_back(train::variant(v));
+    spec.seeds.clear();
+    for (const auto& s : split_list(f.str("seeds"))) {
+      int64_t v = 0;
+      if (!parse_int64(s, v) || v < 0) throw Error("--seeds: '" + s + "' is not a seed (a whole number >= 0)");
+      spec.seeds.push_back(v);
+    }
+    for (const auto& kv : f.all("set")) {
+      const auto eq = kv.find('=');
+      if (eq == std::string::npos || eq == 0) throw Error("--set needs key=value, got '" + kv + "'");
+      spec.sets.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
+    }
+    spec.sets.emplace_back("threads", std::to_string(threads));
+    for (const auto& g : f.all("grid")) spec.grid.push_back(train::grid_axis(g));
+  } catch (const Error& e) {
+    throw cli::UsageError(e.what());
+  }
+  const std::vector<train::RunPlan> plans = train::expand(spec);  // every run is valid before any starts
+
+  // The command that reproduces this sweep (the spec file's text is recorded beside it).
+  std::string command = "lasgrad sweep";
+  for (int i = 1; i < argc; ++i)
+    if (std::strcmp(argv[i], "--dry-run")) command += " " + shell_quote(argv[i]);
+
+  // A run folder made with other settings is never touched: the sweep refuses before starting.
+  for (const auto& p : plans) {
+    const fs::path cfg = fs::path(out) / p.dir / "config.txt";
+    if (!fs::exists(cfg)) continue;
+    const auto have = read_config_txt(cfg);
+    for (const auto& e : p.config.entries()) {
+      bool asked = e.key == "task" || e.key == "preset" || e.key == "attention";
+      for (const auto& [k, v] : p.settings) asked = asked || k == e.key;
+      auto it = have.find(e.key);
+      if (asked && (it == have.end() || it->second != e.value))
+        throw Error("sweep: " + (fs::path(out) / p.dir).string() + " holds a run with " + e.key + " = " +
+                    (it == have.end() ? "(none)" : it->second) + ", this sweep asks " + e.value +
+                    "; give another --out, or move that run away");
+    }
+  }
+
+  std::vector<train::RunRecord> records;
+  for (const auto& p : plans) records.push_back(train::read_run((fs::path(out) / p.dir).string(), p));
+  if (f.on("dry-run")) {
+    for (const auto& r : records)
+      std::printf("%-40s %s%s\n", r.dir.c_str(),
+                  r.state == train::RunState::Done ? "done" : r.state == train::RunState::Partial ? "resume" : "new",
+                  r.error.empty() ? "" : ("  (last attempt failed: " + r.error + ")").c_str());
+    return 0;
+  }
+
+  fs::create_directories(out);
+  // One sweep per folder at a time: the lock dies with its process, so a crash leaves none behind.
+  const std::string lock_path = (fs::path(out) / "sweep.lock").string();
+  const int lock = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lock < 0) throw Error("cannot open " + lock_path + ": " + std::strerror(errno));
+  if (flock(lock, LOCK_EX | LOCK_NB) != 0) {
+    std::ifstream in(lock_path);
+    std::string pid;
+    std::getline(in, pid);
+    throw Error("another sweep (pid " + (pid.empty() ? std::string("unknown") : pid) + ") is running in " + out);
+  }
+  if (ftruncate(lock, 0) == 0) {
+    const std::string pid = std::to_string(getpid()) + "\n";
+    if (write(lock, pid.data(), pid.size()) < 0) { /* the pid is informative only */ }
+  }
+
+  std::vector<size_t> todo;
+  for (size_t i = 0; i < records.size(); ++i)
+    if (records[i].state != train::RunState::Done) todo.push_back(i);
+  std::printf("sweep %s: %zu runs, %zu done, %zu to run, %lld at a time with %lld thread%s each\n", out.c_str(),
+              plans.size(), plans.size() - todo.size(), todo.size(), (long long)jobs, (long long)threads,
+              threads == 1 ? "" : "s");
+  std::fflush(stdout);
+  train::write_summary(out, records, command, spec_text);
+
+  struct Child {
+    size_t index;
+    Clock::time_point start;
+  };
+  std::map<pid_t, Child> running;
+  struct sigaction sa {};
+  sa.sa_handler = [](int) { g_stop = 1; };
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0;  // no SA_RESTART: waitpid returns at once to forward the stop
+  struct sigaction old_int {}, old_term {};
+  sigaction(SIGINT, &sa, &old_int);
+  sigaction(SIGTERM, &sa, &old_term);
+
+  const std::string self = fs::read_symlink("/proc/self/exe").string();
+  int64_t failed = 0;
+  size_t next = 0;
+  bool forwarded = false;
+  while (next < todo.size() || !running.empty()) {
+    while (!g_stop && next < todo.size() && static_cast<int64_t>(running.size()) < jobs) {
+      const size_t i = todo[next++];
+      const train::RunPlan& p = plans[i];
+      const fs::path dir = fs::path(out) / p.dir;
+      fs::create_directories(dir);
+      fs::remove(dir / "error.txt");
+      std::vector<std::string> cmd{self, "train", "--progress", "lines", "--out", dir.string()};
+      const bool resume = fs::exists(dir / "last.safetensors");
+      if (resume) {
+        cmd.insert(cmd.end(), {"--resume", (dir / "last.safetensors").string()});
+      } else {
+        // The folder is the sweep's, and its settings were checked above: a start that left no checkpoint
+        // (killed or failed early) is started again from scratch.
+        cmd.insert(cmd.end(), {"--overwrite", "--task", spec.task, "--preset", spec.preset, "--attention",
+                               p.config.str("attention")});
+        for (const auto& [k, v] : p.settings) cmd.insert(cmd.end(), {"--set", k + "=" + v});
+      }
+      std::printf("%s %s\n", resume ? "resume" : "start ", p.dir.c_str());
+      std::fflush(stdout);
+      const pid_t pid = fork();
+      if (pid < 0) throw Error(std::string("sweep: fork failed: ") + std::strerror(errno));
+      if (pid == 0) {
+        sigaction(SIGINT, &old_int, nullptr);
+        sigaction(SIGTERM, &old_term, nullptr);
+        setpgid(0, 0);  // its own group: the terminal's Ctrl-C reaches it once, through the sweep
+        const int fd = ::open((dir / "train.log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) dup2(fd, STDOUT_FILENO), dup2(fd, STDERR_FILENO);
+        std::vector<char*> cav;
+        for (auto& a : cmd) cav.push_back(a.data());
+        cav.push_back(nullptr);
+        execv(self.c_str(), cav.data());
+        std::fprintf(stderr, "sweep: cannot run %s: %s\n", self.c_str(), std::strerror(errno));
+        _exit(127);
+      }
+      running[pid] = {i, Clock::now()};
+    }
+    if (g_stop && !forwarded) {
+      std::printf("stopping: the running runs write their checkpoints\n");
+      std::fflush(stdout);
+      for (const auto& [pid, c] : running) kill(pid, SIGINT);
+      forwarded = true;
+    }
+    if (running.empty()) break;
+    int status = 0;
+    const pid_t pid = waitpid(-1, &status, 0);
+    if (pid < 0) {
+      if (errno == EINTR) continue;
+      throw Error(std::string("sweep: waitpid failed: ") + std::strerror(errno));
+    }
+    auto it = running.find(pid);
+    if (it == running.end()) continue;
+    const size_t i = it->second.index;
+    const fs::path dir = fs::path(out) / plans[i].dir;
+    const double wall = std::chrono::duration<double>(Clock::now() - it->second.start).count();
+    running.erase(it);
+    write_file(dir / "wall_s.txt", std::to_string(records[i].wall_s + wall) + "\n");
+    const bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    const bool interrupted = WIFEXITED(status) && WEXITSTATUS(status) == 130;
+    if (!ok && !interrupted) {
+      write_file(dir / "error.txt", failure_of(dir / "train.log", status));
+      ++failed;
+    }
+    records[i] = train::read_run(dir.string(), plans[i]);
+    std::printf("%s %s%s\n", ok ? "done  " : interrupted ? "paused" : "FAILED", plans[i].dir.c_str(),
+                ok ? ("  test " + std::to_string(100 * records[i].test).substr(0, 5) + "%").c_str()
+                   : interrupted ? "" : ("  " + records[i].error).c_str());
+    std::fflush(stdout);
+    train::write_summary(out, records, command, spec_text);
+  }
+  sigaction(SIGINT, &old_int, nullptr);
+  sigaction(SIGTERM, &old_term, nullptr);
+
+  for (const auto& g : train::summarize(records))
+    std::printf("%-28s %lld/%lld done  best val %6.2f%% +- %5.2f  test %6.2f%% +- %5.2f\n", g.group.c_str(),
+                (long long)g.done, (long long)g.runs, 100 * g.val_mean, 100 * g.val_std, 100 * g.test_mean,
+                100 * g.test_std);
+  std::printf("summary: %s/summary.md  %s/summary.json  %s/summary.png\n", out.c_str(), out.c_str(), out.c_str());
+  if (g_stop) {
+    std::printf("stopped; run the same command again to resume\n");
+    return 130;
+  }
+  if (failed) throw Error(std::to_string(failed) + " run(s) failed; their errors are in " + out + "/summary.md");
+  return 0;
+}
+
+}  // namespace lasgrad::tools

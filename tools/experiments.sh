@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The measurements of docs/results.md, in order, on this machine: data generation, then one
+# `lasgrad sweep` per table. Every sweep is resumable: run this script again after an interruption and it
+# skips finished runs and resumes the others. Results go to runs/sweeps/<name>/summary.{md,json,png}.
+#   tools/experiments.sh [LASGRAD]     (default: build/lasgrad; runs nice'd)
+# Every variant gets the same model (the small preset: 2 blocks of width 64, 4 heads), the same steps and
+# the same untuned learning rate (the preset's 2e-3).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+L=${1:-build/lasgrad}
+run() { echo "== $*"; nice -n 10 "$L" "$@"; }
+common=(--preset small --set warmup=30 --set log_every=10)
+
+# Data: generated ListOps in three length bands, generated Pathfinder-32, the real MNIST files.
+[ -f data-cache/listops-long/basic_test.tsv ] || "$L" gen listops --out data-cache/listops-long --seed 0 \
+  --train 10000 --val 500 --test 1000 --min-length 500 --max-length 2000 --quiet
+[ -f data-cache/listops-mid/basic_test.tsv ] || "$L" gen listops --out data-cache/listops-mid --seed 0 \
+  --train 10000 --val 500 --test 1000 --min-length 250 --max-length 500 --quiet
+[ -f data-cache/listops-short/basic_test.tsv ] || "$L" gen listops --out data-cache/listops-short --seed 0 \
+  --train 20000 --val 1000 --test 1000 --min-length 10 --max-length 100 --quiet
+"$L" data fetch mnist --out data-cache/mnist
+[ -d data-cache/pathfinder/pathfinder32 ] || "$L" gen pathfinder --out data-cache/pathfinder --size 32 \
+  --count 12000 --seed 0 --quiet
+
+# Table 4, ablations at 250-500 tokens: every variant, 3 seeds.
+run sweep --task listops --data data-cache/listops-mid --out runs/sweeps/listops-mid "${common[@]}" \
+  --variants softmax,las,local-only,smooth-only,las-gaussian,las-chunk --seeds 1,2,3 \
+  --set max_length=512 --set steps=300 --set eval_every=100
+# Table 1, the short contrast: 11-99 tokens.
+run sweep --task listops --data data-cache/listops-short --out runs/sweeps/listops-short "${common[@]}" \
+  --variants softmax,las --seeds 1,2,3 --set steps=600 --set eval_every=100
+# Table 2, sMNIST and psMNIST (L = 784).
+for task in smnist psmnist; do
+  run sweep --task $task --data data-cache/mnist --out runs/sweeps/$task "${common[@]}" \
+    --variants softmax,las --seeds 1,2 --set steps=300 --set eval_every=100 --set eval_batches=40
+done
+# Table 5, sensitivity at 250-500 tokens: B, P and C each at two values beside the ablation's defaults
+# (B = 0.5, P = 5, C = 32, seed 1).
+run sweep --task listops --data data-cache/listops-mid --out runs/sweeps/listops-mid-sensitivity "${common[@]}" \
+  --variant B=0.1:decay_max=0.1 --variant B=0.9:decay_max=0.9 --variant P=3:pool=3 --variant P=9:pool=9 \
+  --variant C=16:attention=las-chunk,chunk=16 --variant C=64:attention=las-chunk,chunk=64 --variants "" \
+  --seeds 1 --set max_length=512 --set steps=300 --set eval_every=100
+# Table 1, the benchmark's bounds (500-2000 tokens): softmax against LaS, one seed.
+run sweep --task listops --data data-cache/listops-long --out runs/sweeps/listops-long "${common[@]}" \
+  --variants softmax,las --seeds 1 --set max_length=2000 --set steps=300 --set eval_every=100
+# Table 3, Pathfinder-32, generated (L = 1024): softmax against LaS, one seed.
+run sweep --task pathfinder --data data-cache/pathfinder --out runs/sweeps/pathfinder "${common[@]}" \
+  --variants softmax,las --seeds 1 --set steps=300 --set eval_every=100 --set eval_batches=20

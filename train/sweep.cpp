@@ -1,0 +1,376 @@
+#include "train/sweep.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "train/metrics.h"
+#include "train/plot.h"
+
+namespace lasgrad::train {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// The built-in variants (issue: the paper's comparisons and ablations), each as settings over the preset.
+const std::vector<Variant>& builtins() {
+  static const std::vector<Variant> v = {
+      {"softmax", {{"attention", "softmax"}}},
+      {"las", {{"attention", "las"}}},
+      {"las-chunk", {{"attention", "las-chunk"}}},
+      {"local-only", {{"attention", "las"}, {"pool", "1"}}},        // the decay without smoothing
+      {"smooth-only", {{"attention", "las"}, {"alphas", "0"}}},     // smoothing without decay: every alpha 0
+      {"las-gaussian", {{"attention", "las"}, {"smoothing", "gaussian"}}},  // sigma of the box of width P
+  };
+  return v;
+}
+
+// "k=v,k=v" where a piece without '=' continues the previous value (alphas=0,0.1).
+Settings parse_settings(const std::string& text, const std::string& what) {
+  Settings out;
+  std::stringstream in(text);
+  for (std::string piece; std::getline(in, piece, ',');) {
+    const auto eq = piece.find('=');
+    if (eq == std::string::npos) {
+      if (out.empty()) throw Error(what + ": '" + piece + "' is not key=value");
+      out.back().second += "," + piece;
+    } else {
+      if (eq == 0) throw Error(what + ": '" + piece + "' has no key");
+      out.emplace_back(piece.substr(0, eq), piece.substr(eq + 1));
+    }
+  }
+  if (out.empty()) throw Error(what + ": no settings");
+  return out;
+}
+
+// A folder name for a group: characters other than letters, digits and ._=- become '-'.
+std::string folder_name(const std::string& s) {
+  std::string out = s;
+  for (char& c : out)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '=' && c != '-') c = '-';
+  return out;
+}
+
+std::string read_text(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Writes `text` to a temporary file beside `path`, then renames it over `path`.
+void write_atomic(const fs::path& path, const std::string& text) {
+  const fs::path tmp = path.string() + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << text;
+    out.flush();
+    if (!out) throw Error("cannot write " + tmp.string());
+  }
+  fs::rename(tmp, path);
+}
+
+std::string json_string(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\', out += c;
+    else if (c == '\n') out += "\\n";
+    else if (static_cast<unsigned char>(c) < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+    } else out += c;
+  }
+  return out + "\"";
+}
+
+std::string json_number(double v, const char* f = "%.6g") {
+  if (!std::isfinite(v)) return "null";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, f, v);
+  return buf;
+}
+
+std::string percent(double v) { return std::isfinite(v) ? json_number(100 * v, "%.2f") : "-"; }
+
+const char* state_name(RunState s) { return s == RunState::Done ? "done" : s == RunState::Partial ? "partial" : "new"; }
+
+}  // namespace
+
+const std::vector<std::string>& builtin_variants() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> n;
+    for (const auto& v : builtins()) n.push_back(v.name);
+    return n;
+  }();
+  return names;
+}
+
+Variant variant(const std::string& text) {
+  const auto colon = text.find(':');
+  if (colon == std::string::npos) {
+    for (const auto& v : builtins())
+      if (v.name == text) return v;
+    std::string all;
+    for (const auto& n : builtin_variants()) all += (all.empty() ? "" : ", ") + n;
+    throw Error("variant '" + text + "' is not built in (" + all + "); define your own as name:key=value,key=value");
+  }
+  const std::string name = text.substr(0, colon);
+  if (name.empty()) throw Error("variant '" + text + "' has no name before ':'");
+  if (folder_name(name) != name) throw Error("variant name '" + name + "' may hold only letters, digits and . _ = -");
+  return {name, parse_settings(text.substr(colon + 1), "variant '" + text + "'")};
+}
+
+GridAxis grid_axis(const std::string& text) {
+  const auto eq = text.find('=');
+  if (eq == std::string::npos || eq == 0) throw Error("grid '" + text + "' is not key=value,value,...");
+  GridAxis a{text.substr(0, eq), {}};
+  std::stringstream in(text.substr(eq + 1));
+  for (std::string v; std::getline(in, v, ',');)
+    if (!v.empty()) a.values.push_back(v);
+  if (a.values.empty()) throw Error("grid '" + text + "' lists no values");
+  return a;
+}
+
+std::vector<RunPlan> expand(const SweepSpec& spec) {
+  if (spec.variants.empty()) throw Error("sweep: no variants");
+  if (spec.seeds.empty()) throw Error("sweep: no seeds");
+  // Grid points: the cross product of the axes, first axis outermost.
+  std::vector<Settings> points{{}};
+  for (const GridAxis& a : spec.grid) {
+    std::vector<Settings> next;
+    for (const Settings& p : points)
+      for (const std::string& v : a.values) {
+        Settings q = p;
+        q.emplace_back(a.key, v);
+        next.push_back(q);
+      }
+    points = next;
+  }
+  std::vector<RunPlan> runs;
+  std::set<std::string> dirs;
+  for (const Variant& var : spec.variants)
+    for (const Settings& point : points) {
+      std::string group = var.name;
+      for (const auto& [k, v] : point) group += "_" + k + "=" + v;
+      group = folder_name(group);
+      for (int64_t seed : spec.seeds) {
+        RunPlan r;
+        r.group = group;
+        r.seed = seed;
+        r.dir = group + "/seed" + std::to_string(seed);
+        if (!dirs.insert(r.dir).second) throw Error("sweep: two runs would share the folder " + r.dir);
+        r.settings.emplace_back("data", spec.data);
+        for (const auto& s : spec.sets) r.settings.push_back(s);
+        for (const auto& s : var.settings) r.settings.push_back(s);
+        for (const auto& s : point) r.settings.push_back(s);
+        r.settings.emplace_back("seed", std::to_string(seed));
+        std::string attention = "las";
+        for (const auto& [k, v] : r.settings)
+          if (k == "attention") attention = v;
+        try {
+          r.config = preset(spec.task, attention, spec.preset);
+          for (const auto& [k, v] : r.settings) r.config.set(k, v);
+          validate(r.config);
+        } catch (const Error& e) {
+          throw Error("sweep: run " + r.dir + ": " + e.what());
+        }
+        runs.push_back(std::move(r));
+      }
+    }
+  return runs;
+}
+
+RunRecord read_run(const std::string& run_dir, const RunPlan& plan) {
+  RunRecord r;
+  r.group = plan.group;
+  r.dir = plan.dir;
+  r.seed = plan.seed;
+  const fs::path d(run_dir);
+  if (fs::exists(d / "error.txt")) r.error = read_text(d / "error.txt");
+  if (fs::exists(d / "wall_s.txt")) r.wall_s = std::strtod(read_text(d / "wall_s.txt").c_str(), nullptr);
+  if (fs::exists(d / "last.safetensors")) r.state = RunState::Partial;
+  if (!fs::exists(d / "metrics.jsonl")) return r;
+  std::vector<MetricsLine> lines;
+  try {
+    lines = read_metrics((d / "metrics.jsonl").string());
+  } catch (const Error&) {  // a line cut by a kill: no failure, the resume truncates it
+    return r;
+  }
+  double rate_sum = 0;
+  int64_t rates = 0;
+  for (const MetricsLine& m : lines) {
+    if (m.split == "train") {
+      r.steps = std::max(r.steps, m.step);
+      if (std::isfinite(m.get("examples_per_s"))) rate_sum += m.get("examples_per_s"), ++rates;
+    } else if (m.split == "val") {
+      r.val.emplace_back(m.step, m.get("accuracy"));
+      if (!(m.get("accuracy") <= r.best_val)) r.best_val = m.get("accuracy"), r.best_step = m.step;
+    } else if (m.split == "test") {
+      r.test = m.get("accuracy");
+      r.test_loss = m.get("loss");
+      r.state = RunState::Done;
+    }
+  }
+  if (rates) r.examples_per_s = rate_sum / double(rates);
+  return r;
+}
+
+std::pair<double, double> mean_std(const std::vector<double>& values) {
+  double sum = 0;
+  int64_t n = 0;
+  for (double v : values)
+    if (std::isfinite(v)) sum += v, ++n;
+  if (n == 0) return {NAN, NAN};
+  const double mean = sum / double(n);
+  double ss = 0;
+  for (double v : values)
+    if (std::isfinite(v)) ss += (v - mean) * (v - mean);
+  return {mean, n > 1 ? std::sqrt(ss / double(n - 1)) : 0.0};
+}
+
+std::vector<GroupSummary> summarize(const std::vector<RunRecord>& runs) {
+  std::vector<GroupSummary> out;
+  std::map<std::string, std::pair<std::vector<double>, std::vector<double>>> acc;  // group -> (val, test) of done runs
+  for (const RunRecord& r : runs) {
+    auto it = std::find_if(out.begin(), out.end(), [&](const GroupSummary& g) { return g.group == r.group; });
+    if (it == out.end()) it = out.insert(out.end(), GroupSummary{r.group});
+    ++it->runs;
+    if (r.state == RunState::Done) {
+      ++it->done;
+      acc[r.group].first.push_back(r.best_val);
+      acc[r.group].second.push_back(r.test);
+    } else if (!r.error.empty()) {
+      ++it->failed;
+    }
+  }
+  for (GroupSummary& g : out) {
+    std::tie(g.val_mean, g.val_std) = mean_std(acc[g.group].first);
+    std::tie(g.test_mean, g.test_std) = mean_std(acc[g.group].second);
+  }
+  return out;
+}
+
+namespace {
+
+const Rgb kPalette[] = {{31, 119, 180}, {214, 39, 40},  {44, 160, 44},  {255, 127, 14}, {148, 103, 189},
+                        {140, 86, 75},  {227, 119, 194}, {127, 127, 127}, {188, 189, 34}, {23, 190, 207}};
+
+// Test accuracy per group as bars with +-1 std error bars, the best validation mean as a dark tick.
+Image accuracy_bars(const std::vector<GroupSummary>& groups) {
+  int slot = 40;
+  for (const auto& g : groups) slot = std::max(slot, text_width(g.group) + 12);
+  const int left = 56, top = 30, ph = 260, bottom = 44, n = static_cast<int>(groups.size());
+  const std::string title = "test accuracy, mean +- std over seeds (black line: best val)";
+  Image img(std::max(left + n * slot + 16, text_width(title) + 16), top + ph + bottom);
+  const Rgb ink{30, 30, 30}, grid{225, 225, 225};
+  double hi = 0;
+  for (const auto& g : groups)
+    for (double v : {g.test_mean + g.test_std, g.val_mean + g.val_std})
+      if (std::isfinite(v)) hi = std::max(hi, v);
+  hi = std::min(1.0, std::ceil(hi * 10 + 0.5) / 10);  // round up to the next 10%
+  if (hi <= 0) hi = 1;
+  auto py = [&](double v) { return top + static_cast<int>(std::lround((1 - v / hi) * (ph - 1))); };
+  for (int t = 0; t <= 5; ++t) {
+    const double v = hi * t / 5;
+    img.line(left, py(v), left + n * slot, py(v), grid);
+    const std::string label = json_number(100 * v, "%.0f") + "%";
+    img.text(left - text_width(label) - 5, py(v) - 3, label, ink);
+  }
+  for (int k = 0; k < n; ++k) {
+    const GroupSummary& g = groups[static_cast<size_t>(k)];
+    const int x0 = left + k * slot + 6, x1 = left + (k + 1) * slot - 6, xm = (x0 + x1) / 2;
+    const Rgb c = kPalette[k % 10];
+    if (std::isfinite(g.test_mean)) {
+      img.rect(x0, py(g.test_mean), x1, py(0) + 1, c);
+      img.line(xm, py(g.test_mean - g.test_std), xm, py(g.test_mean + g.test_std), ink);
+      img.line(xm - 4, py(g.test_mean + g.test_std), xm + 4, py(g.test_mean + g.test_std), ink);
+      img.line(xm - 4, py(g.test_mean - g.test_std), xm + 4, py(g.test_mean - g.test_std), ink);
+    }
+    if (std::isfinite(g.val_mean)) img.rect(x0, py(g.val_mean) - 1, x1, py(g.val_mean) + 1, ink);
+    img.text(xm - text_width(g.group) / 2, top + ph + 6, g.group, ink);
+  }
+  img.line(left, top, left, top + ph - 1, ink);
+  img.line(left, top + ph - 1, left + n * slot, top + ph - 1, ink);
+  img.text(std::max(4, left + (n * slot - text_width(title)) / 2), 8, title, ink);
+  return img;
+}
+
+// Validation accuracy against step, each group's mean over its seeds at every step they share.
+Image val_curves(const std::vector<GroupSummary>& groups, const std::vector<RunRecord>& runs) {
+  Panel p{"val accuracy % (mean over seeds)", {}};
+  for (size_t k = 0; k < groups.size(); ++k) {
+    std::map<int64_t, std::vector<double>> at;
+    for (const RunRecord& r : runs)
+      if (r.group == groups[k].group)
+        for (const auto& [step, a] : r.val) at[step].push_back(100 * a);
+    Series s{groups[k].group, {}, {}, kPalette[k % 10]};
+    for (const auto& [step, v] : at) s.x.push_back(double(step)), s.y.push_back(mean_std(v).first);
+    p.series.push_back(s);
+  }
+  return line_plots({p}, "step");
+}
+
+}  // namespace
+
+void write_summary(const std::string& sweep_dir, const std::vector<RunRecord>& runs, const std::string& command,
+                   const std::string& spec_text) {
+  const std::vector<GroupSummary> groups = summarize(runs);
+  const fs::path dir(sweep_dir);
+
+  std::ostringstream md;
+  md << "# Sweep summary\n\nAccuracies in %, mean ± sample standard deviation over the finished seeds; "
+        "\"best val\" is each run's best validation accuracy, \"test\" that checkpoint's test accuracy.\n\n"
+     << "| variant | runs done | best val | test |\n|---|---|---|---|\n";
+  for (const auto& g : groups)
+    md << "| " << g.group << " | " << g.done << "/" << g.runs << (g.failed ? " (" + std::to_string(g.failed) + " failed)" : "")
+       << " | " << percent(g.val_mean) << " ± " << percent(g.val_std) << " | " << percent(g.test_mean) << " ± "
+       << percent(g.test_std) << " |\n";
+  md << "\n## Runs\n\n| run | state | steps | best val (step) | test | wall s | examples/s | error |\n"
+        "|---|---|---|---|---|---|---|---|\n";
+  for (const auto& r : runs) {
+    std::string err = r.error;
+    std::replace(err.begin(), err.end(), '\n', ' ');
+    std::replace(err.begin(), err.end(), '|', '/');
+    md << "| " << r.dir << " | " << state_name(r.state) << " | " << r.steps << " | " << percent(r.best_val) << " ("
+       << r.best_step << ") | " << percent(r.test) << " | " << json_number(r.wall_s, "%.0f") << " | "
+       << json_number(r.examples_per_s, "%.1f") << " | " << err << " |\n";
+  }
+  md << "\n## Reproduce\n\n```sh\n" << command << "\n```\n";
+  if (!spec_text.empty()) md << "\nwith the spec file:\n\n```\n" << spec_text << (spec_text.back() == '\n' ? "" : "\n") << "```\n";
+  write_atomic(dir / "summary.md", md.str());
+
+  std::ostringstream js;
+  js << "{\n  \"command\": " << json_string(command) << ",\n  \"spec\": " << json_string(spec_text) << ",\n  \"groups\": [";
+  for (size_t i = 0; i < groups.size(); ++i) {
+    const auto& g = groups[i];
+    js << (i ? "," : "") << "\n    {\"group\": " << json_string(g.group) << ", \"runs\": " << g.runs << ", \"done\": " << g.done
+       << ", \"failed\": " << g.failed << ", \"val_mean\": " << json_number(g.val_mean, "%.9g") << ", \"val_std\": "
+       << json_number(g.val_std, "%.9g") << ", \"test_mean\": " << json_number(g.test_mean, "%.9g")
+       << ", \"test_std\": " << json_number(g.test_std, "%.9g") << "}";
+  }
+  js << "\n  ],\n  \"runs\": [";
+  for (size_t i = 0; i < runs.size(); ++i) {
+    const auto& r = runs[i];
+    js << (i ? "," : "") << "\n    {\"dir\": " << json_string(r.dir) << ", \"group\": " << json_string(r.group)
+       << ", \"seed\": " << r.seed << ", \"state\": \"" << state_name(r.state) << "\", \"steps\": " << r.steps
+       << ", \"best_val\": " << json_number(r.best_val, "%.9g") << ", \"best_step\": " << r.best_step
+       << ", \"test\": " << json_number(r.test, "%.9g") << ", \"test_loss\": " << json_number(r.test_loss, "%.9g")
+       << ", \"wall_s\": " << json_number(r.wall_s, "%.1f") << ", \"examples_per_s\": " << json_number(r.examples_per_s, "%.4g")
+       << ", \"error\": " << json_string(r.error) << "}";
+  }
+  js << "\n  ]\n}\n";
+  write_atomic(dir / "summary.json", js.str());
+
+  const fs::path png = dir / "summary.png", tmp = dir / "summary.png.tmp";
+  write_png(tmp.string(), grid({accuracy_bars(groups), val_curves(groups, runs)}, 2));
+  fs::rename(tmp, png);
+}
+
+}  // namespace lasgrad::train

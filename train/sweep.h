@@ -1,0 +1,98 @@
+// `lasgrad sweep`: a grid of training runs (variants x grid values x seeds) and its summary.
+//
+// A variant is a named list of settings applied over the preset: the built-ins below, or a user's own
+// "name:key=value,key=value". The grid adds optional lists of any setting (`pool=3,5,7`); each point of
+// variants x grid x seeds is one run in its own folder, SWEEP/<group>/seed<N>, where the group is the
+// variant and the grid point ("las", "las_pool=3"). The summary averages each group over its seeds.
+//
+//   SweepSpec s;
+//   s.task = "listops"; s.data = "data/listops"; s.variants = {variant("softmax"), variant("las")};
+//   s.seeds = {1, 2, 3};
+//   for (const RunPlan& r : expand(s)) ...   // configs resolved and validated, folders named
+#pragma once
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "train/config.h"
+
+namespace lasgrad::train {
+
+using Settings = std::vector<std::pair<std::string, std::string>>;
+
+struct Variant {
+  std::string name;
+  Settings settings;  // applied in order over the preset, after the sweep's --set values
+};
+
+// The built-in variants' names: softmax, las, las-chunk, local-only, smooth-only, las-gaussian.
+const std::vector<std::string>& builtin_variants();
+
+// A built-in variant by name, or "name:key=value,key=value" (a value may itself hold commas, as in
+// alphas=0,0.1: a piece without '=' continues the previous value). Throws Error naming the text.
+Variant variant(const std::string& text);
+
+struct GridAxis {
+  std::string key;
+  std::vector<std::string> values;
+};
+// "key=v1,v2,v3"; throws Error naming the text.
+GridAxis grid_axis(const std::string& text);
+
+struct SweepSpec {
+  std::string task, data, preset = "small";
+  std::vector<Variant> variants;
+  std::vector<int64_t> seeds{1};
+  Settings sets;                // every run
+  std::vector<GridAxis> grid;   // crossed with the variants
+};
+
+struct RunPlan {
+  std::string group;  // variant, then "_key=value" per grid axis
+  int64_t seed = 0;
+  std::string dir;    // "<group>/seed<N>", relative to the sweep folder
+  Settings settings;  // what the run sets over its preset: data, the sweep's sets, the variant, the grid point, seed
+  Config config;      // the resolved, validated settings
+};
+
+// Every run of the spec in order: groups (variants, then grid points) outer, seeds inner. Throws Error
+// naming the run when a combination is invalid (before anything runs), or when two runs share a folder.
+std::vector<RunPlan> expand(const SweepSpec& spec);
+
+// What a run folder holds.
+enum class RunState { New, Partial, Done };
+struct RunRecord {
+  std::string group, dir;
+  int64_t seed = 0;
+  RunState state = RunState::New;
+  std::string error;            // why the run's last attempt failed; empty if it did not
+  int64_t steps = 0;            // the last step in its metrics
+  double best_val = NAN, test = NAN, test_loss = NAN;  // accuracies in [0, 1]
+  int64_t best_step = -1;
+  double wall_s = 0;            // seconds the sweep spent running it, over all its invocations
+  double examples_per_s = NAN;  // mean over the metrics' training lines
+  std::vector<std::pair<int64_t, double>> val;  // (step, validation accuracy)
+};
+
+// The record of the run folder `run_dir` (state from metrics.jsonl and last.safetensors; the error
+// from error.txt; the wall time from wall_s.txt, both written by the sweep).
+RunRecord read_run(const std::string& run_dir, const RunPlan& plan);
+
+// Mean and sample standard deviation (n - 1; 0 for one value) of the finite values; NaN if none.
+std::pair<double, double> mean_std(const std::vector<double>& values);
+
+struct GroupSummary {
+  std::string group;
+  int64_t done = 0, failed = 0, runs = 0;
+  double val_mean = NAN, val_std = NAN, test_mean = NAN, test_std = NAN;  // over the finished seeds
+};
+std::vector<GroupSummary> summarize(const std::vector<RunRecord>& runs);
+
+// summary.md, summary.json and summary.png in `sweep_dir`, each written whole and renamed into place.
+// `command` is the command line that reproduces the sweep; `spec_text` the spec file's text, if any.
+void write_summary(const std::string& sweep_dir, const std::vector<RunRecord>& runs, const std::string& command,
+                   const std::string& spec_text);
+
+}  // namespace lasgrad::train
