@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <string>
+#include <thread>
 
 #include "data/dataset.h"
 #include "data/error.h"
@@ -376,6 +378,33 @@ std::unique_ptr<Dataset> open_pathfinder(const std::string& name, const std::str
   info.pixels = !px.tokens;
   info.image_side = side;
   auto ds = std::make_unique<PathfinderDataset>(info, root, std::move(mine), px);
+  // Every image of the split is decoded once now: a corrupt PNG is an error when the data is opened
+  // (by `data inspect` as by training), not a run that dies at its first batch on every resume.
+  {
+    const int64_t count = ds->size();
+    const int threads = static_cast<int>(std::clamp<int64_t>(std::thread::hardware_concurrency(), 1, 16));
+    std::vector<std::string> first(threads);
+    std::vector<int64_t> bad(threads, 0);
+    std::vector<std::thread> pool;
+    for (int t = 0; t < threads; ++t)
+      pool.emplace_back([&, t] {
+        for (int64_t i = t; i < count; i += threads) try {
+            ds->image_bytes(i);
+          } catch (const std::exception& e) {
+            if (!bad[t]++) first[t] = e.what();
+          }
+      });
+    for (auto& th : pool) th.join();
+    int64_t total = 0;
+    std::string example;
+    for (int t = 0; t < threads; ++t) {
+      total += bad[t];
+      if (example.empty() && bad[t]) example = first[t];
+    }
+    if (total)
+      throw DataError(task + " " + split_name(split) + " split: " + std::to_string(total) + " of " +
+                      std::to_string(count) + " images cannot be decoded; the first: " + example);
+  }
   if (empty) ds->note("skipped " + std::to_string(empty) + " empty PNG(s) before splitting, e.g. " + first_empty);
   if (missing) ds->note("skipped " + std::to_string(missing) + " missing PNG(s) before splitting, e.g. " + first_missing);
   return ds;

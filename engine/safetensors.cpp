@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <set>
@@ -235,6 +236,8 @@ const Tensor& SafeTensors::at(const std::string& name) const {
 }
 
 SafeTensors load_safetensors(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) fail(path, "is a directory, not a safetensors file");
   std::ifstream in(path, std::ios::binary);
   if (!in) fail(path, std::string("cannot open: ") + std::strerror(errno));
   in.seekg(0, std::ios::end);
@@ -303,6 +306,15 @@ SafeTensors load_safetensors(const std::string& path) {
   for (size_t i = 1; i < entries.size(); ++i)
     if (entries[i].begin < entries[i - 1].end)
       fail(path, "tensors '" + entries[i - 1].name + "' and '" + entries[i].name + "' overlap");
+  // The format packs the data with no gap: bytes that no tensor claims mean a corrupt or spliced file.
+  uint64_t covered = 0;
+  for (const Entry& e : entries) {
+    if (e.begin != covered)
+      fail(path, std::to_string(e.begin - covered) + " data bytes before tensor '" + e.name + "' belong to no tensor");
+    covered = e.end;
+  }
+  if (covered != data_size)
+    fail(path, std::to_string(data_size - covered) + " bytes after the last tensor's data belong to no tensor (trailing garbage)");
   for (const Entry& e : entries) {
     Tensor t = Tensor::empty(e.shape, e.dtype);
     in.seekg(static_cast<std::streamoff>(8 + n + e.begin));

@@ -1,6 +1,8 @@
 #include "engine/tensor.h"
 
+#include <cstdio>
 #include <cstring>
+#include <new>
 #include <sstream>
 
 #include "engine/autograd.h"
@@ -49,7 +51,15 @@ Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
   auto impl = std::make_shared<TensorImpl>();
   impl->shape = shape;
   impl->dtype = dtype;
-  impl->storage = std::make_shared<Storage>(static_cast<size_t>(numel_of(shape)) * dtype_size(dtype), device);
+  const size_t bytes = static_cast<size_t>(numel_of(shape)) * dtype_size(dtype);
+  try {
+    impl->storage = std::make_shared<Storage>(bytes, device);
+  } catch (const std::bad_alloc&) {
+    char mib[32];
+    std::snprintf(mib, sizeof mib, "%.1f MiB", static_cast<double>(bytes) / (1 << 20));
+    throw Error("out of memory: cannot allocate a " + std::string(dtype_name(dtype)) + " tensor " + shape_str(shape) +
+                " (" + mib + ") on " + device_name(device));
+  }
   return Tensor(std::move(impl));
 }
 

@@ -1,5 +1,7 @@
 #include "tools/cli.h"
 
+#include "engine/parse.h"
+
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -92,9 +94,8 @@ const std::string& Flags::str(const std::string& name) const {
 
 int64_t Flags::integer(const std::string& name) const {
   const std::string& v = str(name);
-  char* end = nullptr;
-  long long x = std::strtoll(v.c_str(), &end, 10);
-  if (v.empty() || *end != '\0') throw UsageError("flag --" + name + " needs a whole number, got '" + v + "'");
+  int64_t x = 0;
+  if (!parse_int64(v, x)) throw UsageError("flag --" + name + " needs a whole number in the 64-bit range, got '" + v + "'");
   return x;
 }
 
@@ -110,10 +111,8 @@ const std::string& Flags::choice(const std::string& name, const std::vector<std:
 
 double Flags::number(const std::string& name) const {
   const std::string& v = str(name);
-  char* end = nullptr;
-  double x = std::strtod(v.c_str(), &end);
-  if (v.empty() || *end != '\0' || !std::isfinite(x))
-    throw UsageError("flag --" + name + " needs a number, got '" + v + "'");
+  double x = 0;
+  if (!parse_decimal(v, x)) throw UsageError("flag --" + name + " needs a finite decimal number, got '" + v + "'");
   return x;
 }
 

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <vector>
 
 #include "data/dataset.h"
 #include "data/listops_gen.h"
@@ -18,6 +19,14 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
+// Generated data is never written over existing files unasked: refused before anything is written.
+void refuse_existing(const std::vector<std::filesystem::path>& paths, bool overwrite) {
+  if (overwrite) return;
+  for (const auto& p : paths)
+    if (std::filesystem::exists(p))
+      throw cli::UsageError(p.string() + " already exists; give --overwrite to replace it, or another --out");
+}
+
 int gen_listops(int argc, char** argv) {
   cli::Flags f("lasgrad gen listops",
                "Generate ListOps with the LRA generator's rules: DIR/basic_{train,val,test}.tsv.");
@@ -29,8 +38,11 @@ int gen_listops(int argc, char** argv) {
       .option("min-length", "500", "keep trees longer than this (tokens without parentheses)")
       .option("max-length", "2000", "keep trees shorter than this")
       .option("threads", "0", "worker threads (0: all cores); the output does not depend on it")
+      .toggle("overwrite", "replace existing files in the output folder")
       .toggle("quiet", "print nothing but errors");
   if (!f.parse(argc, argv)) return 0;
+  const std::filesystem::path out(f.str("out"));
+  refuse_existing({out / "basic_train.tsv", out / "basic_val.tsv", out / "basic_test.tsv"}, f.on("overwrite"));
   data::ListOpsGenOptions o;
   o.seed = static_cast<uint64_t>(f.integer("seed"));
   o.train = f.integer("train");
@@ -73,6 +85,7 @@ int gen_pathfinder(int argc, char** argv) {
       .option("threads", "0", "worker threads (0: all cores); the output does not depend on it")
       .option("contact-sheet", "", "also write a PNG grid of the first images here (label bar: white = 1)")
       .option("sheet-count", "32", "images on the contact sheet")
+      .toggle("overwrite", "replace existing images, metadata and contact sheet")
       .toggle("quiet", "print nothing but errors");
   if (!f.parse(argc, argv)) return 0;
   const int side = static_cast<int>(f.integer("size"));
@@ -87,6 +100,9 @@ int gen_pathfinder(int argc, char** argv) {
   if (o.threads < 0) throw cli::UsageError("--threads must not be negative");
   const bool quiet = f.on("quiet");
   const std::string dir = (std::filesystem::path(f.str("out")) / ("pathfinder" + std::to_string(side)) / p.difficulty).string();
+  std::vector<std::filesystem::path> targets{std::filesystem::path(dir) / "metadata", std::filesystem::path(dir) / "imgs"};
+  if (!f.str("contact-sheet").empty()) targets.emplace_back(f.str("contact-sheet"));
+  refuse_existing(targets, f.on("overwrite"));
   auto start = Clock::now();
   auto labels = data::generate_pathfinder(dir, p, o, [&](int64_t done, int64_t total) {
     if (!quiet) std::fprintf(stderr, "\r  %lld / %lld images", (long long)done, (long long)total);

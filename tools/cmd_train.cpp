@@ -1,9 +1,13 @@
 // `lasgrad train`: a configuration from a preset and --set overrides, the three splits of the task,
 // the §4 model, and the trainer (train/trainer.h) writing its run directory. Ctrl-C checkpoints and stops.
+#include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 
 #include "train/checkpoint.h"
@@ -16,6 +20,40 @@ namespace lasgrad::tools {
 namespace fs = std::filesystem;
 
 static volatile std::sig_atomic_t g_interrupted = 0;
+
+namespace {
+
+// An exclusive flock on RUN_DIR/lock, which holds the holder's PID. The kernel drops it when the
+// process ends however it ends, so a lock left by a dead process is never in the way.
+class RunDirLock {
+ public:
+  explicit RunDirLock(const std::string& dir) {
+    fs::create_directories(dir);
+    path_ = (fs::path(dir) / "lock").string();
+    fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd_ < 0) throw Error("cannot open the lock file " + path_ + ": " + std::strerror(errno));
+    if (flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      char buf[32] = {0};
+      const ssize_t n = pread(fd_, buf, sizeof buf - 1, 0);
+      ::close(fd_);
+      const std::string pid = n > 0 ? std::string(buf, strcspn(buf, "\n")) : "unknown";
+      throw Error("run directory " + dir + " is in use by another lasgrad (pid " + pid + ", lock " + path_ + ")");
+    }
+    const std::string pid = std::to_string(getpid()) + "\n";
+    if (ftruncate(fd_, 0) != 0 || pwrite(fd_, pid.data(), pid.size(), 0) < 0) {
+      // The PID only makes the refusal message more helpful; the flock is what protects the folder.
+    }
+  }
+  ~RunDirLock() { ::close(fd_); }
+  RunDirLock(const RunDirLock&) = delete;
+  RunDirLock& operator=(const RunDirLock&) = delete;
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+};
+
+}  // namespace
 
 static std::string settings_help() {
   std::string s = "\n\nsettings for --set key=value (built-in defaults; the presets change many):\n";
@@ -36,21 +74,25 @@ int cmd_train(int argc, char** argv) {
                    settings_help());
   f.option("task", "listops", "listops, text, retrieval, image, pathfinder, pathx, smnist or psmnist")
       .option("attention", "las", "softmax, las or las-chunk")
-      .option("data", "", "the task's data folder, or the LRA release root (required unless resuming)")
+      .option("data", "", "the task's data folder, or the LRA release root (required unless resuming; with --resume: where the run's data is now)")
       .option("preset", "small", "paper (las-attention.md section 4) or small (minutes on two cores)")
       .repeated("set", "override one setting, key=value (the settings listed above)")
       .option("out", "", "run directory; empty = runs/<task>-<attention>-<preset>")
       .option("resume", "", "continue from this checkpoint, in its run directory with its settings (no --set)")
+      .toggle("overwrite", "replace the run already in --out (without it, a folder holding a run is refused)")
       .option("progress", "auto", "auto (a bar on a terminal, periodic lines otherwise), bar or lines")
       .option("device", "", "cpu or cuda (a build with CUDA and a GPU); empty = the setting (cpu), or the run's when resuming");
   if (!f.parse(argc, argv)) return 0;
 
   train::Config c;
   std::string run_dir = f.str("out"), resume = f.str("resume");
+  if (f.given("resume") && resume.empty()) throw cli::UsageError("--resume needs a checkpoint file, got ''");
   if (!resume.empty()) {
-    for (const char* flag : {"task", "attention", "data", "preset", "set"})
+    for (const char* flag : {"task", "attention", "preset", "set"})
       if (f.given(flag)) throw cli::UsageError("--" + std::string(flag) + " cannot be combined with --resume (the checkpoint holds the settings)");
     c = train::load_checkpoint(resume).config;
+    // A moved data folder: the checkpoint's fingerprint of the data is checked against it when training resumes.
+    if (f.given("data")) c.set("data", f.str("data"));
     if (run_dir.empty()) run_dir = fs::path(resume).parent_path().string();
   } else {
     const std::string task = f.str("task"), attention = f.str("attention"), preset = f.str("preset");
@@ -73,6 +115,16 @@ int cmd_train(int argc, char** argv) {
   const std::string& mode = f.choice("progress", {"auto", "bar", "lines"});
   if (f.given("device")) c.set("device", f.choice("device", {"cpu", "cuda"}));
   train::run_device(c);  // a device that cannot be used here fails before the data is read
+  if (f.on("overwrite") && !resume.empty()) throw cli::UsageError("--overwrite cannot be combined with --resume");
+  // The run directory belongs to this process until it exits; an earlier run there is kept unless asked.
+  const RunDirLock lock(run_dir);
+  if (resume.empty()) {
+    const std::string held = train::run_in(run_dir);
+    if (!held.empty() && !f.on("overwrite"))
+      throw Error("run directory " + run_dir + " already holds " + held + "; continue it with --resume " +
+                  (fs::path(run_dir) / "last.safetensors").string() + ", replace it with --overwrite, or give another --out");
+    if (!held.empty()) train::clear_run(run_dir);
+  }
 
   auto tr = train::open_split(c, data::Split::Train), va = train::open_split(c, data::Split::Val),
        te = train::open_split(c, data::Split::Test);
@@ -82,10 +134,11 @@ int cmd_train(int argc, char** argv) {
               (long long)tr->size(), (long long)va->size(), (long long)te->size(), tr->num_classes(),
               (long long)tr->max_length());
   auto model = train::build_model(c, tr->info());
-  fs::create_directories(run_dir);
   std::printf("run directory %s\n", run_dir.c_str());
 
+  // Schedulers and `timeout` send SIGTERM: it checkpoints and stops like Ctrl-C.
   std::signal(SIGINT, [](int) { g_interrupted = 1; });
+  std::signal(SIGTERM, [](int) { g_interrupted = 1; });
   train::TrainOptions o;
   o.run_dir = run_dir;
   o.resume = resume;
@@ -93,6 +146,7 @@ int cmd_train(int argc, char** argv) {
   o.stop = [](int64_t) { return g_interrupted != 0; };
   train::TrainResult r = train::fit(*model, c, {tr.get(), va.get(), te.get()}, o);
   std::signal(SIGINT, SIG_DFL);
+  std::signal(SIGTERM, SIG_DFL);
   if (r.interrupted) return 130;
 
   // Chance: the most frequent test label's share (what always guessing it scores).

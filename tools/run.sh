@@ -19,9 +19,11 @@ cmake --build build -j"$(lasgrad_jobs)" --target lasgrad
 data=data-cache/listops-short run=runs/main-listops-las
 mkdir -p "$run"
 start=$(date +%s)
-./build/lasgrad gen listops --out "$data" --seed 0 --train 20000 --val 1000 --test 1000 \
+# The data is a function of the seed: a second run reuses it. The run folder is this job's own, so a
+# second run replaces it (--overwrite); `lasgrad train` refuses that unasked.
+[ -f "$data/basic_test.tsv" ] || ./build/lasgrad gen listops --out "$data" --seed 0 --train 20000 --val 1000 --test 1000 \
   --min-length 10 --max-length 100 --quiet
-./build/lasgrad train --task listops --attention las --preset small --data "$data" --out "$run" \
+./build/lasgrad train --task listops --attention las --preset small --data "$data" --out "$run" --overwrite \
   --set layers=4 --set steps=2500 --set eval_every=250 --progress lines "$@" | tee "$run/train.log"
 ./build/lasgrad attn --checkpoint "$run/best.safetensors" --index 0 --out "$run/attn"
 

@@ -1,7 +1,10 @@
 #include "train/checkpoint.h"
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+
+#include "engine/parse.h"
 
 namespace lasgrad::train {
 
@@ -36,6 +39,7 @@ void save_checkpoint(const std::string& path, const Module& model, const Adam* o
       {"window.correct", std::to_string(s.window_correct)},
       {"window.examples", std::to_string(s.window_examples)},
       {"window.steps", std::to_string(s.window_steps)},
+      {"data", s.data},
   };
   for (const auto& e : config.entries()) meta["config." + e.key] = e.value;
   save_safetensors(path, tensors, meta);
@@ -51,36 +55,57 @@ Checkpoint load_checkpoint(const std::string& path) {
     return it->second;
   };
   if (get("format") != kFormat) throw Error(path + ": unknown checkpoint format '" + get("format") + "'");
-  auto integer = [&](const std::string& key) {
+  // Every field is checked: a value out of its range would resume on garbage.
+  auto integer = [&](const std::string& key, int64_t lo = 0) {
     const std::string& v = get(key);
-    char* end = nullptr;
-    long long x = std::strtoll(v.c_str(), &end, 10);
-    if (v.empty() || *end) throw Error(path + ": __metadata__ '" + key + "' is not a whole number: '" + v + "'");
-    return static_cast<int64_t>(x);
+    int64_t x = 0;
+    if (!parse_int64(v, x)) throw Error(path + ": __metadata__ '" + key + "' is not a whole number: '" + v + "'");
+    if (x < lo) throw Error(path + ": __metadata__ '" + key + "' = " + v + " is below " + std::to_string(lo));
+    return x;
   };
   auto number = [&](const std::string& key) {
     const std::string& v = get(key);
-    char* end = nullptr;
-    double x = std::strtod(v.c_str(), &end);
-    if (v.empty() || *end) throw Error(path + ": __metadata__ '" + key + "' is not a number: '" + v + "'");
+    double x = 0;
+    if (!parse_decimal(v, x)) throw Error(path + ": __metadata__ '" + key + "' is not a finite number: '" + v + "'");
     return x;
   };
   TrainState& s = c.state;
   s.step = integer("step");
   s.epoch = integer("epoch");
   s.batch = integer("batch");
-  s.rng = std::strtoull(get("rng").c_str(), nullptr, 10);
-  s.schedule = {number("schedule.scale"), number("schedule.best"), integer("schedule.bad"), integer("schedule.seen") != 0};
+  {
+    const std::string& v = get("rng");
+    errno = 0;
+    char* end = nullptr;
+    s.rng = std::strtoull(v.c_str(), &end, 10);
+    if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos || *end || errno == ERANGE)
+      throw Error(path + ": __metadata__ 'rng' is not an unsigned 64-bit number: '" + v + "'");
+  }
+  const int64_t seen = integer("schedule.seen");
+  if (seen > 1) throw Error(path + ": __metadata__ 'schedule.seen' must be 0 or 1, got " + std::to_string(seen));
+  s.schedule = {number("schedule.scale"), number("schedule.best"), integer("schedule.bad"), seen != 0};
+  if (!(s.schedule.scale > 0)) throw Error(path + ": __metadata__ 'schedule.scale' must be > 0");
   s.best_val = number("best_val");
-  s.best_step = integer("best_step");
+  s.best_step = integer("best_step", -1);
+  if (!(s.best_val == -1 || (s.best_val >= 0 && s.best_val <= 1)) || s.best_step > s.step)
+    throw Error(path + ": __metadata__ best_val = " + get("best_val") + " at best_step = " + get("best_step") +
+                " is not a validation accuracy of this run (step " + get("step") + ")");
   s.window_loss = number("window.loss");
   s.window_correct = integer("window.correct");
   s.window_examples = integer("window.examples");
   s.window_steps = integer("window.steps");
+  s.data = meta.count("data") ? meta.at("data") : "";
+  if (s.window_correct > s.window_examples)
+    throw Error(path + ": __metadata__ window.correct = " + get("window.correct") + " exceeds window.examples = " +
+                get("window.examples"));
+  // Settings added after a checkpoint was written take the value every earlier run had: device (before
+  // GPU training: the CPU), smoothing and sigma (before other kernels: the box). Any other gap is refused.
+  static const std::map<std::string, std::string> added = {{"device", "cpu"}, {"smoothing", "box"}, {"sigma", "0"}};
   std::map<std::string, std::string> values;
-  for (const auto& e : c.config.entries())
-    // Checkpoints written before GPU training have no device: they trained on the CPU.
-    values[e.key] = e.key == "device" && !meta.count("config.device") ? "cpu" : get("config." + e.key);
+  for (const auto& e : c.config.entries()) {
+    auto old = added.find(e.key);
+    values[e.key] = old != added.end() && !meta.count("config." + e.key) ? old->second : get("config." + e.key);
+  }
   c.config.set_all(values);
   return c;
 }

@@ -30,6 +30,8 @@ struct TrainState {
   // The running sums of the metrics line being accumulated (so logged values match too).
   double window_loss = 0;
   int64_t window_correct = 0, window_examples = 0, window_steps = 0;
+  // What the run trained on (train::data_fingerprint); "" in checkpoints written before it was recorded.
+  std::string data;
 };
 
 void save_checkpoint(const std::string& path, const Module& model, const Adam* optimizer, const Config& config,

@@ -3,7 +3,9 @@
 #include <omp.h>
 
 #include <chrono>
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -33,8 +35,14 @@ data::Options data_options(const Config& c) {
 std::unique_ptr<data::Dataset> open_split(const Config& c, data::Split split) {
   const std::string& dir = c.str("data");
   if (dir.empty()) throw Error("no data folder: give --data DIR (or --set data=DIR)");
+  if (fs::exists(dir) && !fs::is_directory(dir)) throw Error("data folder " + dir + " is a file, not a folder");
   if (!fs::is_directory(dir)) throw Error("data folder " + dir + " does not exist");
-  return data::open_task(c.str("task"), dir, split, data_options(c));
+  auto d = data::open_task(c.str("task"), dir, split, data_options(c));
+  // Refused here, when the data is opened, not as an internal error mid-run or after the whole training.
+  if (d->size() == 0)
+    throw Error("the " + std::string(data::split_name(split)) + " split of " + c.str("task") + " in " + dir +
+                " has no examples");
+  return d;
 }
 
 // Rows of logits [R, C] whose argmax is the label.
@@ -85,18 +93,74 @@ static std::string clock_str(double seconds) {
   return buf;
 }
 
-// metrics.jsonl keeps only lines up to `step` (what the resumed checkpoint had seen), atomically.
+std::string run_in(const std::string& dir) {
+  const fs::path d(dir);
+  const fs::path metrics = d / "metrics.jsonl";
+  int64_t step = -1;
+  bool tested = false;
+  if (fs::exists(metrics)) {
+    std::ifstream in(metrics);
+    for (std::string line; std::getline(in, line);) {
+      auto at = line.find("\"step\": ");
+      if (at != std::string::npos) step = std::max<int64_t>(step, std::atoll(line.c_str() + at + 8));
+      tested = tested || line.find("\"split\": \"test\"") != std::string::npos;
+    }
+  }
+  if (tested) return "a finished run (" + metrics.string() + " has its test result)";
+  if (fs::exists(d / "last.safetensors"))
+    return "a partial run (" + (d / "last.safetensors").string() + (step >= 0 ? ", metrics up to step " + std::to_string(step) : "") + ")";
+  for (const char* f : {"config.txt", "metrics.jsonl", "best.safetensors"})
+    if (fs::exists(d / f)) return "the start of a run (" + (d / f).string() + ")";
+  return "";
+}
+
+void clear_run(const std::string& dir) {
+  for (const char* f : {"config.txt", "metrics.jsonl", "last.safetensors", "best.safetensors"}) fs::remove(fs::path(dir) / f);
+}
+
+// Checkpoint temporaries (<name>.safetensors.tmp.<pid>) that a kill during a write left in `dir`.
+static void remove_stale_temporaries(const std::string& dir) {
+  if (!fs::is_directory(dir)) return;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    const std::string name = e.path().filename().string();
+    if (name.find(".safetensors.tmp.") != std::string::npos) fs::remove(e.path());
+  }
+}
+
+// metrics.jsonl keeps only lines up to `step` (what the resumed checkpoint had seen), atomically, and no
+// test line: the resumed run writes its own at the end.
 static void truncate_metrics(const std::string& path, int64_t step) {
   std::ifstream in(path);
   if (!in) return;
   std::string kept, line;
   while (std::getline(in, line)) {
     auto at = line.find("\"step\": ");
-    if (at != std::string::npos && std::atoll(line.c_str() + at + 8) <= step) kept += line + "\n";
+    const bool whole = !line.empty() && line.back() == '}';  // not a line cut by a kill or a full disk
+    if (whole && at != std::string::npos && std::atoll(line.c_str() + at + 8) <= step &&
+        line.find("\"split\": \"test\"") == std::string::npos)
+      kept += line + "\n";
   }
   std::string tmp = path + ".tmp";
-  std::ofstream(tmp) << kept;
+  {
+    std::ofstream out(tmp);
+    out << kept << std::flush;
+    if (!out) throw Error("resume: cannot write " + tmp + " (" + std::strerror(errno) + ")");
+  }
   fs::rename(tmp, path);
+}
+
+std::string data_fingerprint(const Splits& data) {
+  std::string out;
+  const std::pair<const char*, const data::Dataset*> splits[] = {{"train", data.train}, {"val", data.val}, {"test", data.test}};
+  for (const auto& [name, d] : splits) {
+    uint64_t h = 1469598103934665603ull;  // FNV-1a over the labels in order
+    for (int64_t i = 0; i < d->size(); ++i) h = (h ^ static_cast<uint64_t>(d->label(i))) * 1099511628211ull;
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "%s%s %lld #%016llx", out.empty() ? "" : ", ", name, (long long)d->size(),
+                  (unsigned long long)h);
+    out += buf;
+  }
+  return out;
 }
 
 TrainResult fit(TaskModel& model, const Config& c, const Splits& data, const TrainOptions& o) {
@@ -118,23 +182,45 @@ TrainResult fit(TaskModel& model, const Config& c, const Splits& data, const Tra
 
   const std::string last = o.run_dir + "/last.safetensors", best = o.run_dir + "/best.safetensors";
   const std::string metrics_path = o.run_dir + "/metrics.jsonl";
+  remove_stale_temporaries(o.run_dir);
   TrainState st;
+  st.data = data_fingerprint(data);
   if (!o.resume.empty()) {
     Checkpoint ck = load_checkpoint(o.resume);
+    if (!ck.state.data.empty() && ck.state.data != data_fingerprint(data))
+      throw Error("resume: the data in " + c.str("data") + " is not what " + o.resume + " trained on (then: " +
+                  ck.state.data + "; now: " + data_fingerprint(data) + ")");
+    if (ck.state.batch > it.batches_per_epoch())
+      throw Error("resume: " + o.resume + " stands at micro-batch " + std::to_string(ck.state.batch) +
+                  " of an epoch that has " + std::to_string(it.batches_per_epoch()));
     load_model(ck, m);
     opt.load_state(ck.file.tensors);
     st = ck.state;
+    st.data = data_fingerprint(data);
     sched.set_state(st.schedule);
     model.set_rng_state(st.rng);
     truncate_metrics(metrics_path, st.step);
   } else {
-    std::ofstream(o.run_dir + "/config.txt") << c.text();
-    std::ofstream(metrics_path, std::ios::trunc);
+    std::ofstream config(o.run_dir + "/config.txt");
+    config << c.text() << std::flush;
+    std::ofstream fresh(metrics_path, std::ios::trunc);
+    if (!config || !fresh) throw Error("cannot write the run's files in " + o.run_dir + " (" + std::strerror(errno) + ")");
   }
-  if (st.step >= total) throw Error("resume: the checkpoint is at step " + std::to_string(st.step) + ", the run has " +
-                                    std::to_string(total) + " steps: nothing to do");
+  // A checkpoint at the last step (a run stopped during its test evaluation) goes straight to the test.
+  if (st.step > total) throw Error("resume: the checkpoint is at step " + std::to_string(st.step) + ", past the run's " +
+                                   std::to_string(total) + " steps");
+  auto last_good = [&]() -> std::string {
+    return fs::exists(last) ? "the last good checkpoint " + last + " is intact" : "no checkpoint was written yet";
+  };
+
   std::ofstream metrics(metrics_path, std::ios::app);
-  auto emit = [&](const std::string& json) { metrics << json << "\n" << std::flush; };
+  // A write that fails (a full disk) stops the run: the metrics would otherwise lose steps unseen.
+  auto emit = [&](const std::string& json) {
+    metrics << json << "\n" << std::flush;
+    if (!metrics)
+      throw Error("training stopped: cannot write " + metrics_path + " at step " + std::to_string(st.step) + " (" +
+                  std::strerror(errno) + "); " + last_good());
+  };
 
   it.start_epoch(st.epoch);
   data::Batch b;
@@ -145,9 +231,6 @@ TrainResult fit(TaskModel& model, const Config& c, const Splits& data, const Tra
     save_checkpoint(path, m, &opt, c, st);
   };
 
-  auto last_good = [&]() -> std::string {
-    return fs::exists(last) ? "the last good checkpoint " + last + " is intact" : "no checkpoint was written yet";
-  };
 
   TrainResult res;
   const auto t0 = Clock::now();

@@ -8,6 +8,7 @@
 //   last.safetensors  the latest checkpoint (written at every evaluation and on interruption)
 //   best.safetensors  the checkpoint with the best validation accuracy
 // Same configuration, seed and thread count => the same losses bit for bit, also across a resume.
+// fit removes checkpoint temporaries that a kill during a write left behind (*.safetensors.tmp.<pid>).
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -28,11 +29,21 @@ data::Options data_options(const Config& config);
 // unset or missing (and data::DataError for bad contents).
 std::unique_ptr<data::Dataset> open_split(const Config& config, data::Split split);
 
+// What run directory `dir` holds of an earlier run, in words ("a finished run (...)", "a partial run
+// (...)"), or "" when it holds none of the files fit writes.
+std::string run_in(const std::string& dir);
+// Removes the files fit writes in `dir` (config.txt, metrics.jsonl, the checkpoints), nothing else.
+void clear_run(const std::string& dir);
+
 struct Splits {
   const data::Dataset* train = nullptr;
   const data::Dataset* val = nullptr;
   const data::Dataset* test = nullptr;
 };
+
+// A fingerprint of the data a run sees: per split its size, and a hash of its labels in order
+// ("train 2000 #a1b2..., val ..."). A checkpoint records it; a resume on other data is refused.
+std::string data_fingerprint(const Splits& data);
 
 struct TrainOptions {
   std::string run_dir{};      // must exist

@@ -58,21 +58,30 @@ void* CachingAllocator::allocate(size_t bytes) {
     }
     ++stats_.misses;
   }
-  void* p = system_alloc(size);
+  void* p = nullptr;
+  try {
+    p = system_alloc(size);
+  } catch (const std::bad_alloc&) {  // the cache may hold what is missing: give it back and try once more
+    release_cached();
+    p = system_alloc(size);
+  }
   LASGRAD_POISON(static_cast<char*>(p) + bytes, size - bytes);
   return p;
 }
 
-void CachingAllocator::deallocate(void* ptr, size_t bytes) {
+void CachingAllocator::deallocate(void* ptr, size_t bytes) noexcept {
   if (!ptr) return;
   size_t size = bucket_size(bytes);
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (stats_.cached_bytes + size <= limit_) {
-      LASGRAD_POISON(ptr, size);
-      free_[size].push_back(ptr);
-      stats_.cached_bytes += size;
-      return;
+      try {
+        free_[size].push_back(ptr);  // may allocate; out of memory here, the block goes back to the system
+        LASGRAD_POISON(ptr, size);
+        stats_.cached_bytes += size;
+        return;
+      } catch (const std::bad_alloc&) {
+      }
     }
   }
   LASGRAD_UNPOISON(ptr, size);

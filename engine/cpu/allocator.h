@@ -32,8 +32,11 @@ class CachingAllocator {
   CachingAllocator(const CachingAllocator&) = delete;
   CachingAllocator& operator=(const CachingAllocator&) = delete;
 
-  void* allocate(size_t bytes);              // 64-byte aligned; never null (throws std::bad_alloc)
-  void deallocate(void* ptr, size_t bytes);  // bytes as given to allocate
+  // 64-byte aligned; never null. Out of memory, it frees the cache and tries once more, then throws
+  // std::bad_alloc.
+  void* allocate(size_t bytes);
+  // bytes as given to allocate. Never throws: it runs in destructors, also while an exception unwinds.
+  void deallocate(void* ptr, size_t bytes) noexcept;
   void release_cached();                     // return every cached block to the system
   void set_cache_limit(size_t bytes);
   Stats stats() const;
