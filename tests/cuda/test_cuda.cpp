@@ -9,12 +9,14 @@
 //
 // Without a GPU (a build without CUDA, or cudaGetDeviceCount failing or reporting 0 devices) every test
 // case is marked skipped at start-up (doctest::skip) and one SKIPPED line gives the reason; ctest
-// reports the test as skipped through SKIP_REGULAR_EXPRESSION (tests/cuda/CMakeLists.txt).
+// reports the test as skipped through SKIP_REGULAR_EXPRESSION (tests/cuda/CMakeLists.txt). With
+// LASGRAD_REQUIRE_GPU=1 (tools/gpu_check.sh sets it) the missing GPU is a failure instead.
 #include <doctest/doctest.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <string>
 #include <vector>
@@ -47,6 +49,13 @@ bool gpu_absent() {
   static const bool absent = [] {
     std::string reason;
     if (device_available(Device::CUDA, &reason)) return false;
+    // On the GPU machine a skip would pass silently (an old driver, a missing device): refuse it there.
+    const char* require = std::getenv("LASGRAD_REQUIRE_GPU");
+    if (require && std::string(require) == "1") {
+      std::printf("[test_cuda] FAILED: LASGRAD_REQUIRE_GPU=1, but the GPU cannot be used: %s\n", reason.c_str());
+      std::fflush(stdout);
+      std::exit(1);
+    }
     std::printf("[test_cuda] SKIPPED: every GPU test case is skipped: %s\n", reason.c_str());
     std::fflush(stdout);
     return true;
@@ -305,13 +314,18 @@ struct AttnCase {
 std::vector<AttnCase> attention_cases(int64_t H) {
   std::vector<double> zero(H, 0.0), las(H);
   for (int64_t h = 0; h < H; ++h) las[h] = h == 0 ? 0.0 : 0.5 * std::pow(0.3, static_cast<double>(h));
-  AttentionOptions softmax_o, las_o, chunk_o, bidir_o;
+  AttentionOptions softmax_o, las_o, chunk_o, bidir_o, kernel_o;
   las_o.pool = 5;
   chunk_o.pool = 3;
   chunk_o.chunk = 37;
   bidir_o.causal = false;
   bidir_o.pool = 3;
-  return {{"softmax", zero, softmax_o}, {"las", las, las_o}, {"las-chunk", las, chunk_o}, {"las bidirectional", las, bidir_o}};
+  kernel_o.pool = 5;  // a non-symmetric smoothing kernel (conv_seq on V), chunked
+  kernel_o.kernel = {0.1, 0.3, 0.4, 0.15, 0.05};
+  kernel_o.chunk = 37;
+  return {{"softmax", zero, softmax_o},           {"las", las, las_o},
+          {"las-chunk", las, chunk_o},            {"las bidirectional", las, bidir_o},
+          {"las-chunk kernel smoothing", las, kernel_o}};
 }
 
 }  // namespace
