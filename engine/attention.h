@@ -1,4 +1,4 @@
-// Attention with the LaS operator (docs: ../shared/docs/las-attention.md): one op covers softmax
+// Attention with the LaS operator (docs/las-attention.md): one op covers softmax
 // attention (alpha = 0, P = 1), LaS (per-head multiplicative decay of the logits, then average pooling
 // of the attention rows) and LaS-Chunk (the same inside non-overlapping chunks of C positions).
 //

@@ -1,4 +1,4 @@
-// Multi-head self-attention whose kind is softmax, LaS or LaS-Chunk (../shared/docs/las-attention.md).
+// Multi-head self-attention whose kind is softmax, LaS or LaS-Chunk (docs/las-attention.md).
 #pragma once
 #include <memory>
 #include <string>

@@ -1,4 +1,4 @@
-// The models of the paper's experiments (../shared/docs/las-attention.md §4): a transformer sequence
+// The models of the paper's experiments (docs/las-attention.md §4): a transformer sequence
 // classifier and the retrieval model built on the same encoder. Everything a run can change is in
 // ModelConfig, a plain struct with documented defaults; make_model() builds either model from it.
 //

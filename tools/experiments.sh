@@ -32,7 +32,7 @@ run sweep --task listops --data data-cache/listops-short --out runs/sweeps/listo
 # Table 2, sMNIST and psMNIST (L = 784).
 for task in smnist psmnist; do
   run sweep --task $task --data data-cache/mnist --out runs/sweeps/$task "${common[@]}" \
-    --variants softmax,las --seeds 1,2 --set steps=300 --set eval_every=100 --set eval_batches=40
+    --variants softmax,las --seeds 1,2 --set steps=200 --set eval_every=100 --set eval_batches=40
 done
 # Table 5, sensitivity at 250-500 tokens: B, P and C each at two values beside the ablation's defaults
 # (B = 0.5, P = 5, C = 32, seed 1).
@@ -45,4 +45,4 @@ run sweep --task listops --data data-cache/listops-long --out runs/sweeps/listop
   --variants softmax,las --seeds 1 --set max_length=2000 --set steps=300 --set eval_every=100
 # Table 3, Pathfinder-32, generated (L = 1024): softmax against LaS, one seed.
 run sweep --task pathfinder --data data-cache/pathfinder --out runs/sweeps/pathfinder "${common[@]}" \
-  --variants softmax,las --seeds 1 --set steps=300 --set eval_every=100 --set eval_batches=20
+  --variants softmax,las --seeds 1 --set steps=200 --set eval_every=100 --set eval_batches=20

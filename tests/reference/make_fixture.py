@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Builds the small sequence classifier of models/model.h in PyTorch, with LaS written literally as in
-../shared/docs/las-attention.md §1 and §3, and writes, per attention kind, a safetensors fixture:
+docs/las-attention.md §1 and §3, and writes, per attention kind, a safetensors fixture:
 inputs, weights (float32, lasgrad's parameter names), logits, loss and every parameter's gradient
 (float64: PyTorch computes in float64 from the float32 weights). tests/models/test_reference.cpp loads
 each one and checks lasgrad's forward and backward against it.
