@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Threads under contention: steps/s of one training run with threads = 1 and 2, alone and beside a second
-# training (threads = 1) that keeps another core busy, under OpenMP's two wait policies.
+# training (threads = 1) that keeps another core busy. OMP_WAIT_POLICY (default active) is passed on:
+# passive measured worse beside another job (5.9 against 9.8 steps/s with 2 fixed threads).
 #   tools/bench_threads.sh [LASGRAD] [STEPS]     (default build/lasgrad, 150 steps)
 # The model is the `small` preset on generated ListOps of 11-99 tokens (where threads = 2 once ran 20x
 # slower than threads = 1 beside another job). Run it on an otherwise idle machine.
@@ -17,7 +18,7 @@ rate() {  # rate POLICY THREADS: steps/s of the run, from its last progress line
     --progress lines --set steps="$steps" --set eval_every=100000 --set threads="$2" --set log_every=10 |
     grep -o '[0-9.]* steps/s' | tail -1 | cut -d' ' -f1
 }
-for policy in active passive; do
+for policy in ${OMP_WAIT_POLICY:-active}; do
   for threads in 1 2; do
     printf "%-8s %-8s %-18s %s\n" $policy $threads idle "$(rate $policy $threads)"
     OMP_WAIT_POLICY=$policy "$L" train --task listops --data "$work/data" --preset small --out "$work/busy" --overwrite \

@@ -2,6 +2,7 @@
 #include "engine/cpu/cpu_backend.h"
 
 #include "engine/cpu/cpu_util.h"
+#include "engine/cpu/eigen.h"
 
 namespace lasgrad {
 
@@ -10,7 +11,12 @@ using namespace cpu;
 Backend& cpu_backend() {
   // Never destroyed: tensors held in static objects may be freed after main returns, and must still
   // find their allocator. The OS reclaims the cached blocks at exit.
-  static CpuBackend* instance = new CpuBackend();
+  static CpuBackend* instance = [] {
+    // Every Eigen product runs on one thread: lasgrad splits the work itself into pieces that do not
+    // depend on the thread count (gemm.cpp), so any thread count gives the same bits.
+    Eigen::setNbThreads(1);
+    return new CpuBackend();
+  }();
   return *instance;
 }
 

@@ -319,7 +319,8 @@ TEST_CASE("matmul: batches, every transpose flag, float32 and float64") {
     int64_t batch, M, N, K;
   };
   for (DType dt : kFloats)
-    for (Dims d : {Dims{1, 7, 5, 9}, Dims{3, 33, 17, 65}, Dims{4, 1, 6, 3}, Dims{5, 8, 1, 1}, Dims{1, 130, 129, 67}})
+    for (Dims d : {Dims{1, 7, 5, 9}, Dims{3, 33, 17, 65}, Dims{4, 1, 6, 3}, Dims{5, 8, 1, 1}, Dims{1, 130, 129, 67},
+                   Dims{1, 300, 270, 20}, Dims{1, 9, 7, 4100}})  // several output tiles; K split into chunks
       for (bool ta : {false, true})
         for (bool tb : {false, true}) {
           CAPTURE(d.batch);
@@ -343,11 +344,38 @@ TEST_CASE("matmul: batches, every transpose flag, float32 and float64") {
                 want[(p * d.M + i) * d.N + j] = s;
               }
           cpu().matmul(a, ta, b, tb, out);
-          check_close(out, want, tol(dt, 1e-5, 1e-13));
+          check_close(out, want, tol(dt, d.K > 1000 ? 2e-4 : 1e-5, 1e-13));  // float32 sums of 4100 terms round more
         }
   Tensor a = Tensor::empty({2, 3, 0}), b = Tensor::empty({2, 0, 4}), out = Tensor::full({2, 3, 4}, 9.0);
   cpu().matmul(a, false, b, false, out);  // an empty inner dimension gives zeros
   CHECK(out.to_doubles() == std::vector<double>(24, 0.0));
+}
+
+TEST_CASE("matmul gives the same bits for any thread count: output tiles and split K sums") {
+  // Shapes that take every path of gemm.cpp: one tile; many output tiles; few tiles and a long K (split
+  // into chunks summed in order); a batch of small matrices.
+  Rng rng(61);
+  struct Dims {
+    int64_t batch, M, N, K;
+  };
+  for (Dims d : {Dims{1, 64, 48, 80}, Dims{1, 256, 256, 3000}, Dims{1, 700, 300, 64}, Dims{1, 64, 192, 9000},
+                 Dims{16, 40, 40, 16}})
+    for (bool ta : {false, true}) {
+      CAPTURE(d.M);
+      CAPTURE(d.K);
+      CAPTURE(ta);
+      Shape sa = ta ? Shape{d.batch, d.K, d.M} : Shape{d.batch, d.M, d.K};
+      Tensor a = tensor(uniform(numel_of(sa), rng), sa, DType::F32);
+      Tensor b = tensor(uniform(d.batch * d.K * d.N, rng), {d.batch, d.K, d.N}, DType::F32);
+      std::vector<std::vector<double>> got;
+      for (int n : {1, 2, 3}) {
+        Tensor out = Tensor::empty({d.batch, d.M, d.N}, DType::F32);
+        with_threads(n, [&] { cpu().matmul(a, ta, b, false, out); });
+        got.push_back(out.to_doubles());
+      }
+      CHECK(got[0] == got[1]);
+      CHECK(got[0] == got[2]);
+    }
 }
 
 TEST_CASE("permute: every permutation of small shapes, size-1 axes, tiled transposes, any dtype") {

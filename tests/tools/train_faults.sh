@@ -62,21 +62,25 @@ expect_fail 1 "already holds a finished run" "$lasgrad" "${T[@]}" --set steps=10
 "$lasgrad" "${T[@]}" --set steps=10 --set eval_every=5 --out R --overwrite > r3.log 2>&1 || fail "--overwrite failed"
 whole_metrics R 10 5
 
-# 2. kill -9 at several moments with checkpoints large enough that a kill often lands in a write.
+# 2. kill -9 at several moments: at random, and (round 2 and 4) as soon as a checkpoint temporary exists,
+#    that is inside a checkpoint write. The checkpoints are large so that writes take a while.
 K=("${T[@]}" --set layers=2 --set width=256 --set heads=4 --set steps=24 --set eval_every=1 --out K)
 in_write=0
-for round in 1 2 3 4 5 6 7 8; do
+for round in 1 2 3 4; do
   if [ -f K/last.safetensors ]; then
     "$lasgrad" train --resume K/last.safetensors --progress lines > k.log 2>&1 &
   else
     "$lasgrad" "${K[@]}" --overwrite > k.log 2>&1 &
   fi
   pid=$!
-  sleep "0.$((3 + RANDOM % 6))"
+  if [ $((round % 2)) = 0 ]; then
+    for _ in $(seq 1 4000); do ls K/*.safetensors.tmp.* >/dev/null 2>&1 && break; sleep 0.002; done
+  else
+    sleep "0.$((3 + RANDOM % 6))"
+  fi
   kill -9 $pid 2>/dev/null || true
   wait $pid 2>/dev/null || true
   ls K/*.safetensors.tmp.* >/dev/null 2>&1 && in_write=$((in_write + 1))
-  [ "$round" -ge 3 ] && [ "$in_write" -ge 1 ] && break
 done
 [ "$in_write" -ge 1 ] || fail "no kill landed during a checkpoint write"
 if [ -f K/last.safetensors ]; then

@@ -125,6 +125,17 @@ TEST_CASE("the same seed gives the same losses bit for bit, and the model learns
   CHECK(lines.back().find("\"split\": \"test\"") != std::string::npos);
 }
 
+TEST_CASE("threads = 1 and threads = 2 train to the same bits, so the loop may switch between them") {
+  Fixture f;
+  ToyModel a(7), b(7);
+  f.config.set("threads", "1");
+  TrainResult ra = fit(a, f.config, f.splits, {.run_dir = f.dir("t1"), .quiet = true});
+  f.config.set("threads", "2");
+  TrainResult rb = fit(b, f.config, f.splits, {.run_dir = f.dir("t2"), .quiet = true});
+  CHECK(ra.losses == rb.losses);
+  CHECK(params_of(a) == params_of(b));
+}
+
 TEST_CASE("an interrupted and resumed run equals an uninterrupted one bit for bit") {
   Fixture f;
   ToyModel full(7);
