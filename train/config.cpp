@@ -64,7 +64,7 @@ Config::Config() {
       {"eval_batches", "0", "batches per evaluation; 0 = the whole split"},
       {"log_every", "10", "write a metrics line every this many steps"},
       {"seed", "1", "seed of the weights, the batch order and dropout"},
-      {"threads", "2", "CPU threads; 0 = all cores (OpenMP default). The same seed and thread count give the same bits; different counts differ in the last digits"},
+      {"threads", "2", "CPU threads at most (the loop uses fewer while that is faster: busy cores); 0 = all cores. Any count gives the same bits"},
       {"device", "cpu", "cpu|cuda: where the model trains (cuda needs a build with CUDA and a GPU)"},
   };
 }
