@@ -5,11 +5,13 @@
 #include <stdexcept>
 #include <string>
 
+#include "engine/error.h"
+
 namespace lasgrad::data {
 
 // Any problem with files on disk or their contents (missing, truncated, malformed, out of range).
-struct DataError : std::runtime_error {
-  using std::runtime_error::runtime_error;
+struct DataError : Error {
+  using Error::Error;
 };
 
 // "<task>: <file> <unit> <n>: <what>", the one message shape of every parser; unit is "line",

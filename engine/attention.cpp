@@ -87,6 +87,12 @@ Tensor from_chunks(const Tensor& x, int64_t L) {
   return flat.dim(2) == L ? flat : slice(flat, 2, 0, L);
 }
 
+// The output of attention over no positions (or no batch, heads or width): zeros of q's shape, still
+// recorded against q, k and v, so that backward gives them (empty) zero gradients instead of failing.
+Tensor empty_attention(const Tensor& q, const Tensor& k, const Tensor& v) {
+  return add(add(mul(q, 0.0), mul(k, 0.0)), mul(v, 0.0));
+}
+
 // x [..., L, D] smoothed along positions by the row kernel of `o` (box: avg_pool_seq), as given or mirrored.
 Tensor smooth_seq(const Tensor& x, const AttentionOptions& o, bool mirror) {
   if (o.kernel.empty()) return avg_pool_seq(x, o.pool);
@@ -119,7 +125,7 @@ Tensor las_attention(const Tensor& q, const Tensor& k, const Tensor& v, const st
   Backend::AttentionParams p{alpha, options.causal, std::max<int64_t>(C, 1), 1.0 / std::sqrt(static_cast<double>(dh))};
   Tensor out = Tensor::empty(q.shape(), q.dtype(), q.device());
   Tensor lse = Tensor::empty({B, H, L}, q.dtype(), q.device());
-  if (q.numel() == 0) return out;
+  if (q.numel() == 0) return empty_attention(q, k, v);
   backend(q.device()).attention(q, k, vt, lengths, p, out, lse);
   if (needs_grad({q, k, vt}))
     record(op, out, {q, k, vt}, [q, k, vt, o = out.detach(), lse, lengths, p](const Tensor& g) -> Grads {
@@ -137,7 +143,7 @@ Tensor las_attention_reference(const Tensor& q, const Tensor& k, const Tensor& v
   const char* op = "las_attention_reference";
   const int64_t C = check_attention(op, q, k, v, alpha, options, lengths);
   const int64_t B = q.dim(0), H = q.dim(1), L = q.dim(2), dh = q.dim(3), n = (L + C - 1) / std::max<int64_t>(C, 1);
-  if (q.numel() == 0) return Tensor::zeros(q.shape(), q.dtype(), q.device());
+  if (q.numel() == 0) return empty_attention(q, k, v);
   // Chunks as a batch axis: [B, H, n, C, dh]; without chunking n = 1 and C = L.
   Tensor qc = to_chunks(q, C), kc = to_chunks(k, C), vc = to_chunks(v, C);
 

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "engine/error.h"
+
 namespace lasgrad {
 
 enum class DType : uint8_t { F32, F64, I32 };
@@ -22,10 +24,6 @@ size_t dtype_size(DType d);
 std::string shape_str(const Shape& s);  // "[2, 3, 4]"
 int64_t numel_of(const Shape& s);
 
-// Any error that a caller caused (bad shape, dtype, device, freed graph ...). The message names the op.
-struct Error : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
 
 // A block of memory owned by a device's allocator; returned to it on destruction.
 struct Storage {

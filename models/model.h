@@ -42,8 +42,6 @@ struct ModelConfig {
   uint64_t seed = 0;          // initialisation and dropout seeds
 };
 
-// Inputs of one batch: x I32 [B, L] token ids, or F32 [B, L] pixel values; lengths I32 [B] (undefined =
-// every position valid); retrieval adds the second document x2, lengths2.
 // One batch: x [B, L] token ids (int32) or pixel values (float); lengths int32 [B], the valid positions
 // of each example (undefined: all L); x2, lengths2 the second document of a retrieval pair (else undefined).
 struct ModelInput {

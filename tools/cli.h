@@ -16,10 +16,13 @@
 #include <string>
 #include <vector>
 
+#include "engine/error.h"
+
 namespace lasgrad::cli {
 
-struct UsageError : std::runtime_error {
-  using std::runtime_error::runtime_error;
+// A mistake in how a command was called (flag, value, name): exit status 2. See engine/error.h.
+struct UsageError : Error {
+  using Error::Error;
 };
 
 // A named entry point: a `lasgrad` subcommand, or an action under one (`lasgrad gen listops`). run gets

@@ -1,7 +1,9 @@
-// `lasgrad SUBCOMMAND [flags]`: the one program for every job. Errors from any subcommand end here:
-// usage errors exit 2, every other error exits 1, both with a message naming the subcommand.
+// `lasgrad SUBCOMMAND [flags]`: the one program for every job. Errors from any subcommand end here
+// (engine/error.h): usage errors exit 2, every other error exits 1, both with a message naming the
+// subcommand.
 #include <cstdio>
 #include <exception>
+#include <filesystem>
 #include <new>
 #include <string>
 #include <vector>
@@ -32,8 +34,14 @@ int main(int argc, char** argv) {
   } catch (const std::bad_alloc&) {  // outside a tensor (a tensor's own says which): a model's tables, a data set
     std::fprintf(stderr, "%s: error: out of memory (a host allocation outside the tensors failed)\n", who.c_str());
     return 1;
-  } catch (const std::exception& e) {
+  } catch (const lasgrad::Error& e) {  // every error a user can cause (engine/error.h)
     std::fprintf(stderr, "%s: error: %s\n", who.c_str(), e.what());
+    return 1;
+  } catch (const std::filesystem::filesystem_error& e) {  // the file system refused (full, read-only, gone)
+    std::fprintf(stderr, "%s: error: %s\n", who.c_str(), e.what());
+    return 1;
+  } catch (const std::exception& e) {  // anything else is lasgrad's own fault: say so
+    std::fprintf(stderr, "%s: internal error (please report it): %s\n", who.c_str(), e.what());
     return 1;
   }
 }

@@ -35,7 +35,7 @@ Config::Config() {
       {"pool", "5", "las: smoothing window P (odd); 1 = none"},
       {"smoothing", "box", "las: the smoothing kernel: box (average pooling over P) | gaussian (sigma, cut at 3 sigma) | weights a/b/c"},
       {"sigma", "0", "las: the gaussian's width; 0 = the standard deviation of the box of width P"},
-      {"chunk", "0", "las-chunk: chunk length C; 0 = the whole sequence"},
+      {"chunk", "0", "las-chunk: chunk length C (>= 1; the presets set it); 0 for the other kinds"},
       {"decay_max", "0.1", "las: B, the sharpest head's decay rate, in (0, 1)"},
       {"alpha_min", "0", "las: the gentlest decaying head's rate; 0 = 1 / sequence length"},
       {"alphas", "", "las: explicit decay rates, one per head or one for every head, comma-separated (overrides decay_max, alpha_min)"},

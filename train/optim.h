@@ -1,8 +1,8 @@
 // Adam and AdamW over a model's named parameters, global-norm gradient clipping.
 //
-//   Adam opt(model.named_parameters(), {.lr = 1e-3, .weight_decay = 0.01}, {"bias", "norm", "embed"});
+//   Adam opt(model.named_parameters(), {.weight_decay = 0.01}, {"bias", "norm", "embed"});
 //   double norm = grad_norm(model.parameters());
-//   opt.step(lr_now, clip_scale(norm, 1.0));   // clip_grad_norm_(params, 1.0), then the step
+//   opt.step(lr_now, clip_scale(norm, 1.0));   // clip_grad_norm_(params, 1.0), then the step at rate lr_now
 //
 // The update of one parameter is one fused kernel per backend (adam_update): weight decay, both
 // moments, bias correction and the step in a single pass over p, g, m, v, on the parameter's device.

@@ -14,6 +14,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -28,17 +29,11 @@
 #ifdef LASGRAD_HAVE_CUDA
 #include "engine/cuda/cuda_backend.h"
 #endif
-#ifdef LASGRAD_TEST_MODELS
 #include "models/model.h"
-#endif
-#ifdef LASGRAD_TEST_TRAIN
-#include <filesystem>
-
 #include "tests/train/random_tokens.h"
 #include "train/checkpoint.h"
 #include "train/optim.h"
 #include "train/trainer.h"
-#endif
 
 using namespace lasgrad;
 
@@ -375,7 +370,6 @@ GPU_CASE("fused attention equals the literal reference on the GPU, and a long se
   }
 }
 
-#ifdef LASGRAD_TEST_MODELS
 GPU_CASE("one training step of a whole model: the same loss and gradients on both devices") {
   for (AttentionKind kind : {AttentionKind::Softmax, AttentionKind::Las, AttentionKind::LasChunk})
     for (NormKind norm : {NormKind::Layer, NormKind::Batch}) {
@@ -417,9 +411,7 @@ GPU_CASE("one training step of a whole model: the same loss and gradients on bot
       }
     }
 }
-#endif
 
-#ifdef LASGRAD_TEST_TRAIN
 GPU_CASE("the Adam update equals the CPU's over three steps, AdamW and Adam with L2") {
   Rng rng(21);
   for (DType dt : {DType::F32, DType::F64})
@@ -495,4 +487,3 @@ GPU_CASE("training with device = cuda: the CPU run's losses, and its checkpoint 
     CHECK(r.loss == doctest::Approx(gpu.test.loss).epsilon(2e-3));
   }
 }
-#endif

@@ -256,6 +256,23 @@ TEST_CASE("the reference's recorded weights: decayed, softmaxed, smoothed rows")
   CHECK(w[2 * 5 + 1] == doctest::Approx((s[0] + s[1] + s[2]) / z / 3).epsilon(1e-6));
 }
 
+TEST_CASE("attention over an empty input: zeros, and backward gives zero gradients") {
+  for (const Shape& shape : {Shape{2, 2, 0, 4}, Shape{0, 2, 5, 4}})
+    for (int impl = 0; impl < 2; ++impl) {
+      CAPTURE(impl);
+      In in{Tensor::zeros(shape, DType::F64), Tensor::zeros(shape, DType::F64), Tensor::zeros(shape, DType::F64)};
+      for (Tensor& t : in) t.set_requires_grad();
+      AttentionOptions o{true, 3, 0, false};
+      Tensor out = impl == 0 ? las_attention(in[0], in[1], in[2], {0, 0.2}, o) : las_attention_reference(in[0], in[1], in[2], {0, 0.2}, o);
+      CHECK(out.shape() == shape);
+      sum(out).backward();
+      for (const Tensor& t : in) {
+        REQUIRE(t.grad().defined());
+        CHECK(t.grad().shape() == shape);
+      }
+    }
+}
+
 TEST_CASE("las_attention validates its inputs and names itself") {
   Tensor q = Tensor::zeros({1, 2, 4, 3});
   auto throws = [](auto f, const char* what) {
