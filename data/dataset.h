@@ -24,7 +24,7 @@ const char* split_name(Split s);
 
 // What a model needs to know about a task.
 struct TaskInfo {
-  std::string name;        // "listops", "text", "retrieval", "image", "pathfinder", "pathx", "smnist", "psmnist"
+  std::string name;        // the task (TaskSpec::name)
   int num_classes = 0;
   int vocab_size = 0;      // token ids are in [0, vocab_size); 0 when the input is pixel values
   int64_t max_length = 0;  // the task length: no example is longer
@@ -103,13 +103,28 @@ class Dataset {
   std::vector<std::string> notes_;
 };
 
+// The task registry: the one place a task is declared. Every list of tasks (the flags' help, the
+// settings, the presets, the loaders' dispatch) reads it; train's preset table must hold a row for each
+// (tests/train/test_config.cpp fails otherwise).
+struct TaskSpec {
+  const char* name;   // "listops", "text", "retrieval", "image", "pathfinder", "pathx", "smnist", "psmnist"
+  int classes;
+  int64_t length;     // the task's sequence length (per document for retrieval; side * side for images)
+  int vocab;          // token ids are in [0, vocab); 0 for pixel input
+  // Opens one split (see open_task).
+  std::unique_ptr<Dataset> (*open)(const TaskSpec& spec, const std::string& dir, Split split, const Options& o);
+};
+const std::vector<TaskSpec>& tasks();
+// The entry named `name`; throws DataError listing the tasks otherwise.
+const TaskSpec& task_spec(const std::string& name);
+// "listops, text, retrieval, image, pathfinder, pathx, smnist or psmnist", for help texts and messages.
+std::string task_list();
+
 // Opens one split of a task from `dir`. dir may be the task's own folder or a parent holding the
 // release's layout (e.g. lra_release/ for listops-1000/, tsv_data/, pathfinder32/...). Throws DataError
 // for an unknown task, a missing folder or file, or bad contents.
 std::unique_ptr<Dataset> open_task(const std::string& task, const std::string& dir, Split split,
                                    const Options& options = {});
-// The names open_task accepts.
-const std::vector<std::string>& task_names();
 
 struct BatchOptions {
   int64_t batch_size = 32;

@@ -174,13 +174,13 @@ std::string count_note(int64_t k, int64_t n, const std::string& what) {
 
 // ---- the tasks -----------------------------------------------------------------------------------
 
-std::unique_ptr<Dataset> open_listops(const std::string& dir, Split split, const Options& o) {
+std::unique_ptr<Dataset> open_listops(const TaskSpec& spec, const std::string& dir, Split split, const Options& o) {
   const std::string task = "ListOps";
   const std::string file = std::string("basic_") + split_name(split) + ".tsv";
   fs::path folder = locate(task, dir, {"", "listops-1000"}, [&](const fs::path& p) { return fs::exists(p / file); },
                            "ListOps file " + file);
-  const int64_t L = o.max_length > 0 ? o.max_length : 2000;
-  auto ds = std::make_unique<StoredDataset>(TaskInfo{"listops", 10, kListOpsVocab, L}, Decode::ListOps);
+  const int64_t L = o.max_length > 0 ? o.max_length : spec.length;
+  auto ds = std::make_unique<StoredDataset>(TaskInfo{spec.name, spec.classes, spec.vocab, L}, Decode::ListOps);
   Reader in(task, (folder / file).string());
   ListOpsCounts counts;
   read_listops(in, L, o.strict_vocab, ds->docs[0], ds->labels, counts);
@@ -189,12 +189,12 @@ std::unique_ptr<Dataset> open_listops(const std::string& dir, Split split, const
   return ds;
 }
 
-std::unique_ptr<Dataset> open_text(const std::string& dir, Split split, const Options& o) {
+std::unique_ptr<Dataset> open_text(const TaskSpec& spec, const std::string& dir, Split split, const Options& o) {
   const std::string task = "Text";
   // IMDB has no validation split: the test split doubles as it, as in LRA.
   const std::string part = split == Split::Train ? "train" : "test";
-  const int64_t L = o.max_length > 0 ? o.max_length : 4096;
-  auto ds = std::make_unique<StoredDataset>(TaskInfo{"text", 2, 257, L}, Decode::Bytes);
+  const int64_t L = o.max_length > 0 ? o.max_length : spec.length;
+  auto ds = std::make_unique<StoredDataset>(TaskInfo{spec.name, spec.classes, spec.vocab, L}, Decode::Bytes);
   fs::path folder = locate(task, dir, {"aclImdb", ""},
                            [&](const fs::path& p) { return fs::is_directory(p / part / "pos") || fs::exists(p / (part + ".tsv")); },
                            "aclImdb folder (" + part + "/pos, " + part + "/neg) or " + part + ".tsv");
@@ -229,13 +229,13 @@ std::unique_ptr<Dataset> open_text(const std::string& dir, Split split, const Op
   return ds;
 }
 
-std::unique_ptr<Dataset> open_retrieval(const std::string& dir, Split split, const Options& o) {
+std::unique_ptr<Dataset> open_retrieval(const TaskSpec& spec, const std::string& dir, Split split, const Options& o) {
   const std::string task = "Retrieval";
   const std::string file = std::string("new_aan_pairs.") + (split == Split::Val ? "eval" : split_name(split)) + ".tsv";
   fs::path folder = locate(task, dir, {"", "tsv_data"}, [&](const fs::path& p) { return fs::exists(p / file); },
                            "AAN file " + file);
-  const int64_t L = o.max_length > 0 ? o.max_length : 4000;
-  TaskInfo info{"retrieval", 2, 257, L};
+  const int64_t L = o.max_length > 0 ? o.max_length : spec.length;
+  TaskInfo info{spec.name, spec.classes, spec.vocab, L};
   info.pair = true;
   auto ds = std::make_unique<StoredDataset>(info, Decode::Bytes);
   Reader in(task, (folder / file).string());
@@ -246,13 +246,13 @@ std::unique_ptr<Dataset> open_retrieval(const std::string& dir, Split split, con
   return ds;
 }
 
-std::unique_ptr<Dataset> open_image(const std::string& dir, Split split, const Options& o) {
+std::unique_ptr<Dataset> open_image(const TaskSpec& spec, const std::string& dir, Split split, const Options& o) {
   const std::string task = "Image";
   fs::path folder = locate(task, dir, {"", "cifar-10-batches-bin"},
                            [&](const fs::path& p) { return fs::exists(p / "data_batch_1.bin") || fs::exists(p / "test_batch.bin"); },
                            "CIFAR-10 binary batches (data_batch_1.bin ... test_batch.bin)");
   auto px = pixel_map(o);
-  TaskInfo info{"image", 10, px.tokens ? 256 : 0, 1024};
+  TaskInfo info{spec.name, spec.classes, px.tokens ? 256 : 0, spec.length};
   info.pixels = !px.tokens;
   info.image_side = 32;
   auto ds = std::make_unique<StoredDataset>(info, Decode::Image);
@@ -278,7 +278,8 @@ std::unique_ptr<Dataset> open_image(const std::string& dir, Split split, const O
   return ds;
 }
 
-std::unique_ptr<Dataset> open_mnist(const std::string& name, const std::string& dir, Split split, const Options& o) {
+std::unique_ptr<Dataset> open_mnist(const TaskSpec& spec, const std::string& dir, Split split, const Options& o) {
+  const std::string name = spec.name;
   const std::string task = name == "smnist" ? "sMNIST" : "psMNIST";
   const std::string prefix = split == Split::Test ? "t10k" : "train";
   auto has = [&](const fs::path& p, const std::string& base) {
@@ -292,7 +293,7 @@ std::unique_ptr<Dataset> open_mnist(const std::string& name, const std::string& 
                            [&](const fs::path& p) { return has(p, images); }, "MNIST file " + images + "[.gz]");
   if (!has(folder, labels)) throw file_error(task, (folder / labels).string(), "file does not exist (nor with .gz)");
   auto px = pixel_map(o);
-  TaskInfo info{name, 10, px.tokens ? 256 : 0, 784};
+  TaskInfo info{name, spec.classes, px.tokens ? 256 : 0, spec.length};
   info.pixels = !px.tokens;
   info.image_side = 28;
   auto ds = std::make_unique<StoredDataset>(info, Decode::Image);
@@ -320,7 +321,8 @@ std::unique_ptr<Dataset> open_mnist(const std::string& name, const std::string& 
   return ds;
 }
 
-std::unique_ptr<Dataset> open_pathfinder(const std::string& name, const std::string& dir, Split split, const Options& o) {
+std::unique_ptr<Dataset> open_pathfinder(const TaskSpec& spec, const std::string& dir, Split split, const Options& o) {
+  const std::string name = spec.name;
   const std::string task = name == "pathx" ? "Path-X" : "Pathfinder";
   const int side = o.resolution > 0 ? o.resolution : (name == "pathx" ? 128 : 32);
   const std::string& diff = o.difficulty;
@@ -374,7 +376,7 @@ std::unique_ptr<Dataset> open_pathfinder(const std::string& name, const std::str
   mine.reserve(rows.size());
   for (int64_t r : rows) mine.push_back(kept[r]);
   auto px = pixel_map(o);
-  TaskInfo info{name, 2, px.tokens ? 256 : 0, int64_t(side) * side};
+  TaskInfo info{name, spec.classes, px.tokens ? 256 : 0, int64_t(side) * side};
   info.pixels = !px.tokens;
   info.image_side = side;
   auto ds = std::make_unique<PathfinderDataset>(info, root, std::move(mine), px);
@@ -412,21 +414,37 @@ std::unique_ptr<Dataset> open_pathfinder(const std::string& name, const std::str
 
 }  // namespace
 
-const std::vector<std::string>& task_names() {
-  static const std::vector<std::string> names = {"listops", "text", "retrieval", "image", "pathfinder", "pathx", "smnist", "psmnist"};
-  return names;
+const std::vector<TaskSpec>& tasks() {
+  static const std::vector<TaskSpec> t = {
+      // name, classes, length, vocabulary (0: pixels), opener
+      {"listops", 10, 2000, kListOpsVocab, open_listops},
+      {"text", 2, 4096, 257, open_text},
+      {"retrieval", 2, 4000, 257, open_retrieval},
+      {"image", 10, 1024, 0, open_image},
+      {"pathfinder", 2, 1024, 0, open_pathfinder},
+      {"pathx", 2, 16384, 0, open_pathfinder},
+      {"smnist", 10, 784, 0, open_mnist},
+      {"psmnist", 10, 784, 0, open_mnist},
+  };
+  return t;
+}
+
+std::string task_list() {
+  std::string out;
+  const auto& t = tasks();
+  for (size_t i = 0; i < t.size(); ++i) out += std::string(i == 0 ? "" : i + 1 == t.size() ? " or " : ", ") + t[i].name;
+  return out;
+}
+
+const TaskSpec& task_spec(const std::string& name) {
+  for (const TaskSpec& t : tasks())
+    if (name == t.name) return t;
+  throw DataError("unknown task '" + name + "' (" + task_list() + ")");
 }
 
 std::unique_ptr<Dataset> open_task(const std::string& task, const std::string& dir, Split split, const Options& o) {
-  if (task == "listops") return open_listops(dir, split, o);
-  if (task == "text") return open_text(dir, split, o);
-  if (task == "retrieval") return open_retrieval(dir, split, o);
-  if (task == "image") return open_image(dir, split, o);
-  if (task == "pathfinder" || task == "pathx") return open_pathfinder(task, dir, split, o);
-  if (task == "smnist" || task == "psmnist") return open_mnist(task, dir, split, o);
-  std::string known;
-  for (const auto& n : task_names()) known += (known.empty() ? "" : ", ") + n;
-  throw DataError("unknown task '" + task + "' (one of " + known + ")");
+  const TaskSpec& spec = task_spec(task);
+  return spec.open(spec, dir, split, o);
 }
 
 }  // namespace lasgrad::data

@@ -32,7 +32,7 @@ int data_fetch(int argc, char** argv) {
 int data_inspect(int argc, char** argv) {
   cli::Flags f("lasgrad data inspect",
                "Per split: examples, label histogram, lengths (min/median/max), the first example decoded.");
-  f.option("task", "", "listops, text, retrieval, image, pathfinder, pathx, smnist or psmnist")
+  f.option("task", "", data::task_list())
       .option("data", "", "the task's data folder (or a parent in the release's layout)")
       .option("split", "all", "train, val, test or all")
       .option("difficulty", "curv_contour_length_14", "Pathfinder / Path-X difficulty")

@@ -20,6 +20,7 @@
 
 #include "engine/parse.h"
 #include "train/sweep.h"
+#include "data/dataset.h"
 #include "tools/cli.h"
 #include "tools/commands.h"
 
@@ -127,7 +128,7 @@ int cmd_sweep(int argc, char** argv) {
                "the sweep. Run it again to skip finished runs and resume interrupted ones (Ctrl-C, SIGTERM, a kill\n"
                "or a reboot); a failed run is reported with its error and the others go on.");
   f.option("spec", "", "a file of flag lines, 'name = value' (e.g. 'variants = softmax,las', 'set = steps=500'); flags given here add to or replace them")
-      .option("task", "listops", "listops, text, retrieval, image, pathfinder, pathx, smnist or psmnist")
+      .option("task", "listops", data::task_list())
       .option("data", "", "the task's data folder (required)")
       .option("preset", "small", "paper or small, the base of every run")
       .option("variants", "softmax,las", variant_help)

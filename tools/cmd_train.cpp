@@ -12,6 +12,7 @@
 
 #include "train/checkpoint.h"
 #include "train/trainer.h"
+#include "data/dataset.h"
 #include "tools/cli.h"
 #include "tools/commands.h"
 
@@ -72,7 +73,7 @@ int cmd_train(int argc, char** argv) {
                "best-validation checkpoint is evaluated on the test split at the end. Ctrl-C writes\n"
                "last.safetensors and stops; --resume continues from it bit for bit." +
                    settings_help());
-  f.option("task", "listops", "listops, text, retrieval, image, pathfinder, pathx, smnist or psmnist")
+  f.option("task", "listops", data::task_list())
       .option("attention", "las", "softmax, las or las-chunk")
       .option("data", "", "the task's data folder, or the LRA release root (required unless resuming; with --resume: where the run's data is now)")
       .option("preset", "small", "paper (las-attention.md section 4) or small (minutes on two cores)")

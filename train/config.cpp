@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "engine/backend.h"
+#include "data/dataset.h"
 #include "engine/parse.h"
 #include "layers/multihead_attention.h"
 
@@ -13,7 +14,7 @@ namespace lasgrad::train {
 Config::Config() {
   entries_ = {
       // What to train on.
-      {"task", "listops", "listops|text|retrieval|image|pathfinder|pathx|smnist|psmnist"},
+      {"task", "listops", data::task_list()},
       {"data", "", "data directory (the task's folder or the LRA release root)"},
       {"preset", "small", "the preset the run started from (paper|small), for the record"},
       {"max_length", "0", "sequence length per document; 0 = the task's length"},
@@ -145,26 +146,12 @@ std::string Config::text() const {
   return out.str();
 }
 
-const std::vector<std::string>& train_tasks() {
-  static const std::vector<std::string> t = {"listops", "text",  "retrieval", "image",
-                                             "pathfinder", "pathx", "smnist",    "psmnist"};
-  return t;
-}
-
 const std::vector<std::string>& attention_kinds() {
   static const std::vector<std::string> a = {"softmax", "las", "las-chunk"};
   return a;
 }
 
-int64_t task_length(const std::string& task) {
-  if (task == "listops") return 2000;
-  if (task == "text") return 4096;
-  if (task == "retrieval") return 4000;
-  if (task == "image" || task == "pathfinder") return 1024;
-  if (task == "pathx") return 16384;
-  if (task == "smnist" || task == "psmnist") return 784;
-  throw Error("unknown task '" + task + "' (listops, text, retrieval, image, pathfinder, pathx, smnist or psmnist)");
-}
+int64_t task_length(const std::string& task) { return data::task_spec(task).length; }
 
 static bool one_of(const std::string& v, const std::vector<std::string>& choices) {
   for (const auto& c : choices)
@@ -199,8 +186,11 @@ Config preset(const std::string& task, const std::string& attention, const std::
         {"smnist", "6", "256", "batch", "true", "1e-3", "0.01", "100", "50"},
         {"psmnist", "6", "256", "batch", "true", "1e-3", "0.01", "100", "50"},
     };
-    for (const Row& r : rows) {
-      if (task != r.task) continue;
+    const Row* row = nullptr;
+    for (const Row& r : rows)
+      if (task == r.task) row = &r;
+    if (!row) throw Error("preset paper has no row for task '" + task + "' (train/config.cpp)");
+    for (const Row& r : {*row}) {
       c.set("layers", r.layers);
       c.set("width", r.width);
       c.set("norm", r.norm);
@@ -275,7 +265,9 @@ void validate(const Config& c) {
       throw Error("config: " + std::string(key) + " = '" + c.str(key) + "' is not one of " + all);
     }
   };
-  choice("task", train_tasks());
+  std::vector<std::string> names;
+  for (const auto& t : data::tasks()) names.push_back(t.name);
+  choice("task", names);
   choice("attention", attention_kinds());
   choice("norm", {"layer", "batch"});
   choice("pos", {"sinusoidal", "none"});

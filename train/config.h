@@ -46,11 +46,10 @@ class Config {
   std::vector<Entry> entries_;
 };
 
-// Task names and the attention kinds that `train` accepts.
-const std::vector<std::string>& train_tasks();
+// The attention kinds that `train` accepts (the tasks: data::tasks()).
 const std::vector<std::string>& attention_kinds();
 
-// The task's sequence length (per document for retrieval) when max_length is 0.
+// The task's sequence length (per document for retrieval) when max_length is 0, from the registry.
 int64_t task_length(const std::string& task);
 
 // The settings for `task` with `attention` under preset `name`: "paper" (las-attention.md §4, the S4

@@ -36,12 +36,18 @@ TEST_CASE("the paper preset holds las-attention.md section 4") {
   CHECK(r.str("batch_size") == "64");
   CHECK(preset("smnist", "las", "paper").str("pool") == "3");
   CHECK(preset("pathx", "softmax", "paper").str("batch_size") == "32");
-  for (const auto& task : train_tasks())
+  // Every task of the registry has its preset rows (a task added without one fails here), and its
+  // length is the registry's.
+  for (const auto& spec : data::tasks())
     for (const auto& att : attention_kinds())
       for (const char* name : {"paper", "small"}) {
+        const std::string task = spec.name;
         INFO(task << " " << att << " " << name);
         CHECK_NOTHROW(validate(preset(task, att, name)));
+        CHECK(task_length(task) == spec.length);
       }
+  CHECK(data::task_list() == "listops, text, retrieval, image, pathfinder, pathx, smnist or psmnist");
+  CHECK_THROWS_WITH_AS(task_length("cifar"), doctest::Contains("unknown task 'cifar' (listops, text"), Error);
 }
 
 TEST_CASE("overrides, and errors that name what is wrong") {
