@@ -10,7 +10,8 @@
 #   - a resumed run takes --data for a moved data folder, and refuses a folder with other data;
 #   - out of memory while building the model exits 1 with a message (skipped under ASan: it reserves
 #     more address space than the limit);
-#   - messages: a directory as checkpoint, --resume "", --data FILE, eval --batches -1.
+#   - messages: a directory as checkpoint, --resume "", --data FILE, eval --batches -1, an empty split
+#     (refused when the data is opened), bytes after a checkpoint's data.
 #   tests/tools/train_faults.sh LASGRAD [sanitized 0|1]
 set -euo pipefail
 lasgrad=$1
@@ -125,6 +126,8 @@ expect_fail 2 "--resume needs a checkpoint file" "$lasgrad" train --resume ""
 expect_fail 1 "data folder data/basic_train.tsv is a file, not a folder" \
   "$lasgrad" train --task listops --data data/basic_train.tsv --out X
 expect_fail 2 "--batches must be >= 0" "$lasgrad" eval --checkpoint R/best.safetensors --batches -1
+"$lasgrad" gen listops --out empty --seed 5 --train 0 --val 8 --test 8 --min-length 10 --max-length 30 --quiet
+expect_fail 1 "the train split of listops in empty has no examples" "$lasgrad" train --task listops --data empty --out E
 cp R/last.safetensors trailing.safetensors && printf 'x' >> trailing.safetensors
 expect_fail 1 "1 bytes after the last tensor's data belong to no tensor" "$lasgrad" eval --checkpoint trailing.safetensors
 echo "train fault tests passed"

@@ -160,6 +160,26 @@ TEST_CASE("an interrupted and resumed run equals an uninterrupted one bit for bi
   CHECK(metric_lines(d2 + "/metrics.jsonl") == metric_lines(d1 + "/metrics.jsonl"));
 }
 
+TEST_CASE("a resume refuses a checkpoint past the data: a micro-batch beyond the epoch, other data") {
+  Fixture f;
+  ToyModel a(7);
+  const std::string d = f.dir("resume_checks");
+  f.config.set("steps", "10");
+  fit(a, f.config, f.splits, {.run_dir = d, .quiet = true});
+  SafeTensors file = load_safetensors(d + "/last.safetensors");
+  file.metadata["batch"] = "99999";
+  save_safetensors(d + "/far.safetensors", file.tensors, file.metadata);
+  ToyModel b(7);
+  CHECK_THROWS_WITH_AS(fit(b, f.config, f.splits, {.run_dir = d, .resume = d + "/far.safetensors", .quiet = true}),
+                       doctest::Contains("stands at micro-batch 99999 of an epoch that has 13"), Error);
+  // Other data under the same settings (100 training examples instead of 200): refused, naming both.
+  testing::RandomTokens fewer = toy_data(100, 1);
+  Splits other{&fewer, f.splits.val, f.splits.test};
+  ToyModel c(7);
+  CHECK_THROWS_WITH_AS(fit(c, f.config, other, {.run_dir = d, .resume = d + "/last.safetensors", .quiet = true}),
+                       doctest::Contains("train 200 #"), Error);
+}
+
 TEST_CASE("a NaN loss stops training naming the step; the last checkpoint stays loadable") {
   Fixture f;
   ToyModel m(7);
@@ -204,6 +224,25 @@ TEST_CASE("checkpoints: round trip, and truncated, corrupted or foreign files ar
   };
   CHECK(load_checkpoint(without("config.device")).config.str("device") == "cpu");
   CHECK_THROWS_WITH_AS(load_checkpoint(without("config.lr")), doctest::Contains("no 'config.lr'"), Error);
+  CHECK(load_checkpoint(without("config.smoothing")).config.str("smoothing") == "box");
+  CHECK(load_checkpoint(without("data")).state.data.empty());  // before the data fingerprint: no check
+
+  // Every metadata field is checked: a value out of its range would resume on garbage.
+  auto with = [&](const std::string& key, const std::string& value) {
+    std::map<std::string, std::string> meta = ck.file.metadata;
+    meta[key] = value;
+    save_safetensors(d + "/edited.safetensors", ck.file.tensors, meta);
+    return d + "/edited.safetensors";
+  };
+  const std::pair<const char*, const char*> bad_fields[] = {
+      {"step", "-5"},           {"epoch", "-1"},        {"batch", "x4"},         {"rng", "zzz"},
+      {"rng", "-3"},            {"best_val", "7"},      {"best_step", "13"},     {"schedule.seen", "2"},
+      {"schedule.scale", "0"},  {"window.loss", "nan"}, {"window.correct", "5"}, {"step", "99999999999999999999"}};
+  for (const auto& [key, value] : bad_fields) {
+    CAPTURE(key);
+    CAPTURE(value);
+    CHECK_THROWS_WITH_AS(load_checkpoint(with(key, value)), doctest::Contains(key), Error);
+  }
 
   std::string bytes;
   {
