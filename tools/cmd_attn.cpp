@@ -15,7 +15,7 @@
 namespace lasgrad::tools {
 
 namespace fs = std::filesystem;
-using train::Image;
+using train::Figure;
 
 // A T x T matrix shrunk to at most `side` x `side` by averaging blocks (attention of long tasks).
 static std::vector<float> shrink(const float* m, int T, int side, int& out_T) {
@@ -34,7 +34,7 @@ static std::string fmt(const char* f, double v) {
 }
 
 // Loss, accuracy and learning rate against step, train and val, from metrics.jsonl.
-static Image curves(const std::string& path) {
+static Figure curves(const std::string& path) {
   train::Series tl{"train", {}, {}, {31, 119, 180}}, vl{"val", {}, {}, {214, 39, 40}};
   train::Series ta = tl, va = vl, lr{"lr", {}, {}, {44, 160, 44}};
   for (const train::MetricsLine& m : train::read_metrics(path)) {
@@ -49,7 +49,9 @@ static Image curves(const std::string& path) {
     }
   }
   if (tl.x.empty()) throw Error(path + " has no training lines");
-  return train::line_plots({{"loss", {tl, vl}}, {"accuracy %", {ta, va}}, {"learning rate", {lr}}}, "step");
+  return train::line_plots({{"loss", {tl, vl}, "step", "cross-entropy", true},
+                            {"accuracy", {ta, va}, "step", "accuracy %"},
+                            {"learning rate", {lr}, "step", "learning rate", true}});
 }
 
 int cmd_attn(int argc, char** argv) {
@@ -64,7 +66,8 @@ int cmd_attn(int argc, char** argv) {
       .option("out", "", "output folder (required)")
       .option("data", "", "data folder; empty = the one the run was trained on")
       .option("max-side", "512", "matrices longer than this are averaged down to it")
-      .option("device", "", "cpu or cuda; empty = the run's setting");
+      .option("device", "", "cpu or cuda; empty = the run's setting")
+      .toggle("svg", "also write every figure as SVG beside its PNG");
   if (!f.parse(argc, argv)) return 0;
   if (f.str("out").empty()) throw cli::UsageError("--out DIR is required");
   const int64_t index = f.integer("index"), max_side = f.integer("max-side");
@@ -80,6 +83,14 @@ int cmd_attn(int argc, char** argv) {
   ds->make_batch(rows, false, b);
   const std::string out = f.str("out");
   fs::create_directories(out);
+  // out/NAME.png, and out/NAME.svg with --svg; returns what it wrote.
+  auto save = [&](const Figure& fig, const std::string& name) {
+    const std::string png = out + "/" + name + ".png";
+    train::write_png(png, fig);
+    if (!f.on("svg")) return png;
+    train::write_svg(out + "/" + name + ".svg", fig);
+    return png + " (and .svg)";
+  };
 
   std::vector<Tensor> maps = model->attention_maps(b);
   std::vector<std::vector<double>> alphas = model->alphas();
@@ -89,23 +100,22 @@ int cmd_attn(int argc, char** argv) {
   for (size_t l = 0; l < maps.size(); ++l) {
     const int H = static_cast<int>(maps[l].dim(0));
     std::vector<float> a = maps[l].to_floats();
-    std::vector<Image> heads;
+    std::vector<Figure> heads;
     for (int h = 0; h < H; ++h) {
       int side = 0;
       std::vector<float> m = shrink(a.data() + size_t(h) * T * T, T, static_cast<int>(max_side), side);
       for (float& x : m) x = std::sqrt(std::max(0.0f, x));
       int cell = std::max(1, 256 / side);
       heads.push_back(train::heatmap(m, side, side, cell,
-                                     "layer " + std::to_string(l) + " head " + std::to_string(h) + " alpha " +
-                                         fmt("%.3g", alphas[l][h]) + " sqrt(A)", 0, 1));
+                                     "layer " + std::to_string(l) + ", head " + std::to_string(h) + ": alpha " +
+                                         fmt("%.3g", alphas[l][h]) + ", sqrt(A)",
+                                     {"key position", "query position", double(T) / side}, 0, 1));
     }
-    std::string path = out + "/attention_layer" + std::to_string(l) + ".png";
-    train::write_png(path, train::grid(heads, H <= 4 ? H : (H + 1) / 2));
-    written.push_back(path);
+    written.push_back(save(train::grid(heads, H <= 4 ? H : (H + 1) / 2), "attention_layer" + std::to_string(l)));
   }
 
   // E_c of each head of the first layer (every layer has the same rates): the multiplier of the logits.
-  std::vector<Image> kernels;
+  std::vector<Figure> kernels;
   std::ofstream txt(out + "/alphas.txt");
   for (size_t l = 0; l < alphas.size(); ++l) {
     txt << "layer " << l << ":";
@@ -119,18 +129,17 @@ int cmd_attn(int argc, char** argv) {
     for (int i = 0; i < side; ++i)
       for (int j = 0; j <= i; ++j) e[size_t(i) * side + j] = static_cast<float>(std::exp(-alphas[0][h] * (i - j) * stride));
     kernels.push_back(train::heatmap(e, side, side, std::max(1, 256 / side),
-                                     "E_" + std::to_string(h) + "  alpha " + fmt("%.3g", alphas[0][h]), 0, 1));
+                                     "E_" + std::to_string(h) + " = exp(-alpha |i - j|), alpha " + fmt("%.3g", alphas[0][h]),
+                                     {"key position j", "query position i", stride}, 0, 1));
   }
-  std::string kpath = out + "/decay_kernels.png";
-  train::write_png(kpath, train::grid(kernels, kernels.size() <= 4 ? static_cast<int>(kernels.size()) : static_cast<int>(kernels.size() + 1) / 2));
-  written.push_back(kpath);
+  written.push_back(save(train::grid(kernels, kernels.size() <= 4 ? static_cast<int>(kernels.size())
+                                                                   : static_cast<int>(kernels.size() + 1) / 2),
+                         "decay_kernels"));
   written.push_back(out + "/alphas.txt");
 
   std::string metrics = (fs::path(f.str("checkpoint")).parent_path() / "metrics.jsonl").string();
   if (fs::exists(metrics)) {
-    std::string cpath = out + "/curves.png";
-    train::write_png(cpath, curves(metrics));
-    written.push_back(cpath);
+    written.push_back(save(curves(metrics), "curves"));
   } else {
     std::printf("no %s next to the checkpoint: no curves\n", metrics.c_str());
   }

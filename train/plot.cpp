@@ -1,101 +1,100 @@
 #include "train/plot.h"
 
+#include <cairo-svg.h>
+#include <cairo.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 
-#include "data/formats.h"
 #include "engine/tensor.h"
 
 namespace lasgrad::train {
 
-// 5x7 glyphs, one byte per row, bit 4 = leftmost column.
-struct Glyph {
-  char c;
-  uint8_t rows[7];
-};
-static const Glyph kFont[] = {
-    {' ', {0, 0, 0, 0, 0, 0, 0}},
-    {'0', {0x0E, 0x11, 0x13, 0x15, 0x19, 0x11, 0x0E}}, {'1', {0x04, 0x0C, 0x04, 0x04, 0x04, 0x04, 0x0E}},
-    {'2', {0x0E, 0x11, 0x01, 0x02, 0x04, 0x08, 0x1F}}, {'3', {0x1F, 0x02, 0x04, 0x02, 0x01, 0x11, 0x0E}},
-    {'4', {0x02, 0x06, 0x0A, 0x12, 0x1F, 0x02, 0x02}}, {'5', {0x1F, 0x10, 0x1E, 0x01, 0x01, 0x11, 0x0E}},
-    {'6', {0x06, 0x08, 0x10, 0x1E, 0x11, 0x11, 0x0E}}, {'7', {0x1F, 0x01, 0x02, 0x04, 0x08, 0x08, 0x08}},
-    {'8', {0x0E, 0x11, 0x11, 0x0E, 0x11, 0x11, 0x0E}}, {'9', {0x0E, 0x11, 0x11, 0x0F, 0x01, 0x02, 0x0C}},
-    {'A', {0x0E, 0x11, 0x11, 0x11, 0x1F, 0x11, 0x11}}, {'B', {0x1E, 0x11, 0x11, 0x1E, 0x11, 0x11, 0x1E}},
-    {'C', {0x0E, 0x11, 0x10, 0x10, 0x10, 0x11, 0x0E}}, {'D', {0x1C, 0x12, 0x11, 0x11, 0x11, 0x12, 0x1C}},
-    {'E', {0x1F, 0x10, 0x10, 0x1E, 0x10, 0x10, 0x1F}}, {'F', {0x1F, 0x10, 0x10, 0x1E, 0x10, 0x10, 0x10}},
-    {'G', {0x0E, 0x11, 0x10, 0x17, 0x11, 0x11, 0x0F}}, {'H', {0x11, 0x11, 0x11, 0x1F, 0x11, 0x11, 0x11}},
-    {'I', {0x0E, 0x04, 0x04, 0x04, 0x04, 0x04, 0x0E}}, {'J', {0x07, 0x02, 0x02, 0x02, 0x02, 0x12, 0x0C}},
-    {'K', {0x11, 0x12, 0x14, 0x18, 0x14, 0x12, 0x11}}, {'L', {0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x1F}},
-    {'M', {0x11, 0x1B, 0x15, 0x15, 0x11, 0x11, 0x11}}, {'N', {0x11, 0x11, 0x19, 0x15, 0x13, 0x11, 0x11}},
-    {'O', {0x0E, 0x11, 0x11, 0x11, 0x11, 0x11, 0x0E}}, {'P', {0x1E, 0x11, 0x11, 0x1E, 0x10, 0x10, 0x10}},
-    {'Q', {0x0E, 0x11, 0x11, 0x11, 0x15, 0x12, 0x0D}}, {'R', {0x1E, 0x11, 0x11, 0x1E, 0x14, 0x12, 0x11}},
-    {'S', {0x0F, 0x10, 0x10, 0x0E, 0x01, 0x01, 0x1E}}, {'T', {0x1F, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04}},
-    {'U', {0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x0E}}, {'V', {0x11, 0x11, 0x11, 0x11, 0x11, 0x0A, 0x04}},
-    {'W', {0x11, 0x11, 0x11, 0x15, 0x15, 0x15, 0x0A}}, {'X', {0x11, 0x11, 0x0A, 0x04, 0x0A, 0x11, 0x11}},
-    {'Y', {0x11, 0x11, 0x11, 0x0A, 0x04, 0x04, 0x04}}, {'Z', {0x1F, 0x01, 0x02, 0x04, 0x08, 0x10, 0x1F}},
-    {'.', {0, 0, 0, 0, 0, 0x0C, 0x0C}},       {',', {0, 0, 0, 0, 0x0C, 0x04, 0x08}},
-    {'-', {0, 0, 0, 0x1F, 0, 0, 0}},          {'+', {0, 0x04, 0x04, 0x1F, 0x04, 0x04, 0}},
-    {':', {0, 0x0C, 0x0C, 0, 0x0C, 0x0C, 0}}, {'=', {0, 0, 0x1F, 0, 0x1F, 0, 0}},
-    {'%', {0x18, 0x19, 0x02, 0x04, 0x08, 0x13, 0x03}}, {'/', {0, 0x01, 0x02, 0x04, 0x08, 0x10, 0}},
-    {'(', {0x02, 0x04, 0x08, 0x08, 0x08, 0x04, 0x02}}, {')', {0x08, 0x04, 0x02, 0x02, 0x02, 0x04, 0x08}},
-    {'[', {0x0E, 0x08, 0x08, 0x08, 0x08, 0x08, 0x0E}}, {']', {0x0E, 0x02, 0x02, 0x02, 0x02, 0x02, 0x0E}},
-    {'_', {0, 0, 0, 0, 0, 0, 0x1F}},          {'*', {0, 0x04, 0x15, 0x0E, 0x15, 0x04, 0}},
-    {'<', {0x02, 0x04, 0x08, 0x10, 0x08, 0x04, 0x02}}, {'>', {0x08, 0x04, 0x02, 0x01, 0x02, 0x04, 0x08}},
-    {'?', {0x0E, 0x11, 0x01, 0x02, 0x04, 0, 0x04}},
+// Owns one reference to the recording surface; never copied (Figures share it through shared_ptr).
+struct Figure::Surface {
+  cairo_surface_t* s;
+  explicit Surface(cairo_surface_t* surface) : s(surface) {}
+  ~Surface() { cairo_surface_destroy(s); }
+  Surface(const Surface&) = delete;
+  Surface& operator=(const Surface&) = delete;
 };
 
-static const Glyph& glyph(char c) {
-  if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
-  for (const Glyph& g : kFont)
-    if (g.c == c) return g;
-  return kFont[sizeof(kFont) / sizeof(kFont[0]) - 1];  // '?'
-}
+namespace {
 
-Image::Image(int w, int h, Rgb bg) : width(w), height(h), rgb(static_cast<size_t>(w) * h * 3) {
-  for (size_t i = 0; i < rgb.size(); i += 3) rgb[i] = bg.r, rgb[i + 1] = bg.g, rgb[i + 2] = bg.b;
-}
+constexpr const char* kFont = "DejaVu Sans";
+constexpr double kText = 12, kTitle = 14;
+const Rgb kInk{30, 30, 30}, kGridLine{225, 225, 225}, kWhite{255, 255, 255};
 
-void Image::set(int x, int y, Rgb c) {
-  if (x < 0 || y < 0 || x >= width || y >= height) return;
-  uint8_t* p = &rgb[(static_cast<size_t>(y) * width + x) * 3];
-  p[0] = c.r, p[1] = c.g, p[2] = c.b;
-}
-
-void Image::rect(int x0, int y0, int x1, int y1, Rgb c) {
-  for (int y = y0; y < y1; ++y)
-    for (int x = x0; x < x1; ++x) set(x, y, c);
-}
-
-void Image::line(int x0, int y0, int x1, int y1, Rgb c) {  // Bresenham
-  int dx = std::abs(x1 - x0), dy = -std::abs(y1 - y0), sx = x0 < x1 ? 1 : -1, sy = y0 < y1 ? 1 : -1, err = dx + dy;
-  for (;;) {
-    set(x0, y0, c);
-    if (x0 == x1 && y0 == y1) return;
-    int e2 = 2 * err;
-    if (e2 >= dy) err += dy, x0 += sx;
-    if (e2 <= dx) err += dx, y0 += sy;
+// A drawing context on a figure's recording surface, destroyed with the scope.
+struct Pen {
+  cairo_t* cr;
+  explicit Pen(const Figure& f) : cr(cairo_create(f.surface()->s)) {
+    cairo_select_font_face(cr, kFont, CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
   }
-}
+  ~Pen() { cairo_destroy(cr); }
+  Pen(const Pen&) = delete;
+  Pen& operator=(const Pen&) = delete;
 
-void Image::text(int x, int y, const std::string& s, Rgb c, int scale) {
-  for (char ch : s) {
-    const Glyph& g = glyph(ch);
-    for (int r = 0; r < 7; ++r)
-      for (int col = 0; col < 5; ++col)
-        if (g.rows[r] & (0x10 >> col)) rect(x + col * scale, y + r * scale, x + (col + 1) * scale, y + (r + 1) * scale, c);
-    x += 6 * scale;
+  void color(Rgb c) { cairo_set_source_rgb(cr, c.r / 255.0, c.g / 255.0, c.b / 255.0); }
+  void rect(double x, double y, double w, double h, Rgb c) {
+    color(c);
+    cairo_rectangle(cr, x, y, w, h);
+    cairo_fill(cr);
   }
+  void line(double x0, double y0, double x1, double y1, Rgb c, double width = 1) {
+    color(c);
+    cairo_set_line_width(cr, width);
+    cairo_move_to(cr, x0, y0);
+    cairo_line_to(cr, x1, y1);
+    cairo_stroke(cr);
+  }
+  double text_width(const std::string& s, double size) {
+    cairo_set_font_size(cr, size);
+    cairo_text_extents_t e;
+    cairo_text_extents(cr, s.c_str(), &e);
+    return e.x_advance;
+  }
+  // Text with its anchor at (x, y): ax = 0 left, 0.5 centre, 1 right; y is the vertical centre.
+  void text(double x, double y, const std::string& s, double size, double ax = 0, Rgb c = kInk, double angle = 0) {
+    cairo_set_font_size(cr, size);
+    cairo_text_extents_t e;
+    cairo_text_extents(cr, s.c_str(), &e);
+    cairo_save(cr);
+    cairo_translate(cr, x, y);
+    cairo_rotate(cr, angle);
+    color(c);
+    cairo_move_to(cr, -ax * e.x_advance, size * 0.35);
+    cairo_show_text(cr, s.c_str());
+    cairo_restore(cr);
+  }
+};
+
+void check(cairo_status_t st, const std::string& what) {
+  if (st != CAIRO_STATUS_SUCCESS) throw Error(what + ": " + cairo_status_to_string(st));
 }
 
-int text_width(const std::string& s, int scale) { return static_cast<int>(s.size()) * 6 * scale; }
+// Maps a data interval onto a pixel interval, linearly or logarithmically.
+struct Scale {
+  double lo, hi, p0, p1;
+  bool log = false;
+  double operator()(double v) const {
+    const double t = log ? (std::log10(v) - std::log10(lo)) / (std::log10(hi) - std::log10(lo)) : (v - lo) / (hi - lo);
+    return p0 + t * (p1 - p0);
+  }
+};
 
-void write_png(const std::string& path, const Image& image) {
-  data::write_png(path, image.rgb.data(), image.width, image.height, 3);
+}  // namespace
+
+Figure::Figure(double width, double height) : width_(width), height_(height) {
+  cairo_rectangle_t extents{0, 0, width, height};
+  surface_ = std::make_shared<Surface>(cairo_recording_surface_create(CAIRO_CONTENT_COLOR_ALPHA, &extents));
+  check(cairo_surface_status(surface_->s), "figure");
+  Pen p(*this);
+  p.rect(0, 0, width, height, kWhite);
 }
 
 Rgb colormap(double t) {
-  // Piecewise-linear through five viridis samples.
   static const double stops[5][3] = {{68, 1, 84}, {59, 82, 139}, {33, 145, 140}, {94, 201, 98}, {253, 231, 37}};
   t = std::clamp(std::isfinite(t) ? t : 0.0, 0.0, 1.0) * 4;
   int i = std::min(3, static_cast<int>(t));
@@ -104,102 +103,293 @@ Rgb colormap(double t) {
   return {mix(0), mix(1), mix(2)};
 }
 
-static std::string fmt(double v) {
+Rgb palette(size_t i) {
+  static const Rgb p[] = {{31, 119, 180}, {214, 39, 40},  {44, 160, 44},  {255, 127, 14}, {148, 103, 189},
+                          {140, 86, 75},  {227, 119, 194}, {127, 127, 127}, {188, 189, 34}, {23, 190, 207}};
+  return p[i % 10];
+}
+
+std::vector<double> nice_ticks(double lo, double hi, int count, bool log) {
+  std::vector<double> out;
+  if (!(lo < hi)) return {lo};
+  if (log) {
+    const int a = static_cast<int>(std::floor(std::log10(lo))), b = static_cast<int>(std::ceil(std::log10(hi)));
+    const bool fine = b - a <= 2;
+    for (int k = a; k <= b; ++k)
+      for (double m : fine ? std::vector<double>{1, 2, 5} : std::vector<double>{1}) {
+        const double v = m * std::pow(10.0, k);
+        if (v >= lo * (1 - 1e-9) && v <= hi * (1 + 1e-9)) out.push_back(v);
+      }
+    if (out.size() >= 3) return out;
+    out.clear();  // less than a decade: round linear steps, which a log axis places as well
+    for (double v : nice_ticks(lo, hi, count, false))
+      if (v > 0) out.push_back(v);
+    return out;
+  }
+  const double raw = (hi - lo) / std::max(1, count), mag = std::pow(10.0, std::floor(std::log10(raw)));
+  double step = mag;
+  for (double m : {1.0, 2.0, 5.0, 10.0})
+    if (m * mag >= raw) {
+      step = m * mag;
+      break;
+    }
+  for (double v = std::ceil(lo / step - 1e-9) * step; v <= hi + step * 1e-9; v += step)
+    out.push_back(std::abs(v) < step * 1e-9 ? 0.0 : v);
+  return out;
+}
+
+std::string tick_label(double v, double step) {
   char buf[32];
-  double a = std::abs(v);
-  if (a != 0 && (a < 1e-3 || a >= 1e5))
-    std::snprintf(buf, sizeof buf, "%.1e", v);
-  else
-    std::snprintf(buf, sizeof buf, "%.4g", v);
+  const double a = std::abs(v);
+  if (a != 0 && (a < 1e-3 || a >= 1e6)) {
+    std::snprintf(buf, sizeof buf, "%.0e", v);  // "1e-04" -> "1e-4"
+    std::string s = buf;
+    const auto e = s.find('e');
+    std::string mant = s.substr(0, e), ex = s.substr(e + 1);
+    const bool neg = ex[0] == '-';
+    ex = ex.substr(1);
+    while (ex.size() > 1 && ex[0] == '0') ex.erase(0, 1);
+    return mant + "e" + (neg ? "-" : "") + ex;
+  }
+  const int decimals = step >= 1 ? 0 : std::min(6, static_cast<int>(std::ceil(-std::log10(step) - 1e-9)));
+  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
   return buf;
 }
 
-static const Rgb kInk{30, 30, 30}, kGrid{225, 225, 225};
+void write_png(const std::string& path, const Figure& f, double scale) {
+  const int w = static_cast<int>(std::ceil(f.width() * scale)), h = static_cast<int>(std::ceil(f.height() * scale));
+  cairo_surface_t* img = cairo_image_surface_create(CAIRO_FORMAT_RGB24, w, h);
+  cairo_t* cr = cairo_create(img);
+  cairo_scale(cr, scale, scale);
+  cairo_set_source_surface(cr, f.surface()->s, 0, 0);
+  cairo_paint(cr);
+  cairo_destroy(cr);
+  const cairo_status_t st = cairo_surface_write_to_png(img, path.c_str());
+  cairo_surface_destroy(img);
+  check(st, "cannot write " + path);
+}
 
-Image heatmap(const std::vector<float>& m, int rows, int cols, int cell, const std::string& title, double lo, double hi) {
+void write_svg(const std::string& path, const Figure& f) {
+  cairo_surface_t* svg = cairo_svg_surface_create(path.c_str(), f.width(), f.height());
+  cairo_t* cr = cairo_create(svg);
+  cairo_set_source_surface(cr, f.surface()->s, 0, 0);
+  cairo_paint(cr);
+  cairo_destroy(cr);
+  cairo_surface_finish(svg);
+  const cairo_status_t st = cairo_surface_status(svg);
+  cairo_surface_destroy(svg);
+  check(st, "cannot write " + path);
+}
+
+std::vector<uint8_t> rasterize(const Figure& f, int& width, int& height) {
+  width = static_cast<int>(std::ceil(f.width())), height = static_cast<int>(std::ceil(f.height()));
+  cairo_surface_t* img = cairo_image_surface_create(CAIRO_FORMAT_RGB24, width, height);
+  cairo_t* cr = cairo_create(img);
+  cairo_set_source_surface(cr, f.surface()->s, 0, 0);
+  cairo_paint(cr);
+  cairo_destroy(cr);
+  cairo_surface_flush(img);
+  std::vector<uint8_t> rgb(static_cast<size_t>(width) * height * 3);
+  const unsigned char* data = cairo_image_surface_get_data(img);
+  const int stride = cairo_image_surface_get_stride(img);
+  for (int y = 0; y < height; ++y)
+    for (int x = 0; x < width; ++x) {
+      const uint32_t px = *reinterpret_cast<const uint32_t*>(data + y * stride + 4 * x);
+      uint8_t* o = &rgb[(static_cast<size_t>(y) * width + x) * 3];
+      o[0] = (px >> 16) & 255, o[1] = (px >> 8) & 255, o[2] = px & 255;
+    }
+  cairo_surface_destroy(img);
+  return rgb;
+}
+
+Figure heatmap(const std::vector<float>& m, int rows, int cols, int cell, const std::string& title,
+               const HeatmapAxes& axes, double lo, double hi) {
+  const std::string &xlabel = axes.xlabel, &ylabel = axes.ylabel;
   if (static_cast<int64_t>(m.size()) != int64_t(rows) * cols) throw Error("heatmap: matrix size does not match rows x cols");
   if (lo == hi) {
     auto [mn, mx] = std::minmax_element(m.begin(), m.end());
     lo = m.empty() ? 0 : *mn, hi = m.empty() ? 1 : *mx;
     if (lo == hi) hi = lo + 1;
   }
-  const int margin = 10, top = 26, bar = 14, W = cols * cell, H = rows * cell;
-  Image img(std::max(W + 2 * margin + bar + 70, text_width(title, 1) + 2 * margin), H + top + margin);
-  img.text(margin, 8, title, kInk);
+  const double W = double(cols) * cell, H = double(rows) * cell;
+  const double left = ylabel.empty() ? 12 : 58, top = 28, bottom = xlabel.empty() ? 12 : 44, bar = 14;
+  Figure f(left + W + 16 + bar + 56, top + H + bottom);
+  Pen p(f);
+  p.text(left, 14, title, kTitle);
   for (int r = 0; r < rows; ++r)
     for (int c = 0; c < cols; ++c)
-      img.rect(margin + c * cell, top + r * cell, margin + (c + 1) * cell, top + (r + 1) * cell,
-               colormap((m[size_t(r) * cols + c] - lo) / (hi - lo)));
-  int bx = margin + W + 10;  // colour bar, hi at the top
-  for (int y = 0; y < H; ++y) img.rect(bx, top + y, bx + bar, top + y + 1, colormap(1.0 - double(y) / std::max(1, H - 1)));
-  img.text(bx + bar + 4, top, fmt(hi), kInk);
-  img.text(bx + bar + 4, top + H - 7, fmt(lo), kInk);
-  return img;
+      p.rect(left + c * cell, top + r * cell, cell, cell, colormap((m[size_t(r) * cols + c] - lo) / (hi - lo)));
+  // Position ticks on both axes (0-based positions, round numbers).
+  auto axis_ticks = [&](int n, bool x) {
+    for (double v : nice_ticks(0, std::max(1.0, (n - 1) * axes.per_cell), 5)) {  // v: a position
+      const double at = (v / axes.per_cell + 0.5) * cell;
+      if (x) {
+        p.line(left + at, top + H, left + at, top + H + 4, kInk);
+        p.text(left + at, top + H + 12, tick_label(v, 1), kText - 2, 0.5);
+      } else {
+        p.line(left - 4, top + at, left, top + at, kInk);
+        p.text(left - 6, top + at, tick_label(v, 1), kText - 2, 1);
+      }
+    }
+  };
+  if (!xlabel.empty()) {
+    axis_ticks(cols, true);
+    p.text(left + W / 2, top + H + 32, xlabel, kText, 0.5);
+  }
+  if (!ylabel.empty()) {
+    axis_ticks(rows, false);
+    p.text(14, top + H / 2, ylabel, kText, 0.5, kInk, -M_PI / 2);
+  }
+  const double bx = left + W + 16;  // colour bar, hi at the top
+  const int steps = 64;
+  for (int k = 0; k < steps; ++k)
+    p.rect(bx, top + H * k / steps, bar, H / steps + 0.5, colormap(1.0 - (k + 0.5) / steps));
+  const std::vector<double> ticks = nice_ticks(lo, hi, 4);
+  const double step = ticks.size() > 1 ? ticks[1] - ticks[0] : 1;
+  for (double v : ticks) {
+    const double y = top + (hi - v) / (hi - lo) * H;
+    p.line(bx + bar, y, bx + bar + 3, y, kInk);
+    p.text(bx + bar + 5, y, tick_label(v, step), kText - 2);
+  }
+  return f;
 }
 
-Image grid(const std::vector<Image>& images, int cols, int gap) {
-  if (images.empty() || cols < 1) throw Error("grid: no images");
-  int cw = 0, ch = 0;
-  for (const Image& im : images) cw = std::max(cw, im.width), ch = std::max(ch, im.height);
-  int n = static_cast<int>(images.size()), rows = (n + cols - 1) / cols, used = std::min(cols, n);
-  Image out(used * cw + (used + 1) * gap, rows * ch + (rows + 1) * gap);
+Figure grid(const std::vector<Figure>& figures, int cols, double gap) {
+  if (figures.empty() || cols < 1) throw Error("grid: no figures");
+  double cw = 0, ch = 0;
+  for (const Figure& g : figures) cw = std::max(cw, g.width()), ch = std::max(ch, g.height());
+  const int n = static_cast<int>(figures.size()), rows = (n + cols - 1) / cols, used = std::min(cols, n);
+  Figure out(used * cw + (used + 1) * gap, rows * ch + (rows + 1) * gap);
+  Pen p(out);
   for (int k = 0; k < n; ++k) {
-    int x0 = gap + (k % cols) * (cw + gap), y0 = gap + (k / cols) * (ch + gap);
-    const Image& im = images[k];
-    for (int y = 0; y < im.height; ++y)
-      std::copy_n(&im.rgb[size_t(y) * im.width * 3], size_t(im.width) * 3, &out.rgb[(size_t(y0 + y) * out.width + x0) * 3]);
+    cairo_set_source_surface(p.cr, figures[k].surface()->s, gap + (k % cols) * (cw + gap), gap + (k / cols) * (ch + gap));
+    cairo_paint(p.cr);
   }
   return out;
 }
 
-Image line_plots(const std::vector<Panel>& panels, const std::string& xlabel) {
-  const int pw = 420, ph = 260, left = 64, right = 16, top = 30, bottom = 44;
-  const int cw = left + pw + right, ch = top + ph + bottom;
-  Image img(cw * std::max<int>(1, static_cast<int>(panels.size())), ch);
+Figure line_plots(const std::vector<Panel>& panels) {
+  const double pw = 420, ph = 260, left = 70, right = 16, top = 30, bottom = 48;
+  const double cw = left + pw + right, chh = top + ph + bottom;
+  Figure f(cw * std::max<size_t>(1, panels.size()), chh);
+  Pen p(f);
   for (size_t k = 0; k < panels.size(); ++k) {
-    const Panel& p = panels[k];
-    int ox = static_cast<int>(k) * cw + left, oy = top;
+    const Panel& pn = panels[k];
+    const double ox = k * cw + left, oy = top;
+    auto usable = [&](double y) { return std::isfinite(y) && (!pn.log_y || y > 0); };
     double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
-    for (const auto& s : p.series)
+    for (const auto& s : pn.series)
       for (size_t i = 0; i < s.x.size(); ++i)
-        if (std::isfinite(s.y[i])) x0 = std::min(x0, s.x[i]), x1 = std::max(x1, s.x[i]), y0 = std::min(y0, s.y[i]), y1 = std::max(y1, s.y[i]);
-    if (!(x0 <= x1)) x0 = 0, x1 = 1, y0 = 0, y1 = 1;
+        if (usable(s.y[i])) x0 = std::min(x0, s.x[i]), x1 = std::max(x1, s.x[i]), y0 = std::min(y0, s.y[i]), y1 = std::max(y1, s.y[i]);
+    if (!(x0 <= x1)) x0 = 0, x1 = 1, y0 = pn.log_y ? 0.1 : 0, y1 = 1;
     if (x0 == x1) x1 = x0 + 1;
-    if (y0 == y1) y0 -= 0.5, y1 += 0.5;
-    double pad = 0.05 * (y1 - y0);
-    y0 = y0 >= 0 && y0 - pad < 0 ? 0 : y0 - pad;  // non-negative data keeps a non-negative axis
-    y1 += pad;
-    auto px = [&](double x) { return ox + static_cast<int>(std::lround((x - x0) / (x1 - x0) * (pw - 1))); };
-    auto py = [&](double y) { return oy + static_cast<int>(std::lround((y1 - y) / (y1 - y0) * (ph - 1))); };
-    for (int t = 0; t <= 4; ++t) {  // grid and tick labels
-      double fx = x0 + (x1 - x0) * t / 4, fy = y0 + (y1 - y0) * t / 4;
-      img.line(px(fx), oy, px(fx), oy + ph - 1, kGrid);
-      img.line(ox, py(fy), ox + pw - 1, py(fy), kGrid);
-      std::string lx = x1 - x0 >= 20 ? std::to_string(std::lround(fx)) : fmt(fx), ly = fmt(fy);
-      img.text(px(fx) - text_width(lx) / 2, oy + ph + 5, lx, kInk);
-      img.text(ox - text_width(ly) - 5, py(fy) - 3, ly, kInk);
+    if (pn.log_y) {
+      if (y0 == y1) y0 /= 2, y1 *= 2;
+      y0 = std::pow(10.0, std::floor(std::log10(y0) * 4) / 4), y1 = std::pow(10.0, std::ceil(std::log10(y1) * 4) / 4);
+    } else {
+      if (y0 == y1) y0 -= 0.5, y1 += 0.5;
+      const double pad = 0.05 * (y1 - y0);
+      y0 = y0 >= 0 && y0 - pad < 0 ? 0 : y0 - pad;  // non-negative data keeps a non-negative axis
+      y1 += pad;
     }
-    img.line(ox, oy, ox, oy + ph - 1, kInk);
-    img.line(ox, oy + ph - 1, ox + pw - 1, oy + ph - 1, kInk);
-    img.text(ox + (pw - text_width(p.title, 2)) / 2, 6, p.title, kInk, 2);
-    img.text(ox + (pw - text_width(xlabel)) / 2, oy + ph + 22, xlabel, kInk);
-    int ly = oy + 8, lw = 0;
-    for (const auto& s : p.series) lw = std::max(lw, text_width(s.name) + 24);
-    for (const auto& s : p.series) {
-      for (size_t i = 1; i < s.x.size(); ++i)
-        if (std::isfinite(s.y[i - 1]) && std::isfinite(s.y[i]))
-          for (int d = 0; d < 2; ++d) img.line(px(s.x[i - 1]), py(s.y[i - 1]) + d, px(s.x[i]), py(s.y[i]) + d, s.color);
-      if (s.x.size() == 1) img.rect(px(s.x[0]) - 2, py(s.y[0]) - 2, px(s.x[0]) + 3, py(s.y[0]) + 3, s.color);
+    const Scale sx{x0, x1, ox, ox + pw}, sy{y0, y1, oy + ph, oy, pn.log_y};
+    const std::vector<double> xt = nice_ticks(x0, x1, 5), yt = nice_ticks(y0, y1, 5, pn.log_y);
+    const double xstep = xt.size() > 1 ? xt[1] - xt[0] : 1, ystep = yt.size() > 1 ? yt[1] - yt[0] : 1;
+    for (double v : xt) {
+      p.line(sx(v), oy, sx(v), oy + ph, kGridLine);
+      p.text(sx(v), oy + ph + 12, tick_label(v, xstep), kText - 1, 0.5);
     }
-    const int lx = ox + pw - lw - 6;  // legend, top right, on white over the lines
-    img.rect(lx - 4, ly - 4, lx + lw, ly + 12 * static_cast<int>(p.series.size()), {255, 255, 255});
-    for (const auto& s : p.series) {
-      img.rect(lx, ly + 2, lx + 16, ly + 5, s.color);
-      img.text(lx + 20, ly, s.name, kInk);
-      ly += 12;
+    for (double v : yt) {
+      p.line(ox, sy(v), ox + pw, sy(v), kGridLine);
+      p.text(ox - 6, sy(v), tick_label(v, pn.log_y ? v : ystep), kText - 1, 1);
+    }
+    p.line(ox, oy, ox, oy + ph, kInk);
+    p.line(ox, oy + ph, ox + pw, oy + ph, kInk);
+    p.text(ox + pw / 2, 14, pn.title, kTitle, 0.5);
+    if (!pn.xlabel.empty()) p.text(ox + pw / 2, oy + ph + 34, pn.xlabel, kText, 0.5);
+    if (!pn.ylabel.empty()) p.text(k * cw + 14, oy + ph / 2, pn.ylabel + (pn.log_y ? " (log)" : ""), kText, 0.5, kInk, -M_PI / 2);
+    cairo_save(p.cr);
+    cairo_rectangle(p.cr, ox, oy, pw, ph);
+    cairo_clip(p.cr);
+    for (const auto& s : pn.series) {
+      p.color(s.color);
+      cairo_set_line_width(p.cr, 1.8);
+      bool open = false;
+      for (size_t i = 0; i < s.x.size(); ++i) {
+        if (!usable(s.y[i])) {
+          open = false;
+          continue;
+        }
+        if (open) cairo_line_to(p.cr, sx(s.x[i]), sy(s.y[i]));
+        else cairo_move_to(p.cr, sx(s.x[i]), sy(s.y[i]));
+        open = true;
+      }
+      cairo_stroke(p.cr);
+      if (s.x.size() == 1 && usable(s.y[0])) {
+        cairo_arc(p.cr, sx(s.x[0]), sy(s.y[0]), 3, 0, 2 * M_PI);
+        cairo_fill(p.cr);
+      }
+    }
+    cairo_restore(p.cr);
+    double lw = 0;  // legend, top right
+    for (const auto& s : pn.series) lw = std::max(lw, p.text_width(s.name, kText - 1) + 30);
+    const double lx = ox + pw - lw - 8, ly = oy + 8;
+    if (!pn.series.empty()) {
+      p.rect(lx - 4, ly - 4, lw + 4, 16.0 * pn.series.size() + 4, kWhite);
+      for (size_t i = 0; i < pn.series.size(); ++i) {
+        p.line(lx, ly + 6 + 16 * i, lx + 20, ly + 6 + 16 * i, pn.series[i].color, 2.5);
+        p.text(lx + 26, ly + 6 + 16 * i, pn.series[i].name, kText - 1);
+      }
     }
   }
-  return img;
+  return f;
+}
+
+Figure bar_chart(const std::string& title, const std::string& ylabel, const std::vector<Bar>& bars,
+                 const std::string& marker_name) {
+  Figure probe(1, 1);
+  Pen measure(probe);
+  double slot = 56;
+  for (const Bar& b : bars) slot = std::max(slot, measure.text_width(b.label, kText - 1) + 14);
+  const double left = 70, top = 30, ph = 260, bottom = 48, n = static_cast<double>(bars.size());
+  Figure f(std::max(left + n * slot + 16, measure.text_width(title, kTitle) + 24), top + ph + bottom);
+  Pen p(f);
+  double hi = 0;
+  for (const Bar& b : bars)
+    for (double v : {b.value + (std::isfinite(b.err) ? b.err : 0), b.marker})
+      if (std::isfinite(v)) hi = std::max(hi, v);
+  if (hi <= 0) hi = 1;
+  const std::vector<double> ticks = nice_ticks(0, hi * 1.05, 5);
+  hi = std::max(hi * 1.05, ticks.back());
+  const Scale sy{0, hi, top + ph, top};
+  const double step = ticks.size() > 1 ? ticks[1] - ticks[0] : 1;
+  for (double v : ticks) {
+    p.line(left, sy(v), left + n * slot, sy(v), kGridLine);
+    p.text(left - 6, sy(v), tick_label(v, step), kText - 1, 1);
+  }
+  for (size_t k = 0; k < bars.size(); ++k) {
+    const Bar& b = bars[k];
+    const double x0 = left + k * slot + 8, x1 = left + (k + 1) * slot - 8, xm = (x0 + x1) / 2;
+    if (std::isfinite(b.value)) {
+      p.rect(x0, sy(b.value), x1 - x0, sy(0) - sy(b.value), b.color);
+      if (std::isfinite(b.err) && b.err > 0) {
+        p.line(xm, sy(b.value - b.err), xm, sy(b.value + b.err), kInk, 1.2);
+        p.line(xm - 5, sy(b.value + b.err), xm + 5, sy(b.value + b.err), kInk, 1.2);
+        p.line(xm - 5, sy(b.value - b.err), xm + 5, sy(b.value - b.err), kInk, 1.2);
+      }
+    }
+    if (std::isfinite(b.marker)) p.line(x0 - 3, sy(b.marker), x1 + 3, sy(b.marker), kInk, 2.5);
+    p.text(xm, top + ph + 12, b.label, kText - 1, 0.5);
+  }
+  p.line(left, top, left, top + ph, kInk);
+  p.line(left, top + ph, left + n * slot, top + ph, kInk);
+  p.text(f.width() / 2, 14, title, kTitle, 0.5);
+  p.text(14, top + ph / 2, ylabel, kText, 0.5, kInk, -M_PI / 2);
+  if (!marker_name.empty()) {
+    p.line(left + 4, top + ph + 34, left + 24, top + ph + 34, kInk, 2.5);
+    p.text(left + 30, top + ph + 34, marker_name, kText - 1);
+  }
+  return f;
 }
 
 }  // namespace lasgrad::train

@@ -1,7 +1,14 @@
-// Small RGB pictures for `lasgrad attn`: heatmaps of matrices and line plots of training curves,
-// written as PNG with libpng. Labels use a built-in 5x7 bitmap font (digits, letters, a few signs).
+// Figures for `lasgrad attn` and `lasgrad sweep`, drawn with Cairo (antialiased text in DejaVu Sans):
+// heatmaps of matrices with labelled axes and a colour bar, line plots with round-number ticks (linear or
+// log), axis labels and legends, bar charts with error bars. A Figure is a vector drawing (a Cairo
+// recording surface), so the same figure is written as PNG or as SVG.
+//
+//   Figure f = line_plots({{"loss", {{"train", steps, losses, kBlue}}, "step", "loss", true}});
+//   write_png("curves.png", f);
+//   write_svg("curves.svg", f);
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -11,33 +18,45 @@ struct Rgb {
   uint8_t r, g, b;
 };
 
-struct Image {
-  int width = 0, height = 0;
-  std::vector<uint8_t> rgb;  // [height][width][3]
-  Image(int w, int h, Rgb background = {255, 255, 255});
-  void set(int x, int y, Rgb c);  // ignores points outside
-  void rect(int x0, int y0, int x1, int y1, Rgb c);  // filled, [x0, x1) x [y0, y1)
-  void line(int x0, int y0, int x1, int y1, Rgb c);
-  // Text at (x, y) = its top-left corner, each font pixel `scale` pixels wide. Lower case prints as upper.
-  void text(int x, int y, const std::string& s, Rgb c, int scale = 1);
-};
-int text_width(const std::string& s, int scale = 1);
-
-// Writes an 8-bit RGB PNG; throws Error naming the path on failure.
-void write_png(const std::string& path, const Image& image);
-
 // Viridis-like colour of t in [0, 1] (dark blue -> green -> yellow).
 Rgb colormap(double t);
+// The i-th colour of a qualitative palette (matplotlib's tab10), for series and bars.
+Rgb palette(size_t i);
 
-// A rows x cols matrix (row-major) as a heatmap, each entry a cell x cell square, with a title above
-// and a colour bar from lo to hi (lo == hi: the matrix's own min and max).
-Image heatmap(const std::vector<float>& m, int rows, int cols, int cell, const std::string& title, double lo = 0,
-              double hi = 0);
+// A drawing of width x height units (pixels in PNG), on white.
+class Figure {
+ public:
+  Figure(double width, double height);
+  double width() const { return width_; }
+  double height() const { return height_; }
+  struct Surface;  // the Cairo recording surface (plot.cpp)
+  const std::shared_ptr<Surface>& surface() const { return surface_; }
 
-// Images laid out row by row, `cols` per row, on white with a gap of `gap` pixels.
-Image grid(const std::vector<Image>& images, int cols, int gap = 8);
+ private:
+  double width_, height_;
+  std::shared_ptr<Surface> surface_;
+};
 
-// Line plots sharing one x axis: each panel holds one or more named series of (x, y) points.
+// Rasterised at `scale` pixels per unit; throws Error naming the path on failure.
+void write_png(const std::string& path, const Figure& figure, double scale = 1.0);
+void write_svg(const std::string& path, const Figure& figure);
+// The figure as 8-bit RGB pixels, rows top to bottom: for tests.
+std::vector<uint8_t> rasterize(const Figure& figure, int& width, int& height);
+
+// A rows x cols matrix (row-major) as a heatmap of cell x cell squares with a title, a colour bar from
+// lo to hi (lo == hi: the matrix's own min and max) and, when labelled, position ticks on the axes
+// (`per_cell` positions per row or column: a matrix averaged down from a longer sequence).
+struct HeatmapAxes {
+  std::string xlabel, ylabel;
+  double per_cell = 1;
+};
+Figure heatmap(const std::vector<float>& m, int rows, int cols, int cell, const std::string& title,
+               const HeatmapAxes& axes = {}, double lo = 0, double hi = 0);
+
+// Figures laid out row by row, `cols` per row, `gap` units apart.
+Figure grid(const std::vector<Figure>& figures, int cols, double gap = 8);
+
+// Line plots side by side: each panel holds named series of (x, y) points, sharing the x label.
 struct Series {
   std::string name;
   std::vector<double> x, y;
@@ -46,8 +65,25 @@ struct Series {
 struct Panel {
   std::string title;
   std::vector<Series> series;
+  std::string xlabel, ylabel;
+  bool log_y = false;  // a log axis (loss, learning rate); values <= 0 are left out
 };
-// The panels side by side, each with axes, min/max tick labels and a legend.
-Image line_plots(const std::vector<Panel>& panels, const std::string& xlabel);
+Figure line_plots(const std::vector<Panel>& panels);
+
+// Bars with +-err error bars and an optional marker line (NaN: none), one per label.
+struct Bar {
+  std::string label;
+  double value, err, marker;
+  Rgb color;
+};
+Figure bar_chart(const std::string& title, const std::string& ylabel, const std::vector<Bar>& bars,
+                 const std::string& marker_name);
+
+// Round-number ticks covering [lo, hi] (about `count` of them): steps of 1, 2 or 5 times a power of ten;
+// with `log`, the powers of ten (and 2 and 5 times them when few decades are covered; linear steps when
+// that gives fewer than 3).
+std::vector<double> nice_ticks(double lo, double hi, int count, bool log = false);
+// A tick label: no more decimals than the step needs ("0.25", "1500", "1e-4").
+std::string tick_label(double v, double step);
 
 }  // namespace lasgrad::train

@@ -259,62 +259,29 @@ std::vector<GroupSummary> summarize(const std::vector<RunRecord>& runs) {
 
 namespace {
 
-const Rgb kPalette[] = {{31, 119, 180}, {214, 39, 40},  {44, 160, 44},  {255, 127, 14}, {148, 103, 189},
-                        {140, 86, 75},  {227, 119, 194}, {127, 127, 127}, {188, 189, 34}, {23, 190, 207}};
-
-// Test accuracy per group as bars with +-1 std error bars, the best validation mean as a dark tick.
-Image accuracy_bars(const std::vector<GroupSummary>& groups) {
-  int slot = 40;
-  for (const auto& g : groups) slot = std::max(slot, text_width(g.group) + 12);
-  const int left = 56, top = 30, ph = 260, bottom = 44, n = static_cast<int>(groups.size());
-  const std::string title = "test accuracy, mean +- std over seeds (black line: best val)";
-  Image img(std::max(left + n * slot + 16, text_width(title) + 16), top + ph + bottom);
-  const Rgb ink{30, 30, 30}, grid{225, 225, 225};
-  double hi = 0;
-  for (const auto& g : groups)
-    for (double v : {g.test_mean + g.test_std, g.val_mean + g.val_std})
-      if (std::isfinite(v)) hi = std::max(hi, v);
-  hi = std::min(1.0, std::ceil(hi * 10 + 0.5) / 10);  // round up to the next 10%
-  if (hi <= 0) hi = 1;
-  auto py = [&](double v) { return top + static_cast<int>(std::lround((1 - v / hi) * (ph - 1))); };
-  for (int t = 0; t <= 5; ++t) {
-    const double v = hi * t / 5;
-    img.line(left, py(v), left + n * slot, py(v), grid);
-    const std::string label = json_number(100 * v, "%.0f") + "%";
-    img.text(left - text_width(label) - 5, py(v) - 3, label, ink);
+// Test accuracy per group as bars with +-1 std error bars, the best validation mean as a black line.
+Figure accuracy_bars(const std::vector<GroupSummary>& groups) {
+  std::vector<Bar> bars;
+  for (size_t k = 0; k < groups.size(); ++k) {
+    const GroupSummary& g = groups[k];
+    bars.push_back({g.group, 100 * g.test_mean, 100 * g.test_std, 100 * g.val_mean, palette(k)});
   }
-  for (int k = 0; k < n; ++k) {
-    const GroupSummary& g = groups[static_cast<size_t>(k)];
-    const int x0 = left + k * slot + 6, x1 = left + (k + 1) * slot - 6, xm = (x0 + x1) / 2;
-    const Rgb c = kPalette[k % 10];
-    if (std::isfinite(g.test_mean)) {
-      img.rect(x0, py(g.test_mean), x1, py(0) + 1, c);
-      img.line(xm, py(g.test_mean - g.test_std), xm, py(g.test_mean + g.test_std), ink);
-      img.line(xm - 4, py(g.test_mean + g.test_std), xm + 4, py(g.test_mean + g.test_std), ink);
-      img.line(xm - 4, py(g.test_mean - g.test_std), xm + 4, py(g.test_mean - g.test_std), ink);
-    }
-    if (std::isfinite(g.val_mean)) img.rect(x0, py(g.val_mean) - 1, x1, py(g.val_mean) + 1, ink);
-    img.text(xm - text_width(g.group) / 2, top + ph + 6, g.group, ink);
-  }
-  img.line(left, top, left, top + ph - 1, ink);
-  img.line(left, top + ph - 1, left + n * slot, top + ph - 1, ink);
-  img.text(std::max(4, left + (n * slot - text_width(title)) / 2), 8, title, ink);
-  return img;
+  return bar_chart("test accuracy, mean +- std over seeds", "accuracy %", bars, "best validation accuracy (mean)");
 }
 
 // Validation accuracy against step, each group's mean over its seeds at every step they share.
-Image val_curves(const std::vector<GroupSummary>& groups, const std::vector<RunRecord>& runs) {
-  Panel p{"val accuracy % (mean over seeds)", {}};
+Figure val_curves(const std::vector<GroupSummary>& groups, const std::vector<RunRecord>& runs) {
+  Panel p{"validation accuracy, mean over seeds", {}, "step", "accuracy %"};
   for (size_t k = 0; k < groups.size(); ++k) {
     std::map<int64_t, std::vector<double>> at;
     for (const RunRecord& r : runs)
       if (r.group == groups[k].group)
         for (const auto& [step, a] : r.val) at[step].push_back(100 * a);
-    Series s{groups[k].group, {}, {}, kPalette[k % 10]};
+    Series s{groups[k].group, {}, {}, palette(k)};
     for (const auto& [step, v] : at) s.x.push_back(double(step)), s.y.push_back(mean_std(v).first);
     p.series.push_back(s);
   }
-  return line_plots({p}, "step");
+  return line_plots({p});
 }
 
 }  // namespace
@@ -369,8 +336,11 @@ void write_summary(const std::string& sweep_dir, const std::vector<RunRecord>& r
   write_atomic(dir / "summary.json", js.str());
 
   const fs::path png = dir / "summary.png", tmp = dir / "summary.png.tmp";
-  write_png(tmp.string(), grid({accuracy_bars(groups), val_curves(groups, runs)}, 2));
+  const Figure figure = grid({accuracy_bars(groups), val_curves(groups, runs)}, 2);
+  write_png(tmp.string(), figure);
   fs::rename(tmp, png);
+  write_svg((dir / "summary.svg.tmp").string(), figure);
+  fs::rename(dir / "summary.svg.tmp", dir / "summary.svg");
 }
 
 }  // namespace lasgrad::train
