@@ -90,7 +90,7 @@ struct GroupSummary {
 };
 std::vector<GroupSummary> summarize(const std::vector<RunRecord>& runs);
 
-// summary.md, summary.json and summary.png in `sweep_dir`, each written whole and renamed into place.
+// summary.md, summary.json, summary.png and summary.svg in `sweep_dir`, each written whole and renamed into place.
 // `command` is the command line that reproduces the sweep; `spec_text` the spec file's text, if any.
 void write_summary(const std::string& sweep_dir, const std::vector<RunRecord>& runs, const std::string& command,
                    const std::string& spec_text);
