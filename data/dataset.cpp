@@ -112,4 +112,11 @@ std::vector<int32_t> bitreversal_permutation(int n) {
   return p;
 }
 
+std::vector<int32_t> Dataset::pixel_order() const {
+  if (!info_.pixels && info_.image_side == 0) return {};
+  std::vector<int32_t> order(static_cast<size_t>(info_.max_length));
+  for (size_t t = 0; t < order.size(); ++t) order[t] = static_cast<int32_t>(t);
+  return order;
+}
+
 }  // namespace lasgrad::data

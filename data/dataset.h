@@ -92,6 +92,12 @@ class Dataset {
   virtual std::string text(int64_t i, int doc = 0) const = 0;
   // Pixel tasks: example i's image as raw 0..255 bytes in reading order (before any permutation).
   virtual std::vector<uint8_t> image_bytes(int64_t i) const = 0;
+  // Token tasks: example i's tokens as people read them, one string per position (ListOps words,
+  // characters); empty for pixel tasks.
+  virtual std::vector<std::string> token_texts(int64_t i, int doc = 0) const { return {}; }
+  // Pixel tasks: the pixel (in reading order) that each sequence step shows: the identity, except
+  // psMNIST's permutation. Folds a step's weight back onto the image.
+  virtual std::vector<int32_t> pixel_order() const;
 
   // Things the loader did that a user should know: skipped files, truncations, mapped unknown words.
   const std::vector<std::string>& notes() const { return notes_; }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -90,6 +91,27 @@ class StoredDataset : public Dataset {
     const int64_t r = row(i);
     return std::vector<uint8_t>(docs[0].at(r), docs[0].at(r) + docs[0].length(r));
   }
+
+  std::vector<std::string> token_texts(int64_t i, int doc) const override {
+    const int64_t r = row(i), n = docs[doc].length(r);
+    const uint8_t* p = docs[doc].at(r);
+    std::vector<std::string> out;
+    if (decode_ == Decode::Image) return out;
+    for (int64_t t = 0; t < n; ++t) {
+      if (decode_ == Decode::ListOps) {
+        out.push_back(listops_token_text(p[t]));
+      } else if (p[t] >= 32 && p[t] < 127) {
+        out.push_back(std::string(1, static_cast<char>(p[t])));
+      } else {
+        char buf[8];
+        std::snprintf(buf, sizeof buf, "\\x%02x", p[t]);
+        out.push_back(buf);
+      }
+    }
+    return out;
+  }
+
+  std::vector<int32_t> pixel_order() const override { return perm.empty() ? Dataset::pixel_order() : perm; }
 
  private:
   int64_t row(int64_t i) const { return rows.empty() ? i : rows[i]; }

@@ -58,7 +58,9 @@ int cmd_attn(int argc, char** argv) {
   cli::Flags f("lasgrad attn",
                "Draw a checkpoint's attention for one example: per layer a grid of every head's attention matrix\n"
                "(row = query position, column = key position; the weights after decay, softmax and smoothing,\n"
-               "shown as sqrt so small weights stay visible), the decay kernels E_c[i,j] = exp(-alpha_c (i-j))\n"
+               "shown as sqrt so small weights stay visible; the tokens along both axes when the sequence is short),\n"
+               "one query's weights over the input per layer (query_layer<l>.png: over the tokens, or for pixel\n"
+               "tasks folded back onto the image, beside the image), the decay kernels E_c[i,j] = exp(-alpha_c (i-j))\n"
                "of every head with its alpha, and the run's training curves from metrics.jsonl.");
   f.option("checkpoint", "", "a checkpoint written by lasgrad train (required)")
       .option("index", "0", "the example's index in the split")
@@ -66,6 +68,8 @@ int cmd_attn(int argc, char** argv) {
       .option("out", "", "output folder (required)")
       .option("data", "", "data folder; empty = the one the run was trained on")
       .option("max-side", "512", "matrices longer than this are averaged down to it")
+      .option("query", "-1", "the query position of query_layer<l>.png; -1 = the last valid one (what the mean-pooled classifier's last token sees)")
+      .option("max-tokens", "64", "label the axes with the tokens up to this length (else positions)")
       .option("device", "", "cpu or cuda; empty = the run's setting")
       .toggle("svg", "also write every figure as SVG beside its PNG");
   if (!f.parse(argc, argv)) return 0;
@@ -94,8 +98,18 @@ int cmd_attn(int argc, char** argv) {
 
   std::vector<Tensor> maps = model->attention_maps(b);
   std::vector<std::vector<double>> alphas = model->alphas();
-  const int T = static_cast<int>(b.length);
-  std::printf("example %lld of the %s split: length %d, label %d\n", (long long)index, f.str("split").c_str(), T, b.labels[0]);
+  const int T = static_cast<int>(b.length), valid = b.lengths[0];
+  const int64_t query = f.integer("query") < 0 ? valid - 1 : f.integer("query");
+  if (query >= valid)
+    throw cli::UsageError("--query " + std::to_string(query) + " is past the example's " + std::to_string(valid) + " positions");
+  std::printf("example %lld of the %s split: length %d, label %d; query position %lld\n", (long long)index,
+              f.str("split").c_str(), valid, b.labels[0], (long long)query);
+  // What the axes show: the tokens when the sequence is short enough to read, positions otherwise.
+  std::vector<std::string> tokens = ds->token_texts(index);
+  if (static_cast<int64_t>(tokens.size()) > f.integer("max-tokens")) tokens.clear();
+  tokens.resize(tokens.empty() ? 0 : T);
+  const std::vector<int32_t> order = ds->pixel_order();
+  const int image_side = ds->info().image_side;
   std::vector<std::string> written;
   for (size_t l = 0; l < maps.size(); ++l) {
     const int H = static_cast<int>(maps[l].dim(0));
@@ -105,13 +119,46 @@ int cmd_attn(int argc, char** argv) {
       int side = 0;
       std::vector<float> m = shrink(a.data() + size_t(h) * T * T, T, static_cast<int>(max_side), side);
       for (float& x : m) x = std::sqrt(std::max(0.0f, x));
-      int cell = std::max(1, 256 / side);
+      int cell = tokens.empty() ? std::max(1, 256 / side) : std::max(6, 256 / side);
       heads.push_back(train::heatmap(m, side, side, cell,
                                      "layer " + std::to_string(l) + ", head " + std::to_string(h) + ": alpha " +
                                          fmt("%.3g", alphas[l][h]) + ", sqrt(A)",
-                                     {"key position", "query position", double(T) / side}, 0, 1));
+                                     {"key", "query", double(T) / side, tokens, tokens}, 0, 1));
     }
     written.push_back(save(train::grid(heads, H <= 4 ? H : (H + 1) / 2), "attention_layer" + std::to_string(l)));
+
+    // The query's weights A[h, query, :] over the input.
+    std::vector<Figure> over;
+    if (image_side > 0 && !order.empty()) {
+      // Folded onto the image: step t's weight goes to the pixel it shows (psMNIST: through its permutation).
+      const std::vector<uint8_t> img = ds->image_bytes(index);
+      std::vector<float> pic(img.begin(), img.end());
+      const int cell = std::max(2, 224 / image_side);
+      over.push_back(train::heatmap(pic, image_side, image_side, cell, "the input", {"", "", 1, {}, {}, true}, 0, 255));
+      const int qr = static_cast<int>(order[query]);
+      for (int h = 0; h < H; ++h) {
+        std::vector<float> fold(static_cast<size_t>(image_side) * image_side, 0.0f);
+        for (int t = 0; t < T && t < static_cast<int>(order.size()); ++t) fold[order[t]] = a[(size_t(h) * T + query) * T + t];
+        over.push_back(train::heatmap(fold, image_side, image_side, cell,
+                                      "head " + std::to_string(h) + ": query pixel (" + std::to_string(qr % image_side) +
+                                          ", " + std::to_string(qr / image_side) + ")"));
+      }
+      written.push_back(save(train::grid(over, static_cast<int>(over.size()) <= 5 ? static_cast<int>(over.size()) : 5),
+                             "query_layer" + std::to_string(l)));
+    } else {
+      // Heads x positions: one row per head, the tokens (or positions) along the x axis.
+      std::vector<float> rows(static_cast<size_t>(H) * T);
+      for (int h = 0; h < H; ++h)
+        for (int t = 0; t < T; ++t) rows[size_t(h) * T + t] = a[(size_t(h) * T + query) * T + t];
+      std::vector<std::string> head_names;
+      for (int h = 0; h < H; ++h) head_names.push_back("head " + std::to_string(h));
+      const int cell = tokens.empty() ? std::max(1, 768 / T) : std::max(10, 768 / T);
+      written.push_back(save(train::heatmap(rows, H, T, cell,
+                                            "layer " + std::to_string(l) + ": the weights of query " + std::to_string(query) +
+                                                (tokens.empty() ? "" : " ('" + tokens[query] + "')") + " over the keys",
+                                            {"key", "", 1, tokens, head_names}),
+                             "query_layer" + std::to_string(l)));
+    }
   }
 
   // E_c of each head of the first layer (every layer has the same rates): the multiplier of the logits.
@@ -130,7 +177,7 @@ int cmd_attn(int argc, char** argv) {
       for (int j = 0; j <= i; ++j) e[size_t(i) * side + j] = static_cast<float>(std::exp(-alphas[0][h] * (i - j) * stride));
     kernels.push_back(train::heatmap(e, side, side, std::max(1, 256 / side),
                                      "E_" + std::to_string(h) + " = exp(-alpha |i - j|), alpha " + fmt("%.3g", alphas[0][h]),
-                                     {"key position j", "query position i", stride}, 0, 1));
+                                     {"key position j", "query position i", stride, {}, {}}, 0, 1));
   }
   written.push_back(save(train::grid(kernels, kernels.size() <= 4 ? static_cast<int>(kernels.size())
                                                                    : static_cast<int>(kernels.size() + 1) / 2),

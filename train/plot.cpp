@@ -212,13 +212,29 @@ Figure heatmap(const std::vector<float>& m, int rows, int cols, int cell, const 
     if (lo == hi) hi = lo + 1;
   }
   const double W = double(cols) * cell, H = double(rows) * cell;
-  const double left = ylabel.empty() ? 12 : 58, top = 28, bottom = xlabel.empty() ? 12 : 44, bar = 14;
-  Figure f(left + W + 16 + bar + 56, top + H + bottom);
+  auto longest = [&](const std::vector<std::string>& v) {
+    Figure probe(1, 1);
+    Pen measure(probe);
+    double w = 0;
+    for (const auto& t : v) w = std::max(w, measure.text_width(t, kText - 3));
+    return w;
+  };
+  const double xt = longest(axes.xticks), yt = longest(axes.yticks);
+  const double left = (ylabel.empty() ? 12 : 58) + yt, top = 28, bottom = (xlabel.empty() ? 12 : 44) + xt, bar = 14;
+  Figure f(std::max(left + W + 16 + bar + 56, 0.0), top + H + bottom);
   Pen p(f);
   p.text(left, 14, title, kTitle);
+  auto shade = [&](double t) {
+    if (!axes.gray) return colormap(t);
+    const uint8_t g = static_cast<uint8_t>(std::lround(255 * std::clamp(std::isfinite(t) ? t : 0.0, 0.0, 1.0)));
+    return Rgb{g, g, g};
+  };
   for (int r = 0; r < rows; ++r)
-    for (int c = 0; c < cols; ++c)
-      p.rect(left + c * cell, top + r * cell, cell, cell, colormap((m[size_t(r) * cols + c] - lo) / (hi - lo)));
+    for (int c = 0; c < cols; ++c) p.rect(left + c * cell, top + r * cell, cell, cell, shade((m[size_t(r) * cols + c] - lo) / (hi - lo)));
+  for (size_t c = 0; c < axes.xticks.size() && int(c) < cols; ++c)  // token labels, read bottom to top
+    p.text(left + (c + 0.5) * cell, top + H + 4, axes.xticks[c], kText - 3, 1, kInk, -M_PI / 2);
+  for (size_t r = 0; r < axes.yticks.size() && int(r) < rows; ++r)
+    p.text(left - 4, top + (r + 0.5) * cell, axes.yticks[r], kText - 3, 1);
   // Position ticks on both axes (0-based positions, round numbers).
   auto axis_ticks = [&](int n, bool x) {
     for (double v : nice_ticks(0, std::max(1.0, (n - 1) * axes.per_cell), 5)) {  // v: a position
@@ -233,17 +249,16 @@ Figure heatmap(const std::vector<float>& m, int rows, int cols, int cell, const 
     }
   };
   if (!xlabel.empty()) {
-    axis_ticks(cols, true);
-    p.text(left + W / 2, top + H + 32, xlabel, kText, 0.5);
+    if (axes.xticks.empty()) axis_ticks(cols, true);
+    p.text(left + W / 2, top + H + xt + 32, xlabel, kText, 0.5);
   }
   if (!ylabel.empty()) {
-    axis_ticks(rows, false);
+    if (axes.yticks.empty()) axis_ticks(rows, false);
     p.text(14, top + H / 2, ylabel, kText, 0.5, kInk, -M_PI / 2);
   }
   const double bx = left + W + 16;  // colour bar, hi at the top
   const int steps = 64;
-  for (int k = 0; k < steps; ++k)
-    p.rect(bx, top + H * k / steps, bar, H / steps + 0.5, colormap(1.0 - (k + 0.5) / steps));
+  for (int k = 0; k < steps; ++k) p.rect(bx, top + H * k / steps, bar, H / steps + 0.5, shade(1.0 - (k + 0.5) / steps));
   const std::vector<double> ticks = nice_ticks(lo, hi, 4);
   const double step = ticks.size() > 1 ? ticks[1] - ticks[0] : 1;
   for (double v : ticks) {

@@ -49,6 +49,9 @@ std::vector<uint8_t> rasterize(const Figure& figure, int& width, int& height);
 struct HeatmapAxes {
   std::string xlabel, ylabel;
   double per_cell = 1;
+  // A label per column / per row (tokens) in place of the position ticks; x labels are drawn upright.
+  std::vector<std::string> xticks, yticks;
+  bool gray = false;  // grey levels (an input image) instead of the colour map
 };
 Figure heatmap(const std::vector<float>& m, int rows, int cols, int cell, const std::string& title,
                const HeatmapAxes& axes = {}, double lo = 0, double hi = 0);

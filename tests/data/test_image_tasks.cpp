@@ -132,6 +132,13 @@ TEST_CASE("MNIST: raw and gzip idx, sMNIST row order, psMNIST permutations, 9:1 
   auto rp = seeded_permutation(784, 0);
   CHECK(pix(*pr, 2)[10] == p[rp[10]]);
   CHECK(ps->image_bytes(2)[5] == 7);  // image_bytes is the unpermuted picture
+  // pixel_order folds a step back onto the image: psMNIST's permutation, the identity for sMNIST.
+  CHECK(ps->pixel_order() == perm);
+  auto plain = open_task("smnist", dir.str(), Split::Test, raw)->pixel_order();
+  REQUIRE(plain.size() == 784);
+  CHECK(plain[0] == 0);
+  CHECK(plain[783] == 783);
+  CHECK(ps->token_texts(2).empty());
 
   auto err = [&](const std::string& images, const std::string& labels) {
     write(dir / "t10k-images-idx3-ubyte", images);

@@ -33,6 +33,7 @@ TEST_CASE("ListOps: tokens, labels, lengths, CRLF and the release's sub-folder")
   CHECK(toks(*d, 1) == std::vector<int32_t>{2, 11, 3, 14, 16, 6, 7, 6});
   CHECK(d->label(1) == 0);
   CHECK(d->text(0) == "[MED 6 1 X");
+  CHECK(d->token_texts(0) == std::vector<std::string>{"[MED", "6", "1", "X"});  // one per position, for the maps' axes
   CHECK(d->notes().empty());
 
   auto v = open_task("listops", dir.str(), Split::Val);  // CRLF line ends
@@ -103,6 +104,8 @@ TEST_CASE("Text: raw aclImdb folders, bytes + 1, folder labels, test doubles as 
   CHECK(d->label(1) == 1);
   CHECK(toks(*d, 1) == std::vector<int32_t>{'o' + 1, 'k' + 1, 0xc3 + 1, 0xa9 + 1});
   CHECK(d->text(2) == "Great<br />film");  // no cleaning
+  CHECK(d->token_texts(2).size() == 15);
+  CHECK(d->token_texts(2)[5] == "<");
   CHECK(d->length(2) == 15);
 
   auto v = open_task("text", dir.str(), Split::Val);
