@@ -77,8 +77,11 @@ std::string shell_quote(const std::string& s) {
   return out + "'";
 }
 
-// "key = value    # help" lines of a run's config.txt.
-std::map<std::string, std::string> read_config_txt(const fs::path& p) {
+// The settings a run folder records: config.toml, or the "key = value    # help" lines of the
+// config.txt that runs wrote before it.
+std::map<std::string, std::string> read_run_settings(const fs::path& dir) {
+  if (fs::exists(dir / "config.toml")) return train::read_config_toml((dir / "config.toml").string());
+  const fs::path p = dir / "config.txt";
   std::map<std::string, std::string> out;
   std::ifstream in(p);
   for (std::string line; std::getline(in, line);) {
@@ -207,9 +210,9 @@ int cmd_sweep(int argc, char** argv) {
 
   // A run folder made with other settings is never touched: the sweep refuses before starting.
   for (const auto& p : plans) {
-    const fs::path cfg = fs::path(out) / p.dir / "config.txt";
-    if (!fs::exists(cfg)) continue;
-    const auto have = read_config_txt(cfg);
+    const fs::path run = fs::path(out) / p.dir;
+    if (!fs::exists(run / "config.toml") && !fs::exists(run / "config.txt")) continue;
+    const auto have = read_run_settings(run);
     for (const auto& e : p.config.entries()) {
       bool asked = e.key == "task" || e.key == "preset" || e.key == "attention";
       for (const auto& [k, v] : p.settings) asked = asked || k == e.key;

@@ -69,7 +69,7 @@ static std::string settings_help() {
 int cmd_train(int argc, char** argv) {
   cli::Flags f("lasgrad train",
                "Train a transformer with softmax, LaS or LaS-Chunk attention on one task. The run directory gets\n"
-               "config.txt (the resolved settings), metrics.jsonl, last.safetensors and best.safetensors; the\n"
+               "config.toml (the resolved settings), metrics.jsonl, last.safetensors and best.safetensors; the\n"
                "best-validation checkpoint is evaluated on the test split at the end. Ctrl-C writes\n"
                "last.safetensors and stops; --resume continues from it bit for bit." +
                    settings_help());
@@ -79,6 +79,7 @@ int cmd_train(int argc, char** argv) {
       .option("preset", "small", "paper (las-attention.md section 4) or small (minutes on two cores)")
       .repeated("set", "override one setting, key=value (the settings listed above)")
       .option("out", "", "run directory; empty = runs/<task>-<attention>-<preset>")
+      .option("config", "", "start from the settings of this TOML file (a run's config.toml, edited or not); --set still applies")
       .option("resume", "", "continue from this checkpoint, in its run directory with its settings (no --set)")
       .toggle("overwrite", "replace the run already in --out (without it, a folder holding a run is refused)")
       .option("progress", "auto", "auto (a bar on a terminal, periodic lines otherwise), bar or lines")
@@ -88,6 +89,7 @@ int cmd_train(int argc, char** argv) {
   train::Config c;
   std::string run_dir = f.str("out"), resume = f.str("resume");
   if (f.given("resume") && resume.empty()) throw cli::UsageError("--resume needs a checkpoint file, got ''");
+  if (f.given("resume") && f.given("config")) throw cli::UsageError("--config cannot be combined with --resume (the checkpoint holds the settings)");
   if (!resume.empty()) {
     for (const char* flag : {"task", "attention", "preset", "set"})
       if (f.given(flag)) throw cli::UsageError("--" + std::string(flag) + " cannot be combined with --resume (the checkpoint holds the settings)");
@@ -96,11 +98,16 @@ int cmd_train(int argc, char** argv) {
     if (f.given("data")) c.set("data", f.str("data"));
     if (run_dir.empty()) run_dir = fs::path(resume).parent_path().string();
   } else {
-    const std::string task = f.str("task"), attention = f.str("attention"), preset = f.str("preset");
-    try {
-      c = train::preset(task, attention, preset);
-    } catch (const Error& e) {
-      throw cli::UsageError(e.what());
+    if (f.given("config")) {
+      for (const char* flag : {"task", "attention", "preset"})
+        if (f.given(flag)) throw cli::UsageError("--" + std::string(flag) + " cannot be combined with --config (the file names it)");
+      c = train::config_from_toml(f.str("config"));
+    } else {
+      try {
+        c = train::preset(f.str("task"), f.str("attention"), f.str("preset"));
+      } catch (const Error& e) {
+        throw cli::UsageError(e.what());
+      }
     }
     if (f.given("data")) c.set("data", f.str("data"));
     for (const auto& kv : f.all("set")) {
@@ -111,7 +118,7 @@ int cmd_train(int argc, char** argv) {
       }
     }
     train::validate(c);
-    if (run_dir.empty()) run_dir = "runs/" + task + "-" + attention + "-" + preset;
+    if (run_dir.empty()) run_dir = "runs/" + c.str("task") + "-" + c.str("attention") + "-" + c.str("preset");
   }
   const std::string& mode = f.choice("progress", {"auto", "bar", "lines"});
   if (f.given("device")) c.set("device", f.choice("device", {"cpu", "cuda"}));

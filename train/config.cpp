@@ -2,7 +2,11 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <cctype>
+#include <fstream>
 #include <sstream>
+
+#include <toml++/toml.h>
 
 #include "engine/backend.h"
 #include "data/dataset.h"
@@ -140,10 +144,102 @@ std::map<std::string, std::string> Config::values() const {
   return out;
 }
 
-std::string Config::text() const {
+namespace {
+
+// Whether `v` is, as written, a TOML integer, float or boolean (so it can stand unquoted).
+bool toml_literal(const std::string& v) {
+  if (v == "true" || v == "false") return true;
+  size_t i = v.size() > 0 && (v[0] == '-' || v[0] == '+') ? 1 : 0;
+  auto digits = [&](bool leading_zero_ok) {
+    const size_t start = i;
+    while (i < v.size() && std::isdigit(static_cast<unsigned char>(v[i]))) ++i;
+    if (i == start) return false;
+    return leading_zero_ok || v[start] != '0' || i - start == 1;
+  };
+  if (!digits(false)) return false;
+  if (i < v.size() && v[i] == '.') {
+    ++i;
+    if (!digits(true)) return false;
+  }
+  if (i < v.size() && (v[i] == 'e' || v[i] == 'E')) {
+    ++i;
+    if (i < v.size() && (v[i] == '-' || v[i] == '+')) ++i;
+    if (!digits(true)) return false;
+  }
+  return i == v.size();
+}
+
+std::string toml_string(const std::string& v) {
+  std::string out = "\"";
+  for (char c : v) {
+    if (c == '"' || c == '\\') out += '\\', out += c;
+    else if (c == '\n') out += "\\n";
+    else if (c == '\t') out += "\\t";
+    else out += c;
+  }
+  return out + "\"";
+}
+
+}  // namespace
+
+std::string Config::toml() const {
   std::ostringstream out;
-  for (const auto& e : entries_) out << e.key << " = " << e.value << "    # " << e.help << "\n";
+  out << "# lasgrad run settings: lasgrad train --config THIS_FILE [--set key=value ...] starts a run from them.\n";
+  for (const auto& e : entries_)
+    out << "\n# " << e.help << "\n" << e.key << " = " << (toml_literal(e.value) ? e.value : toml_string(e.value)) << "\n";
   return out.str();
+}
+
+std::map<std::string, std::string> read_config_toml(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw Error("cannot read the settings file " + path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const std::string text = ss.str();
+  toml::table table;
+  try {
+    table = toml::parse(text, path);
+  } catch (const toml::parse_error& e) {
+    throw Error(path + ":" + std::to_string(e.source().begin.line) + ": " + std::string(e.description()));
+  }
+  // The text of a node as written (numbers keep "1e-3" rather than becoming 0.001).
+  std::vector<std::string> lines;
+  std::istringstream all(text);
+  for (std::string line; std::getline(all, line);) lines.push_back(line);
+  auto source_text = [&](const toml::node& n) {
+    const auto& r = n.source();
+    if (r.begin.line != r.end.line || r.begin.line == 0 || r.begin.line > lines.size()) return std::string();
+    const std::string& line = lines[r.begin.line - 1];
+    return line.substr(r.begin.column - 1, r.end.column - r.begin.column);
+  };
+  const Config known;
+  std::map<std::string, std::string> out;
+  for (const auto& [key, node] : table) {
+    const std::string k(key.str());
+    const std::string where = path + ":" + std::to_string(node.source().begin.line);
+    if (!known.has(k)) throw Error(where + ": '" + k + "' is not a setting (lasgrad train --help lists them)");
+    if (const auto* s = node.as_string()) out[k] = s->get();
+    else if (const auto* b = node.as_boolean()) out[k] = b->get() ? "true" : "false";
+    else if (node.is_integer() || node.is_floating_point()) {
+      const std::string t = source_text(node);
+      out[k] = t.empty() ? (node.is_integer() ? std::to_string(node.as_integer()->get()) : std::to_string(node.as_floating_point()->get())) : t;
+    } else {
+      throw Error(where + ": '" + k + "' must be a string, a number or a boolean");
+    }
+  }
+  return out;
+}
+
+Config config_from_toml(const std::string& path) {
+  const auto values = read_config_toml(path);
+  auto get = [&](const char* key, const char* fallback) {
+    auto it = values.find(key);
+    return it == values.end() ? std::string(fallback) : it->second;
+  };
+  Config c = preset(get("task", "listops"), get("attention", "las"), get("preset", "small"));
+  for (const auto& [k, v] : values) c.set(k, v);
+  validate(c);
+  return c;
 }
 
 const std::vector<std::string>& attention_kinds() {

@@ -1,6 +1,7 @@
 // A run's settings: one flat, ordered table of named values (strings, parsed on use), each with a
 // help line. Presets fill it, `--set key=value` overrides any entry, and the resolved table is what
-// the run directory records (config.txt) and every checkpoint carries in its __metadata__.
+// the run directory records (config.toml, which `lasgrad train --config` reads back) and every
+// checkpoint carries in its __metadata__.
 //
 //   Config c = preset("listops", "las", "small");
 //   c.set("lr", "5e-4");
@@ -37,8 +38,9 @@ class Config {
   };
   const std::vector<Entry>& entries() const { return entries_; }
   std::map<std::string, std::string> values() const;
-  // "key = value" lines with the help as a comment: the run directory's config.txt.
-  std::string text() const;
+  // The run record, config.toml: each setting with its help as a comment above it; whole numbers,
+  // booleans and numbers in TOML's syntax are written as such (their text kept), the rest as strings.
+  std::string toml() const;
 
  private:
   Entry& find(const std::string& key);
@@ -58,6 +60,15 @@ Config preset(const std::string& task, const std::string& attention, const std::
 
 // Parses "key=value" (from --set) into config; throws Error naming the flag text when malformed or unknown.
 void apply_override(Config& config, const std::string& assignment);
+
+// The settings of a TOML file (a run's config.toml, or one a user wrote), as strings: a number keeps the
+// text it has in the file. Throws Error naming the file and line: a syntax error, a key that is not a
+// setting, a table, an array or a date.
+std::map<std::string, std::string> read_config_toml(const std::string& path);
+
+// The settings of a config.toml (read_config_toml) over the preset that it names (task, attention,
+// preset), validated: what `lasgrad train --config FILE` starts from.
+Config config_from_toml(const std::string& path);
 
 // Throws Error naming the keys when settings contradict each other (heads not dividing width, a chunk
 // longer than the sequence, a bad choice value, ...).

@@ -109,13 +109,14 @@ std::string run_in(const std::string& dir) {
   if (tested) return "a finished run (" + metrics.string() + " has its test result)";
   if (fs::exists(d / "last.safetensors"))
     return "a partial run (" + (d / "last.safetensors").string() + (step >= 0 ? ", metrics up to step " + std::to_string(step) : "") + ")";
-  for (const char* f : {"config.txt", "metrics.jsonl", "best.safetensors"})
+  for (const char* f : {"config.toml", "config.txt", "metrics.jsonl", "best.safetensors"})
     if (fs::exists(d / f)) return "the start of a run (" + (d / f).string() + ")";
   return "";
 }
 
 void clear_run(const std::string& dir) {
-  for (const char* f : {"config.txt", "metrics.jsonl", "last.safetensors", "best.safetensors"}) fs::remove(fs::path(dir) / f);
+  for (const char* f : {"config.toml", "config.txt", "metrics.jsonl", "last.safetensors", "best.safetensors"})
+    fs::remove(fs::path(dir) / f);
 }
 
 // Checkpoint temporaries (<name>.safetensors.tmp.<pid>) that a kill during a write left in `dir`.
@@ -238,8 +239,8 @@ TrainResult fit(TaskModel& model, const Config& c, const Splits& data, const Tra
     model.set_rng_state(st.rng);
     truncate_metrics(metrics_path, st.step);
   } else {
-    std::ofstream config(o.run_dir + "/config.txt");
-    config << c.text() << std::flush;
+    std::ofstream config(o.run_dir + "/config.toml");
+    config << c.toml() << std::flush;
     std::ofstream fresh(metrics_path, std::ios::trunc);
     if (!config || !fresh) throw Error("cannot write the run's files in " + o.run_dir + " (" + std::strerror(errno) + ")");
   }

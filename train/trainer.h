@@ -3,7 +3,7 @@
 // best-validation checkpoint evaluated on the test split.
 //
 // A run directory holds:
-//   config.txt        the resolved configuration, one "key = value" per line
+//   config.toml       the resolved configuration (Config::toml; `lasgrad train --config` starts from it)
 //   metrics.jsonl     one JSON object per line: {"split": "train"|"val"|"test", "step", "loss", "accuracy", ...}
 //   last.safetensors  the latest checkpoint (written at every evaluation and on interruption)
 //   best.safetensors  the checkpoint with the best validation accuracy
@@ -32,7 +32,8 @@ std::unique_ptr<data::Dataset> open_split(const Config& config, data::Split spli
 // What run directory `dir` holds of an earlier run, in words ("a finished run (...)", "a partial run
 // (...)"), or "" when it holds none of the files fit writes.
 std::string run_in(const std::string& dir);
-// Removes the files fit writes in `dir` (config.txt, metrics.jsonl, the checkpoints), nothing else.
+// Removes the files fit writes in `dir` (config.toml, metrics.jsonl, the checkpoints; config.txt of
+// runs written before config.toml), nothing else.
 void clear_run(const std::string& dir);
 
 struct Splits {

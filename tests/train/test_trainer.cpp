@@ -120,7 +120,7 @@ TEST_CASE("the same seed gives the same losses bit for bit, and the model learns
   CHECK(ra.best_val > 0.5);  // chance is 1/3
   CHECK(ra.test.examples == 60);
   CHECK(fs::exists(o.run_dir + "/best.safetensors"));
-  CHECK(fs::exists(o.run_dir + "/config.txt"));
+  CHECK(fs::exists(o.run_dir + "/config.toml"));
   auto lines = metric_lines(o.run_dir + "/metrics.jsonl");
   CHECK(lines.back().find("\"split\": \"test\"") != std::string::npos);
 }
