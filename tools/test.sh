@@ -21,11 +21,13 @@ if [ "$fuzz_seconds" != "0" ]; then
 fi
 
 if [ "${LASGRAD_SANITIZE:-1}" != "0" ]; then
-  # The test executables only, and no CUDA: without a GPU its tests skip, so sanitizing them adds nothing.
+  # The test executables (and the lasgrad program the tools tests drive), no CUDA: without a GPU its
+  # tests skip, so sanitizing them adds nothing. tests/lsan.supp lists the libraries' own caches.
   echo "== AddressSanitizer + UndefinedBehaviorSanitizer build and tests"
   cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Release -DLASGRAD_SANITIZE=ON -DLASGRAD_CUDA=OFF -DLASGRAD_TESTS=ON >/dev/null
   cmake --build build-asan -j"$jobs" --target lasgrad_all_tests
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp:print_suppressions=0 \
     ctest --test-dir build-asan --output-on-failure -j"$jobs"
 fi
 

@@ -48,7 +48,7 @@ T=(train --task listops --data data --preset small --progress lines --set layers
 # 1. The lock, then SIGTERM.
 "$lasgrad" "${T[@]}" --set steps=3000 --set eval_every=50 --out R > r1.log 2>&1 &
 pid=$!
-for _ in $(seq 1 400); do [ -f R/last.safetensors ] && break; sleep 0.05; done
+for _ in $(seq 1 1200); do [ -f R/last.safetensors ] && break; sleep 0.05; done
 [ -f R/last.safetensors ] || fail "the first run wrote no checkpoint"
 expect_fail 1 "run directory R is in use by another lasgrad (pid $pid" "$lasgrad" "${T[@]}" --set steps=10 --out R
 kill -TERM $pid
@@ -75,7 +75,7 @@ for round in 1 2 3 4; do
   fi
   pid=$!
   if [ $((round % 2)) = 0 ]; then
-    for _ in $(seq 1 4000); do ls K/*.safetensors.tmp.* >/dev/null 2>&1 && break; sleep 0.002; done
+    for _ in $(seq 1 15000); do ls K/*.safetensors.tmp.* >/dev/null 2>&1 && break; sleep 0.002; done
   else
     sleep "0.$((3 + RANDOM % 6))"
   fi
@@ -105,7 +105,7 @@ whole_metrics M 700 50
 # 4. A moved data folder: --data on resume; other data is refused.
 "$lasgrad" "${T[@]}" --set steps=40 --set eval_every=10 --out D > d.log 2>&1 &
 pid=$!
-for _ in $(seq 1 400); do [ -f D/last.safetensors ] && break; sleep 0.02; done
+for _ in $(seq 1 1500); do [ -f D/last.safetensors ] && break; sleep 0.02; done
 kill -INT $pid; wait $pid || true
 mv data moved
 expect_fail 1 "data folder data does not exist" "$lasgrad" train --resume D/last.safetensors
