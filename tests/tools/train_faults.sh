@@ -65,7 +65,7 @@ whole_metrics R 10 5
 
 # 2. kill -9 at several moments: at random, and (round 2 and 4) as soon as a checkpoint temporary exists,
 #    that is inside a checkpoint write. The checkpoints are large so that writes take a while.
-K=("${T[@]}" --set layers=2 --set width=256 --set heads=4 --set steps=24 --set eval_every=1 --out K)
+K=("${T[@]}" --set layers=2 --set width=128 --set heads=4 --set steps=16 --set eval_every=1 --out K)
 in_write=0
 for round in 1 2 3 4; do
   if [ -f K/last.safetensors ]; then
@@ -90,7 +90,7 @@ else
   "$lasgrad" "${K[@]}" --overwrite > k.log 2>&1
 fi
 ls K/*.safetensors.tmp.* >/dev/null 2>&1 && fail "stale checkpoint temporaries were left in K"
-whole_metrics K 24 1
+whole_metrics K 16 1
 echo "kill -9: $round kills, $in_write during a checkpoint write; resumed with whole metrics"
 
 # 3. A failing metrics write (a 64 KiB file-size limit; SIGXFSZ ignored, so write() fails with EFBIG).
