@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -111,6 +112,18 @@ std::string read_file(const std::string& task, const std::string& path) {
   s << in.rdbuf();
   if (in.bad()) throw file_error(task, path, "read error");
   return std::move(s).str();
+}
+
+void write_file_atomic(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << text << std::flush;
+    if (!out) throw DataError(tmp + ": cannot write: " + std::strerror(errno));
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) throw DataError(path + ": cannot replace it with " + tmp + ": " + ec.message());
 }
 
 }  // namespace lasgrad::data

@@ -52,4 +52,8 @@ class Reader {
 // The whole content of a (small) file, raw bytes; throws DataError naming task and path.
 std::string read_file(const std::string& task, const std::string& path);
 
+// Writes `text` to PATH.tmp, flushed, then renames it over `path`: a reader sees the old file or the new
+// one, never half of one. Throws DataError naming the path.
+void write_file_atomic(const std::string& path, const std::string& text);
+
 }  // namespace lasgrad::data

@@ -208,6 +208,9 @@ std::vector<uint64_t> uints(const std::string& path, const std::string& name, co
 
 const char* dtype_code(DType d) { return d == DType::F32 ? "F32" : d == DType::F64 ? "F64" : "I32"; }
 
+
+}  // namespace
+
 std::string json_string(const std::string& s) {
   std::string out = "\"";
   for (char c : s) {
@@ -220,8 +223,6 @@ std::string json_string(const std::string& s) {
   }
   return out + "\"";
 }
-
-}  // namespace
 
 bool SafeTensors::contains(const std::string& name) const {
   for (const auto& [n, t] : tensors)

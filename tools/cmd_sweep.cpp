@@ -3,7 +3,6 @@
 // after every run. A second invocation skips finished runs and resumes interrupted ones from their
 // last.safetensors; Ctrl-C or SIGTERM checkpoints the running ones and stops.
 #include <fcntl.h>
-#include <sys/file.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -21,8 +20,10 @@
 #include "engine/parse.h"
 #include "train/sweep.h"
 #include "data/dataset.h"
+#include "data/reader.h"
 #include "tools/cli.h"
 #include "tools/commands.h"
+#include "tools/dir_lock.h"
 
 namespace lasgrad::tools {
 
@@ -44,11 +45,11 @@ std::vector<std::string> split_list(const std::string& s) {
 // A spec file: one flag per line, "name = value" (the flags of this command without their dashes);
 // blank lines and lines starting with '#' are skipped. Returns the lines as (name, value).
 std::vector<std::pair<std::string, std::string>> read_spec(const std::string& path, std::string& text) {
-  std::ifstream in(path);
-  if (!in) throw cli::UsageError("cannot read the spec file " + path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  text = ss.str();
+  try {
+    text = data::read_file("spec file", path);
+  } catch (const Error& e) {
+    throw cli::UsageError(e.what());
+  }
   std::vector<std::pair<std::string, std::string>> out;
   std::stringstream lines(text);
   int n = 0;
@@ -108,15 +109,6 @@ std::string failure_of(const fs::path& log, int status) {
   return why + ": " + (error.empty() ? last : error);
 }
 
-void write_file(const fs::path& p, const std::string& text) {
-  const fs::path tmp = p.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << text;
-    if (!(out << std::flush)) throw Error("cannot write " + tmp.string());
-  }
-  fs::rename(tmp, p);
-}
 
 }  // namespace
 
@@ -234,21 +226,8 @@ int cmd_sweep(int argc, char** argv) {
     return 0;
   }
 
-  fs::create_directories(out);
   // One sweep per folder at a time: the lock dies with its process, so a crash leaves none behind.
-  const std::string lock_path = (fs::path(out) / "sweep.lock").string();
-  const int lock = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (lock < 0) throw Error("cannot open " + lock_path + ": " + std::strerror(errno));
-  if (flock(lock, LOCK_EX | LOCK_NB) != 0) {
-    std::ifstream in(lock_path);
-    std::string pid;
-    std::getline(in, pid);
-    throw Error("another sweep (pid " + (pid.empty() ? std::string("unknown") : pid) + ") is running in " + out);
-  }
-  if (ftruncate(lock, 0) == 0) {
-    const std::string pid = std::to_string(getpid()) + "\n";
-    if (write(lock, pid.data(), pid.size()) < 0) { /* the pid is informative only */ }
-  }
+  const DirLock lock(out, "sweep.lock", "sweep folder " + out);
 
   std::vector<size_t> todo;
   for (size_t i = 0; i < records.size(); ++i)
@@ -332,11 +311,11 @@ int cmd_sweep(int argc, char** argv) {
     const fs::path dir = fs::path(out) / plans[i].dir;
     const double wall = std::chrono::duration<double>(Clock::now() - it->second.start).count();
     running.erase(it);
-    write_file(dir / "wall_s.txt", std::to_string(records[i].wall_s + wall) + "\n");
+    data::write_file_atomic((dir / "wall_s.txt").string(), std::to_string(records[i].wall_s + wall) + "\n");
     const bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
     const bool interrupted = WIFEXITED(status) && WEXITSTATUS(status) == 130;
     if (!ok && !interrupted) {
-      write_file(dir / "error.txt", failure_of(dir / "train.log", status));
+      data::write_file_atomic((dir / "error.txt").string(), failure_of(dir / "train.log", status));
       ++failed;
     }
     records[i] = train::read_run(dir.string(), plans[i]);

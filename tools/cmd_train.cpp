@@ -1,13 +1,9 @@
 // `lasgrad train`: a configuration from a preset and --set overrides, the three splits of the task,
 // the §4 model, and the trainer (train/trainer.h) writing its run directory. Ctrl-C checkpoints and stops.
-#include <fcntl.h>
-#include <sys/file.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <csignal>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
 
 #include "train/checkpoint.h"
@@ -15,46 +11,13 @@
 #include "data/dataset.h"
 #include "tools/cli.h"
 #include "tools/commands.h"
+#include "tools/dir_lock.h"
 
 namespace lasgrad::tools {
 
 namespace fs = std::filesystem;
 
 static volatile std::sig_atomic_t g_interrupted = 0;
-
-namespace {
-
-// An exclusive flock on RUN_DIR/lock, which holds the holder's PID. The kernel drops it when the
-// process ends however it ends, so a lock left by a dead process is never in the way.
-class RunDirLock {
- public:
-  explicit RunDirLock(const std::string& dir) {
-    fs::create_directories(dir);
-    path_ = (fs::path(dir) / "lock").string();
-    fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd_ < 0) throw Error("cannot open the lock file " + path_ + ": " + std::strerror(errno));
-    if (flock(fd_, LOCK_EX | LOCK_NB) != 0) {
-      char buf[32] = {0};
-      const ssize_t n = pread(fd_, buf, sizeof buf - 1, 0);
-      ::close(fd_);
-      const std::string pid = n > 0 ? std::string(buf, strcspn(buf, "\n")) : "unknown";
-      throw Error("run directory " + dir + " is in use by another lasgrad (pid " + pid + ", lock " + path_ + ")");
-    }
-    const std::string pid = std::to_string(getpid()) + "\n";
-    if (ftruncate(fd_, 0) != 0 || pwrite(fd_, pid.data(), pid.size(), 0) < 0) {
-      // The PID only makes the refusal message more helpful; the flock is what protects the folder.
-    }
-  }
-  ~RunDirLock() { ::close(fd_); }
-  RunDirLock(const RunDirLock&) = delete;
-  RunDirLock& operator=(const RunDirLock&) = delete;
-
- private:
-  std::string path_;
-  int fd_ = -1;
-};
-
-}  // namespace
 
 static std::string settings_help() {
   std::string s = "\n\nsettings for --set key=value (built-in defaults; the presets change many):\n";
@@ -125,7 +88,7 @@ int cmd_train(int argc, char** argv) {
   train::run_device(c);  // a device that cannot be used here fails before the data is read
   if (f.on("overwrite") && !resume.empty()) throw cli::UsageError("--overwrite cannot be combined with --resume");
   // The run directory belongs to this process until it exits; an earlier run there is kept unless asked.
-  const RunDirLock lock(run_dir);
+  const DirLock lock(run_dir, "lock", "run directory " + run_dir);
   if (resume.empty()) {
     const std::string held = train::run_in(run_dir);
     if (!held.empty() && !f.on("overwrite"))

@@ -3,13 +3,13 @@
 #include <cmath>
 #include <cstdlib>
 #include <cctype>
-#include <fstream>
 #include <sstream>
 
 #include <toml++/toml.h>
 
 #include "engine/backend.h"
 #include "data/dataset.h"
+#include "data/reader.h"
 #include "engine/parse.h"
 #include "layers/multihead_attention.h"
 
@@ -191,11 +191,7 @@ std::string Config::toml() const {
 }
 
 std::map<std::string, std::string> read_config_toml(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw Error("cannot read the settings file " + path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  const std::string text = ss.str();
+  const std::string text = data::read_file("settings file", path);
   toml::table table;
   try {
     table = toml::parse(text, path);

@@ -9,6 +9,8 @@
 #include <set>
 #include <sstream>
 
+#include "data/reader.h"
+#include "engine/safetensors.h"
 #include "train/metrics.h"
 #include "train/plot.h"
 
@@ -55,39 +57,6 @@ std::string folder_name(const std::string& s) {
   for (char& c : out)
     if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '=' && c != '-') c = '-';
   return out;
-}
-
-std::string read_text(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// Writes `text` to a temporary file beside `path`, then renames it over `path`.
-void write_atomic(const fs::path& path, const std::string& text) {
-  const fs::path tmp = path.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << text;
-    out.flush();
-    if (!out) throw Error("cannot write " + tmp.string());
-  }
-  fs::rename(tmp, path);
-}
-
-std::string json_string(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\', out += c;
-    else if (c == '\n') out += "\\n";
-    else if (static_cast<unsigned char>(c) < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else out += c;
-  }
-  return out + "\"";
 }
 
 std::string json_number(double v, const char* f = "%.6g") {
@@ -193,8 +162,8 @@ RunRecord read_run(const std::string& run_dir, const RunPlan& plan) {
   r.dir = plan.dir;
   r.seed = plan.seed;
   const fs::path d(run_dir);
-  if (fs::exists(d / "error.txt")) r.error = read_text(d / "error.txt");
-  if (fs::exists(d / "wall_s.txt")) r.wall_s = std::strtod(read_text(d / "wall_s.txt").c_str(), nullptr);
+  if (fs::exists(d / "error.txt")) r.error = data::read_file("sweep", (d / "error.txt").string());
+  if (fs::exists(d / "wall_s.txt")) r.wall_s = std::strtod(data::read_file("sweep", (d / "wall_s.txt").string()).c_str(), nullptr);
   if (fs::exists(d / "last.safetensors")) r.state = RunState::Partial;
   if (!fs::exists(d / "metrics.jsonl")) return r;
   std::vector<MetricsLine> lines;
@@ -311,7 +280,7 @@ void write_summary(const std::string& sweep_dir, const std::vector<RunRecord>& r
   }
   md << "\n## Reproduce\n\n```sh\n" << command << "\n```\n";
   if (!spec_text.empty()) md << "\nwith the spec file:\n\n```\n" << spec_text << (spec_text.back() == '\n' ? "" : "\n") << "```\n";
-  write_atomic(dir / "summary.md", md.str());
+  data::write_file_atomic((dir / "summary.md").string(), md.str());
 
   std::ostringstream js;
   js << "{\n  \"command\": " << json_string(command) << ",\n  \"spec\": " << json_string(spec_text) << ",\n  \"groups\": [";
@@ -333,7 +302,7 @@ void write_summary(const std::string& sweep_dir, const std::vector<RunRecord>& r
        << ", \"error\": " << json_string(r.error) << "}";
   }
   js << "\n  ]\n}\n";
-  write_atomic(dir / "summary.json", js.str());
+  data::write_file_atomic((dir / "summary.json").string(), js.str());
 
   const fs::path png = dir / "summary.png", tmp = dir / "summary.png.tmp";
   const Figure figure = grid({accuracy_bars(groups), val_curves(groups, runs)}, 2);

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "engine/ops.h"
+#include "data/reader.h"
 #include "train/checkpoint.h"
 #include "train/optim.h"
 #include "train/schedule.h"
@@ -141,13 +142,7 @@ static void truncate_metrics(const std::string& path, int64_t step) {
         line.find("\"split\": \"test\"") == std::string::npos)
       kept += line + "\n";
   }
-  std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp);
-    out << kept << std::flush;
-    if (!out) throw Error("resume: cannot write " + tmp + " (" + std::strerror(errno) + ")");
-  }
-  fs::rename(tmp, path);
+  data::write_file_atomic(path, kept);
 }
 
 std::string data_fingerprint(const Splits& data) {
@@ -222,19 +217,18 @@ TrainResult fit(TaskModel& model, const Config& c, const Splits& data, const Tra
   const std::string metrics_path = o.run_dir + "/metrics.jsonl";
   remove_stale_temporaries(o.run_dir);
   TrainState st;
-  st.data = data_fingerprint(data);
+  const std::string fingerprint = data_fingerprint(data);
   if (!o.resume.empty()) {
     Checkpoint ck = load_checkpoint(o.resume);
-    if (!ck.state.data.empty() && ck.state.data != data_fingerprint(data))
+    if (!ck.state.data.empty() && ck.state.data != fingerprint)
       throw Error("resume: the data in " + c.str("data") + " is not what " + o.resume + " trained on (then: " +
-                  ck.state.data + "; now: " + data_fingerprint(data) + ")");
+                  ck.state.data + "; now: " + fingerprint + ")");
     if (ck.state.batch > it.batches_per_epoch())
       throw Error("resume: " + o.resume + " stands at micro-batch " + std::to_string(ck.state.batch) +
                   " of an epoch that has " + std::to_string(it.batches_per_epoch()));
     load_model(ck, m);
     opt.load_state(ck.file.tensors);
     st = ck.state;
-    st.data = data_fingerprint(data);
     sched.set_state(st.schedule);
     model.set_rng_state(st.rng);
     truncate_metrics(metrics_path, st.step);
@@ -244,6 +238,7 @@ TrainResult fit(TaskModel& model, const Config& c, const Splits& data, const Tra
     std::ofstream fresh(metrics_path, std::ios::trunc);
     if (!config || !fresh) throw Error("cannot write the run's files in " + o.run_dir + " (" + std::strerror(errno) + ")");
   }
+  st.data = fingerprint;  // what every checkpoint of this run records
   // A checkpoint at the last step (a run stopped during its test evaluation) goes straight to the test.
   if (st.step > total) throw Error("resume: the checkpoint is at step " + std::to_string(st.step) + ", past the run's " +
                                    std::to_string(total) + " steps");

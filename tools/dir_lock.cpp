@@ -1,0 +1,35 @@
+#include "tools/dir_lock.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "engine/error.h"
+
+namespace lasgrad::tools {
+
+DirLock::DirLock(const std::string& dir, const std::string& name, const std::string& what) {
+  std::filesystem::create_directories(dir);
+  const std::string path = (std::filesystem::path(dir) / name).string();
+  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd_ < 0) throw Error("cannot open the lock file " + path + ": " + std::strerror(errno));
+  if (flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+    char buf[32] = {0};
+    const ssize_t n = pread(fd_, buf, sizeof buf - 1, 0);
+    ::close(fd_);
+    const std::string pid = n > 0 ? std::string(buf, strcspn(buf, "\n")) : "unknown";
+    throw Error(what + " is in use by another lasgrad (pid " + pid + ", lock " + path + ")");
+  }
+  const std::string pid = std::to_string(getpid()) + "\n";
+  if (ftruncate(fd_, 0) != 0 || pwrite(fd_, pid.data(), pid.size(), 0) < 0) {
+    // The PID only makes the refusal message more helpful; the flock is what protects the folder.
+  }
+}
+
+DirLock::~DirLock() { ::close(fd_); }
+
+}  // namespace lasgrad::tools

@@ -1,0 +1,22 @@
+// An exclusive lock on a folder for the life of a process (a run directory, a sweep folder): a flock on
+// DIR/NAME, which also holds the holder's PID for the refusal message. The kernel drops the lock when
+// the process ends however it ends, so a lock left by a dead process is never in the way.
+#pragma once
+#include <string>
+
+namespace lasgrad::tools {
+
+class DirLock {
+ public:
+  // Creates `dir` if needed and takes DIR/NAME; throws Error "<what> is in use by another lasgrad
+  // (pid N, lock DIR/NAME)" when another process holds it.
+  DirLock(const std::string& dir, const std::string& name, const std::string& what);
+  ~DirLock();
+  DirLock(const DirLock&) = delete;
+  DirLock& operator=(const DirLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
+}  // namespace lasgrad::tools
