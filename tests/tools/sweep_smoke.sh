@@ -81,4 +81,10 @@ status=0
 [ "$status" = 1 ] || { cat failed.log; fail "a failed run gave exit status $status"; }
 grep -q '"split": "test"' F/softmax/seed1/metrics.jsonl || fail "the healthy run did not finish"
 grep -q "broken/seed1 | new | .*data folder nowhere does not exist" F/summary.md || { cat F/summary.md; fail "the error is not in the summary"; }
+# 8. A malformed spec file is a usage error naming the file and the line.
+printf 'variants = softmax\nseeds 1,2\n' > bad.spec
+status=0
+"$lasgrad" sweep --spec bad.spec --data data --out B > spec.log 2>&1 || status=$?
+[ "$status" = 2 ] || { cat spec.log; fail "a malformed spec file gave exit status $status"; }
+grep -q "bad.spec:2: expected 'name = value', got 'seeds 1,2'" spec.log || { cat spec.log; fail "unclear spec error"; }
 echo "sweep smoke test passed"

@@ -8,6 +8,7 @@
 
 #include <unistd.h>
 
+#include "train/metrics.h"
 #include "train/sweep.h"
 
 using namespace lasgrad;
@@ -129,4 +130,25 @@ TEST_CASE("run records and the summary's statistics") {
   CHECK(text.find("| las | 1/3 (1 failed) | 70.00 ± 0.00 | 65.00 ± 0.00 |") != std::string::npos);
   CHECK(text.find("data folder d does not exist") != std::string::npos);
   fs::remove_all(dir);
+}
+
+TEST_CASE("read_metrics: fields by name; a line that is not a metrics object is refused naming file and line") {
+  const fs::path path = fs::temp_directory_path() / ("lasgrad_metrics_test_" + std::to_string(::getpid()) + ".jsonl");
+  std::ofstream(path) << "{\"split\": \"train\", \"step\": 10, \"loss\": 1.5, \"lr\": 2e-3}\n\n"
+                      << "{\"split\": \"test\", \"step\": 7, \"accuracy\": 0.25}\n";
+  std::vector<MetricsLine> m = read_metrics(path.string());
+  REQUIRE(m.size() == 2);
+  CHECK(m[0].split == "train");
+  CHECK(m[0].step == 10);
+  CHECK(m[0].get("lr") == 2e-3);
+  CHECK(std::isnan(m[0].get("accuracy")));
+  CHECK(m[1].get("accuracy") == 0.25);
+  for (const char* bad : {"{\"split\": \"val\", \"step\": 3, \"loss\": 1.2", "{\"step\": 3}", "{\"split\": \"val\", \"step\": x}",
+                          "[1, 2]"}) {
+    CAPTURE(bad);
+    std::ofstream(path) << "{\"split\": \"train\", \"step\": 1}\n" << bad << "\n";
+    CHECK_THROWS_WITH_AS(read_metrics(path.string()), doctest::Contains((path.string() + ":2: not a metrics line").c_str()), Error);
+  }
+  fs::remove(path);
+  CHECK_THROWS_WITH_AS(read_metrics(path.string()), doctest::Contains("cannot read"), Error);
 }
