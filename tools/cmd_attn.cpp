@@ -76,7 +76,7 @@ int cmd_attn(int argc, char** argv) {
   if (f.str("out").empty()) throw cli::UsageError("--out DIR is required");
   const int64_t index = f.integer("index"), max_side = f.integer("max-side");
   if (max_side < 8) throw cli::UsageError("--max-side must be at least 8");
-  TrainedRun run = open_trained_run(f);
+  TrainedRun run = open_trained_run(f.str("checkpoint"), f);
   data::Dataset* ds = run.data.get();
   train::TaskModel* model = run.model.get();
   if (index < 0 || index >= ds->size())

@@ -17,7 +17,7 @@ int cmd_eval(int argc, char** argv) {
       .option("threads", "0", "CPU threads; 0 = the run's setting")
       .option("device", "", "cpu or cuda; empty = the run's setting");
   if (!f.parse(argc, argv)) return 0;
-  TrainedRun run = open_trained_run(f, f.integer("threads"));
+  TrainedRun run = open_trained_run(f.str("checkpoint"), f, f.integer("threads"));
   const train::Config& c = run.checkpoint.config;
   if (f.integer("batches") < 0) throw cli::UsageError("--batches must be >= 0 (0: the whole split), got " + f.str("batches"));
   train::EvalResult r = train::evaluate(*run.model, *run.data, c.integer("batch_size"), f.integer("batches"));

@@ -78,24 +78,6 @@ std::string shell_quote(const std::string& s) {
   return out + "'";
 }
 
-// The settings a run folder records: config.toml, or the "key = value    # help" lines of the
-// config.txt that runs wrote before it.
-std::map<std::string, std::string> read_run_settings(const fs::path& dir) {
-  if (fs::exists(dir / "config.toml")) return train::read_config_toml((dir / "config.toml").string());
-  const fs::path p = dir / "config.txt";
-  std::map<std::string, std::string> out;
-  std::ifstream in(p);
-  for (std::string line; std::getline(in, line);) {
-    const auto eq = line.find(" = ");
-    if (eq == std::string::npos) continue;
-    std::string v = line.substr(eq + 3);
-    const auto hash = v.find("    # ");
-    if (hash != std::string::npos) v = v.substr(0, hash);
-    out[line.substr(0, eq)] = v;
-  }
-  return out;
-}
-
 // The last lines of a run's log that say what went wrong: its "error:" line, or its last line.
 std::string failure_of(const fs::path& log, int status) {
   std::ifstream in(log);
@@ -204,7 +186,7 @@ int cmd_sweep(int argc, char** argv) {
   for (const auto& p : plans) {
     const fs::path run = fs::path(out) / p.dir;
     if (!fs::exists(run / "config.toml") && !fs::exists(run / "config.txt")) continue;
-    const auto have = read_run_settings(run);
+    const auto have = train::read_run_settings(run.string());
     for (const auto& e : p.config.entries()) {
       bool asked = e.key == "task" || e.key == "preset" || e.key == "attention";
       for (const auto& [k, v] : p.settings) asked = asked || k == e.key;

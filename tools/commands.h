@@ -9,5 +9,6 @@ int cmd_train(int argc, char** argv);
 int cmd_eval(int argc, char** argv);
 int cmd_attn(int argc, char** argv);
 int cmd_sweep(int argc, char** argv);
+int cmd_report(int argc, char** argv);
 
 }  // namespace lasgrad::tools

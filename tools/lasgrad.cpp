@@ -22,6 +22,7 @@ static const std::vector<Command> kCommands = {
     {"sweep", "train a grid of variants x settings x seeds side by side, resumable, and summarise it", cmd_sweep},
     {"eval", "evaluate a checkpoint on a split of its task", cmd_eval},
     {"attn", "draw a checkpoint's attention maps, decay kernels and training curves as PNGs", cmd_attn},
+    {"report", "write one self-contained HTML page: curves, settings, results and an attention explorer", cmd_report},
 };
 
 int main(int argc, char** argv) {

@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 source tools/deps.sh
 lasgrad_require "${LASGRAD_BUILD_PACKAGES[@]}" "${LASGRAD_TEST_PACKAGES[@]}"
 jobs=$(lasgrad_jobs)
+export LASGRAD_REQUIRE_BROWSER=1  # the report test must not skip here: Chromium was just installed
 
 echo "== Release build and tests"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DLASGRAD_TESTS=ON >/dev/null

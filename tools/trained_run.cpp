@@ -6,8 +6,8 @@
 
 namespace lasgrad::tools {
 
-TrainedRun open_trained_run(const cli::Flags& f, int64_t threads) {
-  if (f.str("checkpoint").empty()) throw cli::UsageError("--checkpoint FILE is required");
+TrainedRun open_trained_run(const std::string& checkpoint, const cli::Flags& f, int64_t threads) {
+  if (checkpoint.empty()) throw cli::UsageError("--checkpoint FILE is required");
   data::Split split;
   try {
     split = data::parse_split(f.str("split"));
@@ -15,7 +15,7 @@ TrainedRun open_trained_run(const cli::Flags& f, int64_t threads) {
     throw cli::UsageError(e.what());
   }
   TrainedRun run;
-  run.checkpoint = train::load_checkpoint(f.str("checkpoint"));
+  run.checkpoint = train::load_checkpoint(checkpoint);
   train::Config& c = run.checkpoint.config;
   if (f.given("data")) c.set("data", f.str("data"));
   if (f.given("device")) c.set("device", f.choice("device", {"cpu", "cuda"}));

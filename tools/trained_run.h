@@ -16,9 +16,9 @@ struct TrainedRun {
   std::unique_ptr<train::TaskModel> model;
 };
 
-// Reads the flags --checkpoint (required), --split, --data (empty: the run's own folder) and --device
-// (empty: the run's device); `threads` > 0 replaces the run's thread count. Sets the OpenMP thread count
-// from the resulting settings.
-TrainedRun open_trained_run(const cli::Flags& f, int64_t threads = 0);
+// The checkpoint file `checkpoint` (empty: a usage error asking for --checkpoint) with the flags --split,
+// --data (empty: the run's own folder) and --device (empty: the run's device); `threads` > 0 replaces
+// the run's thread count. Sets the OpenMP thread count from the resulting settings.
+TrainedRun open_trained_run(const std::string& checkpoint, const cli::Flags& f, int64_t threads = 0);
 
 }  // namespace lasgrad::tools

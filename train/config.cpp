@@ -3,6 +3,8 @@
 #include <cmath>
 #include <cstdlib>
 #include <cctype>
+#include <filesystem>
+#include <fstream>
 #include <sstream>
 
 #include <toml++/toml.h>
@@ -236,6 +238,22 @@ Config config_from_toml(const std::string& path) {
   for (const auto& [k, v] : values) c.set(k, v);
   validate(c);
   return c;
+}
+
+std::map<std::string, std::string> read_run_settings(const std::string& dir) {
+  const std::string toml_path = dir + "/config.toml";
+  if (std::filesystem::exists(toml_path)) return read_config_toml(toml_path);
+  std::map<std::string, std::string> out;
+  std::ifstream in(dir + "/config.txt");
+  for (std::string line; std::getline(in, line);) {
+    const auto eq = line.find(" = ");
+    if (eq == std::string::npos) continue;
+    std::string v = line.substr(eq + 3);
+    const auto hash = v.find("    # ");
+    if (hash != std::string::npos) v = v.substr(0, hash);
+    out[line.substr(0, eq)] = v;
+  }
+  return out;
 }
 
 const std::vector<std::string>& attention_kinds() {

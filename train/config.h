@@ -66,6 +66,10 @@ void apply_override(Config& config, const std::string& assignment);
 // setting, a table, an array or a date.
 std::map<std::string, std::string> read_config_toml(const std::string& path);
 
+// The settings a run folder records: its config.toml, or the "key = value    # help" lines of the
+// config.txt that runs wrote before config.toml. Empty when the folder has neither.
+std::map<std::string, std::string> read_run_settings(const std::string& dir);
+
 // The settings of a config.toml (read_config_toml) over the preset that it names (task, attention,
 // preset), validated: what `lasgrad train --config FILE` starts from.
 Config config_from_toml(const std::string& path);

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# lasgrad report in a real browser: reports of a tiny ListOps run, a tiny Pathfinder run (a pixel task)
+# and a tiny sweep are loaded in headless Chromium, opened in chosen states through the URL hash (which
+# drives the same controls a user clicks):
+#   - the page logs nothing to the console (no errors, no uncaught exceptions);
+#   - tests/tools/check_report.py checks the rendered DOM: the curves have one point per metrics line,
+#     the explorer shows every position with the embedded weight of the chosen example, layer, head and
+#     query (decoded independently), coloured by it, the image beneath for pixel tasks;
+#   - choosing another head and query changes the shown weights;
+#   - a screenshot is written (REPORT_SHOT=FILE keeps it);
+#   - bad input: an existing report is not overwritten without --overwrite, a folder holding neither a
+#     run nor a sweep and a malformed summary.json are refused with messages.
+# Without Chromium the test skips (exit 77) unless LASGRAD_REQUIRE_BROWSER=1 (tools/test.sh sets it).
+#   tests/tools/report_browser.sh LASGRAD
+set -euo pipefail
+lasgrad=$1
+here=$(cd "$(dirname "$0")" && pwd)
+browser=$(command -v chromium || command -v chromium-browser || true)
+if [ -z "$browser" ]; then
+  [ "${LASGRAD_REQUIRE_BROWSER:-0}" = 1 ] && { echo "FAIL: no chromium, and LASGRAD_REQUIRE_BROWSER=1" >&2; exit 1; }
+  echo "SKIP: no chromium (Debian package chromium; tools/test.sh installs it)"
+  exit 77
+fi
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cd "$work"
+fail() { echo "FAIL: $*" >&2; exit 1; }
+expect_fail() {  # expect_fail STATUS PATTERN COMMAND...
+  local want=$1 pattern=$2 status=0
+  shift 2
+  "$@" >out.log 2>&1 || status=$?
+  [ "$status" = "$want" ] || { cat out.log; fail "'$*' exited $status, not $want"; }
+  grep -q -- "$pattern" out.log || { cat out.log; fail "'$*' did not say '$pattern'"; }
+}
+# headless Chromium: the DOM after the page's scripts ran (stdout), the console (stderr).
+chrome() { "$browser" --headless --no-sandbox --disable-gpu --no-first-run --user-data-dir="$work/profile" \
+             --enable-logging=stderr --v=0 --virtual-time-budget=5000 "$@"; }
+# render REPORT HASH NAME: DOM to NAME.dom, the console must be silent.
+render() {
+  chrome --dump-dom "file://$work/$1#$2" > "$3.dom" 2> "$3.console" || { cat "$3.console"; fail "chromium failed on $1"; }
+  if grep -q "CONSOLE" "$3.console"; then grep "CONSOLE" "$3.console"; fail "$1#$2 wrote to the console"; fi
+  grep -q 'class="cell' "$3.dom" || fail "$1#$2: the explorer did not render"
+}
+
+small=(--set layers=2 --set width=16 --set heads=2 --set warmup=2 --set log_every=2 --set eval_every=5 --set batch_size=8)
+"$lasgrad" gen listops --out lo --seed 2 --train 64 --val 16 --test 16 --min-length 8 --max-length 24 --quiet
+"$lasgrad" train --task listops --data lo --out runs/lo "${small[@]}" --set steps=10 > lo.log 2>&1 || { cat lo.log; fail "listops run"; }
+"$lasgrad" gen pathfinder --out pf --size 32 --count 80 --per-batch 80 --seed 1 --quiet
+"$lasgrad" train --task pathfinder --data pf --out runs/pf "${small[@]}" --set steps=4 --set eval_batches=1 > pf.log 2>&1 ||
+  { cat pf.log; fail "pathfinder run"; }
+"$lasgrad" sweep --task listops --data lo --out sweep --variants softmax,las --seeds 1 --jobs 1 "${small[@]}" \
+  --set steps=6 > sweep.log 2>&1 || { cat sweep.log; fail "sweep"; }
+
+"$lasgrad" report runs/lo --out lo.html --examples 2 > report.log || fail "report of a run"
+"$lasgrad" report runs/pf --out pf.html --examples 1 --max-kib 16 > report.log || fail "report of a pixel run"
+"$lasgrad" report sweep --out sweep.html --run las/seed1 --examples 1 > report.log || fail "report of a sweep"
+grep -q "wrote sweep.html" report.log || fail "report did not say what it wrote"
+if grep -q -E '(src|href)="?(https?:)?//' lo.html; then fail "the page refers to something outside itself"; fi
+
+# ListOps: two states; the shown weights must follow the selection.
+render lo.html "example=1&layer=1&head=0&query=5" a
+python3 "$here/check_report.py" lo.html a.dom runs/lo 1 1 0 5 > a.w || fail "ListOps report, state a"
+render lo.html "example=1&layer=0&head=1&query=7" b
+python3 "$here/check_report.py" lo.html b.dom runs/lo 1 0 1 7 > b.w || fail "ListOps report, state b"
+cmp -s a.w b.w && fail "another layer, head and query showed the same weights"
+# Pathfinder: the weights folded onto the 32 x 32 image; 16 KiB keeps only some queries, so 100 snaps.
+render pf.html "example=0&layer=1&head=0&query=100" p
+python3 "$here/check_report.py" pf.html p.dom runs/pf 0 1 0 100 > p.w || fail "Pathfinder report"
+grep -q "nearest stored to 100" p.dom || fail "the Pathfinder report does not say the query snapped to a stored one"
+render sweep.html "head=1&query=3" s
+python3 "$here/check_report.py" sweep.html s.dom sweep/las/seed1 0 0 1 3 2 > s.w || fail "sweep report"
+
+shot=${REPORT_SHOT:-$work/shot.png}
+chrome --hide-scrollbars --window-size=1280,1800 --screenshot="$shot" "file://$work/lo.html#example=1&layer=1&head=1&query=12" \
+  > /dev/null 2> shot.console || { cat shot.console; fail "screenshot"; }
+[ "$(head -c 8 "$shot" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] || fail "the screenshot is not a PNG"
+[ "$(stat -c %s "$shot")" -gt 20000 ] || fail "the screenshot is nearly empty"
+
+# Bad input.
+cp lo.html keep.html
+expect_fail 2 "exists; --overwrite" "$lasgrad" report runs/lo --out lo.html
+cmp -s lo.html keep.html || fail "a refused report changed the existing file"
+"$lasgrad" report runs/lo --out lo.html --overwrite > /dev/null || fail "--overwrite"
+mkdir empty
+expect_fail 2 "holds neither a run" "$lasgrad" report empty
+expect_fail 2 "give the run or sweep folder" "$lasgrad" report --out x.html
+expect_fail 2 "is a run" "$lasgrad" report runs/lo --run x --out y.html
+echo '{"runs": [' > sweep/summary.json
+expect_fail 1 "sweep/summary.json: not a sweep summary" "$lasgrad" report sweep --out z.html
+[ ! -e z.html ] || fail "a failed report left a file"
+echo "report_browser: all checks passed"
