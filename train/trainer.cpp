@@ -226,6 +226,10 @@ TrainResult fit(TaskModel& model, const Config& c, const Splits& data, const Tra
     if (ck.state.batch > it.batches_per_epoch())
       throw Error("resume: " + o.resume + " stands at micro-batch " + std::to_string(ck.state.batch) +
                   " of an epoch that has " + std::to_string(it.batches_per_epoch()));
+    // The test at the end evaluates best.safetensors: find out now, not after training, that it is gone.
+    if (ck.state.best_step >= 0 && !fs::exists(best))
+      throw Error("resume: " + o.resume + " records a best validation checkpoint (step " + std::to_string(ck.state.best_step) +
+                  ") but " + best + " is missing; copy it back beside the checkpoint");
     load_model(ck, m);
     opt.load_state(ck.file.tensors);
     st = ck.state;
