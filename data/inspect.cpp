@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <sstream>
 
+#include <nlohmann/json.hpp>
+
 namespace lasgrad::data {
 
 namespace {
@@ -31,20 +33,6 @@ std::string printable(const std::string& s, size_t limit = 300) {
   }
   if (s.size() > limit) out += "...";
   return out;
-}
-
-std::string json_string(const std::string& s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    if (c == '"') out += "\\\"";
-    else if (c == '\\') out += "\\\\";
-    else if (c < 32) {
-      char hex[8];
-      std::snprintf(hex, sizeof hex, "\\u%04x", c);
-      out += hex;
-    } else out += static_cast<char>(c);
-  }
-  return out + "\"";
 }
 
 }  // namespace
@@ -122,32 +110,25 @@ std::string format_text(const TaskInfo& info, const std::vector<SplitSummary>& a
 }
 
 std::string format_json(const TaskInfo& info, const std::vector<SplitSummary>& all) {
-  std::ostringstream o;
-  o << "{\"task\": " << json_string(info.name) << ", \"classes\": " << info.num_classes << ", \"length\": " << info.max_length
-    << ", \"vocab_size\": " << info.vocab_size << ", \"pixels\": " << (info.pixels ? "true" : "false")
-    << ", \"pair\": " << (info.pair ? "true" : "false") << ", \"splits\": [";
-  for (size_t k = 0; k < all.size(); ++k) {
-    const auto& s = all[k];
-    o << (k ? ", " : "") << "{\"split\": " << json_string(s.split) << ", \"examples\": " << s.examples << ", \"labels\": [";
-    for (size_t c = 0; c < s.labels.size(); ++c) o << (c ? ", " : "") << s.labels[c];
-    o << "], \"length\": {\"min\": " << s.lengths.min << ", \"median\": " << s.lengths.median << ", \"max\": " << s.lengths.max << "}";
-    if (info.pair)
-      o << ", \"length2\": {\"min\": " << s.lengths2.min << ", \"median\": " << s.lengths2.median << ", \"max\": " << s.lengths2.max << "}";
-    o << ", \"first_label\": " << s.first_label;
+  using json = nlohmann::ordered_json;
+  auto stats = [](const LengthStats& l) { return json{{"min", l.min}, {"median", l.median}, {"max", l.max}}; };
+  json splits = json::array();
+  for (const auto& s : all) {
+    json j = {{"split", s.split}, {"examples", s.examples}, {"labels", s.labels}, {"length", stats(s.lengths)}};
+    if (info.pair) j["length2"] = stats(s.lengths2);
+    j["first_label"] = s.first_label;
     if (!s.picture.empty()) {
-      o << ", \"first_picture\": [";
-      for (size_t r = 0; r < s.picture.size(); ++r) o << (r ? ", " : "") << json_string(s.picture[r]);
-      o << "]";
+      j["first_picture"] = s.picture;
     } else {
-      o << ", \"first_text\": " << json_string(s.first_text);
-      if (info.pair) o << ", \"first_text2\": " << json_string(s.first_text2);
+      j["first_text"] = s.first_text;
+      if (info.pair) j["first_text2"] = s.first_text2;
     }
-    o << ", \"notes\": [";
-    for (size_t n = 0; n < s.notes.size(); ++n) o << (n ? ", " : "") << json_string(s.notes[n]);
-    o << "]}";
+    j["notes"] = s.notes;
+    splits.push_back(j);
   }
-  o << "]}\n";
-  return o.str();
+  const json doc = {{"task", info.name}, {"classes", info.num_classes}, {"length", info.max_length},
+                    {"vocab_size", info.vocab_size}, {"pixels", info.pixels}, {"pair", info.pair}, {"splits", splits}};
+  return doc.dump(2) + "\n";  // the texts are printable ASCII already (printable above)
 }
 
 }  // namespace lasgrad::data

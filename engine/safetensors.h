@@ -34,7 +34,4 @@ SafeTensors load_safetensors(const std::string& path);
 void save_safetensors(const std::string& path, const std::vector<std::pair<std::string, Tensor>>& tensors,
                       const std::map<std::string, std::string>& metadata = {});
 
-// `s` as a JSON string literal, quotes included ('"' and '\\' escaped, control characters as \u00XX).
-std::string json_string(const std::string& s);
-
 }  // namespace lasgrad

@@ -1,8 +1,9 @@
 #include "train/metrics.h"
 
 #include <cmath>
-#include <cstdlib>
 #include <fstream>
+
+#include <nlohmann/json.hpp>
 
 #include "engine/tensor.h"
 
@@ -13,52 +14,18 @@ double MetricsLine::get(const std::string& key) const {
   return it == values.end() ? NAN : it->second;
 }
 
-// {"key": value, ...} with string or number values, as the trainer writes them (no nesting, no
-// escapes). Returns false on anything else.
+// A JSON object with a "split" string, a "step" number and other fields; the numeric ones are kept.
+// Returns false on anything else (a line cut by a crash, another file).
 static bool parse_line(const std::string& s, MetricsLine& out) {
-  size_t i = 0;
-  auto skip = [&] {
-    while (i < s.size() && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r')) ++i;
-  };
-  auto expect = [&](char c) {
-    skip();
-    if (i >= s.size() || s[i] != c) return false;
-    ++i;
-    return true;
-  };
-  auto string = [&](std::string& v) {
-    if (!expect('"')) return false;
-    size_t end = s.find('"', i);
-    if (end == std::string::npos) return false;
-    v = s.substr(i, end - i);
-    i = end + 1;
-    return true;
-  };
-  if (!expect('{')) return false;
-  bool has_split = false, has_step = false;
-  for (bool first = true;; first = false) {
-    skip();
-    if (i < s.size() && s[i] == '}' && !first) break;
-    if (!first && !expect(',')) return false;
-    std::string key;
-    if (!string(key) || !expect(':')) return false;
-    skip();
-    if (i < s.size() && s[i] == '"') {
-      std::string v;
-      if (!string(v)) return false;
-      if (key == "split") out.split = v, has_split = true;
-      continue;
-    }
-    char* end = nullptr;
-    const double v = std::strtod(s.c_str() + i, &end);
-    if (end == s.c_str() + i) return false;
-    i = static_cast<size_t>(end - s.c_str());
-    if (key == "step") out.step = static_cast<int64_t>(v), has_step = true;
-    else out.values[key] = v;
-  }
-  ++i;
-  skip();
-  return i == s.size() && has_split && has_step;
+  const nlohmann::json j = nlohmann::json::parse(s, nullptr, false);  // no exceptions: discarded on error
+  if (!j.is_object()) return false;
+  const auto split = j.find("split"), step = j.find("step");
+  if (split == j.end() || !split->is_string() || step == j.end() || !step->is_number_integer()) return false;
+  out.split = split->get<std::string>();
+  out.step = step->get<int64_t>();
+  for (const auto& [key, value] : j.items())
+    if (key != "step" && value.is_number()) out.values[key] = value.get<double>();
+  return true;
 }
 
 std::vector<MetricsLine> read_metrics(const std::string& path) {

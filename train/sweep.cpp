@@ -9,8 +9,9 @@
 #include <set>
 #include <sstream>
 
+#include <nlohmann/json.hpp>
+
 #include "data/reader.h"
-#include "engine/safetensors.h"
 #include "train/metrics.h"
 #include "train/plot.h"
 
@@ -59,14 +60,15 @@ std::string folder_name(const std::string& s) {
   return out;
 }
 
-std::string json_number(double v, const char* f = "%.6g") {
-  if (!std::isfinite(v)) return "null";
+// v printed with f, or "-" when it is not a number (no run, no test yet).
+std::string number_text(double v, const char* f) {
+  if (!std::isfinite(v)) return "-";
   char buf[64];
   std::snprintf(buf, sizeof buf, f, v);
   return buf;
 }
 
-std::string percent(double v) { return std::isfinite(v) ? json_number(100 * v, "%.2f") : "-"; }
+std::string percent(double v) { return number_text(100 * v, "%.2f"); }
 
 const char* state_name(RunState s) { return s == RunState::Done ? "done" : s == RunState::Partial ? "partial" : "new"; }
 
@@ -275,34 +277,25 @@ void write_summary(const std::string& sweep_dir, const std::vector<RunRecord>& r
     std::replace(err.begin(), err.end(), '\n', ' ');
     std::replace(err.begin(), err.end(), '|', '/');
     md << "| " << r.dir << " | " << state_name(r.state) << " | " << r.steps << " | " << percent(r.best_val) << " ("
-       << r.best_step << ") | " << percent(r.test) << " | " << json_number(r.wall_s, "%.0f") << " | "
-       << json_number(r.examples_per_s, "%.1f") << " | " << err << " |\n";
+       << r.best_step << ") | " << percent(r.test) << " | " << number_text(r.wall_s, "%.0f") << " | "
+       << number_text(r.examples_per_s, "%.1f") << " | " << err << " |\n";
   }
   md << "\n## Reproduce\n\n```sh\n" << command << "\n```\n";
   if (!spec_text.empty()) md << "\nwith the spec file:\n\n```\n" << spec_text << (spec_text.back() == '\n' ? "" : "\n") << "```\n";
   data::write_file_atomic((dir / "summary.md").string(), md.str());
 
-  std::ostringstream js;
-  js << "{\n  \"command\": " << json_string(command) << ",\n  \"spec\": " << json_string(spec_text) << ",\n  \"groups\": [";
-  for (size_t i = 0; i < groups.size(); ++i) {
-    const auto& g = groups[i];
-    js << (i ? "," : "") << "\n    {\"group\": " << json_string(g.group) << ", \"runs\": " << g.runs << ", \"done\": " << g.done
-       << ", \"failed\": " << g.failed << ", \"val_mean\": " << json_number(g.val_mean, "%.9g") << ", \"val_std\": "
-       << json_number(g.val_std, "%.9g") << ", \"test_mean\": " << json_number(g.test_mean, "%.9g")
-       << ", \"test_std\": " << json_number(g.test_std, "%.9g") << "}";
-  }
-  js << "\n  ],\n  \"runs\": [";
-  for (size_t i = 0; i < runs.size(); ++i) {
-    const auto& r = runs[i];
-    js << (i ? "," : "") << "\n    {\"dir\": " << json_string(r.dir) << ", \"group\": " << json_string(r.group)
-       << ", \"seed\": " << r.seed << ", \"state\": \"" << state_name(r.state) << "\", \"steps\": " << r.steps
-       << ", \"best_val\": " << json_number(r.best_val, "%.9g") << ", \"best_step\": " << r.best_step
-       << ", \"test\": " << json_number(r.test, "%.9g") << ", \"test_loss\": " << json_number(r.test_loss, "%.9g")
-       << ", \"wall_s\": " << json_number(r.wall_s, "%.1f") << ", \"examples_per_s\": " << json_number(r.examples_per_s, "%.4g")
-       << ", \"error\": " << json_string(r.error) << "}";
-  }
-  js << "\n  ]\n}\n";
-  data::write_file_atomic((dir / "summary.json").string(), js.str());
+  // summary.json: NaN (no finished run, no test yet) is written as null.
+  using json = nlohmann::ordered_json;
+  json js = {{"command", command}, {"spec", spec_text}, {"groups", json::array()}, {"runs", json::array()}};
+  for (const auto& g : groups)
+    js["groups"].push_back({{"group", g.group}, {"runs", g.runs}, {"done", g.done}, {"failed", g.failed},
+                            {"val_mean", g.val_mean}, {"val_std", g.val_std}, {"test_mean", g.test_mean}, {"test_std", g.test_std}});
+  for (const auto& r : runs)
+    js["runs"].push_back({{"dir", r.dir}, {"group", r.group}, {"seed", r.seed}, {"state", state_name(r.state)},
+                          {"steps", r.steps}, {"best_val", r.best_val}, {"best_step", r.best_step}, {"test", r.test},
+                          {"test_loss", r.test_loss}, {"wall_s", r.wall_s}, {"examples_per_s", r.examples_per_s},
+                          {"error", r.error}});
+  data::write_file_atomic((dir / "summary.json").string(), js.dump(2, ' ', false, json::error_handler_t::replace) + "\n");
 
   const fs::path png = dir / "summary.png", tmp = dir / "summary.png.tmp";
   const Figure figure = grid({accuracy_bars(groups), val_curves(groups, runs)}, 2);

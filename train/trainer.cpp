@@ -81,7 +81,9 @@ EvalResult evaluate(TaskModel& model, const data::Dataset& data, int64_t batch_s
   return {loss_sum / double(n), double(right) / double(n), n};
 }
 
+// A metrics value: JSON has no inf or nan (an overflowed gradient norm), so those are written as null.
 static std::string fmt(const char* f, double v) {
+  if (!std::isfinite(v)) return "null";
   char buf[64];
   std::snprintf(buf, sizeof buf, f, v);
   return buf;

@@ -93,20 +93,22 @@ TEST_CASE("bad files: every error names the file and the problem") {
   check_error(raw_file("cut_header", ok, eight, static_cast<int64_t>(ok.size()) + 100), "truncated");
   check_error(raw_file("cut_data", ok, "1234"), "outside");
   check_error(raw_file("json", R"({"a":{"dtype":"F32",)", eight), "bad JSON");
-  check_error(raw_file("trailing", ok + "x", eight), "trailing");
+  check_error(raw_file("trailing", ok + "x", eight), "expected end of input");
   check_error(raw_file("not_object", "[1,2]", ""), "JSON object");
   check_error(raw_file("dtype", R"({"a":{"dtype":"BF16","shape":[2],"data_offsets":[0,4]}})", eight), "BF16");
   check_error(raw_file("no_dtype", R"({"a":{"shape":[2],"data_offsets":[0,8]}})", eight), "no dtype");
   check_error(raw_file("size", R"({"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", eight), "needs 12");
-  check_error(raw_file("shape", R"({"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,8]}})", eight), "shape");
+  check_error(raw_file("shape", R"({"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,8]}})", eight), "'shape' must hold non-negative integers");
   check_error(raw_file("offsets", R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[8]}})", eight), "data_offsets");
   check_error(raw_file("overlap",
                        R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"I32","shape":[1],"data_offsets":[4,8]}})",
                        eight),
-              "overlap");
+              "'a' and 'b' overlap");
   check_error(raw_file("twice", R"({"a":{"dtype":"F32","shape":[0],"data_offsets":[0,0]},"a":{"dtype":"F32","shape":[0],"data_offsets":[0,0]}})", ""),
-              "twice");
+              "tensor 'a' appears twice");
   check_error(raw_file("meta", R"({"__metadata__":{"k":1}})", ""), "not a string");
+  check_error(raw_file("meta_twice", R"({"__metadata__":{"k":"1","k":"2"}})", ""), "member 'k' appears twice");
+  check_error(raw_file("deep", std::string(100, '[') + std::string(100, ']'), ""), "nested too deeply");
   check_error(raw_file("big_shape", R"({"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,8]}})", eight),
               "larger than the file");
 }

@@ -59,9 +59,9 @@ for group in softmax las; do
   done | awk '{ v[NR] = $1; t[NR] = $2; sv += $1; st += $2 }
               END { mv = sv / NR; mt = st / NR; for (i = 1; i <= NR; i++) { dv += (v[i] - mv)^2; dt += (t[i] - mt)^2 }
                     printf "%.6f %.6f %.6f %.6f\n", mv, sqrt(dv / (NR - 1)), mt, sqrt(dt / (NR - 1)) }')
-  line=$(grep "^ *{\"group\": \"$group\"" S/summary.json)
-  field() { echo "$line" | sed "s/.*\"$1\": \([-0-9.e]*\).*/\1/"; }
-  mine=$(printf "%.6f %.6f %.6f %.6f" "$(field val_mean)" "$(field val_std)" "$(field test_mean)" "$(field test_std)")
+  mine=$(python3 -c 'import json, sys
+g = [g for g in json.load(open("S/summary.json"))["groups"] if g["group"] == sys.argv[1]][0]
+print("%.6f %.6f %.6f %.6f" % (g["val_mean"], g["val_std"], g["test_mean"], g["test_std"]))' "$group")
   [ "$mine" = "$stats" ] || fail "$group: summary.json says '$mine', the runs' metrics give '$stats'"
   echo "$group: val mean/std, test mean/std = $stats (summary.json agrees)"
 done
