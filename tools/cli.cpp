@@ -2,6 +2,8 @@
 
 #include "engine/parse.h"
 
+#include <CLI/CLI.hpp>
+
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -51,37 +53,42 @@ const Flags::Spec& Flags::spec(const std::string& name) const {
 }
 
 bool Flags::parse(int argc, char** argv) {
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg == "--help" || arg == "-h") {
-      std::fputs(help().c_str(), stdout);
-      return false;
-    }
-    if (arg.rfind("--", 0) != 0) throw UsageError("unexpected argument '" + arg + "' (see --help)");
-    std::string name = arg.substr(2), value;
-    bool inline_value = false;
-    if (auto eq = name.find('='); eq != std::string::npos) {
-      value = name.substr(eq + 1);
-      name = name.substr(0, eq);
-      inline_value = true;
-    }
-    auto it = specs_.find(name);
-    if (it == specs_.end()) throw UsageError("unknown flag --" + name + " (see --help)");
-    if (it->second.kind == Kind::Toggle) {
-      if (inline_value) throw UsageError("flag --" + name + " takes no value");
-      values_[name] = {"1"};
-      continue;
-    }
-    if (!inline_value) {
-      if (i + 1 >= argc) throw UsageError("flag --" + name + " needs a value");
-      value = argv[++i];
-    }
-    if (it->second.kind == Kind::Repeated) {
-      values_[name].push_back(value);
+  // CLI11 reads the command line; the values, the numbers' strict parsing and the help text stay here.
+  CLI::App app(summary_, command_);
+  app.set_help_flag();  // --help is ours: it prints help() with every default
+  bool help_asked = false;
+  app.add_flag("--help,-h", help_asked);
+  std::map<std::string, std::vector<std::string>> got;
+  std::map<std::string, bool> toggled;
+  std::map<std::string, CLI::Option*> opts;
+  for (const auto& name : order_) {
+    if (specs_.at(name).kind == Kind::Toggle) {
+      opts[name] = app.add_flag("--" + name, toggled[name]);
     } else {
-      if (values_.count(name)) throw UsageError("flag --" + name + " given twice");
-      values_[name] = {value};
+      opts[name] = app.add_option("--" + name, got[name])->expected(1)->allow_extra_args(false)
+                       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);  // "given twice" is told below
     }
+  }
+  app.allow_extras();  // what CLI11 does not know is named below, in lasgrad's words
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (!help_asked) throw UsageError(std::string(e.what()) + " (see --help)");
+  }
+  if (help_asked) {
+    std::fputs(help().c_str(), stdout);
+    return false;
+  }
+  for (const std::string& extra : app.remaining()) {
+    if (extra.rfind("--", 0) == 0) throw UsageError("unknown flag " + extra.substr(0, extra.find('=')) + " (see --help)");
+    throw UsageError("unexpected argument '" + extra + "' (see --help)");
+  }
+  for (const auto& name : order_) {
+    if (opts[name]->count() == 0) continue;
+    const Kind kind = specs_.at(name).kind;
+    if (kind == Kind::Option && got[name].size() > 1) throw UsageError("flag --" + name + " given twice");
+    if (kind != Kind::Toggle) values_[name] = got[name];
+    else if (toggled[name]) values_[name] = {"1"};  // --name=false leaves it off
   }
   return true;
 }

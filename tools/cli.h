@@ -1,4 +1,5 @@
-// Command-line flags for every `lasgrad` subcommand: one parser, one --help format, one error style.
+// Command-line flags for every `lasgrad` subcommand: one parser (CLI11 underneath), one --help format,
+// one error style.
 //
 //   cli::Flags f("lasgrad gen listops", "Generate ListOps TSVs with the LRA generator's rules.");
 //   f.option("out", "data/listops", "output directory")

@@ -36,9 +36,9 @@ run sweep --task listops --data data-cache/listops-mid --out runs/sweeps/listops
   --variant C=16:attention=las-chunk,chunk=16 --variant C=64:attention=las-chunk,chunk=64 --variants "" \
   --seeds 1 --set max_length=512 --set steps=300 --set eval_every=100
 # Table 1c, five times the budget at 250-500 tokens: does smoothing pay later? softmax against LaS, 1,500
-# steps (about 5 epochs), seed 1.
+# steps (about 5 epochs), 3 seeds.
 run sweep --task listops --data data-cache/listops-mid --out runs/sweeps/listops-mid-long-training "${common[@]}" \
-  --variants softmax,las --seeds 1 --set max_length=512 --set steps=1500 --set eval_every=250
+  --variants softmax,las --seeds 1,2,3 --set max_length=512 --set steps=1500 --set eval_every=250
 # Table 2, sMNIST (L = 784), real MNIST files.
 run sweep --task smnist --data data-cache/mnist --out runs/sweeps/smnist "${common[@]}" \
   --variants softmax,las --seeds 1,2,3 --set steps=200 --set eval_every=100 --set eval_batches=40
