@@ -10,10 +10,7 @@
 set -euo pipefail
 lasgrad=$1
 fixture=$(cd "$(dirname "$0")/../reference/checkpoint-2026-12" && pwd)
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$work"
-fail() { echo "FAIL: $*" >&2; exit 1; }
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 eval_line() { "$lasgrad" eval --checkpoint "$1" --data "$fixture/data" | sed 's/^[^ ]* //'; }
 
 [ "$(eval_line "$fixture/best.safetensors")" = "$(sed -n 1p "$fixture/expected.txt")" ] ||

@@ -5,17 +5,8 @@
 #   tests/tools/cli_flags.sh LASGRAD
 set -euo pipefail
 lasgrad=$1
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$work"
-fail() { echo "FAIL: $*" >&2; exit 1; }
-expect() {  # expect STATUS PATTERN ARGS...
-  local want=$1 pattern=$2 status=0
-  shift 2
-  "$lasgrad" "$@" > out.log 2>&1 || status=$?
-  [ "$status" = "$want" ] || { cat out.log; fail "'lasgrad $*' exited $status, not $want"; }
-  grep -q -- "$pattern" out.log || { cat out.log; fail "'lasgrad $*' did not say '$pattern'"; }
-}
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+expect() { local want=$1 pattern=$2; shift 2; expect_fail "$want" "$pattern" "$lasgrad" "$@"; }  # STATUS PATTERN ARGS...
 expect 2 "unknown flag --bogus" eval --bogus 1
 expect 2 "unknown flag --bogus" train --bogus=3
 expect 2 "checkpoint" eval --checkpoint

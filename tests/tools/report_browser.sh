@@ -21,17 +21,7 @@ if [ -z "$browser" ]; then
   echo "SKIP: no chromium (Debian package chromium; tools/test.sh installs it)"
   exit 77
 fi
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$work"
-fail() { echo "FAIL: $*" >&2; exit 1; }
-expect_fail() {  # expect_fail STATUS PATTERN COMMAND...
-  local want=$1 pattern=$2 status=0
-  shift 2
-  "$@" >out.log 2>&1 || status=$?
-  [ "$status" = "$want" ] || { cat out.log; fail "'$*' exited $status, not $want"; }
-  grep -q -- "$pattern" out.log || { cat out.log; fail "'$*' did not say '$pattern'"; }
-}
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 # headless Chromium: the DOM after the page's scripts ran (stdout), the console (stderr).
 chrome() { "$browser" --headless --no-sandbox --disable-gpu --no-first-run --user-data-dir="$work/profile" \
              --enable-logging=stderr --v=0 --virtual-time-budget=5000 "$@"; }

@@ -6,10 +6,7 @@
 # folder made with other settings is refused, a failed run is reported and the others go on.
 set -euo pipefail
 lasgrad=$1
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$work"
-fail() { echo "FAIL: $*" >&2; exit 1; }
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 "$lasgrad" gen listops --out data --seed 3 --train 300 --val 64 --test 64 --min-length 10 --max-length 40 --quiet
 sweep=("$lasgrad" sweep --task listops --data data --variants softmax,las --seeds 1,2 --jobs 2 --out S

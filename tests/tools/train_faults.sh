@@ -16,17 +16,7 @@
 set -euo pipefail
 lasgrad=$1
 sanitized=${2:-0}
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$work"
-fail() { echo "FAIL: $*" >&2; exit 1; }
-expect_fail() {  # expect_fail STATUS PATTERN COMMAND...: the command exits STATUS saying PATTERN
-  local want=$1 pattern=$2 status=0
-  shift 2
-  "$@" >out.log 2>&1 || status=$?
-  [ "$status" = "$want" ] || { cat out.log; fail "'$*' exited $status, not $want"; }
-  grep -q -- "$pattern" out.log || { cat out.log; fail "'$*' did not say '$pattern'"; }
-}
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 # Train steps 1..N each once, val lines exactly every E steps, one test line.
 whole_metrics() {
   local dir=$1 n=$2 e=$3 got
