@@ -24,8 +24,23 @@ struct SafeTensors {
   const Tensor& at(const std::string& name) const;
 };
 
-// Reads a whole file. Checks the header length against the file size, the JSON, every entry's dtype,
-// shape and offsets (inside the data, sized numel * dtype size, not overlapping), and duplicate names.
+// One tensor of a header: where its data lies in the data section (offsets from its start).
+struct SafeTensorsEntry {
+  std::string name;
+  DType dtype;
+  Shape shape;
+  uint64_t begin, end;
+};
+struct SafeTensorsHeader {
+  std::vector<SafeTensorsEntry> entries;  // by data offset
+  std::map<std::string, std::string> metadata;
+};
+// Checks the JSON header of a file whose data section holds `data_size` bytes: the JSON, every entry's
+// dtype, shape and offsets (inside the data, sized numel * dtype size, not overlapping, no byte
+// unclaimed), and duplicate names. Throws Error naming `path`.
+SafeTensorsHeader parse_safetensors_header(const std::string& header, uint64_t data_size, const std::string& path);
+
+// Reads a whole file: the header length against the file size, then parse_safetensors_header.
 SafeTensors load_safetensors(const std::string& path);
 
 // Writes tensors (any device; data in the given order) and metadata atomically: to a temporary file in

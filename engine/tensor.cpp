@@ -3,7 +3,6 @@
 #include <cstdio>
 #include <cstring>
 #include <new>
-#include <sstream>
 
 #include "engine/autograd.h"
 #include "engine/backend.h"
@@ -20,16 +19,6 @@ const char* dtype_name(DType d) {
 }
 
 const char* device_name(Device d) { return d == Device::CPU ? "cpu" : "cuda"; }
-
-size_t dtype_size(DType d) { return d == DType::F64 ? 8 : 4; }
-
-std::string shape_str(const Shape& s) {
-  std::ostringstream out;
-  out << '[';
-  for (size_t i = 0; i < s.size(); ++i) out << (i ? ", " : "") << s[i];
-  out << ']';
-  return out.str();
-}
 
 int64_t numel_of(const Shape& s) {
   int64_t n = 1;

@@ -20,8 +20,14 @@ using Shape = std::vector<int64_t>;
 
 const char* dtype_name(DType d);
 const char* device_name(Device d);
-size_t dtype_size(DType d);
-std::string shape_str(const Shape& s);  // "[2, 3, 4]"
+// Inline, so that code checking shapes and sizes without tensors (the safetensors header check, which
+// the fuzzer builds alone) needs no tensor runtime.
+inline size_t dtype_size(DType d) { return d == DType::F64 ? 8 : 4; }
+inline std::string shape_str(const Shape& s) {  // "[2, 3, 4]"
+  std::string out = "[";
+  for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+  return out + "]";
+}
 int64_t numel_of(const Shape& s);
 
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# tools/fuzz.sh [SECONDS]: fuzz the data parsers (TSV lines, idx, CIFAR records, PNG + Pathfinder
-# metadata) with clang's libFuzzer under AddressSanitizer and UndefinedBehaviorSanitizer, each target
+# tools/fuzz.sh [SECONDS]: fuzz the parsers of untrusted files (TSV lines, idx, CIFAR records, PNG +
+# Pathfinder metadata, the safetensors header) with clang's libFuzzer under AddressSanitizer and UndefinedBehaviorSanitizer, each target
 # for SECONDS (default 30). Builds into build-fuzz/; the corpus grows in build-fuzz/corpus/<target>/,
 # and a crashing input is kept as build-fuzz/crashes/<target>-crash-*. Exits non-zero on any finding.
 set -euo pipefail
@@ -17,9 +17,9 @@ mkdir -p "$out/obj" "$out/corpus" "$out/crashes"
 sanitize="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 common="-std=c++20 -O1 -g -I$root"
 objs=()
-for src in data/reader.cpp data/formats.cpp tests/fuzz/targets.cpp; do
+for src in data/reader.cpp data/formats.cpp engine/safetensors_header.cpp tests/fuzz/targets.cpp; do
   obj=$out/obj/$(basename "$src" .cpp).o
-  if [[ ! -f $obj || $root/$src -nt $obj || $root/data/formats.h -nt $obj || $root/data/reader.h -nt $obj ]]; then
+  if [[ ! -f $obj || $root/$src -nt $obj || $root/data/formats.h -nt $obj || $root/data/reader.h -nt $obj || $root/engine/safetensors.h -nt $obj ]]; then
     $cxx $common $sanitize -fsanitize=fuzzer-no-link -c "$root/$src" -o "$obj"
   fi
   objs+=("$obj")
@@ -28,7 +28,7 @@ $cxx $common $sanitize -DLASGRAD_WRITE_SEEDS "$root/tests/fuzz/libfuzzer_main.cp
 "$out/write_seeds" "$out/corpus"
 
 status=0
-for t in tsv idx cifar pathfinder; do
+for t in tsv idx cifar pathfinder safetensors; do
   $cxx $common $sanitize -fsanitize=fuzzer -DLASGRAD_FUZZ_TARGET="\"$t\"" "$root/tests/fuzz/libfuzzer_main.cpp" "${objs[@]}" \
     -lpng -lz -o "$out/fuzz_$t"
   echo "== fuzz $t for ${secs}s"

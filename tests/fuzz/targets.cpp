@@ -9,6 +9,7 @@
 #include "data/error.h"
 #include "data/formats.h"
 #include "data/reader.h"
+#include "engine/safetensors.h"
 
 namespace lasgrad::fuzz {
 
@@ -141,13 +142,32 @@ std::vector<std::string> seeds_pathfinder() {
   return out;
 }
 
+// A safetensors header: the first 2 bytes give the data section's size, the rest is the JSON header.
+// The header check (engine/safetensors_header.cpp) throws lasgrad::Error for bad input.
+void run_safetensors(const uint8_t* d, size_t n) {
+  if (n < 2) return;
+  const uint64_t data_size = d[0] | uint64_t(d[1]) << 8;
+  try {
+    parse_safetensors_header(std::string(view(d + 2, n - 2)), data_size, "fuzz.safetensors");
+  } catch (const Error&) {
+  }
+}
+
+std::vector<std::string> seeds_safetensors() {
+  const std::string size8("\x08\x00", 2), size20("\x14\x00", 2);
+  return {size8 + R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})",
+          size20 + R"({"__metadata__":{"format":"pt"},"w":{"dtype":"F64","shape":[2],"data_offsets":[4,20]},)"
+                   R"("b":{"dtype":"I32","shape":[1],"data_offsets":[0,4]}})"};
+}
+
 }  // namespace
 
 const std::vector<Target>& targets() {
   static const std::vector<Target> all = {{"tsv", run_tsv, seeds_tsv},
                                           {"idx", run_idx, seeds_idx},
                                           {"cifar", run_cifar, seeds_cifar},
-                                          {"pathfinder", run_pathfinder, seeds_pathfinder}};
+                                          {"pathfinder", run_pathfinder, seeds_pathfinder},
+                                          {"safetensors", run_safetensors, seeds_safetensors}};
   return all;
 }
 
