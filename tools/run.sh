@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job, from a fresh machine: install what is missing, build Release, fetch MNIST, then train a LaS-attention
 # transformer on generated ListOps (short expressions, the LRA generator's rules; no download needed),
-# evaluate the best-validation checkpoint on the held-out test split, and draw its attention and curves.
+# evaluate the best-validation checkpoint on the held-out test split, draw its attention and curves, and
+# write its HTML report.
 # Extra arguments go to `lasgrad train` (e.g. --set steps=500 for a quicker run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,11 +27,13 @@ start=$(date +%s)
 ./build/lasgrad train --task listops --attention las --preset small --data "$data" --out "$run" --overwrite \
   --set layers=4 --set steps=2500 --set eval_every=250 --progress lines "$@" | tee "$run/train.log"
 ./build/lasgrad attn --checkpoint "$run/best.safetensors" --index 0 --out "$run/attn"
+./build/lasgrad report "$run" --out "$run/report.html" --overwrite > /dev/null  # the job's own file, renewed each run
 
 echo
 echo "== main job: LaS attention on generated ListOps (expressions of 11-99 tokens), $(($(date +%s) - start)) s"
 grep "^test accuracy" "$run/train.log"
 echo "curves:          $run/attn/curves.png"
 echo "attention maps:  $run/attn/attention_layer*.png   decay kernels: $run/attn/decay_kernels.png"
+echo "report:          $run/report.html   (open it in a browser: curves, settings and an attention explorer)"
 echo "evaluate again:  ./build/lasgrad eval --checkpoint $run/best.safetensors --split test"
 echo "MNIST is ready:  ./build/lasgrad train --task smnist --attention las --data data-cache/mnist"
