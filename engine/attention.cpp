@@ -138,6 +138,12 @@ Tensor las_attention(const Tensor& q, const Tensor& k, const Tensor& v, const st
   return out;
 }
 
+Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const std::vector<double>& alpha,
+                 const AttentionOptions& o, const Tensor& lengths, Tensor* weights) {
+  if (o.fused && !o.strict_causal && !weights) return las_attention(q, k, v, alpha, o, lengths);
+  return las_attention_reference(q, k, v, alpha, o, lengths, weights);
+}
+
 Tensor las_attention_reference(const Tensor& q, const Tensor& k, const Tensor& v, const std::vector<double>& alpha,
                                const AttentionOptions& options, const Tensor& lengths, Tensor* weights) {
   const char* op = "las_attention_reference";

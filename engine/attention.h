@@ -35,7 +35,16 @@ struct AttentionOptions {
   int64_t chunk = 0;          // C: attend only inside chunks of C positions; 0 = the whole sequence
   bool strict_causal = false;  // re-apply the causal mask after pooling (reference only)
   std::vector<double> kernel{};  // the smoothing weights w over offsets -P/2..P/2 (size P); empty = box 1/P
+  bool fused = true;  // attention(): the fused kernel where it can serve; false = always the literal reference
 };
+
+// The attention op the layers call, q, k, v, alpha, lengths as in las_attention below. It runs the fused
+// kernel (las_attention) where that can serve, and falls back to the literal reference
+// (las_attention_reference) where it cannot: strict_causal (the re-masking after pooling is not fused),
+// `weights` asked for (the fused kernel never forms A), or options.fused = false. Both compute the
+// same function; tests/engine/test_attention.cpp holds them to each other.
+Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const std::vector<double>& alpha,
+                 const AttentionOptions& options = {}, const Tensor& lengths = Tensor(), Tensor* weights = nullptr);
 
 // q, k, v [B, H, L, dh] (float32 or float64, one device); alpha: H decay rates >= 0 (0 = no decay);
 // lengths: I32 [B], each in [0, L], or undefined (every position valid). Returns O [B, H, L, dh].

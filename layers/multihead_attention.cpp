@@ -87,6 +87,7 @@ AttentionOptions MultiHeadAttention::options() const {
   }
   o.chunk = s_.kind == AttentionKind::LasChunk ? s_.chunk : 0;
   o.strict_causal = s_.strict_causal && s_.kind != AttentionKind::Softmax;
+  o.fused = s_.fused;
   return o;
 }
 
@@ -97,8 +98,7 @@ Tensor MultiHeadAttention::forward(const Tensor& x, const Tensor& lengths, Tenso
   std::vector<Tensor> parts = split(t, 0, {1, 1, 1});
   Tensor q = reshape(parts[0], {B, H, L, dh}), k = reshape(parts[1], {B, H, L, dh}), v = reshape(parts[2], {B, H, L, dh});
   const AttentionOptions o = options();
-  Tensor a = (s_.fused && !o.strict_causal && !weights) ? las_attention(q, k, v, alpha_, o, lengths)
-                                                         : las_attention_reference(q, k, v, alpha_, o, lengths, weights);
+  Tensor a = attention(q, k, v, alpha_, o, lengths, weights);  // fused, or the reference where it cannot serve
   return out->forward(reshape(permute(a, {0, 2, 1, 3}), {B, L, d_}));
 }
 

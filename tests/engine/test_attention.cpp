@@ -238,6 +238,29 @@ TEST_CASE("strict re-mask: the reference re-masks after pooling; the fused op re
   CHECK_GRADIENTS([&](const In& x) { return las_attention_reference(x[0], x[1], x[2], {0, 0.2}, strict); }, (In{q, k, v}));
 }
 
+TEST_CASE("the attention op runs the fused kernel where it serves and the reference where it cannot") {
+  Rng rng(12);
+  Tensor q = random({2, 2, 40, 8}, rng, -2, 2, false), k = random({2, 2, 40, 8}, rng, -2, 2, false),
+         v = random({2, 2, 40, 8}, rng, -1, 1, false);
+  Tensor lengths = Tensor::from(std::vector<int32_t>{40, 23}, {2});
+  const std::vector<double> alpha{0, 0.3};
+  auto bits = [](const Tensor& t) { return t.to_doubles(); };
+  AttentionOptions o{true, 5, 0, false};
+  const auto fused = bits(las_attention(q, k, v, alpha, o, lengths));
+  const auto reference = bits(las_attention_reference(q, k, v, alpha, o, lengths));
+  REQUIRE(fused != reference);  // the two differ in their last bits, which tells them apart
+  CHECK(bits(attention(q, k, v, alpha, o, lengths)) == fused);
+  Tensor weights;
+  CHECK(bits(attention(q, k, v, alpha, o, lengths, &weights)) == reference);  // recording weights
+  CHECK(weights.shape() == Shape{2, 2, 40, 40});
+  AttentionOptions off = o;
+  off.fused = false;
+  CHECK(bits(attention(q, k, v, alpha, off, lengths)) == reference);
+  AttentionOptions strict = o;
+  strict.strict_causal = true;
+  CHECK(bits(attention(q, k, v, alpha, strict, lengths)) == bits(las_attention_reference(q, k, v, alpha, strict, lengths)));
+}
+
 TEST_CASE("the reference's recorded weights: decayed, softmaxed, smoothed rows") {
   Rng rng(9);
   Tensor q = random({1, 1, 5, 2}, rng, -1, 1, false), k = random({1, 1, 5, 2}, rng, -1, 1, false);
