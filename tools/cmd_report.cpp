@@ -18,6 +18,7 @@
 #include "tools/trained_run.h"
 #include "train/config.h"
 #include "train/metrics.h"
+#include "train/sweep.h"
 
 namespace lasgrad::tools {
 
@@ -40,37 +41,29 @@ static std::string base64(const std::vector<uint8_t>& bytes) {
   return out;
 }
 
-// A run's metrics.jsonl as curves ({"train": {"step": [...], "loss": [...], ...}, "val": {...}}) and
-// results (best validation accuracy and its step, the test line, the last step).
-static void read_run_metrics(const std::string& dir, json& curves, json& results) {
-  const std::vector<train::MetricsLine> lines = train::read_metrics(dir + "/metrics.jsonl");
-  curves = {{"train", {{"step", json::array()}, {"loss", json::array()}, {"accuracy", json::array()}, {"lr", json::array()}}},
-            {"val", {{"step", json::array()}, {"loss", json::array()}, {"accuracy", json::array()}}}};
-  double best = -1, eps_sum = 0;
-  int64_t best_step = -1, last = 0, eps_n = 0;
-  for (const train::MetricsLine& m : lines) {
-    if (m.split == "test") {
-      results["test"] = m.get("accuracy");
-      results["test_loss"] = m.get("loss");
-      results["test_step"] = m.step;
-      continue;
-    }
+// A run's metrics.jsonl as curves: {"train": {"step": [...], "loss": [...], ...}, "val": {...}}.
+static json read_curves(const std::string& dir) {
+  json curves = {{"train", {{"step", json::array()}, {"loss", json::array()}, {"accuracy", json::array()}, {"lr", json::array()}}},
+                 {"val", {{"step", json::array()}, {"loss", json::array()}, {"accuracy", json::array()}}}};
+  for (const train::MetricsLine& m : train::read_metrics(dir + "/metrics.jsonl")) {
     if (m.split != "train" && m.split != "val") continue;
     json& c = curves[m.split];
     c["step"].push_back(m.step);
     for (auto& [key, values] : c.items())
       if (key != "step") values.push_back(m.get(key));
-    if (m.split == "train") {
-      last = std::max(last, m.step);
-      if (std::isfinite(m.get("examples_per_s"))) eps_sum += m.get("examples_per_s"), ++eps_n;
-    } else if (m.get("accuracy") > best) {
-      best = m.get("accuracy"), best_step = m.step;
-    }
   }
   if (curves["train"]["step"].empty()) throw Error(dir + "/metrics.jsonl has no training lines");
-  results["steps"] = last;
-  if (best_step >= 0) results["best_val"] = best, results["best_step"] = best_step;
-  if (eps_n > 0) results["examples_per_s"] = eps_sum / double(eps_n);
+  return curves;
+}
+
+// A run's results as the sweep reads them (train::read_run): the last step, the best validation accuracy
+// and its step, the test line, the mean examples/s. NaN (not there yet) is written as null.
+static json read_results(const std::string& dir) {
+  const train::RunRecord r = train::read_run(dir, train::RunPlan{});
+  json out = {{"steps", r.steps}, {"best_val", r.best_val}, {"test", r.test}, {"test_loss", r.test_loss},
+              {"examples_per_s", r.examples_per_s}};
+  if (r.best_step >= 0) out["best_step"] = r.best_step;
+  return out;
 }
 
 // The first `count` examples of the split through the trained model: for each layer, head and stored
@@ -200,8 +193,7 @@ int cmd_report(int argc, char** argv) {
       const std::string rd = r.value("dir", "");
       const fs::path metrics = fs::path(dir) / rd / "metrics.jsonl";
       if (rd.empty() || !fs::exists(metrics)) continue;
-      json rc, rr;
-      read_run_metrics((fs::path(dir) / rd).string(), rc, rr);
+      const json rc = read_curves((fs::path(dir) / rd).string());
       curves.push_back({{"dir", rd}, {"group", r.value("group", "")}, {"step", rc["val"]["step"]},
                         {"accuracy", rc["val"]["accuracy"]}});
       if (first_done.empty() && r.value("state", "") == "done") first_done = rd;
@@ -218,9 +210,8 @@ int cmd_report(int argc, char** argv) {
   } else {
     throw cli::UsageError("'" + dir + "' holds neither a run (metrics.jsonl) nor a sweep (summary.json)");
   }
-  json curves, results;
-  read_run_metrics(run_dir, curves, results);
-  page["run"] = {{"dir", run_dir}, {"settings", train::read_run_settings(run_dir)}, {"results", results}, {"curves", curves}};
+  page["run"] = {{"dir", run_dir}, {"settings", train::read_run_settings(run_dir)}, {"results", read_results(run_dir)},
+                 {"curves", read_curves(run_dir)}};
 
   std::string checkpoint = f.str("checkpoint");
   if (checkpoint.empty()) {
