@@ -33,7 +33,7 @@ json parse_header(const std::string& text, const std::string& path) {
   };
   try {
     return json::parse(text, check);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // a grammar error, or a number past double's range (out_of_range)
     fail(path, std::string("bad JSON header: ") + e.what());
   }
 }
