@@ -1,5 +1,7 @@
 #include "engine/backend.h"
 
+#include "engine/profile.h"
+
 #ifdef LASGRAD_HAVE_CUDA
 #include "engine/cuda/cuda_backend.h"
 #endif
@@ -7,7 +9,7 @@
 namespace lasgrad {
 
 Backend& backend(Device device) {
-  if (device == Device::CPU) return cpu_backend();
+  if (device == Device::CPU) return profiled_cpu_backend();
 #ifdef LASGRAD_HAVE_CUDA
   return cuda_backend();
 #else

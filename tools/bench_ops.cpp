@@ -4,7 +4,6 @@
 // and on all), and memory bandwidth with a STREAM triad. Then it times GEMMs at transformer shapes
 // (GFLOP/s, % of peak) and the memory-bound kernels (GB/s, % of the triad). Every number is the median
 // of several repetitions after warm-up. Threads: omp_get_max_threads() (set OMP_NUM_THREADS).
-#include <immintrin.h>
 #include <omp.h>
 
 #include "engine/cpu/eigen.h"
@@ -18,66 +17,10 @@
 
 #include "engine/backend.h"
 #include "engine/rng.h"
+#include "tools/bench_common.h"
 
 using namespace lasgrad;
-
-// Median seconds of `reps` runs of f after two warm-up runs.
-static double median_seconds(int reps, const std::function<void()>& f) {
-  f();
-  f();
-  std::vector<double> t;
-  for (int i = 0; i < reps; ++i) {
-    auto t0 = std::chrono::steady_clock::now();
-    f();
-    t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  }
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
-}
-
-// ---- peak float32 FLOP/s ----
-
-// kAcc independent accumulator registers hide the FMA latency (4 cycles) across the FMA pipes; the
-// loop body is only FMAs, so it runs at the core's FMA throughput.
-constexpr int kAcc = 16;
-#if defined(__AVX512F__)
-using VecF = __m512;
-constexpr int kLanes = 16;
-static VecF vset(float x) { return _mm512_set1_ps(x); }
-static VecF vfma(VecF a, VecF b, VecF c) { return _mm512_fmadd_ps(a, b, c); }
-static float vfirst(VecF a) { return _mm512_cvtss_f32(a); }
-#elif defined(__FMA__)
-using VecF = __m256;
-constexpr int kLanes = 8;
-static VecF vset(float x) { return _mm256_set1_ps(x); }
-static VecF vfma(VecF a, VecF b, VecF c) { return _mm256_fmadd_ps(a, b, c); }
-static float vfirst(VecF a) { return _mm256_cvtss_f32(a); }
-#else
-#error "bench_ops measures peak with AVX2+FMA or AVX-512 intrinsics; configure with LASGRAD_NATIVE=ON"
-#endif
-
-static float fma_loop(int64_t iters) {
-  VecF acc[kAcc];
-  for (int j = 0; j < kAcc; ++j) acc[j] = vset(0.001f * j);
-  const VecF a = vset(0.999999f), b = vset(1e-6f);  // acc -> a acc + b stays bounded
-  for (int64_t i = 0; i < iters; ++i)
-    for (int j = 0; j < kAcc; ++j) acc[j] = vfma(acc[j], a, b);
-  float s = 0;
-  for (int j = 0; j < kAcc; ++j) s += vfirst(acc[j]);
-  return s;  // used, so the loop is not optimised away
-}
-
-// FLOP/s of fma_loop on `threads` threads at once.
-static double peak_flops(int threads) {
-  const int64_t iters = 4'000'000;
-  std::vector<float> sink(threads);
-  double t = median_seconds(5, [&] {
-#pragma omp parallel num_threads(threads)
-    sink[omp_get_thread_num()] = fma_loop(iters);
-  });
-  if (sink[0] == 42) std::printf(" ");  // keeps the results alive
-  return 2.0 * kLanes * kAcc * iters * threads / t;
-}
+using namespace lasgrad::bench;
 
 // ---- memory bandwidth: STREAM triad a = b + s c ----
 
@@ -103,12 +46,6 @@ static Tensor random(const Shape& shape, Rng& rng) {
   return Tensor::from(v, shape);
 }
 
-static std::string cpu_model() {
-  std::ifstream in("/proc/cpuinfo");
-  for (std::string line; std::getline(in, line);)
-    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
-  return "unknown";
-}
 
 int main() {
   Backend& cpu = cpu_backend();

@@ -1,30 +1,34 @@
-// bench_step: one full training step (forward, backward, plain SGD update) of the bench model, timed,
-// with its FLOP rate beside the measured float32 GEMM rate. tools/bench_step.sh runs it next to the
-// identical PyTorch model; docs/benchmarks.md has the figures.
+// bench_step: one full training step (forward, backward, AdamW update) of a named model, timed at
+// each thread count, with its FLOP rate beside the measured float32 GEMM rate and FMA peak, and where
+// the step's time goes. tools/bench_step.sh runs it next to the identical PyTorch model
+// (tests/reference/bench_torch.py); docs/benchmarks.md has the figures.
 //
-//   bench_step [--kind las|softmax|las-chunk] [--steps N]   the step (median of N after 2 warm-ups)
-//   bench_step --gemm                                       the GEMM rate (the best of a few sizes)
-//   bench_step --memory L [--heads H] [--dh D]              peak RSS of one fused attention forward +
-//                                                           backward at length L (B = 1, causal LaS)
-// Bench model: LaS, L = 1024, d = 128, 8 heads, 4 blocks, pre-LayerNorm, sinusoidal positions,
-// batch 8, vocabulary 20, 10 classes, mean pooling; las-chunk uses C = 128. Threads: OMP_NUM_THREADS.
-#include <omp.h>
+//   bench_step --model M [--steps N] [--threads 1,2]   the step (median of N after 2 warm-ups) per thread count
+//   bench_step --model M --describe                   the model and batch as JSON, for bench_torch.py
+//   bench_step --gemm [--threads 1,2]                 the GEMM rate (the best of a few sizes) and the FMA peak
+//   bench_step --memory L [--heads H] [--dh D]        peak RSS of one fused attention forward + backward at
+//                                                     length L (B = 1, causal LaS)
+//
+// The models (every one built by train::build_model from a Config, as `lasgrad train` builds it):
+//   bench, bench-softmax, bench-chunk  LaS / softmax / LaS-Chunk (C = 128): L = 1024, d = 128, 8 heads,
+//                                      4 blocks, expand 4, pre-LayerNorm, batch 8, vocabulary 20, 10 classes
+//   smnist, smnist-chunk               the `small` preset on sMNIST (L = 784 pixels, batch 32), LaS / LaS-Chunk
+//   listops                            the main job's model (tools/run.sh: `small` with 4 blocks) on a
+//                                      batch of 32 generated expressions of 11-100 tokens, padded to 100
 #include <sys/resource.h>
 
-#include <algorithm>
-#include <chrono>
-#include <cmath>
-#include <cstdio>
-#include <cstring>
-#include <functional>
-#include <string>
-#include <vector>
+#include <nlohmann/json.hpp>
 
 #include "engine/attention.h"
 #include "engine/ops.h"
-#include "models/model.h"
+#include "engine/profile.h"
+#include "engine/rng.h"
+#include "tools/bench_common.h"
+#include "train/model.h"
+#include "train/optim.h"
 
 using namespace lasgrad;
+using namespace lasgrad::bench;
 
 namespace {
 
@@ -39,71 +43,158 @@ double median(std::vector<double> t) {
   return t[t.size() / 2];
 }
 
+// A named model: its settings, task description and one fixed batch.
+struct BenchModel {
+  train::Config config;
+  data::TaskInfo info;
+  data::Batch batch;
+};
+
+BenchModel bench_model(const std::string& name) {
+  BenchModel b;
+  train::Config& c = b.config;
+  int64_t B = 0, L = 0, min_len = 0;
+  if (name == "bench" || name == "bench-softmax" || name == "bench-chunk") {
+    c = train::preset("listops", name == "bench" ? "las" : name == "bench-softmax" ? "softmax" : "las-chunk", "small");
+    for (auto [k, v] : {std::pair{"layers", "4"}, {"width", "128"}, {"heads", "8"}, {"expand", "4"}, {"decay_max", "0.1"},
+                        {"pool", "5"}, {"max_length", "1024"}})
+      c.set(k, v);
+    if (name == "bench-chunk") c.set("chunk", "128");
+    b.info = {.name = "listops", .num_classes = 10, .vocab_size = 20, .max_length = 1024};
+    B = 8, L = 1024, min_len = L;
+  } else if (name == "smnist" || name == "smnist-chunk") {
+    c = train::preset("smnist", name == "smnist" ? "las" : "las-chunk", "small");
+    b.info = {.name = "smnist", .num_classes = 10, .max_length = 784, .pixels = true, .image_side = 28};
+    B = 32, L = 784, min_len = L;
+  } else if (name == "listops") {
+    c = train::preset("listops", "las", "small");
+    c.set("layers", "4");  // tools/run.sh's main job
+    b.info = {.name = "listops", .num_classes = 10, .vocab_size = 20, .max_length = 128};
+    B = 32, L = 100, min_len = 11;
+  } else {
+    throw Error("bench_step: unknown model '" + name + "' (bench, bench-softmax, bench-chunk, smnist, smnist-chunk, listops)");
+  }
+  train::validate(c);
+  Rng rng(1);
+  data::Batch& batch = b.batch;
+  batch.size = B, batch.length = L;
+  for (int64_t r = 0; r < B; ++r) {
+    const int64_t n = r == 0 ? L : min_len + static_cast<int64_t>(rng.below(static_cast<uint64_t>(L - min_len + 1)));
+    batch.lengths.push_back(static_cast<int32_t>(n));
+    batch.labels.push_back(static_cast<int32_t>(rng.below(10)));
+    for (int64_t t = 0; t < L; ++t) {
+      if (b.info.pixels) batch.pixels.push_back(t < n ? static_cast<float>(rng.uniform(-1, 1)) : 0.f);
+      else batch.tokens.push_back(t < n ? static_cast<int32_t>(1 + rng.below(19)) : 0);
+    }
+  }
+  return b;
+}
+
 // Model FLOPs of one step: 3 x the forward's multiply-adds x 2 (the usual count: backward = 2 x forward;
-// flash recomputation not counted). Attention counts only the (query, key) pairs that are computed:
-// causal -> L (L + 1) / 2 per head, chunked -> the same inside each chunk.
-double step_flops(const ModelConfig& c, int64_t B, int64_t L) {
-  const double d = static_cast<double>(c.d_model), tokens = static_cast<double>(B * L);
-  const double linear = 2 * tokens * (4 * d * d + 2 * c.expand * d * d);  // qkv + out + ffn
-  const int64_t C = c.attention.kind == AttentionKind::LasChunk ? c.attention.chunk : L;
+// flash recomputation not counted), over every padded position. Attention counts only the (query, key)
+// pairs that are computed: causal -> L (L + 1) / 2 per head, chunked -> the same inside each chunk.
+double step_flops(const BenchModel& b) {
+  const train::Config& c = b.config;
+  const double d = static_cast<double>(c.integer("width")), expand = static_cast<double>(c.integer("expand"));
+  const int64_t B = b.batch.size, L = b.batch.length;
+  const double tokens = static_cast<double>(B * L);
+  const double linear = 2 * tokens * (4 * d * d + 2 * expand * d * d);  // qkv + out + ffn
+  const int64_t C = c.str("attention") == "las-chunk" ? c.integer("chunk") : L;
   double pairs = 0;
   for (int64_t c0 = 0; c0 < L; c0 += C) {
     const double n = static_cast<double>(std::min(C, L - c0));
-    pairs += c.attention.causal ? n * (n + 1) / 2 : n * n;
+    pairs += c.flag("causal") ? n * (n + 1) / 2 : n * n;
   }
-  const double attn = 2 * 2 * pairs * d * B;  // S = Q K^T and A V, all heads (H * dh = d)
-  const double head = 2 * B * d * c.classes;
-  return 3 * (c.layers * (linear + attn) + head);
+  const double attn = 2 * 2 * pairs * d * static_cast<double>(B);  // S = Q K^T and A V, all heads (H * dh = d)
+  const double head = 2 * static_cast<double>(B) * d * b.info.num_classes;
+  return 3 * (static_cast<double>(c.integer("layers")) * (linear + attn) + head);
 }
 
-void bench_step(const std::string& kind, int steps) {
-  ModelConfig c;
-  c.vocab = 20;
-  c.classes = 10;
-  c.max_len = 1024;
-  c.d_model = 128;
-  c.layers = 4;
-  c.attention.heads = 8;
-  c.attention.kind = parse_attention_kind(kind);
-  c.attention.chunk = 128;
-  const int64_t B = 8, L = 1024;
-  auto m = make_model(c);
-  Rng rng(1);
-  std::vector<int32_t> ids(B * L), labels(B);
-  for (auto& t : ids) t = static_cast<int32_t>(rng.below(20));
-  for (auto& t : labels) t = static_cast<int32_t>(rng.below(10));
-  ModelInput in{.x = Tensor::from(ids, {B, L}), .lengths = Tensor::from(std::vector<int32_t>(B, L), {B})};
-  Tensor y = Tensor::from(labels, {B});
-  const double lr = 1e-3;
-  auto step = [&] {
-    Tensor loss = cross_entropy(m->forward(in), y);
-    loss.backward();
-    NoGradGuard no_grad;
-    for (Tensor p : m->parameters()) {
-      p.copy_from(sub(p, mul(p.grad(), lr)));  // plain SGD until the trainer's AdamW exists
-      p.zero_grad();
+// The model, its batch and the per-head decay rates as JSON: everything bench_torch.py needs to build
+// the identical PyTorch model.
+void describe(const std::string& name) {
+  BenchModel b = bench_model(name);
+  const train::Config& c = b.config;
+  auto m = train::build_model(c, b.info);
+  nlohmann::json j = {{"model", name},
+                      {"attention", c.str("attention")},
+                      {"layers", c.integer("layers")},
+                      {"d_model", c.integer("width")},
+                      {"heads", c.integer("heads")},
+                      {"expand", c.integer("expand")},
+                      {"pool", c.integer("pool")},
+                      {"chunk", c.integer("chunk")},
+                      {"causal", c.flag("causal")},
+                      {"dropout", c.number("dropout")},
+                      {"vocab", b.info.vocab_size},
+                      {"classes", b.info.num_classes},
+                      {"pixels", b.info.pixels},
+                      {"batch", b.batch.size},
+                      {"L", b.batch.length},
+                      {"lengths", b.batch.lengths},
+                      {"alphas", m->alphas()},
+                      {"lr", c.number("lr")},
+                      {"weight_decay", c.number("weight_decay")},
+                      {"gflop", step_flops(b) / 1e9}};
+  if (!(c.str("norm") == "layer" && c.flag("prenorm") && c.str("pos") == "sinusoidal"))
+    throw Error("bench_step: bench_torch.py's model is pre-LayerNorm with sinusoidal positions");
+  std::printf("%s\n", j.dump().c_str());
+}
+
+// The step as the trainer takes it (train/trainer.cpp): logits, cross-entropy, backward, AdamW, zero_grad.
+void bench_step(const std::string& name, int steps, const std::vector<int>& threads) {
+  BenchModel b = bench_model(name);
+  const train::Config& c = b.config;
+  const double flops = step_flops(b);
+  for (int t : threads) {
+    omp_set_num_threads(t);
+    auto model = train::build_model(c, b.info);  // the same weights at every thread count
+    Module& m = model->module();
+    train::Adam opt(m.named_parameters(), {.weight_decay = c.number("weight_decay")}, c.list("no_decay"));
+    const Tensor y = Tensor::from(b.batch.labels, {b.batch.size});
+    auto step = [&] {
+      Tensor loss = cross_entropy(model->logits(b.batch), y);
+      loss.backward();
+      opt.step(c.number("lr"));
+      m.zero_grad();
+    };
+    step();
+    step();
+    std::vector<double> times;
+    KernelProfile prof;
+    for (int i = 0; i < steps; ++i) times.push_back(seconds(step));
+    const double s = median(times), mean = [&] {
+      double sum = 0;
+      for (double x : times) sum += x;
+      return sum / static_cast<double>(times.size());
+    }();
+    std::printf("lasgrad model=%s threads=%d step_ms=%.1f gflop=%.3f gflops=%.1f", name.c_str(), t, s * 1e3, flops / 1e9,
+                flops / s / 1e9);
+    // The kernel parts as shares of the mean step; "outside" is the time between kernels (the autograd
+    // graph, op checks, allocation bookkeeping outside the allocator).
+    double inside = 0;
+    for (int p = 0; p < static_cast<int>(KernelPart::kCount); ++p) {
+      const double share = prof.seconds(static_cast<KernelPart>(p)) / steps / mean;
+      inside += share;
+      std::printf(" %s=%.1f%%", kernel_part_name(static_cast<KernelPart>(p)), 100 * share);
     }
-  };
-  step();
-  step();
-  std::vector<double> t;
-  for (int i = 0; i < steps; ++i) t.push_back(seconds(step));
-  const double s = median(t), flops = step_flops(c, B, L);
-  std::printf("lasgrad kind=%s threads=%d step_ms=%.1f gflop=%.2f gflops=%.1f\n", kind.c_str(), omp_get_max_threads(),
-              s * 1e3, flops / 1e9, flops / s / 1e9);
+    std::printf(" outside=%.1f%%\n", 100 * (1 - inside));
+    std::fflush(stdout);
+  }
 }
 
-// The best float32 GEMM rate of lasgrad's matmul over square sizes (the step's GEMM ceiling).
-void bench_gemm() {
-  double best = 0;
-  for (int64_t n : {512, 1024, 2048}) {
-    Tensor a = Tensor::full({n, n}, 0.5), b = Tensor::full({n, n}, 0.25);
-    matmul(a, b);
-    std::vector<double> t;
-    for (int i = 0; i < 5; ++i) t.push_back(seconds([&] { matmul(a, b); }));
-    best = std::max(best, 2.0 * n * n * n / median(t));
+// The best float32 GEMM rate of lasgrad's matmul over square sizes (the step's GEMM ceiling), and the
+// FMA peak, at each thread count.
+void bench_gemm(const std::vector<int>& threads) {
+  for (int t : threads) {
+    omp_set_num_threads(t);
+    double best = 0;
+    for (int64_t n : {512, 1024, 2048}) {
+      Tensor a = Tensor::full({n, n}, 0.5), b = Tensor::full({n, n}, 0.25);
+      best = std::max(best, 2.0 * static_cast<double>(n * n * n) / median_seconds(5, [&] { matmul(a, b); }));
+    }
+    std::printf("gemm threads=%d gflops=%.1f fma_peak_gflops=%.1f\n", t, best / 1e9, peak_flops(t) / 1e9);
   }
-  std::printf("gemm threads=%d gflops=%.1f\n", omp_get_max_threads(), best / 1e9);
 }
 
 double peak_rss_mib() {
@@ -131,11 +222,24 @@ void bench_memory(int64_t L, int64_t H, int64_t dh) {
               after, after - before, 4.0 * H * L * L / (1 << 20), t);
 }
 
+std::vector<int> parse_threads(const std::string& s) {
+  std::vector<int> out;
+  for (size_t at = 0; at <= s.size();) {
+    const size_t comma = std::min(s.find(',', at), s.size());
+    const int t = std::stoi(s.substr(at, comma - at));
+    if (t < 1) throw Error("bench_step: --threads needs counts >= 1, got " + s);
+    out.push_back(t);
+    at = comma + 1;
+  }
+  return out;
+}
+
 }  // namespace
 
-int main(int argc, char** argv) {
-  std::string kind = "las", mode = "step";
+int main(int argc, char** argv) try {
+  std::string model = "bench", mode = "step";
   int steps = 5;
+  std::vector<int> threads = {omp_get_max_threads()};
   int64_t L = 0, H = 1, dh = 64;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -143,19 +247,27 @@ int main(int argc, char** argv) {
       if (i + 1 >= argc) throw Error("bench_step: " + a + " needs a value");
       return argv[++i];
     };
-    if (a == "--kind") kind = next();
+    if (a == "--model") model = next();
     else if (a == "--steps") steps = std::stoi(next());
+    else if (a == "--threads") threads = parse_threads(next());
+    else if (a == "--describe") mode = "describe";
     else if (a == "--gemm") mode = "gemm";
     else if (a == "--memory") mode = "memory", L = std::stoll(next());
     else if (a == "--heads") H = std::stoll(next());
     else if (a == "--dh") dh = std::stoll(next());
     else {
-      std::fprintf(stderr, "usage: bench_step [--kind las|softmax|las-chunk] [--steps N] | --gemm | --memory L [--heads H] [--dh D]\n");
+      std::fprintf(stderr,
+                   "usage: bench_step --model M [--steps N] [--threads 1,2] [--describe] | --gemm [--threads 1,2] | "
+                   "--memory L [--heads H] [--dh D]\n");
       return 2;
     }
   }
-  if (mode == "gemm") bench_gemm();
+  if (mode == "gemm") bench_gemm(threads);
   else if (mode == "memory") bench_memory(L, H, dh);
-  else bench_step(kind, steps);
+  else if (mode == "describe") describe(model);
+  else bench_step(model, std::max(1, steps), threads);
   return 0;
+} catch (const std::exception& e) {
+  std::fprintf(stderr, "bench_step: %s\n", e.what());
+  return 1;
 }

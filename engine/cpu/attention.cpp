@@ -1,6 +1,10 @@
 // Fused LaS attention on the CPU: flash-attention tiling (online softmax, only the row logsumexp
-// saved) with the multiplicative decay applied to each logits tile on the fly. Tiles are Eigen GEMMs
-// on row-major maps; the element-wise work (decay, exp) runs through Eigen's vectorised arrays.
+// saved) with the multiplicative decay applied to each logits tile on the fly. The element-wise work
+// (max, exp, sums) runs through Eigen's vectorised arrays. The tile products are register-blocked
+// micro-kernels for float at head widths 16, 32 and 64 (the vector width of the build: 4, 8 or 16
+// floats), and Eigen GEMMs on row-major maps otherwise. Eigen's GEMM packs both operands on every call
+// and its register block is built for deep products; at depth 16 that overhead was half the step of
+// the small models (docs/benchmarks.md).
 //
 // Work split: the forward runs (batch, head, chunk, query tile) items on OpenMP threads; the backward
 // runs (batch, head, chunk) items, each looping key tiles outside and query tiles inside (FlashAttention-2),
@@ -9,8 +13,11 @@
 #include <omp.h>
 
 #include "engine/cpu/eigen.h"
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 #include "engine/cpu/cpu_backend.h"
@@ -36,6 +43,170 @@ using Row = Eigen::Map<Eigen::Array<T, 1, Eigen::Dynamic>>;
 template <class T>
 using CRow = Eigen::Map<const Eigen::Array<T, 1, Eigen::Dynamic>>;
 
+// ---- Tile products. Tiles are [rows <= kBr] x [cols <= kBc], stored with row stride kBc. ----
+
+// kAccRegs: accumulator registers per block, enough independent FMA chains to cover the FMA latency
+// on two pipes, leaving registers for the loaded operands (16 vector registers, 32 with AVX-512).
+#if defined(__AVX512F__)
+constexpr int kLanes = 16;
+constexpr int kAccRegs = 24;
+#elif defined(__AVX__)
+constexpr int kLanes = 8;
+constexpr int kAccRegs = 12;
+#else
+constexpr int kLanes = 4;
+constexpr int kAccRegs = 12;
+#endif
+using vfloat = float __attribute__((vector_size(kLanes * sizeof(float))));
+
+inline vfloat vload(const float* p) {
+  vfloat v;
+  std::memcpy(&v, p, sizeof v);  // an unaligned vector load
+  return v;
+}
+inline void vstore(float* p, vfloat v) { std::memcpy(p, &v, sizeof v); }
+inline vfloat vbroadcast(float x) { return x - vfloat{}; }  // x - 0 is exact, so no add is emitted (0 + x is not: -0)
+
+// Whether the float micro-kernels serve head width dh (else the Eigen products).
+template <class T>
+bool micro_kernel(int64_t dh) {
+  return std::is_same_v<T, float> && (dh == 16 || dh == 32 || dh == 64);
+}
+
+// bt [DH, kBc] = b [cols, DH] transposed, zero past cols: the packed right operand of qk_tile.
+template <int DH>
+void pack_transposed(const float* b, int64_t cols, float* bt) {
+  for (int d = 0; d < DH; ++d) {
+    for (int64_t j = 0; j < cols; ++j) bt[d * kBc + j] = b[j * DH + d];
+    for (int64_t j = cols; j < kBc; ++j) bt[d * kBc + j] = 0;
+  }
+}
+
+// s [rows, kBc] = a [rows, DH] bt [DH, kBc], times decay[j - i] per element when Decay (decay points
+// at t = j0 - i0 of the tile's first row). RB rows by CB vectors of kLanes columns per block.
+constexpr int kQkCols = 4;  // vectors of columns per qk block (divides kBc / kLanes)
+
+template <int DH, bool Decay, int RB>
+void qk_rows(const float* a, int64_t r0, const float* bt, const float* decay, float* s) {
+  constexpr int NV = kBc / kLanes, CB = kQkCols;
+  static_assert(NV % CB == 0);
+  for (int v0 = 0; v0 < NV; v0 += CB) {
+    vfloat acc[RB][CB] = {};
+    for (int d = 0; d < DH; ++d) {
+      vfloat bv[CB];
+#pragma GCC unroll 16
+      for (int c = 0; c < CB; ++c) bv[c] = vload(bt + d * kBc + (v0 + c) * kLanes);
+#pragma GCC unroll 16
+      for (int i = 0; i < RB; ++i) {
+        const vfloat x = vbroadcast(a[(r0 + i) * DH + d]);
+#pragma GCC unroll 16
+        for (int c = 0; c < CB; ++c) acc[i][c] += x * bv[c];
+      }
+    }
+#pragma GCC unroll 16
+    for (int i = 0; i < RB; ++i)
+#pragma GCC unroll 16
+      for (int c = 0; c < CB; ++c) {
+        const int64_t col = (v0 + c) * kLanes;
+        vstore(s + (r0 + i) * kBc + col, Decay ? acc[i][c] * vload(decay - (r0 + i) + col) : acc[i][c]);
+      }
+  }
+}
+
+template <int DH, bool Decay>
+void qk_tile(const float* a, int64_t rows, const float* bt, const float* decay, float* s) {
+  constexpr int RB = kAccRegs / kQkCols;
+  int64_t r = 0;
+  for (; r + RB <= rows; r += RB) qk_rows<DH, Decay, RB>(a, r, bt, decay, s);
+  for (; r < rows; ++r) qk_rows<DH, Decay, 1>(a, r, bt, decay, s);
+}
+
+// acc [n, DH] += sum over k < depth of w(i, k) b [k, DH], RB rows of acc per block, where w(i, k) is
+// p[i * kBc + k] (Trans = false: acc += P B) or p[k * kBc + i] (Trans = true: acc += P^T B).
+template <int DH, bool Trans, int RB>
+void acc_rows(const float* p, const float* b, int64_t depth, int64_t i0, float* acc) {
+  constexpr int DV = DH / kLanes;
+  vfloat o[RB][DV];
+#pragma GCC unroll 16
+  for (int i = 0; i < RB; ++i)
+#pragma GCC unroll 16
+    for (int c = 0; c < DV; ++c) o[i][c] = vload(acc + (i0 + i) * DH + c * kLanes);
+  for (int64_t k = 0; k < depth; ++k) {
+    vfloat bv[DV];
+#pragma GCC unroll 16
+    for (int c = 0; c < DV; ++c) bv[c] = vload(b + k * DH + c * kLanes);
+#pragma GCC unroll 16
+    for (int i = 0; i < RB; ++i) {
+      const vfloat x = vbroadcast(Trans ? p[k * kBc + i0 + i] : p[(i0 + i) * kBc + k]);
+#pragma GCC unroll 16
+      for (int c = 0; c < DV; ++c) o[i][c] += x * bv[c];
+    }
+  }
+#pragma GCC unroll 16
+  for (int i = 0; i < RB; ++i)
+#pragma GCC unroll 16
+    for (int c = 0; c < DV; ++c) vstore(acc + (i0 + i) * DH + c * kLanes, o[i][c]);
+}
+
+template <int DH, bool Trans>
+void acc_tile(const float* p, const float* b, int64_t n, int64_t depth, float* acc) {
+  constexpr int RB = std::max(1, kAccRegs / (DH / kLanes));
+  int64_t i = 0;
+  for (; i + RB <= n; i += RB) acc_rows<DH, Trans, RB>(p, b, depth, i, acc);
+  for (; i < n; ++i) acc_rows<DH, Trans, 1>(p, b, depth, i, acc);
+}
+
+// Calls f(std::integral_constant<int, DH>{}) for dh in {16, 32, 64}.
+template <class F>
+void with_width(int64_t dh, const F& f) {
+  if (dh == 16) f(std::integral_constant<int, 16>{});
+  else if (dh == 32) f(std::integral_constant<int, 32>{});
+  else f(std::integral_constant<int, 64>{});
+}
+
+// The three products of a tile, through the micro-kernels where they serve, else Eigen:
+//   logits:  s [rows, cols] = a [rows, dh] b [cols, dh]^T (* decay), with b packed into bt by the caller
+//   acc:     acc [rows, dh] += p [rows, cols] b [cols, dh]
+//   acc_t:   acc [cols, dh] += p [rows, cols]^T b [rows, dh]
+template <class T>
+struct TileOps {
+  int64_t dh;
+  bool micro = micro_kernel<T>(dh);
+  using Strided = Eigen::Map<Mat<T>, 0, Eigen::OuterStride<>>;
+  using CStrided = Eigen::Map<const Mat<T>, 0, Eigen::OuterStride<>>;
+
+  // The right operand of logits(): bt [dh, kBc] packed for the micro-kernel; unused by Eigen's path.
+  void pack(const T* b, int64_t cols, T* bt) const {
+    if constexpr (std::is_same_v<T, float>)
+      if (micro) with_width(dh, [&](auto w) { pack_transposed<decltype(w)::value>(b, cols, bt); });
+  }
+  void logits(const T* a, int64_t rows, const T* b, const T* bt, int64_t cols, const T* decay, T* s) const {
+    if constexpr (std::is_same_v<T, float>)
+      if (micro) {
+        with_width(dh, [&](auto w) {
+          if (decay) qk_tile<decltype(w)::value, true>(a, rows, bt, decay, s);
+          else qk_tile<decltype(w)::value, false>(a, rows, bt, nullptr, s);
+        });
+        return;
+      }
+    Strided S(s, rows, cols, Eigen::OuterStride<>(kBc));
+    S.noalias() = CMatMap<T>(a, rows, dh) * CMatMap<T>(b, cols, dh).transpose();
+    if (decay)
+      for (int64_t r = 0; r < rows; ++r) Row<T>(s + r * kBc, cols) *= CRow<T>(decay - r, cols);
+  }
+  void acc(const T* p, int64_t rows, int64_t cols, const T* b, T* acc) const {
+    if constexpr (std::is_same_v<T, float>)
+      if (micro) return with_width(dh, [&](auto w) { acc_tile<decltype(w)::value, false>(p, b, rows, cols, acc); });
+    MatMap<T>(acc, rows, dh).noalias() += CStrided(p, rows, cols, Eigen::OuterStride<>(kBc)) * CMatMap<T>(b, cols, dh);
+  }
+  void acc_t(const T* p, int64_t rows, int64_t cols, const T* b, T* acc) const {
+    if constexpr (std::is_same_v<T, float>)
+      if (micro) return with_width(dh, [&](auto w) { acc_tile<decltype(w)::value, true>(p, b, cols, rows, acc); });
+    MatMap<T>(acc, cols, dh).noalias() +=
+        CStrided(p, rows, cols, Eigen::OuterStride<>(kBc)).transpose() * CMatMap<T>(b, rows, dh);
+  }
+};
+
 // One (batch, head) slice and the geometry every tile needs.
 template <class T>
 struct Head {
@@ -54,22 +225,23 @@ struct Head {
   int64_t valid(int64_t i, int64_t j0, int64_t j1) const {
     return std::max<int64_t>(0, (causal ? std::min(j1, i + 1) : j1) - j0);
   }
-  // S [i1-i0, j1-j0] = (q_i . k_j) * decay[j - i]: the decayed, scaled logits of one tile.
-  void logits(int64_t i0, int64_t i1, int64_t j0, int64_t j1, T* S) const {
-    const int64_t rows = i1 - i0, cols = j1 - j0;
-    MatMap<T> s(S, rows, cols);
-    s.noalias() = CMatMap<T>(q + i0 * dh, rows, dh) * CMatMap<T>(k + j0 * dh, cols, dh).transpose();
-    for (int64_t r = 0; r < rows; ++r) Row<T>(S + r * cols, cols) *= CRow<T>(decay + (j0 - (i0 + r)), cols);
+  // S [i1-i0, j1-j0] (row stride kBc) = (q_i . k_j) * decay[j - i]: the decayed, scaled logits of one
+  // tile; kt holds k's rows [j0, j1) packed by ops.pack.
+  void logits(const TileOps<T>& ops, int64_t i0, int64_t i1, int64_t j0, int64_t j1, const T* kt, T* S) const {
+    ops.logits(q + i0 * dh, i1 - i0, k + j0 * dh, kt, j1 - j0, decay + (j0 - i0), S);
   }
 };
 
-// Per head h: the decay table over t in [-(C-1), C-1], scale folded in. O(C) memory per head.
-// Factors below 1e-30 are flushed to 0: in float they would be denormals, which x86 multiplies through
-// slow microcode (3x slower LaS steps), and they change a logit by less than 1e-30 |s|.
+// Per head h: the decay table over t in [-(C-1), C-1], scale folded in, then kBc zeros, which the
+// micro-kernels read past a tile's last key (kTableSpan entries per head, the centre at C - 1). O(C)
+// memory per head. Factors below 1e-30 are flushed to 0: in float they would be denormals, which x86
+// multiplies through slow microcode (3x slower LaS steps), and they change a logit by less than 1e-30 |s|.
+int64_t table_span(int64_t C) { return 2 * C - 1 + kBc; }
+
 template <class T>
 std::vector<T> decay_tables(const Backend::AttentionParams& p, int64_t C) {
-  const int64_t H = static_cast<int64_t>(p.alpha.size()), n = 2 * C - 1;
-  std::vector<T> tab(static_cast<size_t>(H * n));
+  const int64_t H = static_cast<int64_t>(p.alpha.size()), n = table_span(C);
+  std::vector<T> tab(static_cast<size_t>(H * n), T(0));
   for (int64_t h = 0; h < H; ++h)
     for (int64_t t = -(C - 1); t <= C - 1; ++t) {
       const double e = std::exp(-p.alpha[h] * static_cast<double>(std::abs(t)));
@@ -95,9 +267,10 @@ void CpuBackend::attention(const Tensor& q, const Tensor& k, const Tensor& v, co
     const T *qp = q.data<T>(), *kp = k.data<T>(), *vp = v.data<T>();
     T *op = o.data<T>(), *lp = lse.data<T>();
     const T inf = std::numeric_limits<T>::infinity();
+    const TileOps<T> ops{dh};
 #pragma omp parallel
     {
-      Scratch<T> S(kBr * kBc), O(kBr * dh), m(kBr), l(kBr);
+      Scratch<T> S(kBr * kBc), Kt(dh * kBc), O(kBr * dh), m(kBr), l(kBr);
 #pragma omp for schedule(dynamic)
       for (int64_t item = 0; item < items; ++item) {
         const int64_t t = item % tiles, c = item / tiles % chunks, bh = item / (tiles * chunks), b = bh / H;
@@ -106,7 +279,7 @@ void CpuBackend::attention(const Tensor& q, const Tensor& k, const Tensor& v, co
         const int64_t i1 = std::min(i0 + kBr, cend), rows = i1 - i0;
         const int64_t off = bh * L * dh;
         Head<T> hd{qp + off, kp + off, vp + off, L, dh, C, valid_length(lengths, b, L), p.causal,
-                   tab.data() + (bh % H) * (2 * C - 1) + C - 1};
+                   tab.data() + (bh % H) * table_span(C) + C - 1};
         MatMap<T> acc(O.data(), rows, dh);
         acc.setZero();
         std::fill(m.begin(), m.end(), -inf);
@@ -114,10 +287,11 @@ void CpuBackend::attention(const Tensor& q, const Tensor& k, const Tensor& v, co
         const int64_t kend = hd.key_end(cend, i1);
         for (int64_t j0 = c0; j0 < kend; j0 += kBc) {
           const int64_t j1 = std::min(j0 + kBc, kend), cols = j1 - j0;
-          hd.logits(i0, i1, j0, j1, S.data());
+          ops.pack(hd.k + j0 * dh, cols, Kt.data());
+          hd.logits(ops, i0, i1, j0, j1, Kt.data(), S.data());
           // Online softmax: rescale what was accumulated when the row maximum grows.
           for (int64_t r = 0; r < rows; ++r) {
-            Row<T> s(S.data() + r * cols, cols);
+            Row<T> s(S.data() + r * kBc, cols);
             const int64_t n = hd.valid(i0 + r, j0, j1);
             if (n == 0) {
               s.setZero();
@@ -131,7 +305,7 @@ void CpuBackend::attention(const Tensor& q, const Tensor& k, const Tensor& v, co
             acc.row(r) *= corr;
             m[r] = mx;
           }
-          acc.noalias() += CMatMap<T>(S.data(), rows, cols) * CMatMap<T>(hd.v + j0 * dh, cols, dh);
+          ops.acc(S.data(), rows, cols, hd.v + j0 * dh, O.data());
         }
         for (int64_t r = 0; r < rows; ++r) {
           const int64_t i = i0 + r;
@@ -164,15 +338,16 @@ void CpuBackend::attention_grad(const Tensor& q, const Tensor& k, const Tensor& 
     const T *qp = q.data<T>(), *kp = k.data<T>(), *vp = v.data<T>(), *opp = o.data<T>(), *lp = lse.data<T>(),
             *gp = dout.data<T>();
     T *dqp = dq.data<T>(), *dkp = dk.data<T>(), *dvp = dv.data<T>();
+    const TileOps<T> ops{dh};
 #pragma omp parallel
     {
-      Scratch<T> P(kBr * kBc), dP(kBr * kBc), dK(kBc * dh), dV(kBc * dh), D(C);
+      Scratch<T> P(kBr * kBc), dP(kBr * kBc), dK(kBc * dh), dV(kBc * dh), Kt(dh * kBc), Vt(dh * kBc), D(C);
 #pragma omp for schedule(dynamic)
       for (int64_t item = 0; item < items; ++item) {
         const int64_t c = item % chunks, bh = item / chunks, b = bh / H;
         const int64_t c0 = c * C, cend = std::min(L, c0 + C), off = bh * L * dh;
         Head<T> hd{qp + off, kp + off, vp + off, L, dh, C, valid_length(lengths, b, L), p.causal,
-                   tab.data() + (bh % H) * (2 * C - 1) + C - 1};
+                   tab.data() + (bh % H) * table_span(C) + C - 1};
         const T* g = gp + off;
         const T* lrow = lp + bh * L;
         T *gq = dqp + off, *gk = dkp + off, *gv = dvp + off;
@@ -187,27 +362,28 @@ void CpuBackend::attention_grad(const Tensor& q, const Tensor& k, const Tensor& 
           MatMap<T> dk_acc(dK.data(), cols, dh), dv_acc(dV.data(), cols, dh);
           dk_acc.setZero();
           dv_acc.setZero();
-          CMatMap<T> kj(hd.k + j0 * dh, cols, dh), vj(hd.v + j0 * dh, cols, dh);
+          const T *kj = hd.k + j0 * dh, *vj = hd.v + j0 * dh;
+          ops.pack(kj, cols, Kt.data());
+          ops.pack(vj, cols, Vt.data());
           // Causal: query tiles that end before j0 see none of these keys.
           for (int64_t i0 = p.causal ? c0 + (j0 - c0) / kBr * kBr : c0; i0 < cend; i0 += kBr) {
             const int64_t i1 = std::min(i0 + kBr, cend), rows = i1 - i0;
-            hd.logits(i0, i1, j0, j1, P.data());
+            hd.logits(ops, i0, i1, j0, j1, Kt.data(), P.data());
             for (int64_t r = 0; r < rows; ++r) {
-              Row<T> s(P.data() + r * cols, cols);
+              Row<T> s(P.data() + r * kBc, cols);
               const int64_t n = std::isinf(lrow[i0 + r]) ? 0 : hd.valid(i0 + r, j0, j1);  // inf: no valid key
               s.head(n) = (s.head(n) - lrow[i0 + r]).exp();
               s.tail(cols - n).setZero();
             }
-            CMatMap<T> pm(P.data(), rows, cols), gi(g + i0 * dh, rows, dh), qi(hd.q + i0 * dh, rows, dh);
-            dv_acc.noalias() += pm.transpose() * gi;
-            MatMap<T> ds(dP.data(), rows, cols);
-            ds.noalias() = gi * vj.transpose();
+            const T *gi = g + i0 * dh, *qi = hd.q + i0 * dh;
+            ops.acc_t(P.data(), rows, cols, gi, dV.data());
+            ops.logits(gi, rows, vj, Vt.data(), cols, nullptr, dP.data());  // dP = do v^T
             for (int64_t r = 0; r < rows; ++r)
-              Row<T>(dP.data() + r * cols, cols) = CRow<T>(P.data() + r * cols, cols) *
-                                                   (CRow<T>(dP.data() + r * cols, cols) - D[i0 + r - c0]) *
-                                                   CRow<T>(hd.decay + (j0 - (i0 + r)), cols);
-            MatMap<T>(gq + i0 * dh, rows, dh).noalias() += ds * kj;
-            dk_acc.noalias() += ds.transpose() * qi;
+              Row<T>(dP.data() + r * kBc, cols) = CRow<T>(P.data() + r * kBc, cols) *
+                                                  (CRow<T>(dP.data() + r * kBc, cols) - D[i0 + r - c0]) *
+                                                  CRow<T>(hd.decay + (j0 - (i0 + r)), cols);
+            ops.acc(dP.data(), rows, cols, kj, gq + i0 * dh);
+            ops.acc_t(dP.data(), rows, cols, qi, dK.data());
           }
           MatMap<T>(gk + j0 * dh, cols, dh) = dk_acc;
           MatMap<T>(gv + j0 * dh, cols, dh) = dv_acc;

@@ -25,7 +25,7 @@ using namespace cpu;
 namespace {
 
 constexpr int64_t kTileM = 256, kTileN = 256;
-constexpr int64_t kChunkK = 2048;      // K per partial product when K is split
+constexpr int64_t kChunkK = 512;       // K per partial product when K is split
 constexpr int64_t kFewTiles = 8;       // fewer output tiles than this (over the batch) and a long K: split K
 constexpr int64_t kMaxChunks = 16;
 

@@ -165,8 +165,16 @@ TEST_CASE("fused LaS attention equals the reference in float32") {
   cases.push_back({2, 4, 257, 32, opt(false, 3, 0)});
   cases.push_back({2, 2, 300, 16, opt(true, 5, 128), {300, 190}});
   cases.push_back({2, 2, 300, 16, opt(true, 5, 0, {0.1, 0.2, 0.4, 0.2, 0.1}), {300, 190}});
+  // Every width with a micro-kernel (16, 32, 64), one without (24: Eigen's products), and chunks shorter
+  // than a tile, with key padding.
+  cases.push_back({1, 2, 200, 64, opt(true, 5, 0), {150}});
+  cases.push_back({1, 2, 150, 64, opt(false, 3, 0)});
+  cases.push_back({2, 2, 200, 24, opt(true, 5, 0), {200, 77}});
+  cases.push_back({2, 2, 100, 16, opt(true, 3, 32), {100, 45}});
+  cases.push_back({2, 2, 100, 32, opt(false, 3, 20), {100, 45}});
   for (const Case& c : cases) {
     CAPTURE(c.L);
+    CAPTURE(c.dh);
     Errors e = compare(c, DType::F32, 99);
     CHECK(e.out < 2e-5);
     CHECK(e.dq < 2e-5);

@@ -13,6 +13,8 @@
 
 #include "engine/backend.h"
 #include "engine/cpu/cpu_backend.h"
+#include "engine/ops.h"
+#include "engine/profile.h"
 #include "engine/rng.h"
 
 using namespace lasgrad;
@@ -677,4 +679,29 @@ TEST_CASE("avg_pool_seq equals the direct window sum, edges and L < P included")
           cpu().avg_pool_seq(x, P, out);
           check_close(out, want, tol(dt, 1e-6, 1e-13));
         }
+}
+
+TEST_CASE("the kernel profile times each call into its part and changes no result") {
+  Rng rng(7);
+  const Tensor a = Tensor::from(uniform(300 * 200, rng), {300, 200}), b = Tensor::from(uniform(200 * 100, rng), {200, 100});
+  const Tensor plain = matmul(a, b);
+  CHECK(&backend(Device::CPU) == &cpu_backend());  // no profile: the backend itself
+  {
+    KernelProfile prof;
+    CHECK(&backend(Device::CPU) != &cpu_backend());  // the timing wrapper
+    CHECK_THROWS_WITH_AS(KernelProfile(), doctest::Contains("already alive"), Error);
+    const Tensor timed = matmul(a, b);
+    CHECK(std::memcmp(timed.data<double>(), plain.data<double>(), 300 * 100 * sizeof(double)) == 0);
+    CHECK(prof.seconds(KernelPart::Gemm) > 0);
+    CHECK(prof.seconds(KernelPart::Optimizer) == 0);
+    CHECK(prof.seconds(KernelPart::Norm) == 0);
+    const double gemm = prof.seconds(KernelPart::Gemm);
+    exp(a);
+    CHECK(prof.seconds(KernelPart::Elementwise) > 0);
+    CHECK(prof.seconds(KernelPart::Gemm) == gemm);  // an element-wise op adds nothing to GEMM
+    CHECK(prof.total() >= prof.seconds(KernelPart::Gemm) + prof.seconds(KernelPart::Elementwise));
+    prof.reset();
+    CHECK(prof.total() == 0);
+  }
+  CHECK(&backend(Device::CPU) == &cpu_backend());  // gone with the profile
 }

@@ -82,10 +82,14 @@ def sinusoidal(L, d):
 def init_weights(c, gen):
     """Random float32 weights under lasgrad's names (values differ from lasgrad's init: they are loaded)."""
     d, e = c["d_model"], c["expand"] * c["d_model"]
-    w = {"encoder.embed.weight": torch.randn(c["vocab"], d, generator=gen)}
+    w = {}
     def lin(name, i, o):
         w[name + ".weight"] = (torch.rand(o, i, generator=gen) * 2 - 1) / math.sqrt(i)
         w[name + ".bias"] = (torch.rand(o, generator=gen) * 2 - 1) / math.sqrt(i)
+    if c.get("pixels"):  # pixel values: Linear 1 -> d
+        lin("encoder.embed", 1, d)
+    else:
+        w["encoder.embed.weight"] = torch.randn(c["vocab"], d, generator=gen)
     def norm(name):
         w[name + ".weight"] = 1 + 0.1 * torch.randn(d, generator=gen)
         w[name + ".bias"] = 0.1 * torch.randn(d, generator=gen)
@@ -103,18 +107,23 @@ def init_weights(c, gen):
 
 
 def forward(c, kind, w, x, lengths):
-    """Pre-LayerNorm classifier, as models/model.cpp builds it."""
+    """Pre-LayerNorm classifier, as models/model.cpp builds it. Optional keys of c: "pixels" (x holds
+    pixel values, embedded by a Linear 1 -> d), "alphas" (each layer's decay rates, instead of
+    las_alphas from "las_b"), "dropout" (training-mode dropout where models/model.cpp applies it)."""
     B, L, d, H = x.shape[0], x.shape[1], c["d_model"], c["heads"]
-    alphas = las_alphas(kind, H, c["las_b"], L)
+    alphas = c.get("alphas") or [las_alphas(kind, H, c["las_b"], L)] * c["layers"]
+    drop = lambda t: F.dropout(t, c.get("dropout", 0.0)) if c.get("dropout", 0.0) > 0 else t
     lin = lambda t, n: t @ w[n + ".weight"].T + w[n + ".bias"]
     ln = lambda t, n: F.layer_norm(t, (d,), w[n + ".weight"], w[n + ".bias"], 1e-5)
-    h = w["encoder.embed.weight"][x] + sinusoidal(L, d).to(w["encoder.embed.weight"].dtype)
+    dtype = w["encoder.embed.weight"].dtype
+    h = lin(x[..., None].to(dtype), "encoder.embed") if c.get("pixels") else w["encoder.embed.weight"][x]
+    h = drop(h + sinusoidal(L, d).to(dtype))
     for b in range(c["layers"]):
         p = f"encoder.blocks.{b}."
         t = lin(ln(h, p + "norm1"), p + "attn.qkv").reshape(B, L, 3, H, d // H).permute(2, 0, 3, 1, 4)
-        a = attention(t[0], t[1], t[2], alphas, kind, c["pool"], c["chunk"], c["causal"], lengths)
-        h = h + lin(a.permute(0, 2, 1, 3).reshape(B, L, d), p + "attn.out")
-        h = h + lin(F.gelu(lin(ln(h, p + "norm2"), p + "ffn.fc1")), p + "ffn.fc2")
+        a = attention(t[0], t[1], t[2], alphas[b], kind, c["pool"], c["chunk"], c["causal"], lengths)
+        h = h + drop(lin(a.permute(0, 2, 1, 3).reshape(B, L, d), p + "attn.out"))
+        h = h + drop(lin(F.gelu(lin(ln(h, p + "norm2"), p + "ffn.fc1")), p + "ffn.fc2"))
     h = ln(h, "encoder.norm")
     valid = (torch.arange(L)[None, :] < torch.tensor(lengths)[:, None]).to(h.dtype)
     pooled = (h * valid[..., None]).sum(1) / torch.tensor(lengths, dtype=h.dtype)[:, None]
