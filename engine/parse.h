@@ -1,12 +1,15 @@
-// Numbers from text, strictly: the whole string, decimal only, in range. Every place that reads a
-// number a user typed (flags, settings, sweep lists) goes through these, so "1e99" as an integer,
-// "0x10" or " 5" are refused everywhere alike instead of being clamped or read in another base.
+// Numbers and lists from text, strictly: the whole string, decimal only, in range. Every place that
+// reads a number or a comma-separated list a user typed (flags, settings, sweep lists) goes through
+// these, so "1e99" as an integer, "0x10" or " 5" are refused everywhere alike instead of being clamped
+// or read in another base.
 #pragma once
 #include <cerrno>
 #include <cmath>
 #include <cstdint>
+#include <algorithm>
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 namespace lasgrad {
 
@@ -30,6 +33,17 @@ inline bool parse_decimal(const std::string& s, double& out) {
   if (*end || !std::isfinite(v) || errno == ERANGE) return false;
   out = v;
   return true;
+}
+
+// "a,b,,c" -> {"a", "b", "c"}: the comma-separated items, empty ones dropped.
+inline std::vector<std::string> split_commas(const std::string& s) {
+  std::vector<std::string> out;
+  for (size_t at = 0; at <= s.size();) {
+    const size_t comma = std::min(s.find(',', at), s.size());
+    if (comma > at) out.push_back(s.substr(at, comma - at));
+    at = comma + 1;
+  }
+  return out;
 }
 
 }  // namespace lasgrad

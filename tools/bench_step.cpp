@@ -1,6 +1,6 @@
 // bench_step: one full training step (forward, backward, AdamW update) of a named model, timed at
-// each thread count, with its FLOP rate beside the measured float32 GEMM rate and FMA peak, and where
-// the step's time goes. tools/bench_step.sh runs it next to the identical PyTorch model
+// each thread count, with its FLOP rate beside the measured float32 GEMM rate and the FMA peak (the
+// lower of its measurements just before and just after the steps), and where the step's time goes. tools/bench_step.sh runs it next to the identical PyTorch model
 // (tests/reference/bench_torch.py); docs/benchmarks.md has the figures.
 //
 //   bench_step --model M [--steps N] [--threads 1,2]   the step (median of N after 2 warm-ups) per thread count
@@ -21,6 +21,7 @@
 
 #include "engine/attention.h"
 #include "engine/ops.h"
+#include "engine/parse.h"
 #include "engine/profile.h"
 #include "engine/rng.h"
 #include "tools/bench_common.h"
@@ -160,16 +161,20 @@ void bench_step(const std::string& name, int steps, const std::vector<int>& thre
     };
     step();
     step();
+    // What the cores deliver now: on a shared machine a second core can be busy with another tenant,
+    // and the FMA peak measured beside the steps shows it (its 2-thread figure falls short of 2x).
+    const double peak_before = peak_flops(t);
     std::vector<double> times;
     KernelProfile prof;
     for (int i = 0; i < steps; ++i) times.push_back(seconds(step));
+    const double peak = std::min(peak_before, peak_flops(t));
     const double s = median(times), mean = [&] {
       double sum = 0;
       for (double x : times) sum += x;
       return sum / static_cast<double>(times.size());
     }();
-    std::printf("lasgrad model=%s threads=%d step_ms=%.1f gflop=%.3f gflops=%.1f", name.c_str(), t, s * 1e3, flops / 1e9,
-                flops / s / 1e9);
+    std::printf("lasgrad model=%s threads=%d step_ms=%.1f gflop=%.3f gflops=%.1f fma_peak_gflops=%.1f", name.c_str(), t,
+                s * 1e3, flops / 1e9, flops / s / 1e9, peak / 1e9);
     // The kernel parts as shares of the mean step; "outside" is the time between kernels (the autograd
     // graph, op checks, allocation bookkeeping outside the allocator).
     double inside = 0;
@@ -224,13 +229,12 @@ void bench_memory(int64_t L, int64_t H, int64_t dh) {
 
 std::vector<int> parse_threads(const std::string& s) {
   std::vector<int> out;
-  for (size_t at = 0; at <= s.size();) {
-    const size_t comma = std::min(s.find(',', at), s.size());
-    const int t = std::stoi(s.substr(at, comma - at));
-    if (t < 1) throw Error("bench_step: --threads needs counts >= 1, got " + s);
-    out.push_back(t);
-    at = comma + 1;
+  for (const std::string& item : split_commas(s)) {
+    int64_t t = 0;
+    if (!parse_int64(item, t) || t < 1 || t > 1024) throw Error("bench_step: --threads needs counts in [1, 1024], got " + s);
+    out.push_back(static_cast<int>(t));
   }
+  if (out.empty()) throw Error("bench_step: --threads lists no counts");
   return out;
 }
 

@@ -25,14 +25,16 @@ trap 'rm -rf "$work"' EXIT
 
 echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $cores cores, vector extensions: $(grep -m1 -o -w -E 'avx512f|avx2|fma' /proc/cpuinfo | sort -u | tr '\n' ' ')"
 echo "build: $(git rev-parse --short HEAD)$(git diff --quiet || echo +changes), median of $steps steps after 2 warm-ups"
-declare -A gemm peak
+declare -A gemm
 while read -r _ t g p; do
-  gemm[${t#threads=}]=${g#gflops=} peak[${t#threads=}]=${p#fma_peak_gflops=}
+  gemm[${t#threads=}]=${g#gflops=}
+  echo "threads ${t#threads=}: lasgrad float32 GEMM ${g#gflops=} GFLOP/s, FMA peak ${p#fma_peak_gflops=} GFLOP/s"
 done < <("$build"/bench_step --gemm --threads "$threads")
-for t in ${threads//,/ }; do echo "threads $t: lasgrad float32 GEMM ${gemm[$t]} GFLOP/s, FMA peak ${peak[$t]} GFLOP/s"; done
 
-printf "%-14s %3s %10s %10s %8s %8s %6s %6s %7s  %s\n" model thr lasgrad_ms pytorch_ms speedup GFLOP/s %GEMM %peak scaling \
-  "lasgrad time by part (outside = between kernels)"
+# %peak: of the FMA peak measured beside the steps; "scaling": the step against its 1-thread time, and
+# in brackets the FMA peak against its 1-thread figure, which is what the cores delivered at that moment.
+printf "%-14s %3s %10s %10s %8s %8s %6s %6s %14s  %s\n" model thr lasgrad_ms pytorch_ms speedup GFLOP/s %GEMM %peak \
+  "scaling (peak)" "lasgrad time by part (outside = between kernels)"
 for m in "${models[@]}"; do
   "$build"/bench_step --model "$m" --describe > "$work/$m.json"
   one=
@@ -40,14 +42,15 @@ for m in "${models[@]}"; do
     t=$(sed -n 's/.* threads=\([0-9]*\).*/\1/p' <<< "$line")
     ms=$(sed -n 's/.* step_ms=\([0-9.]*\).*/\1/p' <<< "$line")
     gf=$(sed -n 's/.* gflops=\([0-9.]*\).*/\1/p' <<< "$line")
-    parts=$(sed -n 's/.* gflops=[0-9.]* //p' <<< "$line")
+    pk=$(sed -n 's/.* fma_peak_gflops=\([0-9.]*\).*/\1/p' <<< "$line")
+    parts=$(sed -n 's/.* fma_peak_gflops=[0-9.]* //p' <<< "$line")
     pt=-
     [[ $torch == 1 ]] && pt=$(/usr/bin/python3 tests/reference/bench_torch.py "$work/$m.json" "$t" "$steps" | sed 's/step_ms=//')
-    [[ -n $one ]] || one=$ms
-    awk -v m="$m" -v t="$t" -v ms="$ms" -v pt="$pt" -v gf="$gf" -v g="${gemm[$t]}" -v p="${peak[$t]}" -v one="$one" \
-      -v parts="$parts" 'BEGIN {
-        printf "%-14s %3s %10.1f %10s %8s %8.1f %5.0f%% %5.0f%% %6.2fx  %s\n", m, t, ms, pt,
-          pt == "-" ? "-" : sprintf("%.1fx", pt / ms), gf, 100 * gf / g, 100 * gf / p, one / ms, parts }'
+    [[ -n $one ]] || one=$ms one_peak=$pk
+    awk -v m="$m" -v t="$t" -v ms="$ms" -v pt="$pt" -v gf="$gf" -v g="${gemm[$t]}" -v p="$pk" -v one="$one" \
+      -v one_peak="$one_peak" -v parts="$parts" 'BEGIN {
+        printf "%-14s %3s %10.1f %10s %8s %8.1f %5.0f%% %5.0f%% %6.2fx (%4.2fx)  %s\n", m, t, ms, pt,
+          pt == "-" ? "-" : sprintf("%.1fx", pt / ms), gf, 100 * gf / g, 100 * gf / p, one / ms, p / one_peak, parts }'
   done < <("$build"/bench_step --model "$m" --steps "$steps" --threads "$threads")
 done
 

@@ -34,14 +34,6 @@ static volatile std::sig_atomic_t g_stop = 0;
 
 namespace {
 
-std::vector<std::string> split_list(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream in(s);
-  for (std::string item; std::getline(in, item, ',');)
-    if (!item.empty()) out.push_back(item);
-  return out;
-}
-
 // A spec file: one flag per line, "name = value" (the flags of this command without their dashes);
 // blank lines and lines starting with '#' are skipped. Returns the lines as (name, value).
 std::vector<std::pair<std::string, std::string>> read_spec(const std::string& path, std::string& text) {
@@ -157,10 +149,10 @@ int cmd_sweep(int argc, char** argv) {
   if (jobs < 0) throw cli::UsageError("--jobs must be >= 0, got " + f.str("jobs"));
   if (jobs == 0) jobs = std::max<int64_t>(1, static_cast<int64_t>(sysconf(_SC_NPROCESSORS_ONLN)) / threads);
   try {
-    for (const auto& v : split_list(f.str("variants"))) spec.variants.push_back(train::variant(v));
+    for (const auto& v : split_commas(f.str("variants"))) spec.variants.push_back(train::variant(v));
     for (const auto& v : f.all("variant")) spec.variants.push_back(train::variant(v));
     spec.seeds.clear();
-    for (const auto& s : split_list(f.str("seeds"))) {
+    for (const auto& s : split_commas(f.str("seeds"))) {
       int64_t v = 0;
       if (!parse_int64(s, v) || v < 0) throw Error("--seeds: '" + s + "' is not a seed (a whole number >= 0)");
       spec.seeds.push_back(v);

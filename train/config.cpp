@@ -122,13 +122,7 @@ bool Config::flag(const std::string& key) const {
   throw Error("config: " + key + " needs true or false, got '" + v + "'");
 }
 
-std::vector<std::string> Config::list(const std::string& key) const {
-  std::vector<std::string> out;
-  std::stringstream in(str(key));
-  for (std::string item; std::getline(in, item, ',');)
-    if (!item.empty()) out.push_back(item);
-  return out;
-}
+std::vector<std::string> Config::list(const std::string& key) const { return split_commas(str(key)); }
 
 std::vector<double> Config::numbers(const std::string& key) const {
   std::vector<double> out;

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "data/reader.h"
+#include "engine/parse.h"
 #include "train/metrics.h"
 #include "train/plot.h"
 
@@ -101,10 +102,7 @@ Variant variant(const std::string& text) {
 GridAxis grid_axis(const std::string& text) {
   const auto eq = text.find('=');
   if (eq == std::string::npos || eq == 0) throw Error("grid '" + text + "' is not key=value,value,...");
-  GridAxis a{text.substr(0, eq), {}};
-  std::stringstream in(text.substr(eq + 1));
-  for (std::string v; std::getline(in, v, ',');)
-    if (!v.empty()) a.values.push_back(v);
+  GridAxis a{text.substr(0, eq), split_commas(text.substr(eq + 1))};
   if (a.values.empty()) throw Error("grid '" + text + "' lists no values");
   return a;
 }

@@ -74,6 +74,7 @@ bool micro_kernel(int64_t dh) {
 }
 
 // bt [DH, kBc] = b [cols, DH] transposed, zero past cols: the packed right operand of qk_tile.
+// (qk_tile reads the columns up to cols rounded up to its block, so every one it reads is written.)
 template <int DH>
 void pack_transposed(const float* b, int64_t cols, float* bt) {
   for (int d = 0; d < DH; ++d) {
@@ -82,15 +83,16 @@ void pack_transposed(const float* b, int64_t cols, float* bt) {
   }
 }
 
-// s [rows, kBc] = a [rows, DH] bt [DH, kBc], times decay[j - i] per element when Decay (decay points
-// at t = j0 - i0 of the tile's first row). RB rows by CB vectors of kLanes columns per block.
 constexpr int kQkCols = 4;  // vectors of columns per qk block (divides kBc / kLanes)
 
+// s [rows, kBc] = a [rows, DH] bt [DH, kBc], times decay[j - i] per element when Decay (decay points
+// at t = j0 - i0 of the tile's first row). RB rows by CB vectors of kLanes columns per block; only the
+// blocks that hold one of the first cols columns are computed (a chunk shorter than a tile).
 template <int DH, bool Decay, int RB>
-void qk_rows(const float* a, int64_t r0, const float* bt, const float* decay, float* s) {
+void qk_rows(const float* a, int64_t r0, const float* bt, int64_t cols, const float* decay, float* s) {
   constexpr int NV = kBc / kLanes, CB = kQkCols;
   static_assert(NV % CB == 0);
-  for (int v0 = 0; v0 < NV; v0 += CB) {
+  for (int v0 = 0; v0 * kLanes < cols; v0 += CB) {
     vfloat acc[RB][CB] = {};
     for (int d = 0; d < DH; ++d) {
       vfloat bv[CB];
@@ -114,11 +116,11 @@ void qk_rows(const float* a, int64_t r0, const float* bt, const float* decay, fl
 }
 
 template <int DH, bool Decay>
-void qk_tile(const float* a, int64_t rows, const float* bt, const float* decay, float* s) {
+void qk_tile(const float* a, int64_t rows, const float* bt, int64_t cols, const float* decay, float* s) {
   constexpr int RB = kAccRegs / kQkCols;
   int64_t r = 0;
-  for (; r + RB <= rows; r += RB) qk_rows<DH, Decay, RB>(a, r, bt, decay, s);
-  for (; r < rows; ++r) qk_rows<DH, Decay, 1>(a, r, bt, decay, s);
+  for (; r + RB <= rows; r += RB) qk_rows<DH, Decay, RB>(a, r, bt, cols, decay, s);
+  for (; r < rows; ++r) qk_rows<DH, Decay, 1>(a, r, bt, cols, decay, s);
 }
 
 // acc [n, DH] += sum over k < depth of w(i, k) b [k, DH], RB rows of acc per block, where w(i, k) is
@@ -184,8 +186,8 @@ struct TileOps {
     if constexpr (std::is_same_v<T, float>)
       if (micro) {
         with_width(dh, [&](auto w) {
-          if (decay) qk_tile<decltype(w)::value, true>(a, rows, bt, decay, s);
-          else qk_tile<decltype(w)::value, false>(a, rows, bt, nullptr, s);
+          if (decay) qk_tile<decltype(w)::value, true>(a, rows, bt, cols, decay, s);
+          else qk_tile<decltype(w)::value, false>(a, rows, bt, cols, nullptr, s);
         });
         return;
       }
