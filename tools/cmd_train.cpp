@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <optional>
 #include <cstdio>
 #include <filesystem>
 
@@ -12,6 +13,7 @@
 #include "tools/cli.h"
 #include "tools/commands.h"
 #include "tools/dir_lock.h"
+#include "train/group.h"
 
 namespace lasgrad::tools {
 
@@ -87,9 +89,12 @@ int cmd_train(int argc, char** argv) {
   if (f.given("device")) c.set("device", f.choice("device", {"cpu", "cuda"}));
   train::run_device(c);  // a device that cannot be used here fails before the data is read
   if (f.on("overwrite") && !resume.empty()) throw cli::UsageError("--overwrite cannot be combined with --resume");
-  // The run directory belongs to this process until it exits; an earlier run there is kept unless asked.
-  const DirLock lock(run_dir, "lock", "run directory " + run_dir);
-  if (resume.empty()) {
+  // The run directory belongs to this process (rank 0 of a data-parallel job, which alone writes it)
+  // until it exits; an earlier run there is kept unless asked.
+  train::Group& group = train::Group::world();
+  std::optional<DirLock> lock;
+  if (group.root()) lock.emplace(run_dir, "lock", "run directory " + run_dir);
+  if (resume.empty() && group.root()) {
     const std::string held = train::run_in(run_dir);
     if (!held.empty() && !f.on("overwrite"))
       throw Error("run directory " + run_dir + " already holds " + held + "; continue it with --resume " +
@@ -99,17 +104,24 @@ int cmd_train(int argc, char** argv) {
 
   auto tr = train::open_split(c, data::Split::Train), va = train::open_split(c, data::Split::Val),
        te = train::open_split(c, data::Split::Test);
-  for (const auto* d : {tr.get(), va.get(), te.get()})
-    for (const auto& note : d->notes()) std::printf("data: %s\n", note.c_str());
-  std::printf("task %s: %lld train, %lld val, %lld test examples, %d classes, length %lld\n", c.str("task").c_str(),
-              (long long)tr->size(), (long long)va->size(), (long long)te->size(), tr->num_classes(),
-              (long long)tr->max_length());
+  if (group.root()) {
+    for (const auto* d : {tr.get(), va.get(), te.get()})
+      for (const auto& note : d->notes()) std::printf("data: %s\n", note.c_str());
+    std::printf("task %s: %lld train, %lld val, %lld test examples, %d classes, length %lld\n", c.str("task").c_str(),
+                (long long)tr->size(), (long long)va->size(), (long long)te->size(), tr->num_classes(),
+                (long long)tr->max_length());
+  }
   auto model = train::build_model(c, tr->info());
-  std::printf("run directory %s\n", run_dir.c_str());
+  if (group.root()) std::printf("run directory %s%s\n", run_dir.c_str(),
+                                group.size() > 1 ? (" (rank 0 of " + std::to_string(group.size()) + ")").c_str() : "");
 
-  // Schedulers and `timeout` send SIGTERM: it checkpoints and stops like Ctrl-C.
-  std::signal(SIGINT, [](int) { g_interrupted = 1; });
-  std::signal(SIGTERM, [](int) { g_interrupted = 1; });
+  // Schedulers and `timeout` send SIGTERM: it checkpoints and stops like Ctrl-C. Without SA_RESTART:
+  // Ctrl-C on mpirun stops its reading of the ranks' output, then sends them SIGTERM and, a second
+  // later, SIGKILL; a rank blocked writing a progress line must return from that write to checkpoint.
+  struct sigaction stop_action {};
+  stop_action.sa_handler = [](int) { g_interrupted = 1; };
+  sigemptyset(&stop_action.sa_mask);
+  for (int sig : {SIGINT, SIGTERM}) sigaction(sig, &stop_action, nullptr);
   train::TrainOptions o;
   o.run_dir = run_dir;
   o.resume = resume;
@@ -119,6 +131,7 @@ int cmd_train(int argc, char** argv) {
   std::signal(SIGINT, SIG_DFL);
   std::signal(SIGTERM, SIG_DFL);
   if (r.interrupted) return 130;
+  if (!group.root()) return 0;
 
   // Chance: the most frequent test label's share (what always guessing it scores).
   std::vector<int64_t> count(static_cast<size_t>(te->num_classes()), 0);

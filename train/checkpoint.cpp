@@ -40,6 +40,7 @@ void save_checkpoint(const std::string& path, const Module& model, const Adam* o
       {"window.examples", std::to_string(s.window_examples)},
       {"window.steps", std::to_string(s.window_steps)},
       {"data", s.data},
+      {"ranks", std::to_string(s.ranks)},
   };
   for (const auto& e : config.entries()) meta["config." + e.key] = e.value;
   save_safetensors(path, tensors, meta);
@@ -95,6 +96,7 @@ Checkpoint load_checkpoint(const std::string& path) {
   s.window_examples = integer("window.examples");
   s.window_steps = integer("window.steps");
   s.data = meta.count("data") ? meta.at("data") : "";
+  s.ranks = meta.count("ranks") ? integer("ranks", 1) : 1;
   if (s.window_correct > s.window_examples)
     throw Error(path + ": __metadata__ window.correct = " + get("window.correct") + " exceeds window.examples = " +
                 get("window.examples"));

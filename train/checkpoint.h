@@ -32,6 +32,8 @@ struct TrainState {
   int64_t window_correct = 0, window_examples = 0, window_steps = 0;
   // What the run trained on (train::data_fingerprint); "" in checkpoints written before it was recorded.
   std::string data;
+  // Data-parallel ranks that wrote it (train/group.h; 1 in checkpoints written before it was recorded).
+  int64_t ranks = 1;
 };
 
 void save_checkpoint(const std::string& path, const Module& model, const Adam* optimizer, const Config& config,

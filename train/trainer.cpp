@@ -14,6 +14,7 @@
 #include "engine/ops.h"
 #include "data/reader.h"
 #include "train/checkpoint.h"
+#include "train/group.h"
 #include "train/optim.h"
 #include "train/schedule.h"
 
@@ -67,19 +68,80 @@ EvalResult evaluate(TaskModel& model, const data::Dataset& data, int64_t batch_s
   data::BatchIterator it(data, {.batch_size = batch_size, .shuffle = false});
   it.start_epoch(0);
   data::Batch b;
-  double loss_sum = 0;
-  int64_t right = 0, n = 0;
+  // Data-parallel ranks take every N-th batch and add up their sums: the same batches as one process.
+  Group& g = Group::world();
+  std::vector<double> sums = {0, 0, 0};  // loss x examples, right, examples
   for (int64_t k = 0; (max_batches == 0 || k < max_batches) && it.next(b); ++k) {
+    if (k % g.size() != g.rank()) continue;
     Tensor logits = model.logits(b);
     Tensor labels = Tensor::from(b.labels, {b.size}, logits.device());
-    loss_sum += cross_entropy(logits, labels).item() * double(b.size);
-    right += count_correct(logits, b.labels);
-    n += b.size;
+    sums[0] += cross_entropy(logits, labels).item() * double(b.size);
+    sums[1] += static_cast<double>(count_correct(logits, b.labels));
+    sums[2] += static_cast<double>(b.size);
   }
+  g.sum(sums);
   model.module().train(was_training);
+  const int64_t n = static_cast<int64_t>(sums[2]);
   if (n == 0) throw Error("evaluate: the split has no examples");
-  return {loss_sum / double(n), double(right) / double(n), n};
+  return {sums[0] / sums[2], sums[1] / sums[2], n};
 }
+
+namespace {
+
+// Rows [begin, end) of a batch, padded to the batch's length as the whole batch is.
+data::Batch rows_of(const data::Batch& b, int64_t begin, int64_t end) {
+  data::Batch out;
+  out.size = end - begin;
+  out.length = b.length;
+  auto cut = [&](const auto& v, int64_t per_row) {
+    using V = std::decay_t<decltype(v)>;
+    return v.empty() ? V{} : V(v.begin() + begin * per_row, v.begin() + end * per_row);
+  };
+  out.tokens = cut(b.tokens, b.length);
+  out.pixels = cut(b.pixels, b.length);
+  out.lengths = cut(b.lengths, 1);
+  out.labels = cut(b.labels, 1);
+  out.tokens2 = cut(b.tokens2, b.length);
+  out.lengths2 = cut(b.lengths2, 1);
+  out.index = cut(b.index, 1);
+  return out;
+}
+
+// Every parameter's gradient summed over the ranks in one all-reduce of one flat buffer (float32
+// parameters; float64 ones in a second buffer).
+void sum_gradients(Module& m, Group& g) {
+  std::vector<Tensor> params = m.parameters();
+  std::vector<float> f32;
+  std::vector<double> f64;
+  for (const Tensor& p : params) {
+    const Tensor gr = p.grad();
+    if (!gr.defined()) throw Error("data-parallel step: parameter without a gradient (every rank must use every parameter)");
+    if (gr.device() != Device::CPU) throw Error("data-parallel training runs on the CPU (device = cpu)");
+    if (gr.dtype() == DType::F32) f32.insert(f32.end(), gr.data<float>(), gr.data<float>() + gr.numel());
+    else f64.insert(f64.end(), gr.data<double>(), gr.data<double>() + gr.numel());
+  }
+  g.sum(f32.data(), static_cast<int64_t>(f32.size()));
+  g.sum(f64.data(), static_cast<int64_t>(f64.size()));
+  size_t a = 0, b = 0;
+  for (const Tensor& p : params) {
+    Tensor gr = p.grad();
+    if (gr.dtype() == DType::F32) std::copy(f32.begin() + a, f32.begin() + a + gr.numel(), gr.data<float>()), a += gr.numel();
+    else std::copy(f64.begin() + b, f64.begin() + b + gr.numel(), gr.data<double>()), b += gr.numel();
+  }
+}
+
+// FNV-1a over every parameter's bytes: the same on every rank or the ranks have drifted apart.
+std::string parameter_checksum(const Module& m) {
+  uint64_t h = 1469598103934665603ull;
+  for (const Tensor& p : m.parameters()) {
+    const Tensor host = p.to(Device::CPU);
+    const auto* bytes = static_cast<const unsigned char*>(host.raw());
+    for (size_t i = 0; i < host.nbytes(); ++i) h = (h ^ bytes[i]) * 1099511628211ull;
+  }
+  return std::to_string(h);
+}
+
+}  // namespace
 
 // A metrics value: JSON has no inf or nan (an overflowed gradient norm), so those are written as null.
 static std::string fmt(const char* f, double v) {
@@ -201,12 +263,24 @@ TrainResult fit(TaskModel& model, const Config& c, const Splits& data, const Tra
   if (!data.train || !data.val || !data.test) throw Error("fit: the train, val and test splits are all needed");
   ThreadChooser threads(c.integer("threads") > 0 ? static_cast<int>(c.integer("threads")) : omp_get_num_procs());
   omp_set_num_threads(threads.threads());
+  // Data-parallel ranks (train/group.h): each takes its share of every global batch of batch_size x
+  // ranks examples, the gradients are summed in one all-reduce, and every rank takes the same step.
+  Group& g = Group::world();
+  const int64_t ranks = g.size();
+  const bool quiet = o.quiet || !g.root();  // rank 0 alone prints and writes the run's files
+  g.check_same("settings", c.toml());
+  if (ranks > 1 && c.str("norm") == "batch")
+    throw Error("data-parallel training over " + std::to_string(ranks) + " ranks needs norm = layer: synchronised "
+                "BatchNorm is not implemented yet (docs/distributed.md)");
+  if (ranks > 1 && c.str("device") != "cpu")
+    throw Error("data-parallel training over ranks runs on the CPU in this version (device = cpu)");
   Module& m = model.module();
   const int64_t batch_size = c.integer("batch_size"), accum = c.integer("accum"), seed = c.integer("seed");
   Adam opt(m.named_parameters(),
            {c.number("beta1"), c.number("beta2"), c.number("eps"), c.number("weight_decay"), c.str("optimizer") == "adamw"},
            c.list("no_decay"));
-  data::BatchIterator it(*data.train, {.batch_size = batch_size, .shuffle = true, .seed = static_cast<uint64_t>(seed)});
+  data::BatchIterator it(*data.train,
+                        {.batch_size = batch_size * ranks, .shuffle = true, .seed = static_cast<uint64_t>(seed)});
   const int64_t per_epoch = std::max<int64_t>(1, it.batches_per_epoch() / accum);
   const int64_t total = c.integer("steps") > 0 ? c.integer("steps") : c.integer("epochs") * per_epoch;
   const int64_t eval_every = c.integer("eval_every") > 0 ? c.integer("eval_every") : per_epoch;
@@ -217,11 +291,16 @@ TrainResult fit(TaskModel& model, const Config& c, const Splits& data, const Tra
 
   const std::string last = o.run_dir + "/last.safetensors", best = o.run_dir + "/best.safetensors";
   const std::string metrics_path = o.run_dir + "/metrics.jsonl";
-  remove_stale_temporaries(o.run_dir);
+  if (g.root()) remove_stale_temporaries(o.run_dir);
   TrainState st;
   const std::string fingerprint = data_fingerprint(data);
+  g.check_same("training data", fingerprint);
   if (!o.resume.empty()) {
     Checkpoint ck = load_checkpoint(o.resume);
+    if (ck.state.ranks != ranks)
+      throw Error("resume: " + o.resume + " was written by " + std::to_string(ck.state.ranks) + " rank(s), whose global batch " +
+                  "differs from " + std::to_string(ranks) + " ranks'; resume it with mpirun -np " + std::to_string(ck.state.ranks) +
+                  (ck.state.ranks == 1 ? " (or without mpirun)" : ""));
     if (!ck.state.data.empty() && ck.state.data != fingerprint)
       throw Error("resume: the data in " + c.str("data") + " is not what " + o.resume + " trained on (then: " +
                   ck.state.data + "; now: " + fingerprint + ")");
@@ -237,14 +316,15 @@ TrainResult fit(TaskModel& model, const Config& c, const Splits& data, const Tra
     st = ck.state;
     sched.set_state(st.schedule);
     model.set_rng_state(st.rng);
-    truncate_metrics(metrics_path, st.step);
-  } else {
+    if (g.root()) truncate_metrics(metrics_path, st.step);
+  } else if (g.root()) {
     std::ofstream config(o.run_dir + "/config.toml");
     config << c.toml() << std::flush;
     std::ofstream fresh(metrics_path, std::ios::trunc);
     if (!config || !fresh) throw Error("cannot write the run's files in " + o.run_dir + " (" + std::strerror(errno) + ")");
   }
   st.data = fingerprint;  // what every checkpoint of this run records
+  st.ranks = ranks;
   // A checkpoint at the last step (a run stopped during its test evaluation) goes straight to the test.
   if (st.step > total) throw Error("resume: the checkpoint is at step " + std::to_string(st.step) + ", past the run's " +
                                    std::to_string(total) + " steps");
@@ -252,9 +332,11 @@ TrainResult fit(TaskModel& model, const Config& c, const Splits& data, const Tra
     return fs::exists(last) ? "the last good checkpoint " + last + " is intact" : "no checkpoint was written yet";
   };
 
-  std::ofstream metrics(metrics_path, std::ios::app);
+  std::ofstream metrics;
+  if (g.root()) metrics.open(metrics_path, std::ios::app);
   // A write that fails (a full disk) stops the run: the metrics would otherwise lose steps unseen.
   auto emit = [&](const std::string& json) {
+    if (!g.root()) return;
     metrics << json << "\n" << std::flush;
     if (!metrics)
       throw Error("training stopped: cannot write " + metrics_path + " at step " + std::to_string(st.step) + " (" +
@@ -265,6 +347,7 @@ TrainResult fit(TaskModel& model, const Config& c, const Splits& data, const Tra
   data::Batch b;
   for (int64_t k = 0; k < st.batch; ++k) it.next(b);  // continue mid-epoch where the checkpoint stood
   auto save = [&](const std::string& path) {
+    if (!g.root()) return;
     st.rng = model.rng_state();
     st.schedule = sched.state();
     save_checkpoint(path, m, &opt, c, st);
@@ -275,16 +358,19 @@ TrainResult fit(TaskModel& model, const Config& c, const Splits& data, const Tra
   const auto t0 = Clock::now();
   auto window_t0 = t0;
   const int64_t first = st.step;
-  if (!o.quiet)
-    std::printf("training %lld parameters on %s for %lld steps (%lld per epoch, batch %lld x %lld)%s\n",
+  if (!quiet)
+    std::printf("training %lld parameters on %s for %lld steps (%lld per epoch, batch %lld x %lld%s)%s\n",
                 (long long)m.parameter_count(), c.str("device").c_str(), (long long)total, (long long)per_epoch,
                 (long long)batch_size, (long long)accum,
+                ranks > 1 ? (" x " + std::to_string(ranks) + " ranks").c_str() : "",
                 first > 0 ? (", resuming after step " + std::to_string(first)).c_str() : "");
   m.train();
   while (st.step < total) {
     const auto step_t0 = Clock::now();
     const double lr = sched.lr(st.step);
-    double step_loss = 0;
+    // This rank's part of the step: the mean loss over micro-batches, right answers, examples, and
+    // the first micro-batch whose loss was not finite (0: none); summed over the ranks below.
+    std::vector<double> part = {0, 0, 0, 0};
     for (int64_t micro = 0; micro < accum; ++micro) {
       if (!it.next(b)) {  // epoch over: the next one in a new seeded order
         it.start_epoch(++st.epoch);
@@ -292,17 +378,41 @@ TrainResult fit(TaskModel& model, const Config& c, const Splits& data, const Tra
         it.next(b);
       }
       ++st.batch;
-      Tensor logits = model.logits(b);
-      Tensor loss = cross_entropy(logits, Tensor::from(b.labels, {b.size}, logits.device()));
+      // Rank r takes rows [r R / N, (r + 1) R / N) of the global batch of R rows, weighted by its share
+      // so that the summed gradients are those of the global mean. A rank left without rows (R < N)
+      // runs row 0 at weight 0, so that it still has every gradient for the all-reduce.
+      const int64_t lo = b.size * g.rank() / ranks, hi = b.size * (g.rank() + 1) / ranks;
+      const data::Batch mine = ranks == 1 ? data::Batch{} : rows_of(b, lo < hi ? lo : 0, lo < hi ? hi : 1);
+      const data::Batch& rows = ranks == 1 ? b : mine;
+      const double share = lo < hi ? double(hi - lo) / double(b.size) : 0.0;
+      Tensor logits = model.logits(rows);
+      Tensor loss = cross_entropy(logits, Tensor::from(rows.labels, {rows.size}, logits.device()));
       double lv = loss.item();
-      if (!std::isfinite(lv))
-        throw Error("training stopped: the loss is " + std::string(std::isnan(lv) ? "NaN" : "Inf") + " at step " +
-                    std::to_string(st.step + 1) + " (micro-batch " + std::to_string(micro + 1) + "); " + last_good());
-      (accum > 1 ? mul(loss, 1.0 / double(accum)) : loss).backward();
-      step_loss += lv / double(accum);
-      st.window_correct += count_correct(logits, b.labels);
-      st.window_examples += b.size;
+      if (!std::isfinite(lv)) {
+        const std::string what = "the loss is " + std::string(std::isnan(lv) ? "NaN" : "Inf") + " at step " +
+                                 std::to_string(st.step + 1) + " (micro-batch " + std::to_string(micro + 1) + ")";
+        if (ranks == 1) throw Error("training stopped: " + what + "; " + last_good());
+        if (part[3] == 0) part[3] = double(micro + 1);  // told to every rank after the all-reduce
+        continue;
+      }
+      const double weight = share / double(accum);
+      (weight != 1 ? mul(loss, weight) : loss).backward();
+      part[0] += lv * share / double(accum);
+      if (lo < hi) {
+        part[1] += double(count_correct(logits, rows.labels));
+        part[2] += double(rows.size);
+      }
     }
+    if (ranks > 1) {
+      sum_gradients(m, g);
+      g.sum(part);  // the micro-batch flags add up too: non-zero on any rank stops every rank
+    }
+    if (part[3] != 0)
+      throw Error("training stopped: the loss is not finite at step " + std::to_string(st.step + 1) + " on some rank; " +
+                  last_good());
+    const double step_loss = part[0];
+    st.window_correct += static_cast<int64_t>(part[1]);
+    st.window_examples += static_cast<int64_t>(part[2]);
     const double norm = grad_norm(m.parameters());
     if (!std::isfinite(norm))
       throw Error("training stopped: the gradient norm is not finite at step " + std::to_string(st.step + 1) + "; " +
@@ -315,6 +425,15 @@ TrainResult fit(TaskModel& model, const Config& c, const Splits& data, const Tra
     st.window_loss += step_loss;
     ++st.window_steps;
 
+    // Asked to stop (Ctrl-C, SIGTERM): decided before this step's lines, which are then not printed,
+    // since under mpirun the ranks' output is no longer read (a blocked write would hold the checkpoint).
+    bool stop = o.stop && o.stop(st.step);
+    if (ranks > 1) {  // one rank told to stop stops them all at this step
+      std::vector<double> flag = {stop ? 1.0 : 0.0};
+      g.sum(flag);
+      stop = flag[0] > 0;
+    }
+    const bool print = !quiet && !stop;
     const double elapsed = std::chrono::duration<double>(Clock::now() - t0).count();
     const double rate = double(st.step - first) / std::max(elapsed, 1e-9);  // steps per second in this process
     if (st.step % log_every == 0 || st.step == total) {
@@ -329,14 +448,14 @@ TrainResult fit(TaskModel& model, const Config& c, const Splits& data, const Tra
       std::string line = "step " + std::to_string(st.step) + "/" + std::to_string(total) + "  loss " + fmt("%.4f", loss) +
                          "  acc " + fmt("%.1f%%", 100 * acc) + "  lr " + fmt("%.2e", lr) + "  " + fmt("%.2f", rate) +
                          " steps/s  eta " + clock_str(double(total - st.step) / rate);
-      if (!o.quiet && !o.progress_bar) {
+      if (print && !o.progress_bar) {
         std::printf("%s\n", line.c_str());
         std::fflush(stdout);  // a pipe (tee, a log file) sees each line as it happens
       }
       st.window_loss = 0, st.window_correct = 0, st.window_examples = 0, st.window_steps = 0;
       window_t0 = Clock::now();
     }
-    if (!o.quiet && o.progress_bar) {
+    if (print && o.progress_bar) {
       int width = 30, done = static_cast<int>(width * st.step / total);
       std::fprintf(stderr, "\r[%s%s] %lld/%lld  loss %.4f  %.2f steps/s  eta %s ", std::string(done, '#').c_str(),
                    std::string(width - done, '.').c_str(), (long long)st.step, (long long)total, step_loss, rate,
@@ -344,8 +463,8 @@ TrainResult fit(TaskModel& model, const Config& c, const Splits& data, const Tra
       std::fflush(stderr);
     }
 
-    const bool stop = o.stop && o.stop(st.step);
     if (st.step % eval_every == 0 || st.step == total) {
+      g.check_same("parameters at step " + std::to_string(st.step), parameter_checksum(m));
       EvalResult v = evaluate(model, *data.val, batch_size, eval_batches);
       sched.on_eval(v.loss);
       bool improved = v.accuracy > st.best_val;
@@ -353,27 +472,41 @@ TrainResult fit(TaskModel& model, const Config& c, const Splits& data, const Tra
       emit("{\"split\": \"val\", \"step\": " + std::to_string(st.step) + ", \"loss\": " + fmt("%.7g", v.loss) +
            ", \"accuracy\": " + fmt("%.6g", v.accuracy) + ", \"examples\": " + std::to_string(v.examples) +
            ", \"elapsed_s\": " + fmt("%.3f", elapsed) + "}");
-      if (!o.quiet)
+      if (print)
         std::printf("%sval  step %lld  loss %.4f  acc %.2f%% (%lld examples)%s\n", o.progress_bar ? "\n" : "",
                     (long long)st.step, v.loss, 100 * v.accuracy, (long long)v.examples, improved ? "  best" : "");
-      if (!o.quiet) std::fflush(stdout);
+      if (print) std::fflush(stdout);
       if (improved) save(best);
       save(last);
     } else if (stop) {
       save(last);
     }
     if (stop) {
+      if (ranks > 1) {  // no rank exits before rank 0 has written last.safetensors (mpirun would kill it)
+        std::vector<double> barrier = {0};
+        g.sum(barrier);
+      }
       res.interrupted = true;
       break;
     }
   }
-  if (!o.quiet && o.progress_bar) std::fputc('\n', stderr);
+  if (!quiet && o.progress_bar) std::fputc('\n', stderr);
+  if (!quiet && ranks > 1 && st.step > first) {  // what docs/distributed.md's cost model starts from
+    const double steps_here = double(st.step - first), wall = std::chrono::duration<double>(Clock::now() - t0).count();
+    std::printf("all-reduce: %.2f MiB and %.2f ms per step (%.1f%% of the step's %.1f ms), %lld ranks\n",
+                double(g.bytes_reduced()) / steps_here / (1 << 20), 1e3 * g.seconds_reducing() / steps_here,
+                100 * g.seconds_reducing() / wall, 1e3 * wall / steps_here, (long long)ranks);
+  }
   res.steps = st.step;
   res.best_val = st.best_val;
   res.best_step = st.best_step;
   if (res.interrupted) {
-    if (!o.quiet) std::printf("interrupted at step %lld; resume with --resume %s\n", (long long)st.step, last.c_str());
+    if (!quiet && ranks == 1) std::printf("interrupted at step %lld; resume with --resume %s\n", (long long)st.step, last.c_str());
     return res;
+  }
+  if (ranks > 1) {  // rank 0 has written best.safetensors before any rank reads it
+    std::vector<double> barrier = {0};
+    g.sum(barrier);
   }
   load_model(load_checkpoint(best), m);
   res.test = evaluate(model, *data.test, batch_size);

@@ -1,0 +1,58 @@
+// The process group a run trains in: data-parallel ranks over MPI (docs/distributed.md). A process
+// that mpirun (or srun) did not start, or a lasgrad built without Open MPI, is a group of one, and
+// every call below is then the identity.
+//
+//   Group& g = Group::world();
+//   g.sum(grads.data(), n);                  // all-reduce: every rank ends with the sum over ranks
+//   if (g.root()) write_checkpoint(...);     // rank 0 alone writes
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace lasgrad::train {
+
+class Group {
+ public:
+  // The group of every rank of this job, set up on the first call: under mpirun (Open MPI's
+  // OMPI_COMM_WORLD_SIZE, PMIx's PMIX_RANK or SLURM's PMI_SIZE in the environment) with MPI, else
+  // one rank. A job of several ranks in a build without MPI is refused with a message saying so.
+  static Group& world();
+
+  int rank() const { return rank_; }
+  int size() const { return size_; }
+  bool root() const { return rank_ == 0; }
+
+  // In-place all-reduce sums over the ranks: one collective call however long the buffer.
+  void sum(float* data, int64_t n);
+  void sum(double* data, int64_t n);
+  void sum(std::vector<double>& v) { sum(v.data(), static_cast<int64_t>(v.size())); }
+
+  // Throws Error on every rank when `text` (a run's resolved settings, say) is not the same on all of
+  // them, naming `what` and the first rank that differs from rank 0.
+  void check_same(const std::string& what, const std::string& text);
+
+  // Bytes and seconds spent in sum() since the start: what docs/distributed.md reports per step.
+  int64_t bytes_reduced() const { return bytes_; }
+  double seconds_reducing() const { return seconds_; }
+
+  // Ends every rank of the job at once (MPI_Abort), for an error seen by one rank that the others
+  // would otherwise wait on forever in their next collective.
+  [[noreturn]] void abort(int code);
+
+  Group(const Group&) = delete;
+  Group& operator=(const Group&) = delete;
+  ~Group();
+
+ private:
+  Group();
+  int rank_ = 0, size_ = 1;
+  bool mpi_ = false;
+  int64_t bytes_ = 0;
+  double seconds_ = 0;
+};
+
+// Whether this lasgrad was built with Open MPI (LASGRAD_HAVE_MPI).
+bool built_with_mpi();
+
+}  // namespace lasgrad::train
