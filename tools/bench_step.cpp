@@ -1,7 +1,8 @@
 // bench_step: one full training step (forward, backward, AdamW update) of a named model, timed at
 // each thread count, with its FLOP rate beside the measured float32 GEMM rate and the FMA peak (the
-// lower of its measurements just before and just after the steps), and where the step's time goes. tools/bench_step.sh runs it next to the identical PyTorch model
-// (tests/reference/bench_torch.py); docs/benchmarks.md has the figures.
+// lower of its measurements just before and just after the steps), and where the step's time goes.
+// tools/bench_step.sh runs it next to the identical PyTorch model (tests/reference/bench_torch.py);
+// docs/benchmarks.md has the figures.
 //
 //   bench_step --model M [--steps N] [--threads 1,2]   the step (median of N after 2 warm-ups) per thread count
 //   bench_step --model M --describe                   the model and batch as JSON, for bench_torch.py

@@ -115,11 +115,13 @@ int cmd_train(int argc, char** argv) {
   if (group.root()) std::printf("run directory %s%s\n", run_dir.c_str(),
                                 group.size() > 1 ? (" (rank 0 of " + std::to_string(group.size()) + ")").c_str() : "");
 
-  // Schedulers and `timeout` send SIGTERM: it checkpoints and stops like Ctrl-C. Without SA_RESTART:
-  // Ctrl-C on mpirun stops its reading of the ranks' output, then sends them SIGTERM and, a second
-  // later, SIGKILL; a rank blocked writing a progress line must return from that write to checkpoint.
+  // Schedulers and `timeout` send SIGTERM: it checkpoints and stops like Ctrl-C. Over several ranks
+  // without SA_RESTART: Ctrl-C on mpirun stops its reading of the ranks' output, then sends them
+  // SIGTERM and, a second later, SIGKILL; a rank blocked writing a progress line must return from that
+  // write to checkpoint. One process restarts interrupted calls, so no read or write fails on a signal.
   struct sigaction stop_action {};
   stop_action.sa_handler = [](int) { g_interrupted = 1; };
+  stop_action.sa_flags = group.size() > 1 ? 0 : SA_RESTART;
   sigemptyset(&stop_action.sa_mask);
   for (int sig : {SIGINT, SIGTERM}) sigaction(sig, &stop_action, nullptr);
   train::TrainOptions o;

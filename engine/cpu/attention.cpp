@@ -2,9 +2,9 @@
 // saved) with the multiplicative decay applied to each logits tile on the fly. The element-wise work
 // (max, exp, sums) runs through Eigen's vectorised arrays. The tile products are register-blocked
 // micro-kernels for float at head widths 16, 32 and 64 (the vector width of the build: 4, 8 or 16
-// floats), and Eigen GEMMs on row-major maps otherwise. Eigen's GEMM packs both operands on every call
-// and its register block is built for deep products; at depth 16 that overhead was half the step of
-// the small models (docs/benchmarks.md).
+// floats), and Eigen GEMMs on row-major maps otherwise: Eigen's GEMM packs both operands on every call
+// and its register block is built for deep products, not for a depth of 16 (docs/benchmarks.md has the
+// steps before and after).
 //
 // Work split: the forward runs (batch, head, chunk, query tile) items on OpenMP threads; the backward
 // runs (batch, head, chunk) items, each looping key tiles outside and query tiles inside (FlashAttention-2),
@@ -235,7 +235,7 @@ struct Head {
 };
 
 // Per head h: the decay table over t in [-(C-1), C-1], scale folded in, then kBc zeros, which the
-// micro-kernels read past a tile's last key (kTableSpan entries per head, the centre at C - 1). O(C)
+// micro-kernels read past a tile's last key (table_span(C) entries per head, the centre at C - 1). O(C)
 // memory per head. Factors below 1e-30 are flushed to 0: in float they would be denormals, which x86
 // multiplies through slow microcode (3x slower LaS steps), and they change a logit by less than 1e-30 |s|.
 int64_t table_span(int64_t C) { return 2 * C - 1 + kBc; }
