@@ -95,9 +95,8 @@ void Group::sum(double* data, int64_t n) {
 
 void Group::check_same(const std::string& what, const std::string& text) {
   if (!mpi_) return;
-  // Each rank's text hashed (FNV-1a) and gathered: equal hashes everywhere or a named mismatch.
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : text) h = (h ^ c) * 1099511628211ull;
+  // Each rank's text hashed and gathered: equal hashes everywhere or a named mismatch.
+  const uint64_t h = hash_bytes(text.data(), text.size());
   // Two 32-bit halves as doubles (exact), summed into each rank's own slots.
   std::vector<double> halves(static_cast<size_t>(2 * size_), 0.0);
   halves[static_cast<size_t>(2 * rank_)] = static_cast<double>(h >> 32);

@@ -6,6 +6,7 @@
 //   g.sum(grads.data(), n);                  // all-reduce: every rank ends with the sum over ranks
 //   if (g.root()) write_checkpoint(...);     // rank 0 alone writes
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -54,5 +55,12 @@ class Group {
 
 // Whether this lasgrad was built with Open MPI (LASGRAD_HAVE_MPI).
 bool built_with_mpi();
+
+// FNV-1a over n bytes, continuing from h: the fingerprints that Group::check_same compares.
+inline uint64_t hash_bytes(const void* data, size_t n, uint64_t h = 1469598103934665603ull) {
+  const auto* p = static_cast<const unsigned char*>(data);
+  for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 1099511628211ull;
+  return h;
+}
 
 }  // namespace lasgrad::train

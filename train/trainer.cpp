@@ -130,13 +130,12 @@ void sum_gradients(Module& m, Group& g) {
   }
 }
 
-// FNV-1a over every parameter's bytes: the same on every rank or the ranks have drifted apart.
+// A hash of every parameter's bytes: the same on every rank or the ranks have drifted apart.
 std::string parameter_checksum(const Module& m) {
-  uint64_t h = 1469598103934665603ull;
+  uint64_t h = hash_bytes(nullptr, 0);
   for (const Tensor& p : m.parameters()) {
     const Tensor host = p.to(Device::CPU);
-    const auto* bytes = static_cast<const unsigned char*>(host.raw());
-    for (size_t i = 0; i < host.nbytes(); ++i) h = (h ^ bytes[i]) * 1099511628211ull;
+    h = hash_bytes(host.raw(), host.nbytes(), h);
   }
   return std::to_string(h);
 }
