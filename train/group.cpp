@@ -14,9 +14,10 @@ namespace lasgrad::train {
 
 namespace {
 
-// Ranks in the job, from what the launcher put in the environment; 1 when none did.
+// Ranks in the job, from what the launcher put in the environment (mpirun, a PMI launcher, or an
+// srun step, not merely a SLURM allocation); 1 when none did.
 int launched_ranks() {
-  for (const char* var : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_NTASKS"}) {
+  for (const char* var : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_STEP_NUM_TASKS"}) {
     const char* v = std::getenv(var);
     if (v && std::atoi(v) > 1) return std::atoi(v);
   }

@@ -15,9 +15,9 @@ namespace lasgrad::train {
 
 class Group {
  public:
-  // The group of every rank of this job, set up on the first call: under mpirun (Open MPI's
-  // OMPI_COMM_WORLD_SIZE, PMIx's PMIX_RANK or SLURM's PMI_SIZE in the environment) with MPI, else
-  // one rank. A job of several ranks in a build without MPI is refused with a message saying so.
+  // The group of every rank of this job, set up on the first call: with MPI when a launcher started
+  // several ranks (OMPI_COMM_WORLD_SIZE from mpirun, PMI_SIZE, or SLURM_STEP_NUM_TASKS from srun above
+  // 1), else one rank. A job of several ranks in a build without MPI is refused with a message saying so.
   static Group& world();
 
   int rank() const { return rank_; }
