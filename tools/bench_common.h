@@ -14,18 +14,25 @@
 
 namespace lasgrad::bench {
 
+// Seconds one call of f takes.
+inline double seconds(const std::function<void()>& f) {
+  const auto t0 = std::chrono::steady_clock::now();
+  f();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+inline double median(std::vector<double> t) {
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
 // Median seconds of `reps` runs of f after two warm-up runs.
 inline double median_seconds(int reps, const std::function<void()>& f) {
   f();
   f();
   std::vector<double> t;
-  for (int i = 0; i < reps; ++i) {
-    auto t0 = std::chrono::steady_clock::now();
-    f();
-    t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  }
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
+  for (int i = 0; i < reps; ++i) t.push_back(seconds(f));
+  return median(t);
 }
 
 // ---- peak float32 FLOP/s ----

@@ -34,17 +34,6 @@ using namespace lasgrad::bench;
 
 namespace {
 
-double seconds(const std::function<void()>& f) {
-  auto t0 = std::chrono::steady_clock::now();
-  f();
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
-double median(std::vector<double> t) {
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
-}
-
 // A named model: its settings, task description and one fixed batch.
 struct BenchModel {
   train::Config config;
@@ -137,6 +126,7 @@ void describe(const std::string& name) {
                       {"alphas", m->alphas()},
                       {"lr", c.number("lr")},
                       {"weight_decay", c.number("weight_decay")},
+                      {"no_decay", c.list("no_decay")},
                       {"gflop", step_flops(b) / 1e9}};
   if (!(c.str("norm") == "layer" && c.flag("prenorm") && c.str("pos") == "sinusoidal"))
     throw Error("bench_step: bench_torch.py's model is pre-LayerNorm with sinusoidal positions");

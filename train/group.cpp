@@ -74,23 +74,24 @@ void check(int code, const char* call) {
 }  // namespace
 #endif
 
-void Group::sum(float* data, int64_t n) {
+void Group::sum(float* data, int64_t n) { reduce(data, n, false); }
+void Group::sum(double* data, int64_t n) { reduce(data, n, true); }
+
+void Group::reduce(void* data, int64_t n, bool f64) {
   if (!mpi_ || n == 0) return;
 #ifdef LASGRAD_HAVE_MPI
   const auto t0 = std::chrono::steady_clock::now();
-  check(MPI_Allreduce(MPI_IN_PLACE, data, static_cast<int>(n), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD), "MPI_Allreduce");
+  check(MPI_Allreduce(MPI_IN_PLACE, data, static_cast<int>(n), f64 ? MPI_DOUBLE : MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD),
+        "MPI_Allreduce");
   seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  bytes_ += n * static_cast<int64_t>(sizeof(float));
+  bytes_ += n * static_cast<int64_t>(f64 ? sizeof(double) : sizeof(float));
 #endif
 }
 
-void Group::sum(double* data, int64_t n) {
-  if (!mpi_ || n == 0) return;
+void Group::barrier() {
+  if (!mpi_) return;
 #ifdef LASGRAD_HAVE_MPI
-  const auto t0 = std::chrono::steady_clock::now();
-  check(MPI_Allreduce(MPI_IN_PLACE, data, static_cast<int>(n), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD), "MPI_Allreduce");
-  seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  bytes_ += n * static_cast<int64_t>(sizeof(double));
+  check(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier");
 #endif
 }
 

@@ -29,6 +29,9 @@ class Group {
   void sum(double* data, int64_t n);
   void sum(std::vector<double>& v) { sum(v.data(), static_cast<int64_t>(v.size())); }
 
+  // Returns on every rank once all of them have called it.
+  void barrier();
+
   // Throws Error on every rank when `text` (a run's resolved settings, say) is not the same on all of
   // them, naming `what` and the first rank that differs from rank 0.
   void check_same(const std::string& what, const std::string& text);
@@ -47,6 +50,7 @@ class Group {
 
  private:
   Group();
+  void reduce(void* data, int64_t n, bool f64);  // the one all-reduce behind sum()
   int rank_ = 0, size_ = 1;
   bool mpi_ = false;
   int64_t bytes_ = 0;

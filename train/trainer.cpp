@@ -481,10 +481,7 @@ TrainResult fit(TaskModel& model, const Config& c, const Splits& data, const Tra
       save(last);
     }
     if (stop) {
-      if (ranks > 1) {  // no rank exits before rank 0 has written last.safetensors (mpirun would kill it)
-        std::vector<double> barrier = {0};
-        g.sum(barrier);
-      }
+      g.barrier();  // no rank exits before rank 0 has written last.safetensors (mpirun would kill it)
       res.interrupted = true;
       break;
     }
@@ -503,10 +500,7 @@ TrainResult fit(TaskModel& model, const Config& c, const Splits& data, const Tra
     if (!quiet && ranks == 1) std::printf("interrupted at step %lld; resume with --resume %s\n", (long long)st.step, last.c_str());
     return res;
   }
-  if (ranks > 1) {  // rank 0 has written best.safetensors before any rank reads it
-    std::vector<double> barrier = {0};
-    g.sum(barrier);
-  }
+  g.barrier();  // rank 0 has written best.safetensors before any rank reads it
   load_model(load_checkpoint(best), m);
   res.test = evaluate(model, *data.test, batch_size);
   emit("{\"split\": \"test\", \"step\": " + std::to_string(st.best_step) + ", \"loss\": " + fmt("%.7g", res.test.loss) +

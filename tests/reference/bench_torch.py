@@ -33,9 +33,10 @@ def main():
     else:
         x = torch.randint(1, d["vocab"], (B, L), generator=gen) * valid
     y = torch.randint(0, d["classes"], (B,), generator=gen)
-    # lasgrad's Adam takes no weight decay on biases, norms and the embedding (the no_decay setting).
-    decay = [t for n, t in w.items() if not any(s in n for s in ("bias", "norm", "embed"))]
-    rest = [t for n, t in w.items() if any(s in n for s in ("bias", "norm", "embed"))]
+    # lasgrad's Adam takes no weight decay on the parameters named by the no_decay setting.
+    exempt = lambda n: any(s in n for s in d["no_decay"])
+    decay = [t for n, t in w.items() if not exempt(n)]
+    rest = [t for n, t in w.items() if exempt(n)]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": d["weight_decay"]}, {"params": rest, "weight_decay": 0.0}],
                             lr=d["lr"])
 
