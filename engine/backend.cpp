@@ -29,6 +29,14 @@ bool device_available(Device device, std::string* why) {
   return false;
 }
 
+void use_cuda_device(int index) {
+#ifdef LASGRAD_HAVE_CUDA
+  cuda_use_device(index);
+#else
+  throw Error("use_cuda_device(" + std::to_string(index) + "): this lasgrad was built without CUDA");
+#endif
+}
+
 Device parse_device(const std::string& name, const std::string& what) {
   if (name == "cpu") return Device::CPU;
   if (name == "cuda") return Device::CUDA;

@@ -166,6 +166,12 @@ Backend& backend(Device device);
 // and the driver reports a GPU. When not, `why` (if given) says which of the two is missing.
 bool device_available(Device device, std::string* why = nullptr);
 
+// Makes this process's CUDA tensors live on GPU `index` mod the machine's number of GPUs
+// (cudaSetDevice), as each data-parallel rank drives the GPU of its local rank (more ranks than GPUs
+// share them round-robin). Call it before the first CUDA tensor. Throws Error when the build has no
+// CUDA or the machine no GPU.
+void use_cuda_device(int index);
+
 // "cpu" or "cuda" as a Device; throws Error naming `what` (the flag or setting) on anything else.
 Device parse_device(const std::string& name, const std::string& what);
 

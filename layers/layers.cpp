@@ -49,11 +49,21 @@ Tensor BatchNorm::forward(const Tensor& x) {
   if (x.ndim() != 3) throw Error("BatchNorm: expects [B, L, d], got " + shape_str(x.shape()));
   Tensor mu, var;
   if (training()) {
-    mu = mean(x, {0, 1});                 // [d]
+    // Sums over (batch, positions), and over the replicas when synchronised; n counts their positions.
+    double n = static_cast<double>(x.dim(0) * x.dim(1));
+    auto total = [&](Tensor s) {  // [d]
+      if (!sync) return s;
+      if (!sync->contributes) s = mul(s, 0.0);
+      return replica_sum(s, *sync->replicas);
+    };
+    if (sync) {
+      if (!sync->contributes) n = 0;
+      sync->replicas->sum(&n, 1);
+    }
+    mu = mul(total(sum(x, {0, 1})), 1.0 / n);  // [d]
     Tensor centred = sub(x, mu);
-    var = mean(mul(centred, centred), {0, 1});  // biased, as the normalisation uses
+    var = mul(total(sum(mul(centred, centred), {0, 1})), 1.0 / n);  // biased, as the normalisation uses
     NoGradGuard no_grad;
-    const double n = static_cast<double>(x.dim(0) * x.dim(1));
     running_mean.copy_from(add(mul(running_mean, 1 - momentum), mul(mu.detach(), momentum)));
     running_var.copy_from(add(mul(running_var, 1 - momentum), mul(var.detach(), momentum * n / std::max(n - 1, 1.0))));
   } else {

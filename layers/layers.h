@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "engine/ops.h"
+#include "engine/replicas.h"
 #include "engine/rng.h"
 #include "layers/module.h"
 
@@ -48,12 +49,22 @@ class LayerNorm : public Norm {
 // variance) and updates the buffers running_mean (init 0) and running_var (init 1) by
 // r = (1 - momentum) r + momentum * stat, with the unbiased variance; eval normalises with the buffers.
 // weight [d] = 1, bias [d] = 0 at init. Composed from ops, so its gradient is the engine's.
+//
+// Synchronised over data-parallel replicas when `sync` is set (the trainer does, docs/distributed.md):
+// the batch statistics are then those of every replica's rows together, through replica_sum, so N
+// replicas normalise as one process with their rows would. A replica whose rows are only filler (a
+// last batch with fewer rows than replicas) sets `contributes` to false and adds none of them.
 class BatchNorm : public Norm {
  public:
+  struct Sync {
+    Replicas* replicas = nullptr;
+    bool contributes = true;
+  };
   BatchNorm(int64_t d, DType dtype = DType::F32, double eps = 1e-5, double momentum = 0.1);
   Tensor forward(const Tensor& x) override;
   Tensor weight, bias, running_mean, running_var;
   double eps, momentum;
+  std::shared_ptr<const Sync> sync;
 };
 
 // Where dropout masks get their seeds: one counter per model, so a run with the same seed draws the

@@ -46,6 +46,11 @@ void Module::zero_grad() {
   for (auto& [name, t] : named_parameters()) t.zero_grad();
 }
 
+void Module::apply(const std::function<void(Module&)>& fn) {
+  fn(*this);
+  for (auto& [name, child] : children_) child->apply(fn);
+}
+
 Tensor Module::add_parameter(const std::string& name, Tensor value) {
   for (const auto& [existing, t] : parameters_)
     if (existing == name) throw Error("Module: parameter '" + name + "' registered twice");

@@ -5,6 +5,7 @@
 // Names are dotted paths from the root, e.g. "blocks.3.attn.qkv.weight"; the optimizer (weight-decay
 // groups) and checkpoints address parameters by these names.
 #pragma once
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -35,6 +36,9 @@ class Module {
   // Moves every parameter and buffer to `device` in place: handles held elsewhere stay valid.
   void to(Device device);
   void zero_grad();
+
+  // Calls fn on this module, then on each child's tree in registration order.
+  void apply(const std::function<void(Module&)>& fn);
 
  protected:
   // Registers a parameter (made a leaf that requires grad) and returns a handle to it (handles share the tensor).

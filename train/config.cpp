@@ -14,6 +14,7 @@
 #include "data/reader.h"
 #include "engine/parse.h"
 #include "layers/multihead_attention.h"
+#include "train/group.h"
 
 namespace lasgrad::train {
 
@@ -358,6 +359,8 @@ Device run_device(const Config& config) {
   const Device d = parse_device(config.str("device"), "setting device");
   std::string why;
   if (!device_available(d, &why)) throw Error("setting device = " + config.str("device") + ": " + why);
+  // Data-parallel ranks on one machine drive one GPU each, by their local rank (docs/distributed.md).
+  if (d == Device::CUDA && Group::world().size() > 1) use_cuda_device(Group::world().local_rank());
   return d;
 }
 

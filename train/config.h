@@ -86,7 +86,8 @@ int64_t sequence_length(const Config& config);
 std::vector<double> smoothing_kernel(const Config& config);
 
 // The device the settings train on; throws Error saying why when it cannot be used here (a build
-// without CUDA, no GPU).
+// without CUDA, no GPU). On CUDA in a job of several ranks, it also selects the GPU of this rank's
+// local rank (use_cuda_device), so call it before the first CUDA tensor.
 Device run_device(const Config& config);
 
 }  // namespace lasgrad::train

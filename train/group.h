@@ -11,9 +11,11 @@
 #include <string>
 #include <vector>
 
+#include "engine/replicas.h"
+
 namespace lasgrad::train {
 
-class Group {
+class Group : public Replicas {
  public:
   // The group of every rank of this job, set up on the first call: with MPI when a launcher started
   // several ranks (OMPI_COMM_WORLD_SIZE from mpirun, PMI_SIZE, or SLURM_STEP_NUM_TASKS from srun above
@@ -23,10 +25,12 @@ class Group {
   int rank() const { return rank_; }
   int size() const { return size_; }
   bool root() const { return rank_ == 0; }
+  // This rank's index among the ranks on its machine (those sharing its memory): the GPU it drives.
+  int local_rank() const { return local_rank_; }
 
   // In-place all-reduce sums over the ranks: one collective call however long the buffer.
-  void sum(float* data, int64_t n);
-  void sum(double* data, int64_t n);
+  void sum(float* data, int64_t n) override;
+  void sum(double* data, int64_t n) override;
   void sum(std::vector<double>& v) { sum(v.data(), static_cast<int64_t>(v.size())); }
 
   // Returns on every rank once all of them have called it.
@@ -46,12 +50,12 @@ class Group {
 
   Group(const Group&) = delete;
   Group& operator=(const Group&) = delete;
-  ~Group();
+  ~Group() override;
 
  private:
   Group();
   void reduce(void* data, int64_t n, bool f64);  // the one all-reduce behind sum()
-  int rank_ = 0, size_ = 1;
+  int rank_ = 0, size_ = 1, local_rank_ = 0;
   bool mpi_ = false;
   int64_t bytes_ = 0;
   double seconds_ = 0;

@@ -13,6 +13,7 @@
 
 #include "engine/ops.h"
 #include "data/reader.h"
+#include "layers/layers.h"
 #include "train/checkpoint.h"
 #include "train/group.h"
 #include "train/optim.h"
@@ -108,35 +109,41 @@ data::Batch rows_of(const data::Batch& b, int64_t begin, int64_t end) {
 }
 
 // Every parameter's gradient summed over the ranks in one all-reduce of one flat buffer (float32
-// parameters; float64 ones in a second buffer).
+// parameters; float64 ones in a second buffer). GPU gradients go through host copies: this Open MPI
+// is not CUDA-aware, and NCCL, which would sum them on the devices, cannot be installed here.
 void sum_gradients(Module& m, Group& g) {
-  std::vector<Tensor> params = m.parameters();
+  std::vector<Tensor> grads;
   std::vector<float> f32;
   std::vector<double> f64;
-  for (const Tensor& p : params) {
-    const Tensor gr = p.grad();
-    if (!gr.defined()) throw Error("data-parallel step: parameter without a gradient (every rank must use every parameter)");
-    if (gr.device() != Device::CPU) throw Error("data-parallel training runs on the CPU (device = cpu)");
-    if (gr.dtype() == DType::F32) f32.insert(f32.end(), gr.data<float>(), gr.data<float>() + gr.numel());
-    else f64.insert(f64.end(), gr.data<double>(), gr.data<double>() + gr.numel());
+  for (const Tensor& p : m.parameters()) {
+    grads.push_back(p.grad());
+    if (!grads.back().defined())
+      throw Error("data-parallel step: parameter without a gradient (every rank must use every parameter)");
+    const Tensor h = grads.back().to(Device::CPU);
+    if (h.dtype() == DType::F32) f32.insert(f32.end(), h.data<float>(), h.data<float>() + h.numel());
+    else f64.insert(f64.end(), h.data<double>(), h.data<double>() + h.numel());
   }
   g.sum(f32.data(), static_cast<int64_t>(f32.size()));
   g.sum(f64.data(), static_cast<int64_t>(f64.size()));
   size_t a = 0, b = 0;
-  for (const Tensor& p : params) {
-    Tensor gr = p.grad();
-    if (gr.dtype() == DType::F32) std::copy(f32.begin() + a, f32.begin() + a + gr.numel(), gr.data<float>()), a += gr.numel();
-    else std::copy(f64.begin() + b, f64.begin() + b + gr.numel(), gr.data<double>()), b += gr.numel();
+  for (Tensor& gr : grads) {
+    const size_t n = static_cast<size_t>(gr.numel());
+    Tensor h = gr.device() == Device::CPU ? gr : Tensor::empty(gr.shape(), gr.dtype());
+    if (h.dtype() == DType::F32) std::copy(f32.begin() + a, f32.begin() + a + n, h.data<float>()), a += n;
+    else std::copy(f64.begin() + b, f64.begin() + b + n, h.data<double>()), b += n;
+    if (gr.device() != Device::CPU) gr.copy_from(h);
   }
 }
 
-// A hash of every parameter's bytes: the same on every rank or the ranks have drifted apart.
+// A hash of every parameter's and buffer's bytes (BatchNorm's running statistics): the same on every
+// rank or the ranks have drifted apart.
 std::string parameter_checksum(const Module& m) {
   uint64_t h = hash_bytes(nullptr, 0);
-  for (const Tensor& p : m.parameters()) {
-    const Tensor host = p.to(Device::CPU);
-    h = hash_bytes(host.raw(), host.nbytes(), h);
-  }
+  for (const NamedTensors& all : {m.named_parameters(), m.named_buffers()})
+    for (const auto& [name, t] : all) {
+      const Tensor host = t.to(Device::CPU);
+      h = hash_bytes(host.raw(), host.nbytes(), h);
+    }
   return std::to_string(h);
 }
 
@@ -268,12 +275,13 @@ TrainResult fit(TaskModel& model, const Config& c, const Splits& data, const Tra
   const int64_t ranks = g.size();
   const bool quiet = o.quiet || !g.root();  // rank 0 alone prints and writes the run's files
   g.check_same("settings", c.toml());
-  if (ranks > 1 && c.str("norm") == "batch")
-    throw Error("data-parallel training over " + std::to_string(ranks) + " ranks needs norm = layer: synchronised "
-                "BatchNorm is not implemented yet (docs/distributed.md)");
-  if (ranks > 1 && c.str("device") != "cpu")
-    throw Error("data-parallel training over ranks runs on the CPU in this version (device = cpu)");
   Module& m = model.module();
+  // Over ranks, BatchNorm takes its batch statistics over every rank's rows (synchronised BatchNorm).
+  auto bn_sync = std::make_shared<BatchNorm::Sync>(BatchNorm::Sync{.replicas = &g});
+  if (ranks > 1)
+    m.apply([&](Module& x) {
+      if (auto* bn = dynamic_cast<BatchNorm*>(&x)) bn->sync = bn_sync;
+    });
   const int64_t batch_size = c.integer("batch_size"), accum = c.integer("accum"), seed = c.integer("seed");
   Adam opt(m.named_parameters(),
            {c.number("beta1"), c.number("beta2"), c.number("eps"), c.number("weight_decay"), c.str("optimizer") == "adamw"},
@@ -384,6 +392,7 @@ TrainResult fit(TaskModel& model, const Config& c, const Splits& data, const Tra
       const data::Batch mine = ranks == 1 ? data::Batch{} : rows_of(b, lo < hi ? lo : 0, lo < hi ? hi : 1);
       const data::Batch& rows = ranks == 1 ? b : mine;
       const double share = lo < hi ? double(hi - lo) / double(b.size) : 0.0;
+      bn_sync->contributes = lo < hi;
       Tensor logits = model.logits(rows);
       Tensor loss = cross_entropy(logits, Tensor::from(rows.labels, {rows.size}, logits.device()));
       double lv = loss.item();
@@ -392,10 +401,12 @@ TrainResult fit(TaskModel& model, const Config& c, const Splits& data, const Tra
                                  std::to_string(st.step + 1) + " (micro-batch " + std::to_string(micro + 1) + ")";
         if (ranks == 1) throw Error("training stopped: " + what + "; " + last_good());
         if (part[3] == 0) part[3] = double(micro + 1);  // told to every rank after the all-reduce
-        continue;
       }
+      // Every rank runs every backward pass, a non-finite one too (the step is dropped after the
+      // all-reduce): synchronised BatchNorm makes collective calls in it that the others wait on.
       const double weight = share / double(accum);
       (weight != 1 ? mul(loss, weight) : loss).backward();
+      if (!std::isfinite(lv)) continue;
       part[0] += lv * share / double(accum);
       if (lo < hi) {
         part[1] += double(count_correct(logits, rows.labels));

@@ -54,6 +54,13 @@ bool cuda_device_available(std::string* why) {
   return true;
 }
 
+void cuda_use_device(int index) {
+  int n = 0;
+  LASGRAD_CUDA_CHECK(cudaGetDeviceCount(&n), "use_cuda_device");
+  if (n == 0 || index < 0) throw Error("use_cuda_device(" + std::to_string(index) + "): no GPU here");
+  LASGRAD_CUDA_CHECK(cudaSetDevice(index % n), "use_cuda_device");
+}
+
 Backend& cuda_backend() { return cuda_backend_impl(); }
 
 CudaBackend& cuda_backend_impl() {

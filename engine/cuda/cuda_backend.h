@@ -23,6 +23,9 @@ namespace lasgrad {
 // (no driver, no device, ...). Never throws: tests call it to decide whether to skip.
 bool cuda_device_available(std::string* why = nullptr);
 
+// use_cuda_device (engine/backend.h): cudaSetDevice(index mod the number of GPUs).
+void cuda_use_device(int index);
+
 // DeviceAllocator's memory on the GPU (cuda_backend.cu): cudaMalloc (nullptr when out of memory),
 // cudaFree, cudaDeviceSynchronize.
 struct CudaMemory {

@@ -1,6 +1,8 @@
 // Each layer: parameter names, initialisation, train/eval behaviour, and a finite-difference gradient
 // check (float64, tiny shapes) of its output with respect to its input and every parameter.
+#include <barrier>
 #include <cmath>
+#include <thread>
 
 #include "layers/layers.h"
 #include "layers/multihead_attention.h"
@@ -75,6 +77,99 @@ TEST_CASE("BatchNorm: batch statistics in training, running statistics in eval, 
   bn.weight.copy_from(random({3}, rng, 0.5, 1.5, false));
   Tensor xg = random({2, 4, 3}, rng);
   CHECK_GRADIENTS([&](const In&) { return bn.forward(xg); }, with_params(xg, bn));
+}
+
+namespace {
+
+// Two replicas in one process: two threads meet in sum(), and each leaves with slot 0 + slot 1, added
+// in that order on both (as MPI gives every rank the same bits).
+struct ReplicaPair {
+  std::barrier<> meet{2};
+  std::vector<double> slot[2];
+  struct Side : Replicas {
+    ReplicaPair* pair;
+    int me;
+    Side(ReplicaPair* p, int i) : pair(p), me(i) {}
+    template <class T> void add(T* data, int64_t n) {
+      pair->slot[me].assign(data, data + n);
+      pair->meet.arrive_and_wait();
+      for (int64_t i = 0; i < n; ++i) data[i] = static_cast<T>(pair->slot[0][i] + pair->slot[1][i]);
+      pair->meet.arrive_and_wait();  // both have read before either writes its slot again
+    }
+    void sum(float* data, int64_t n) override { add(data, n); }
+    void sum(double* data, int64_t n) override { add(data, n); }
+  };
+  Side side[2] = {{this, 0}, {this, 1}};
+};
+
+// Rows [begin, end) of x [B, ...] as a new leaf.
+Tensor rows(const Tensor& x, int64_t begin, int64_t end) {
+  const int64_t per = x.numel() / x.dim(0);
+  std::vector<double> v = x.to_doubles();
+  Shape s = x.shape();
+  s[0] = end - begin;
+  Tensor out = Tensor::from(std::vector<double>(v.begin() + begin * per, v.begin() + end * per), s);
+  out.set_requires_grad(true);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("BatchNorm synchronised over two replicas matches one BatchNorm over all their rows") {
+  Rng rng(4);
+  Tensor x = random({5, 4, 3}, rng, -2, 2), up = random({5, 4, 3}, rng, -1, 1, false);
+  auto make = [&] {
+    auto bn = std::make_unique<BatchNorm>(3, DType::F64, 1e-5, 0.1);
+    bn->weight.copy_from(Tensor::from(std::vector<double>{0.5, 1.5, -1.0}, {3}));
+    bn->bias.copy_from(Tensor::from(std::vector<double>{0.1, -0.2, 0.3}, {3}));
+    return bn;
+  };
+  // One BatchNorm over rows 0..4, the loss sum(y * up).
+  auto whole = make();
+  Tensor y = whole->forward(x);
+  sum(mul(y, up)).backward();
+
+  // Replica 0 takes rows [0, 2), replica 1 rows [2, 5); or, as filler, replica 1 runs row 0 without
+  // contributing and replica 0 has every row.
+  for (bool filler : {false, true}) {
+    CAPTURE(filler);
+    ReplicaPair pair;
+    std::unique_ptr<BatchNorm> bn[2] = {make(), make()};
+    Tensor in[2] = {rows(x, 0, filler ? 5 : 2), rows(x, filler ? 0 : 2, filler ? 1 : 5)};
+    Tensor out[2];
+    auto run = [&](int r) {
+      bn[r]->sync = std::make_shared<BatchNorm::Sync>(BatchNorm::Sync{&pair.side[r], !(filler && r == 1)});
+      out[r] = bn[r]->forward(in[r]);
+      const int64_t first = filler || r == 0 ? 0 : 2;
+      const double weight = filler && r == 1 ? 0.0 : 1.0;  // the trainer weights a filler's loss 0
+      sum(mul(mul(out[r], rows(up, first, first + in[r].dim(0)).detach()), weight)).backward();
+    };
+    std::thread other(run, 1);
+    run(0);
+    other.join();
+    const std::vector<double> yv = y.to_doubles(), gx = x.grad().to_doubles();
+    std::vector<double> got_y = out[0].to_doubles(), got_gx = in[0].grad().to_doubles();
+    if (!filler) {
+      for (double v : out[1].to_doubles()) got_y.push_back(v);
+      for (double v : in[1].grad().to_doubles()) got_gx.push_back(v);
+    } else {
+      for (double v : in[1].grad().to_doubles()) CHECK(v == 0.0);
+    }
+    test::check_close(got_y, yv, 1e-12);
+    test::check_close(got_gx, gx, 1e-12);
+    for (int r = 0; r < 2; ++r) {
+      test::check_close(bn[r]->running_mean.to_doubles(), whole->running_mean.to_doubles(), 1e-12);
+      test::check_close(bn[r]->running_var.to_doubles(), whole->running_var.to_doubles(), 1e-12);
+    }
+    // The trainer sums the parameters' gradients over the replicas.
+    auto summed = [&](Tensor BatchNorm::*p) {
+      std::vector<double> g = ((*bn[0]).*p).grad().to_doubles(), g1 = ((*bn[1]).*p).grad().to_doubles();
+      for (size_t i = 0; i < g.size(); ++i) g[i] += g1[i];
+      return g;
+    };
+    test::check_close(summed(&BatchNorm::weight), whole->weight.grad().to_doubles(), 1e-12);
+    test::check_close(summed(&BatchNorm::bias), whole->bias.grad().to_doubles(), 1e-12);
+  }
 }
 
 TEST_CASE("Dropout: reproducible from the seed counter, identity in eval") {
