@@ -166,6 +166,18 @@ Backend& backend(Device device);
 // and the driver reports a GPU. When not, `why` (if given) says which of the two is missing.
 bool device_available(Device device, std::string* why = nullptr);
 
+// While alive, `stand_in` serves Device::CUDA in place of the CUDA backend, in any build, and
+// device_available(CUDA) is true: tests run every op through the CUDA kernels on the CPU emulator of
+// CUDA's thread model this way (tests/cuda/emulated_backend.h), with host memory as the device's.
+// One at a time; tensors keep the backend that allocated them, so any may outlive it.
+class CudaStandIn {
+ public:
+  explicit CudaStandIn(Backend& stand_in);  // throws Error when another is alive
+  ~CudaStandIn();
+  CudaStandIn(const CudaStandIn&) = delete;
+  CudaStandIn& operator=(const CudaStandIn&) = delete;
+};
+
 // Makes this process's CUDA tensors live on GPU `index` mod the machine's number of GPUs
 // (cudaSetDevice), as each data-parallel rank drives the GPU of its local rank (more ranks than GPUs
 // share them round-robin). Call it before the first CUDA tensor. Throws Error when the build has no

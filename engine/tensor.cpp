@@ -27,11 +27,13 @@ int64_t numel_of(const Shape& s) {
 }
 
 Storage::Storage(size_t bytes, Device device) : bytes(bytes), device(device) {
-  ptr = bytes ? backend(device).allocate(bytes) : nullptr;
+  if (!bytes) return;  // an empty tensor needs no backend: a CPU-only build can hold an empty CUDA one
+  owner = &backend(device);
+  ptr = owner->allocate(bytes);
 }
 
 Storage::~Storage() {
-  if (ptr) backend(device).deallocate(ptr, bytes);
+  if (ptr) owner->deallocate(ptr, bytes);
 }
 
 Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {

@@ -32,10 +32,12 @@ int64_t numel_of(const Shape& s);
 
 
 // A block of memory owned by a device's allocator; returned to it on destruction.
+class Backend;
 struct Storage {
   void* ptr = nullptr;
   size_t bytes = 0;
   Device device = Device::CPU;
+  Backend* owner = nullptr;  // the backend that allocated ptr, which frees it (see CudaStandIn)
   Storage(size_t bytes, Device device);
   ~Storage();
   Storage(const Storage&) = delete;

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/cuda/gemm_plan.h"
 #include "engine/rng.h"
 #include "engine/tensor.h"
 #include "tests/cuda/simt_emulator.h"
@@ -39,6 +40,29 @@ inline void expect_close(const Tensor& got, const Tensor& want, double tol, cons
   INFO(what << ": " << bad << " of " << g.size() << " entries off; first at " << first << " (emulated "
             << (bad ? g[first] : 0) << ", cpu " << (bad ? w[first] : 0) << "), worst relative error " << worst);
   CHECK(bad == 0);
+}
+
+// cublas<t>gemmStridedBatched's definition: for each batch entry, C = op(A) op(B) with op(A) m x k,
+// op(B) k x n, C m x n, all column-major: entry (i, j) of X with leading dimension ld is X[i + j ld];
+// op transposes when its flag is set. A is the call's first operand, B its second. What cuBLAS does
+// with a GemmPlan, for the host (test_gemm_plan, and matmul of the emulated backend).
+template <class T>
+void column_major_gemm(const cuda::GemmPlan& p, const T* first, const T* second, T* c) {
+  for (int b = 0; b < p.batch; ++b) {
+    const T* A = first + b * p.stride_first;
+    const T* B = second + b * p.stride_second;
+    T* C = c + b * p.stride_c;
+    for (int j = 0; j < p.n; ++j)
+      for (int i = 0; i < p.m; ++i) {
+        double sum = 0;
+        for (int l = 0; l < p.k; ++l) {
+          const double a = p.trans_first ? A[l + i * int64_t(p.ld_first)] : A[i + l * int64_t(p.ld_first)];
+          const double bb = p.trans_second ? B[j + l * int64_t(p.ld_second)] : B[l + j * int64_t(p.ld_second)];
+          sum += a * bb;
+        }
+        C[i + j * int64_t(p.ldc)] = static_cast<T>(sum);
+      }
+  }
 }
 
 // A tensor whose entries stay NaN unless a kernel writes them.

@@ -30,6 +30,7 @@
 #include "engine/cuda/cuda_backend.h"
 #endif
 #include "models/model.h"
+#include "tests/engine/op_cases.h"
 #include "tests/train/random_tokens.h"
 #include "train/checkpoint.h"
 #include "train/optim.h"
@@ -118,6 +119,16 @@ void compare(const std::string& name, const Fn& f, const std::vector<Tensor>& cp
 const DType kDtypes[] = {DType::F32, DType::F64};
 
 }  // namespace
+
+// The op-case table (tests/engine/op_cases.h) in its GPU mode, at 20 times the emulated mode's
+// tolerances (1e-10 and 1e-5 there; kTol32 here): cuBLAS and the GPU's reductions sum in other orders.
+GPU_CASE("op cases: the gpu equals the cpu, output and gradients") {
+  for (const test::OpCase& c : test::op_cases())
+    for (DType dt : {DType::F32, DType::F64}) {
+      CAPTURE(c.name);
+      test::check_case_on_device(c, dt, Device::CUDA, 20);
+    }
+}
 
 GPU_CASE("memory: round trips, fill, convert, clone, copy_from; the allocator reuses freed blocks") {
   std::vector<float> v = {1.5f, -2.f, 3.25f, 0.f, 7.f, -0.5f};

@@ -14,31 +14,6 @@
 using namespace lasgrad;
 using namespace lasgrad::emulated;
 
-namespace {
-
-// cublasDgemmStridedBatched's definition: for each batch entry, C = op(A) op(B) with op(A) m x k,
-// op(B) k x n, C m x n, all column-major: entry (i, j) of X with leading dimension ld is X[i + j ld];
-// op transposes when its flag is set. A is the call's first operand, B its second.
-void column_major_gemm(const cuda::GemmPlan& p, const double* first, const double* second, double* c) {
-  for (int b = 0; b < p.batch; ++b) {
-    const double* A = first + b * p.stride_first;
-    const double* B = second + b * p.stride_second;
-    double* C = c + b * p.stride_c;
-    for (int j = 0; j < p.n; ++j)
-      for (int i = 0; i < p.m; ++i) {
-        double sum = 0;
-        for (int l = 0; l < p.k; ++l) {
-          const double a = p.trans_first ? A[l + i * int64_t(p.ld_first)] : A[i + l * int64_t(p.ld_first)];
-          const double bb = p.trans_second ? B[j + l * int64_t(p.ld_second)] : B[l + j * int64_t(p.ld_second)];
-          sum += a * bb;
-        }
-        C[i + j * int64_t(p.ldc)] = sum;
-      }
-  }
-}
-
-}  // namespace
-
 TEST_CASE("cuBLAS arguments of matmul: the column-major GEMM they describe is the CPU's row-major product") {
   Rng rng(31);
   for (int64_t batch : {1, 3})

@@ -1,0 +1,32 @@
+// The op-case table (tests/engine/op_cases.h) in its emulated mode: every case through the CUDA
+// backend's kernels on the CPU emulator (emulated_backend.h) against the CPU, float32 and float64, the
+// output and every floating input's gradient. Runs in every build, with or without CUDA.
+#include "tests/cuda/emulated_backend.h"
+#include "tests/engine/op_cases.h"
+
+using namespace lasgrad;
+using namespace lasgrad::test;
+
+TEST_CASE("op cases: the emulated cuda kernels equal the cpu, output and gradients") {
+  emulated::EmulatedCudaBackend emulated;
+  CudaStandIn stand_in(emulated);
+  for (const OpCase& c : op_cases())
+    for (DType dt : {DType::F32, DType::F64}) {
+      CAPTURE(c.name);
+      check_case_on_device(c, dt, Device::CUDA);
+    }
+}
+
+TEST_CASE("the emulated backend serves Device::CUDA only while its stand-in is alive") {
+  emulated::EmulatedCudaBackend emulated;
+  {
+    CudaStandIn stand_in(emulated);
+    CHECK(device_available(Device::CUDA));
+    CHECK(std::string(backend(Device::CUDA).name()) == "cuda (emulated)");
+    CHECK_THROWS_AS(CudaStandIn{emulated}, Error);  // one at a time
+  }
+  CHECK(&backend(Device::CPU) != static_cast<Backend*>(&emulated));
+#ifndef LASGRAD_HAVE_CUDA
+  CHECK_FALSE(device_available(Device::CUDA));
+#endif
+}
