@@ -13,6 +13,19 @@
 #include "engine/tensor.h"
 #include "tests/cuda/simt_emulator.h"
 
+// The attention kernels' one dynamic shared-memory array (their `extern __shared__ smem_raw`, which
+// the emulator makes thread_local): 192 KiB is more than any of their launches asks for (the largest,
+// float64 with dh = 128, is about 150 KiB) and less than an H100 block may have. Declared before
+// attention_kernels.cuh is included, so that the kernels' declaration names it.
+namespace lasgrad::cuda {
+inline namespace LASGRAD_CUDA_ABI {
+namespace attn {
+constexpr size_t kSharedBytes = 192 * 1024;
+alignas(16) inline thread_local unsigned char smem_raw[kSharedBytes];
+}  // namespace attn
+}  // namespace LASGRAD_CUDA_ABI
+}  // namespace lasgrad::cuda
+
 namespace lasgrad::emulated {
 
 // Uniform values in [lo, hi) of dtype dt on the CPU.

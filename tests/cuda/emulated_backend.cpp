@@ -8,17 +8,6 @@
 #include "engine/dispatch.h"
 #include "tests/cuda/emulated.h"
 
-// The attention kernels' one dynamic shared-memory array, as in test_cuda_emulated.cpp: 192 KiB is
-// more than any of their launches asks for.
-constexpr size_t kSharedBytes = 192 * 1024;
-namespace lasgrad::cuda {
-inline namespace LASGRAD_CUDA_ABI {
-namespace attn {
-alignas(16) thread_local unsigned char smem_raw[kSharedBytes];
-}
-}  // namespace LASGRAD_CUDA_ABI
-}  // namespace lasgrad::cuda
-
 #include "engine/cuda/attention_kernels.cuh"
 #include "engine/cuda/elementwise_kernels.cuh"
 #include "engine/cuda/layout_kernels.cuh"
@@ -33,7 +22,7 @@ namespace ew = cuda::elementwise;
 namespace nn = cuda::nn;
 
 const simt::Launch kLaunch{nullptr, 0};  // kernels without dynamic shared memory
-const simt::Launch kAttnLaunch{cuda::attn::smem_raw, kSharedBytes};
+const simt::Launch kAttnLaunch{cuda::attn::smem_raw, cuda::attn::kSharedBytes};
 
 // The nn kernels' two-word error flag (engine/cuda/nn.cu): armed to -1, then read back.
 struct Flag {

@@ -21,17 +21,6 @@
 #include "engine/tensor.h"
 #include "tests/cuda/emulated.h"
 
-// The attention kernels' one dynamic shared-memory array; 192 KiB is more than any of their launches
-// asks for (the largest, float64 with dh = 128, is about 150 KiB) and less than an H100 block may have.
-constexpr size_t kSharedBytes = 192 * 1024;
-namespace lasgrad::cuda {
-inline namespace LASGRAD_CUDA_ABI {
-namespace attn {
-alignas(16) thread_local unsigned char smem_raw[kSharedBytes];
-}
-}  // namespace LASGRAD_CUDA_ABI
-}  // namespace lasgrad::cuda
-
 #include "engine/cuda/attention_kernels.cuh"
 
 using namespace lasgrad;
@@ -39,7 +28,7 @@ using namespace lasgrad::emulated;
 
 namespace {
 
-simt::Launch attn_launch() { return {cuda::attn::smem_raw, kSharedBytes}; }
+simt::Launch attn_launch() { return {cuda::attn::smem_raw, cuda::attn::kSharedBytes}; }
 
 // ---- the emulator's own checks, on small kernels written for them ----
 
