@@ -23,7 +23,7 @@ struct AttentionSettings {
   int64_t pool = 5;             // P: odd smoothing window (LaS kinds; softmax uses 1)
   std::vector<double> kernel;   // smoothing weights over offsets -P/2..P/2 (odd count, sets P); empty = box 1/P
   bool strict_causal = false;   // re-mask after pooling (runs the reference implementation)
-  int64_t chunk = 128;          // C for las-chunk
+  int64_t chunk = 0;            // C for las-chunk (>= 1 there); unused by the other kinds
   bool fused = true;            // the fused kernel; false = the literal reference (L x L matrices)
   int64_t max_len = 1024;       // the task length, for the default alpha_min
 };

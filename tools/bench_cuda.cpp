@@ -97,6 +97,8 @@ void bench_step(const std::string& model, const std::string& kind, int64_t batch
   c.vocab = 20;
   c.classes = 10;
   c.expand = 4;
+  c.norm = NormKind::Layer;  // pre-LayerNorm, as bench_step's bench model
+  c.pre_norm = true;
   c.attention.heads = 8;
   c.attention.kind = parse_attention_kind(kind);
   c.attention.las_b = 0.1;

@@ -20,7 +20,7 @@ int cmd_eval(int argc, char** argv) {
   TrainedRun run = open_trained_run(f.str("checkpoint"), f, f.integer("threads"));
   const train::Config& c = run.checkpoint.config;
   if (f.integer("batches") < 0) throw cli::UsageError("--batches must be >= 0 (0: the whole split), got " + f.str("batches"));
-  train::EvalResult r = train::evaluate(*run.model, *run.data, c.integer("batch_size"), f.integer("batches"));
+  train::EvalResult r = train::evaluate(*run.model, *run.data, train::train_settings(c).batch_size, f.integer("batches"));
   std::printf("%s (step %lld): %s split of %s: accuracy %.2f%%, loss %.4f, %lld examples\n", f.str("checkpoint").c_str(),
               (long long)run.checkpoint.state.step, f.str("split").c_str(), c.str("task").c_str(), 100 * r.accuracy, r.loss,
               (long long)r.examples);

@@ -21,7 +21,7 @@ TrainedRun open_trained_run(const std::string& checkpoint, const cli::Flags& f, 
   if (f.given("device")) c.set("device", f.choice("device", {"cpu", "cuda"}));
   train::run_device(c);  // a device that cannot be used here fails before the data is read
   if (threads > 0) c.set("threads", std::to_string(threads));
-  if (c.integer("threads") > 0) omp_set_num_threads(static_cast<int>(c.integer("threads")));
+  if (const int n = train::train_settings(c).threads; n > 0) omp_set_num_threads(n);
   run.data = train::open_split(c, split);
   run.model = train::build_model(c, run.data->info());
   train::load_model(run.checkpoint, run.model->module());

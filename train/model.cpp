@@ -6,7 +6,7 @@
 
 namespace lasgrad::train {
 
-static ModelConfig model_config(const Config& c, const data::TaskInfo& info) {
+ModelConfig model_config(const Config& c, const data::TaskInfo& info) {
   ModelConfig m;
   m.pixels = info.pixels;
   m.vocab = info.pixels ? 0 : info.vocab_size;
@@ -32,7 +32,7 @@ static ModelConfig model_config(const Config& c, const data::TaskInfo& info) {
   a.pool = c.integer("pool");
   a.kernel = smoothing_kernel(c);
   a.strict_causal = c.flag("strict_causal");
-  a.chunk = c.integer("chunk") > 0 ? c.integer("chunk") : a.chunk;
+  a.chunk = c.integer("chunk");
   a.fused = c.flag("fused");
   a.max_len = m.max_len;
   return m;

@@ -9,7 +9,15 @@
 #include "layers/module.h"
 #include "train/config.h"
 
+namespace lasgrad {
+struct ModelConfig;
+}
+
 namespace lasgrad::train {
+
+// The model settings of `config` for a task (its classes, vocabulary and length from `info`), typed:
+// the keys mapped onto models/model.h's ModelConfig.
+ModelConfig model_config(const Config& config, const data::TaskInfo& info);
 
 class TaskModel {
  public:

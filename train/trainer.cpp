@@ -24,6 +24,29 @@ namespace lasgrad::train {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
+TrainSettings train_settings(const Config& c) {
+  TrainSettings s;
+  s.adam = {c.number("beta1"), c.number("beta2"), c.number("eps"), c.number("weight_decay"), c.str("optimizer") == "adamw"};
+  s.no_decay = c.list("no_decay");
+  s.lr = c.number("lr");
+  s.clip = c.number("clip");
+  s.schedule = c.str("schedule");
+  s.warmup = c.integer("warmup");
+  s.min_lr = c.number("min_lr");
+  s.plateau_factor = c.number("plateau_factor");
+  s.plateau_patience = c.integer("plateau_patience");
+  s.batch_size = c.integer("batch_size");
+  s.accum = c.integer("accum");
+  s.epochs = c.integer("epochs");
+  s.steps = c.integer("steps");
+  s.eval_every = c.integer("eval_every");
+  s.eval_batches = c.integer("eval_batches");
+  s.log_every = c.integer("log_every");
+  s.seed = static_cast<uint64_t>(c.integer("seed"));
+  s.threads = static_cast<int>(c.integer("threads"));
+  return s;
+}
+
 data::Options data_options(const Config& c) {
   data::Options o;
   o.max_length = c.integer("max_length");
@@ -267,7 +290,9 @@ class ThreadChooser {
 
 TrainResult fit(TaskModel& model, const Config& c, const Splits& data, const TrainOptions& o) {
   if (!data.train || !data.val || !data.test) throw Error("fit: the train, val and test splits are all needed");
-  ThreadChooser threads(c.integer("threads") > 0 ? static_cast<int>(c.integer("threads")) : omp_get_num_procs());
+  // c is read once, here; below it is only recorded (config.toml, checkpoints) and compared across ranks.
+  const TrainSettings s = train_settings(c);
+  ThreadChooser threads(s.threads > 0 ? s.threads : omp_get_num_procs());
   omp_set_num_threads(threads.threads());
   // Data-parallel ranks (train/group.h): each takes its share of every global batch of batch_size x
   // ranks examples, the gradients are summed in one all-reduce, and every rank takes the same step.
@@ -282,19 +307,15 @@ TrainResult fit(TaskModel& model, const Config& c, const Splits& data, const Tra
     m.apply([&](Module& x) {
       if (auto* bn = dynamic_cast<BatchNorm*>(&x)) bn->sync = bn_sync;
     });
-  const int64_t batch_size = c.integer("batch_size"), accum = c.integer("accum"), seed = c.integer("seed");
-  Adam opt(m.named_parameters(),
-           {c.number("beta1"), c.number("beta2"), c.number("eps"), c.number("weight_decay"), c.str("optimizer") == "adamw"},
-           c.list("no_decay"));
-  data::BatchIterator it(*data.train,
-                        {.batch_size = batch_size * ranks, .shuffle = true, .seed = static_cast<uint64_t>(seed)});
+  const int64_t batch_size = s.batch_size, accum = s.accum;
+  Adam opt(m.named_parameters(), s.adam, s.no_decay);
+  data::BatchIterator it(*data.train, {.batch_size = batch_size * ranks, .shuffle = true, .seed = s.seed});
   const int64_t per_epoch = std::max<int64_t>(1, it.batches_per_epoch() / accum);
-  const int64_t total = c.integer("steps") > 0 ? c.integer("steps") : c.integer("epochs") * per_epoch;
-  const int64_t eval_every = c.integer("eval_every") > 0 ? c.integer("eval_every") : per_epoch;
-  const int64_t log_every = c.integer("log_every"), eval_batches = c.integer("eval_batches");
-  Schedule sched({c.str("schedule"), c.number("lr"), c.integer("warmup"), total, c.number("min_lr"),
-                  c.number("plateau_factor"), c.integer("plateau_patience")});
-  const double clip = c.number("clip");
+  const int64_t total = s.steps > 0 ? s.steps : s.epochs * per_epoch;
+  const int64_t eval_every = s.eval_every > 0 ? s.eval_every : per_epoch;
+  const int64_t log_every = s.log_every, eval_batches = s.eval_batches;
+  Schedule sched({s.schedule, s.lr, s.warmup, total, s.min_lr, s.plateau_factor, s.plateau_patience});
+  const double clip = s.clip;
 
   const std::string last = o.run_dir + "/last.safetensors", best = o.run_dir + "/best.safetensors";
   const std::string metrics_path = o.run_dir + "/metrics.jsonl";

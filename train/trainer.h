@@ -19,8 +19,30 @@
 #include "data/dataset.h"
 #include "train/config.h"
 #include "train/model.h"
+#include "train/optim.h"
 
 namespace lasgrad::train {
+
+// The training settings, typed: what fit reads of a Config, read once by train_settings (their
+// defaults are the Config table's, train/config.cpp). The model's are ModelConfig (model_config in
+// train/model.h), the data's data::Options (data_options below).
+struct TrainSettings {
+  // Optimisation.
+  AdamConfig adam;                    // beta1, beta2, eps, weight_decay, optimizer (decoupled = adamw)
+  std::vector<std::string> no_decay;  // parameters whose name contains one of these get no weight decay
+  double lr, clip;                    // peak learning rate; global gradient-norm clip (0 = off)
+  std::string schedule;               // constant | cosine | plateau
+  int64_t warmup;
+  double min_lr, plateau_factor;
+  int64_t plateau_patience;
+  // The loop.
+  int64_t batch_size, accum;  // examples per micro-batch (per rank), micro-batches per step
+  int64_t epochs, steps;      // steps = 0: epochs x steps per epoch
+  int64_t eval_every, eval_batches, log_every;
+  uint64_t seed;  // the batch order (the weights' and dropout's: ModelConfig::seed)
+  int threads;    // CPU threads at most; 0 = every core
+};
+TrainSettings train_settings(const Config& config);
 
 // How open_task should read the task of `config` (length, pixel scaling, splits, permutation).
 data::Options data_options(const Config& config);

@@ -17,6 +17,8 @@ ModelConfig tiny(AttentionKind kind) {
   c.d_model = 4;
   c.layers = 2;
   c.expand = 2;
+  c.norm = NormKind::Layer;
+  c.pre_norm = true;
   c.dtype = DType::F64;
   c.seed = 11;
   c.attention.kind = kind;

@@ -35,6 +35,7 @@ void check_fixture(const std::string& kind, bool fused) {
   c.expand = meta("expand");
   c.max_len = meta("L");
   c.pre_norm = meta("pre_norm");
+  c.norm = NormKind::Layer;  // the fixture's model (tests/reference)
   c.attention.kind = parse_attention_kind(f.metadata.at("kind"));
   c.attention.causal = meta("causal");
   c.attention.heads = meta("heads");

@@ -7,12 +7,46 @@
 #include "data/dataset.h"
 #include "engine/backend.h"
 #include "engine/tensor.h"
+#include "models/model.h"
 #include "train/config.h"
 #include "train/model.h"
 
 using namespace lasgrad;
 using namespace lasgrad::train;
 namespace fs = std::filesystem;
+
+TEST_CASE("one set of model defaults: the settings' built-in defaults give ModelConfig's") {
+  const data::TaskInfo info{.name = "listops", .num_classes = 10, .vocab_size = 20, .max_length = 2000};
+  const ModelConfig got = model_config(Config(), info), want;
+  // The task's fields come from the task, not from defaults.
+  CHECK(got.vocab == 20);
+  CHECK(got.classes == 10);
+  CHECK(got.max_len == 2000);
+  CHECK(got.attention.max_len == 2000);
+  CHECK(got.d_model == want.d_model);
+  CHECK(got.layers == want.layers);
+  CHECK(got.expand == want.expand);
+  CHECK(got.norm == want.norm);
+  CHECK(got.pre_norm == want.pre_norm);
+  CHECK(got.positions == want.positions);
+  CHECK(got.dropout == want.dropout);
+  CHECK(got.norm_eps == want.norm_eps);
+  CHECK(got.bn_momentum == want.bn_momentum);
+  CHECK(got.dtype == want.dtype);
+  CHECK(got.seed == want.seed);
+  const AttentionSettings &a = got.attention, &b = want.attention;
+  CHECK(a.kind == b.kind);
+  CHECK(a.causal == b.causal);
+  CHECK(a.heads == b.heads);
+  CHECK(a.las_b == b.las_b);
+  CHECK(a.alpha_min == b.alpha_min);
+  CHECK(a.alphas == b.alphas);
+  CHECK(a.pool == b.pool);
+  CHECK(a.kernel == b.kernel);
+  CHECK(a.strict_causal == b.strict_causal);
+  CHECK(a.chunk == b.chunk);
+  CHECK(a.fused == b.fused);
+}
 
 TEST_CASE("the paper preset holds las-attention.md section 4") {
   Config l = preset("listops", "las", "paper");
