@@ -290,7 +290,8 @@ class ThreadChooser {
 
 TrainResult fit(TaskModel& model, const Config& c, const Splits& data, const TrainOptions& o) {
   if (!data.train || !data.val || !data.test) throw Error("fit: the train, val and test splits are all needed");
-  // c is read once, here; below it is only recorded (config.toml, checkpoints) and compared across ranks.
+  // c is read once, here; below it is only recorded (config.toml, checkpoints), named in messages and
+  // compared across ranks.
   const TrainSettings s = train_settings(c);
   ThreadChooser threads(s.threads > 0 ? s.threads : omp_get_num_procs());
   omp_set_num_threads(threads.threads());
