@@ -359,7 +359,8 @@ Device run_device(const Config& config) {
   const Device d = parse_device(config.str("device"), "setting device");
   std::string why;
   if (!device_available(d, &why)) throw Error("setting device = " + config.str("device") + ": " + why);
-  // Data-parallel ranks on one machine drive one GPU each, by their local rank (docs/distributed.md).
+  // Each data-parallel rank drives the GPU of its local rank, round-robin where ranks outnumber GPUs
+  // (docs/distributed.md).
   if (d == Device::CUDA && Group::world().size() > 1) use_cuda_device(Group::world().local_rank());
   return d;
 }
