@@ -108,9 +108,9 @@ namespace ref {  // plain-loop helpers for the references
 
 // The LaS operator of engine/attention.h by its definition, for q, k, v [B, H, L, dh] without padding:
 // decayed scaled logits inside chunks of C, the causal mask, a softmax per row, each row box-pooled
-// over P (zeros beyond the chunk), then A_p V.
+// over P (zeros beyond the chunk; strict: then zero again right of the diagonal), then A_p V.
 inline Values las(const Values& q, const Values& k, const Values& v, int64_t B, int64_t H, int64_t L, int64_t dh,
-                  const std::vector<double>& alpha, int64_t P, int64_t C, bool causal) {
+                  const std::vector<double>& alpha, int64_t P, int64_t C, bool causal, bool strict = false) {
   Values o(static_cast<size_t>(B * H * L * dh), 0.0);
   for (int64_t bh = 0; bh < B * H; ++bh) {
     const double a = alpha[bh % H];
@@ -130,6 +130,7 @@ inline Values las(const Values& q, const Values& k, const Values& v, int64_t B, 
         if (!(causal && j > i)) z += std::exp(A[j] - mx);
       for (int64_t j = c0; j < c1; ++j) A[j] = causal && j > i ? 0.0 : std::exp(A[j] - mx) / z;
       for (int64_t j = c0; j < c1; ++j) {
+        if (strict && j > i) continue;
         double ap = 0;
         for (int64_t t = -P / 2; t <= P / 2; ++t)
           if (j + t >= c0 && j + t < c1) ap += A[j + t] / double(P);
@@ -178,6 +179,12 @@ inline const std::vector<OpCase>& op_cases() {
          for (int i = 0; i < 12; ++i) y[i] = x[0][i] / x[1][i % 4];
          return y;
        }},
+      {"neg", {{{2, 5}}}, [](const In& x) { return neg(x[0]); },
+       [](const V& x) { return ref::map(x[0], [](double a) { return -a; }); }},
+      {"add a scalar", {{{2, 5}}}, [](const In& x) { return add(x[0], 0.7); },
+       [](const V& x) { return ref::map(x[0], [](double a) { return a + 0.7; }); }},
+      {"a scalar over x (rdiv)", {{{2, 5}, 0.5, 2}}, [](const In& x) { return rdiv(1.5, x[0]); },
+       [](const V& x) { return ref::map(x[0], [](double a) { return 1.5 / a; }); }},
       {"exp", {{{2, 5}}}, [](const In& x) { return exp(x[0]); },
        [](const V& x) { return ref::map(x[0], [](double a) { return std::exp(a); }); }},
       {"log", {{{2, 5}, 0.2, 3}}, [](const In& x) { return log(x[0]); },
@@ -264,6 +271,17 @@ inline const std::vector<OpCase>& op_cases() {
          }
          return y;
        }},
+      {"softmax with an additive mask", {{{2, 3, 4}, -2, 2}, {{3, 4}, -1, 0}},
+       [](const In& x) { return softmax(x[0], x[1]); },
+       [](const V& x) {
+         Values y(24);
+         for (int r = 0; r < 6; ++r) {
+           double z = 0;
+           for (int c = 0; c < 4; ++c) z += std::exp(x[0][r * 4 + c] + x[1][(r % 3) * 4 + c]);
+           for (int c = 0; c < 4; ++c) y[r * 4 + c] = std::exp(x[0][r * 4 + c] + x[1][(r % 3) * 4 + c]) / z;
+         }
+         return y;
+       }},
       {"cross_entropy", {{{4, 5}, -2, 2}, {{4}, 0, 0, 5}}, [](const In& x) { return cross_entropy(x[0], x[1]); },
        [](const V& x) {
          double loss = 0;
@@ -308,12 +326,26 @@ inline const std::vector<OpCase>& op_cases() {
                  for (int d = 0; d < 3; ++d) y[(b * 7 + l) * 3 + d] += x[0][(b * 7 + l + t) * 3 + d] / 3;
          return y;
        }},
+      {"conv_seq, 3 weights", {{{2, 6, 2}}}, [](const In& x) { return conv_seq(x[0], {0.2, 0.5, 0.3}); },
+       [](const V& x) {
+         const double w[3] = {0.2, 0.5, 0.3};
+         Values y(24, 0.0);
+         for (int b = 0; b < 2; ++b)
+           for (int l = 0; l < 6; ++l)
+             for (int t = -1; t <= 1; ++t)
+               if (l + t >= 0 && l + t < 6)
+                 for (int d = 0; d < 2; ++d) y[(b * 6 + l) * 2 + d] += w[t + 1] * x[0][(b * 6 + l + t) * 2 + d];
+         return y;
+       }},
       {"las attention, fused, causal, P = 3", {{{1, 2, 6, 4}}, {{1, 2, 6, 4}}, {{1, 2, 6, 4}}},
        [](const In& x) { return attention(x[0], x[1], x[2], {0.0, 0.4}, {.causal = true, .pool = 3}); },
        [](const V& x) { return ref::las(x[0], x[1], x[2], 1, 2, 6, 4, {0.0, 0.4}, 3, 6, true); }},
       {"las-chunk attention, fused, C = 4, bidirectional", {{{2, 1, 7, 4}}, {{2, 1, 7, 4}}, {{2, 1, 7, 4}}},
        [](const In& x) { return attention(x[0], x[1], x[2], {0.3}, {.causal = false, .pool = 3, .chunk = 4}); },
        [](const V& x) { return ref::las(x[0], x[1], x[2], 2, 1, 7, 4, {0.3}, 3, 4, false); }},
+      {"las attention, strict causal (the reference implementation)", {{{1, 2, 5, 4}}, {{1, 2, 5, 4}}, {{1, 2, 5, 4}}},
+       [](const In& x) { return attention(x[0], x[1], x[2], {0.1, 0.5}, {.causal = true, .pool = 3, .strict_causal = true}); },
+       [](const V& x) { return ref::las(x[0], x[1], x[2], 1, 2, 5, 4, {0.1, 0.5}, 3, 5, true, true); }},
   };
   return cases;
 }
