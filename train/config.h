@@ -6,7 +6,11 @@
 //   Config c = preset("listops", "las", "small");
 //   c.set("lr", "5e-4");
 //   validate(c);                              // inconsistent settings throw, naming the keys
-//   double lr = c.number("lr");
+//
+// This table is the edge, and its entries are the one set of defaults. The code past it reads typed
+// settings, each made from a Config in one function: ModelConfig (model_config, train/model.h; its
+// own defaults are held equal to these by a test), data::Options (data_options) and TrainSettings
+// (train_settings, train/trainer.h).
 #pragma once
 #include <cstdint>
 #include <map>
