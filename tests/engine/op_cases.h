@@ -86,7 +86,10 @@ inline void check_entries(const Tensor& got, const Tensor& want, double tol, con
   REQUIRE_MESSAGE(g.size() == w.size(), what);
   size_t bad = 0, first = 0;
   for (size_t i = 0; i < g.size(); ++i)
-    if (!(std::abs(g[i] - w[i]) <= tol * (1 + std::abs(w[i])))) first = bad++ ? first : i;
+    if (!(std::abs(g[i] - w[i]) <= tol * (1 + std::abs(w[i])))) {  // NaN counts as off
+      if (bad == 0) first = i;
+      ++bad;
+    }
   INFO(what << ": " << bad << " of " << g.size() << " entries off; first at " << first << ": got "
             << (bad ? g[first] : 0) << ", want " << (bad ? w[first] : 0));
   CHECK(bad == 0);
