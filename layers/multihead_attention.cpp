@@ -27,13 +27,13 @@ std::vector<double> las_alphas(const AttentionSettings& s) {
       throw Error("attention: " + std::to_string(s.alphas.size()) + " explicit alphas for " + std::to_string(H) + " heads");
     return s.alphas;
   }
-  if (!(s.las_b > 0 && s.las_b < 1)) throw Error("attention: B must be in (0, 1), got " + std::to_string(s.las_b));
+  if (!(s.B > 0 && s.B < 1)) throw Error("attention: B must be in (0, 1), got " + std::to_string(s.B));
   const double lo = s.alpha_min > 0 ? s.alpha_min : 1.0 / static_cast<double>(std::max<int64_t>(s.max_len, 1));
-  if (!(lo <= s.las_b)) throw Error("attention: alpha_min " + std::to_string(lo) + " exceeds B " + std::to_string(s.las_b));
+  if (!(lo <= s.B)) throw Error("attention: alpha_min " + std::to_string(lo) + " exceeds B " + std::to_string(s.B));
   std::vector<double> a(H, 0.0);  // head 0 is global
   const int64_t n = H - 1;
   for (int64_t h = 1; h < H; ++h)
-    a[h] = n == 1 ? s.las_b : lo * std::pow(s.las_b / lo, static_cast<double>(h - 1) / static_cast<double>(n - 1));
+    a[h] = n == 1 ? s.B : lo * std::pow(s.B / lo, static_cast<double>(h - 1) / static_cast<double>(n - 1));
   return a;
 }
 

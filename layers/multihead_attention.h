@@ -17,9 +17,9 @@ struct AttentionSettings {
   AttentionKind kind = AttentionKind::Las;
   bool causal = true;           // the paper's models are causal; false = bidirectional
   int64_t heads = 8;
-  double las_b = 0.1;           // B in (0, 1): the sharpest head's decay rate
+  double B = 0.1;               // B (setting decay_max) in (0, 1): the sharpest head's decay rate
   double alpha_min = 0.0;       // the gentlest decaying head's rate; 0 = 1 / max_len
-  std::vector<double> alphas;   // explicit per-head rates (size heads); overrides las_b and alpha_min
+  std::vector<double> alphas;   // explicit per-head rates (size heads); overrides B and alpha_min
   int64_t pool = 5;             // P: odd smoothing window (LaS kinds; softmax uses 1)
   std::vector<double> kernel;   // smoothing weights over offsets -P/2..P/2 (odd count, sets P); empty = box 1/P
   bool strict_causal = false;   // re-mask after pooling (runs the reference implementation)

@@ -79,7 +79,7 @@ std::vector<double> alphas_of(const std::string& kind, int64_t H, int64_t L) {
   AttentionSettings s;
   s.kind = parse_attention_kind(kind);
   s.heads = H;
-  s.las_b = 0.1;
+  s.B = 0.1;
   s.max_len = L;
   return las_alphas(s);
 }
@@ -101,7 +101,7 @@ void bench_step(const std::string& model, const std::string& kind, int64_t batch
   c.pre_norm = true;
   c.attention.heads = 8;
   c.attention.kind = parse_attention_kind(kind);
-  c.attention.las_b = 0.1;
+  c.attention.B = 0.1;
   c.attention.pool = 5;
   c.attention.chunk = 128;
   int64_t L;

@@ -25,7 +25,7 @@ ModelConfig model_config(const Config& c, const data::TaskInfo& info) {
   a.kind = parse_attention_kind(c.str("attention"));
   a.causal = c.flag("causal");
   a.heads = c.integer("heads");
-  a.las_b = c.number("decay_max");
+  a.B = c.number("decay_max");
   a.alpha_min = c.number("alpha_min");
   a.alphas = c.numbers("alphas");
   if (a.alphas.size() == 1) a.alphas.assign(static_cast<size_t>(a.heads), a.alphas[0]);  // one rate for every head

@@ -214,7 +214,7 @@ TEST_CASE("sinusoidal positions") {
 TEST_CASE("las_alphas: global head 0, geometric from alpha_min to B, explicit list, softmax zeros") {
   AttentionSettings s;
   s.heads = 4;
-  s.las_b = 0.5;
+  s.B = 0.5;
   s.max_len = 8;  // alpha_min defaults to 1/8
   std::vector<double> a = las_alphas(s);
   CHECK(a[0] == 0.0);
@@ -228,7 +228,7 @@ TEST_CASE("las_alphas: global head 0, geometric from alpha_min to B, explicit li
   s.alphas = {1};
   CHECK_THROWS_AS(las_alphas(s), Error);
   s.alphas = {};
-  s.las_b = 1.5;
+  s.B = 1.5;
   CHECK_THROWS_AS(las_alphas(s), Error);
   s.kind = AttentionKind::Softmax;
   CHECK(las_alphas(s) == std::vector<double>(4, 0.0));
@@ -250,7 +250,7 @@ TEST_CASE("MultiHeadAttention: every kind, fused and reference, causal and bidir
         s.kind = kind;
         s.causal = causal;
         s.heads = 2;
-        s.las_b = 0.5;
+        s.B = 0.5;
         s.pool = 3;
         s.chunk = 3;
         s.fused = fused;
@@ -264,7 +264,7 @@ TEST_CASE("MultiHeadAttention: strict re-mask runs the reference; recorded weigh
   Rng rng(6);
   AttentionSettings s;
   s.heads = 2;
-  s.las_b = 0.5;
+  s.B = 0.5;
   s.pool = 3;
   s.strict_causal = true;
   MultiHeadAttention mha(4, s, rng, DType::F64);

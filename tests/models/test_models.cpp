@@ -23,7 +23,7 @@ ModelConfig tiny(AttentionKind kind) {
   c.seed = 11;
   c.attention.kind = kind;
   c.attention.heads = 2;
-  c.attention.las_b = 0.5;
+  c.attention.B = 0.5;
   c.attention.pool = 3;
   c.attention.chunk = 4;
   return c;

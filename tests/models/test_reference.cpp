@@ -39,7 +39,7 @@ void check_fixture(const std::string& kind, bool fused) {
   c.attention.kind = parse_attention_kind(f.metadata.at("kind"));
   c.attention.causal = meta("causal");
   c.attention.heads = meta("heads");
-  c.attention.las_b = std::stod(f.metadata.at("las_b"));
+  c.attention.B = std::stod(f.metadata.at("las_b"));
   c.attention.pool = meta("pool");
   c.attention.chunk = meta("chunk");
   c.attention.fused = fused;

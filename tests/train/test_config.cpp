@@ -38,7 +38,7 @@ TEST_CASE("one set of model defaults: the settings' built-in defaults give Model
   CHECK(a.kind == b.kind);
   CHECK(a.causal == b.causal);
   CHECK(a.heads == b.heads);
-  CHECK(a.las_b == b.las_b);
+  CHECK(a.B == b.B);
   CHECK(a.alpha_min == b.alpha_min);
   CHECK(a.alphas == b.alphas);
   CHECK(a.pool == b.pool);
