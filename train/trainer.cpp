@@ -411,14 +411,16 @@ TrainResult fit(TaskModel& model, const Config& c, const Splits& data, const Tra
       // so that the summed gradients are those of the global mean. A rank left without rows (R < N)
       // runs row 0 at weight 0, so that it still has every gradient for the all-reduce.
       const int64_t lo = b.size * g.rank() / ranks, hi = b.size * (g.rank() + 1) / ranks;
-      const data::Batch mine = ranks == 1 ? data::Batch{} : rows_of(b, lo < hi ? lo : 0, lo < hi ? hi : 1);
+      const bool has_rows = lo < hi;
+      const data::Batch mine = ranks == 1 ? data::Batch{} : rows_of(b, has_rows ? lo : 0, has_rows ? hi : 1);
       const data::Batch& rows = ranks == 1 ? b : mine;
-      const double share = lo < hi ? double(hi - lo) / double(b.size) : 0.0;
-      bn_sync->contributes = lo < hi;
+      const double share = has_rows ? double(hi - lo) / double(b.size) : 0.0;
+      bn_sync->contributes = has_rows;
       Tensor logits = model.logits(rows);
       Tensor loss = cross_entropy(logits, Tensor::from(rows.labels, {rows.size}, logits.device()));
-      double lv = loss.item();
-      if (!std::isfinite(lv)) {
+      const double lv = loss.item();
+      const bool finite = std::isfinite(lv);
+      if (!finite) {
         const std::string what = "the loss is " + std::string(std::isnan(lv) ? "NaN" : "Inf") + " at step " +
                                  std::to_string(st.step + 1) + " (micro-batch " + std::to_string(micro + 1) + ")";
         if (ranks == 1) throw Error("training stopped: " + what + "; " + last_good());
@@ -428,9 +430,9 @@ TrainResult fit(TaskModel& model, const Config& c, const Splits& data, const Tra
       // all-reduce): synchronised BatchNorm makes collective calls in it that the others wait on.
       const double weight = share / double(accum);
       (weight != 1 ? mul(loss, weight) : loss).backward();
-      if (!std::isfinite(lv)) continue;
+      if (!finite) continue;
       part[0] += lv * share / double(accum);
-      if (lo < hi) {
+      if (has_rows) {
         part[1] += double(count_correct(logits, rows.labels));
         part[2] += double(rows.size);
       }
