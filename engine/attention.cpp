@@ -17,8 +17,8 @@ using namespace detail;
 namespace {
 
 // The checks both implementations share; returns the chunk length (L without chunking).
-int64_t check_attention(const char* op, const Tensor& q, const Tensor& k, const Tensor& v,
-                        const std::vector<double>& alpha, const AttentionOptions& o, const Tensor& lengths) {
+int64_t check_attention(const char* op, const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& o,
+                        const Tensor& lengths) {
   check_floating(op, q, "q");
   check_floating(op, k, "k");
   check_floating(op, v, "v");
@@ -30,9 +30,9 @@ int64_t check_attention(const char* op, const Tensor& q, const Tensor& k, const 
     fail(op, "q, k, v must all be [B, H, L, dh], got " + shape_str(q.shape()) + ", " + shape_str(k.shape()) + ", " +
                  shape_str(v.shape()));
   const int64_t B = q.dim(0), H = q.dim(1), L = q.dim(2);
-  if (static_cast<int64_t>(alpha.size()) != H)
-    fail(op, std::to_string(alpha.size()) + " decay rates for " + std::to_string(H) + " heads");
-  for (double a : alpha)
+  if (static_cast<int64_t>(o.alpha.size()) != H)
+    fail(op, std::to_string(o.alpha.size()) + " decay rates for " + std::to_string(H) + " heads");
+  for (double a : o.alpha)
     if (!(a >= 0.0) || !std::isfinite(a)) fail(op, "decay rates must be finite and >= 0, got " + std::to_string(a));
   if (o.pool < 1 || o.pool % 2 == 0) fail(op, "pooling window P must be odd and positive, got " + std::to_string(o.pool));
   if (!o.kernel.empty() && static_cast<int64_t>(o.kernel.size()) != o.pool)
@@ -51,7 +51,7 @@ int64_t check_attention(const char* op, const Tensor& q, const Tensor& k, const 
       if (n < 0 || n > static_cast<double>(L))
         fail(op, "a length " + std::to_string(static_cast<int64_t>(n)) + " is outside [0, L = " + std::to_string(L) + "]");
   }
-  return o.chunk == 0 ? L : std::min(o.chunk, std::max<int64_t>(L, 1));
+  return chunk_length(o, L);
 }
 
 // I32 [B, 1, L, 1]: 1 at positions >= lengths[b] (padding), for masked_fill.
@@ -103,6 +103,11 @@ Tensor smooth_seq(const Tensor& x, const AttentionOptions& o, bool mirror) {
 
 }  // namespace
 
+int64_t chunk_length(const AttentionOptions& o, int64_t L) {
+  const int64_t whole = std::max<int64_t>(L, 1);
+  return o.chunk == 0 ? whole : std::min(o.chunk, whole);
+}
+
 Tensor las_smooth_values(const Tensor& v, const AttentionOptions& o, const Tensor& lengths) {
   if (o.pool == 1 && o.kernel.empty()) return v;  // the padded rows are never weighted without smoothing: no mask needed
   const int64_t L = v.dim(2), C = o.chunk;
@@ -112,43 +117,42 @@ Tensor las_smooth_values(const Tensor& v, const AttentionOptions& o, const Tenso
   return from_chunks(smooth_seq(to_chunks(x, C), o, true), L);  // windows restart at each chunk
 }
 
-Tensor las_attention(const Tensor& q, const Tensor& k, const Tensor& v, const std::vector<double>& alpha,
-                     const AttentionOptions& options, const Tensor& lengths) {
+Tensor las_attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& options,
+                     const Tensor& lengths) {
   const char* op = "las_attention";
-  const int64_t C = check_attention(op, q, k, v, alpha, options, lengths);
+  check_attention(op, q, k, v, options, lengths);
   if (options.strict_causal)
     fail(op, "strict causal re-masking is not fused (pooling after the mask does not move onto V); use "
              "las_attention_reference");
   // Spec §2: AP_row(A) V = A V~. The smoothing is ops (its backward pools dV~); the kernel sees V~.
   Tensor vt = las_smooth_values(v, options, lengths);
-  const int64_t B = q.dim(0), H = q.dim(1), L = q.dim(2), dh = q.dim(3);
-  Backend::AttentionParams p{alpha, options.causal, std::max<int64_t>(C, 1), 1.0 / std::sqrt(static_cast<double>(dh))};
+  const int64_t B = q.dim(0), H = q.dim(1), L = q.dim(2);
   Tensor out = Tensor::empty(q.shape(), q.dtype(), q.device());
   Tensor lse = Tensor::empty({B, H, L}, q.dtype(), q.device());
   if (q.numel() == 0) return empty_attention(q, k, v);
-  backend(q.device()).attention(q, k, vt, lengths, p, out, lse);
+  backend(q.device()).attention(q, k, vt, lengths, options, out, lse);
   if (needs_grad({q, k, vt}))
-    record(op, out, {q, k, vt}, [q, k, vt, o = out.detach(), lse, lengths, p](const Tensor& g) -> Grads {
+    record(op, out, {q, k, vt}, [q, k, vt, o = out.detach(), lse, lengths, options](const Tensor& g) -> Grads {
       Tensor dq = Tensor::empty(q.shape(), q.dtype(), q.device());
       Tensor dk = Tensor::empty(q.shape(), q.dtype(), q.device());
       Tensor dv = Tensor::empty(q.shape(), q.dtype(), q.device());
-      backend(q.device()).attention_grad(q, k, vt, o, lse, g, lengths, p, dq, dk, dv);
+      backend(q.device()).attention_grad(q, k, vt, o, lse, g, lengths, options, dq, dk, dv);
       return {dq, dk, dv};
     });
   return out;
 }
 
-Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const std::vector<double>& alpha,
-                 const AttentionOptions& o, const Tensor& lengths, Tensor* weights) {
-  if (o.fused && !o.strict_causal && !weights) return las_attention(q, k, v, alpha, o, lengths);
-  return las_attention_reference(q, k, v, alpha, o, lengths, weights);
+Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& o, const Tensor& lengths,
+                 Tensor* weights) {
+  if (o.fused && !o.strict_causal && !weights) return las_attention(q, k, v, o, lengths);
+  return las_attention_reference(q, k, v, o, lengths, weights);
 }
 
-Tensor las_attention_reference(const Tensor& q, const Tensor& k, const Tensor& v, const std::vector<double>& alpha,
-                               const AttentionOptions& options, const Tensor& lengths, Tensor* weights) {
+Tensor las_attention_reference(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& options,
+                               const Tensor& lengths, Tensor* weights) {
   const char* op = "las_attention_reference";
-  const int64_t C = check_attention(op, q, k, v, alpha, options, lengths);
-  const int64_t B = q.dim(0), H = q.dim(1), L = q.dim(2), dh = q.dim(3), n = (L + C - 1) / std::max<int64_t>(C, 1);
+  const int64_t C = check_attention(op, q, k, v, options, lengths);
+  const int64_t B = q.dim(0), H = q.dim(1), L = q.dim(2), dh = q.dim(3), n = (L + C - 1) / C;
   if (q.numel() == 0) return empty_attention(q, k, v);
   // Chunks as a batch axis: [B, H, n, C, dh]; without chunking n = 1 and C = L.
   Tensor qc = to_chunks(q, C), kc = to_chunks(k, C), vc = to_chunks(v, C);
@@ -159,7 +163,7 @@ Tensor las_attention_reference(const Tensor& q, const Tensor& k, const Tensor& v
   std::vector<double> len = lengths.defined() ? lengths.to_doubles() : std::vector<double>(B, static_cast<double>(L));
   for (int64_t h = 0; h < H; ++h)
     for (int64_t i = 0; i < C; ++i)
-      for (int64_t j = 0; j < C; ++j) e[(h * C + i) * C + j] = std::exp(-alpha[h] * std::abs(static_cast<double>(i - j)));
+      for (int64_t j = 0; j < C; ++j) e[(h * C + i) * C + j] = std::exp(-options.alpha[h] * std::abs(static_cast<double>(i - j)));
   for (int64_t b = 0; b < B; ++b)
     for (int64_t c = 0; c < n; ++c)
       for (int64_t i = 0; i < C; ++i)
@@ -175,7 +179,7 @@ Tensor las_attention_reference(const Tensor& q, const Tensor& k, const Tensor& v
   Tensor M = Tensor::from(mask, {B, 1, n, C, C}, dt, dev);
   Tensor K = Tensor::from(keep, {B, 1, n, C, C}, dt, dev);
 
-  Tensor s = mul(matmul(qc, kc, false, true), 1.0 / std::sqrt(static_cast<double>(dh)));  // 1. S = Q K^T / sqrt(dh)
+  Tensor s = mul(matmul(qc, kc, false, true), logit_scale(dh));  // 1. S = Q K^T / sqrt(dh)
   s = mul(s, E);                                                                       // 2. S' = S * E (multiplicative)
   Tensor a = softmax(s, M);                                                            // 3.-4. mask, softmax per row
   if (options.pool > 1 || !options.kernel.empty())  // 5. smoothing along each row (the ops smooth axis -2: transpose)

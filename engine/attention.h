@@ -22,6 +22,7 @@
 // A row with no valid key (a padded query whose chunk starts at or after lengths[b]) gives zeros.
 // Bidirectional attention decays with |i - j| on both sides (the spec's causal E_c mirrored).
 #pragma once
+#include <cmath>
 #include <cstdint>
 #include <vector>
 
@@ -29,7 +30,10 @@
 
 namespace lasgrad {
 
+// The op's options, passed unchanged to the backend's kernels. The fused op applies pool and kernel to
+// V before its kernel runs (spec §2), so a kernel reads alpha, causal and chunk only.
 struct AttentionOptions {
+  std::vector<double> alpha{};  // [H] per-head decay rates, each finite and >= 0 (0 = no decay)
   bool causal = true;
   int64_t pool = 1;           // P: odd smoothing window; 1 = no smoothing
   int64_t chunk = 0;          // C: attend only inside chunks of C positions; 0 = the whole sequence
@@ -38,25 +42,29 @@ struct AttentionOptions {
   bool fused = true;  // attention(): the fused kernel where it can serve; false = always the literal reference
 };
 
-// The attention op the layers call, q, k, v, alpha, lengths as in las_attention below. It runs the fused
+// 1 / sqrt(dh), the logits' scale (spec §1 step 1).
+inline double logit_scale(int64_t dh) { return 1.0 / std::sqrt(static_cast<double>(dh)); }
+
+// C, the chunk length the kernels work in: o.chunk clamped to L, or L without chunking; at least 1.
+int64_t chunk_length(const AttentionOptions& o, int64_t L);
+
+// The attention op the layers call, q, k, v, options, lengths as in las_attention below. It runs the fused
 // kernel (las_attention) where that can serve, and falls back to the literal reference
 // (las_attention_reference) where it cannot: strict_causal (the re-masking after pooling is not fused),
 // `weights` asked for (the fused kernel never forms A), or options.fused = false. Both compute the
 // same function; tests/engine/test_attention.cpp holds them to each other.
-Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const std::vector<double>& alpha,
-                 const AttentionOptions& options = {}, const Tensor& lengths = Tensor(), Tensor* weights = nullptr);
+Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& options,
+                 const Tensor& lengths = Tensor(), Tensor* weights = nullptr);
 
-// q, k, v [B, H, L, dh] (float32 or float64, one device); alpha: H decay rates >= 0 (0 = no decay);
-// lengths: I32 [B], each in [0, L], or undefined (every position valid). Returns O [B, H, L, dh].
+// q, k, v [B, H, L, dh] (float32 or float64, one device); options.alpha: H decay rates; lengths: I32 [B], each in [0, L], or undefined (every position valid). Returns O [B, H, L, dh].
 // Errors name the op. strict_causal is not fused: it throws (use las_attention_reference).
-Tensor las_attention(const Tensor& q, const Tensor& k, const Tensor& v, const std::vector<double>& alpha,
-                     const AttentionOptions& options = {}, const Tensor& lengths = Tensor());
+Tensor las_attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& options,
+                     const Tensor& lengths = Tensor());
 
 // The same function, literally. When `weights` is given it receives the smoothed attention matrices
 // A_p as a float tensor [B, H, L, L] without grad (block-diagonal under chunking), for tools to draw.
-Tensor las_attention_reference(const Tensor& q, const Tensor& k, const Tensor& v, const std::vector<double>& alpha,
-                               const AttentionOptions& options = {}, const Tensor& lengths = Tensor(),
-                               Tensor* weights = nullptr);
+Tensor las_attention_reference(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& options,
+                               const Tensor& lengths = Tensor(), Tensor* weights = nullptr);
 
 // Ṽ: v [B, H, L, dh] with rows at positions >= lengths[b] zeroed, then smoothed along positions inside
 // each chunk of C positions (o.chunk; 0: the whole sequence) by the mirror of the row kernel, which

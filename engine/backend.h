@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/attention.h"
 #include "engine/tensor.h"
 
 namespace lasgrad {
@@ -135,25 +136,21 @@ class Backend {
   virtual void avg_pool_seq(const Tensor& x, int64_t P, Tensor& out) = 0;
 
   // ---- Fused LaS attention: the kernels of las_attention (engine/attention.h). ----
-  // Per batch b and head h, inside chunks of `chunk` positions: logits (q_i . k_j) * scale *
-  // exp(-alpha[h] |i - j|) at chunk-local positions, masked where j > i (causal) or key >= lengths[b],
-  // a softmax per row, then o = A v, where v is the already smoothed V~. Tiled: no L x L matrix is kept.
+  // `p` is the op's options unchanged; the kernels read p.alpha, p.causal and C = chunk_length(p, L)
+  // (the op has already applied p.pool and p.kernel to V). Per batch b and head h, inside chunks of C
+  // positions: logits (q_i . k_j) * logit_scale(dh) * exp(-alpha[h] |i - j|) at chunk-local positions,
+  // masked where j > i (causal) or key >= lengths[b], a softmax per row, then o = A v, where v is the
+  // already smoothed V~. Tiled: no L x L matrix is kept.
   // Not pure: a backend without these kernels throws when the op is used, and nothing else changes.
-  struct AttentionParams {
-    std::vector<double> alpha;  // [H] decay rates
-    bool causal = true;
-    int64_t chunk = 0;  // chunk length in [1, L]
-    double scale = 1.0;
-  };
   // q, k, v [B, H, L, dh]; lengths I32 [B] or undefined (all valid); o [B, H, L, dh]; lse [B, H, L] the
   // log-sum-exp of each row's valid logits (+inf for a row without valid keys, whose o row is 0).
   virtual void attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& lengths,
-                         const AttentionParams& p, Tensor& o, Tensor& lse) {
+                         const AttentionOptions& p, Tensor& o, Tensor& lse) {
     throw Error(std::string("las_attention: the ") + name() + " backend has no fused attention kernel");
   }
   // Given dout [B, H, L, dh] and the forward's o and lse: dq, dk, dv [B, H, L, dh] are written (not accumulated).
   virtual void attention_grad(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& o, const Tensor& lse,
-                              const Tensor& dout, const Tensor& lengths, const AttentionParams& p, Tensor& dq,
+                              const Tensor& dout, const Tensor& lengths, const AttentionOptions& p, Tensor& dq,
                               Tensor& dk, Tensor& dv) {
     throw Error(std::string("las_attention: the ") + name() + " backend has no fused attention kernel");
   }

@@ -105,13 +105,13 @@ class TimedBackend final : public Backend {
     Timer t(KernelPart::Attention);
     b_.avg_pool_seq(x, P, out);
   }
-  void attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& lengths, const AttentionParams& p,
+  void attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& lengths, const AttentionOptions& p,
                  Tensor& o, Tensor& lse) override {
     Timer t(KernelPart::Attention);
     b_.attention(q, k, v, lengths, p, o, lse);
   }
   void attention_grad(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& o, const Tensor& lse,
-                      const Tensor& dout, const Tensor& lengths, const AttentionParams& p, Tensor& dq, Tensor& dk,
+                      const Tensor& dout, const Tensor& lengths, const AttentionOptions& p, Tensor& dq, Tensor& dk,
                       Tensor& dv) override {
     Timer t(KernelPart::Attention);
     b_.attention_grad(q, k, v, o, lse, dout, lengths, p, dq, dk, dv);

@@ -66,39 +66,46 @@ std::vector<double> smoothing_weights(const std::string& spec, int64_t P, double
   return w;
 }
 
-MultiHeadAttention::MultiHeadAttention(int64_t d, const AttentionSettings& s, Rng& rng, DType dtype)
-    : s_(s), alpha_(las_alphas(s)), d_(d) {
+namespace {
+
+// The op's options for the settings `s` at width d, per kind: softmax neither decays nor smooths; only
+// las-chunk chunks; strict re-masking applies where there is smoothing. Throws on settings the op
+// cannot take.
+AttentionOptions resolve_options(int64_t d, const AttentionSettings& s) {
   if (s.heads < 1 || d % s.heads != 0)
     throw Error("attention: width " + std::to_string(d) + " is not a multiple of " + std::to_string(s.heads) + " heads");
   if (s.kind == AttentionKind::LasChunk && s.chunk < 1)
     throw Error("attention: las-chunk needs a chunk size C >= 1, got " + std::to_string(s.chunk));
+  AttentionOptions o;
+  o.alpha = las_alphas(s);
+  o.causal = s.causal;
+  if (s.kind != AttentionKind::Softmax) {
+    o.kernel = s.kernel;
+    o.pool = s.kernel.empty() ? s.pool : static_cast<int64_t>(s.kernel.size());
+  }
+  o.chunk = s.kind == AttentionKind::LasChunk ? s.chunk : 0;
+  o.strict_causal = s.strict_causal && s.kind != AttentionKind::Softmax;
+  o.fused = s.fused;
+  return o;
+}
+
+}  // namespace
+
+MultiHeadAttention::MultiHeadAttention(int64_t d, const AttentionSettings& s, Rng& rng, DType dtype)
+    : o_(resolve_options(d, s)), d_(d), heads_(s.heads) {
   qkv = std::make_shared<Linear>(d, 3 * d, rng, dtype);
   out = std::make_shared<Linear>(d, d, rng, dtype);
   add_child("qkv", qkv);
   add_child("out", out);
 }
 
-AttentionOptions MultiHeadAttention::options() const {
-  AttentionOptions o;
-  o.causal = s_.causal;
-  if (s_.kind != AttentionKind::Softmax) {
-    o.kernel = s_.kernel;
-    o.pool = s_.kernel.empty() ? s_.pool : static_cast<int64_t>(s_.kernel.size());
-  }
-  o.chunk = s_.kind == AttentionKind::LasChunk ? s_.chunk : 0;
-  o.strict_causal = s_.strict_causal && s_.kind != AttentionKind::Softmax;
-  o.fused = s_.fused;
-  return o;
-}
-
 // x [B, L, d] -> qkv [B, L, 3, H, dh] -> [3, B, H, L, dh] -> attention per head -> [B, L, d] -> out.
 Tensor MultiHeadAttention::forward(const Tensor& x, const Tensor& lengths, Tensor* weights) const {
-  const int64_t B = x.dim(0), L = x.dim(1), H = s_.heads, dh = d_ / H;
+  const int64_t B = x.dim(0), L = x.dim(1), H = heads_, dh = d_ / H;
   Tensor t = permute(reshape(qkv->forward(x), {B, L, 3, H, dh}), {2, 0, 3, 1, 4});
   std::vector<Tensor> parts = split(t, 0, {1, 1, 1});
   Tensor q = reshape(parts[0], {B, H, L, dh}), k = reshape(parts[1], {B, H, L, dh}), v = reshape(parts[2], {B, H, L, dh});
-  const AttentionOptions o = options();
-  Tensor a = attention(q, k, v, alpha_, o, lengths, weights);  // fused, or the reference where it cannot serve
+  Tensor a = attention(q, k, v, o_, lengths, weights);  // fused, or the reference where it cannot serve
   return out->forward(reshape(permute(a, {0, 2, 1, 3}), {B, L, d_}));
 }
 

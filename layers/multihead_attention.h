@@ -48,14 +48,15 @@ class MultiHeadAttention : public Module {
   // smoothed attention matrices [B, H, L, L] there (no grad).
   Tensor forward(const Tensor& x, const Tensor& lengths = Tensor(), Tensor* weights = nullptr) const;
 
-  AttentionOptions options() const;  // smoothing and chunk per kind
-  const std::vector<double>& alphas() const { return alpha_; }
+  // The op's options, resolved from the settings once per kind (decay rates, smoothing, chunk) and
+  // passed unchanged to attention() and on to the backend.
+  const AttentionOptions& options() const { return o_; }
+  const std::vector<double>& alphas() const { return o_.alpha; }
   std::shared_ptr<Linear> qkv, out;
 
  private:
-  AttentionSettings s_;
-  std::vector<double> alpha_;
-  int64_t d_;
+  AttentionOptions o_;
+  int64_t d_, heads_;
 };
 
 }  // namespace lasgrad

@@ -68,20 +68,19 @@ double attention_pairs(int64_t L, int64_t C, bool causal) {
   return pairs;
 }
 
-AttentionOptions options_of(const std::string& kind) {
-  AttentionOptions o;
-  if (kind != "softmax") o.pool = 5;
-  if (kind == "las-chunk") o.chunk = 128;
-  return o;
-}
-
-std::vector<double> alphas_of(const std::string& kind, int64_t H, int64_t L) {
+// The op's options of `kind` at H heads and length L: P = 5 for the LaS kinds, C = 128 for las-chunk,
+// the default decay rates (B = 0.1).
+AttentionOptions options_of(const std::string& kind, int64_t H, int64_t L) {
   AttentionSettings s;
   s.kind = parse_attention_kind(kind);
   s.heads = H;
   s.B = 0.1;
   s.max_len = L;
-  return las_alphas(s);
+  AttentionOptions o;
+  o.alpha = las_alphas(s);
+  if (kind != "softmax") o.pool = 5;
+  if (kind == "las-chunk") o.chunk = 128;
+  return o;
 }
 
 Tensor random_device(const Shape& shape, Rng& rng, bool grad) {
@@ -143,17 +142,16 @@ void bench_kernel(const std::string& kind, int64_t B, int64_t H, int64_t L, int6
   Rng rng(2);
   Tensor q = random_device({B, H, L, dh}, rng, true), k = random_device({B, H, L, dh}, rng, true),
          v = random_device({B, H, L, dh}, rng, true), w = random_device({B, H, L, dh}, rng, false);
-  const AttentionOptions o = options_of(kind);
-  const std::vector<double> alpha = alphas_of(kind, H, L);
-  const double fwd_flops = 4.0 * B * H * dh * attention_pairs(L, o.chunk ? o.chunk : L, o.causal);
+  const AttentionOptions o = options_of(kind, H, L);
+  const double fwd_flops = 4.0 * B * H * dh * attention_pairs(L, chunk_length(o, L), o.causal);
   const double f = median_of(steps, [&] {
     NoGradGuard no_grad;
-    las_attention(q, k, v, alpha, o);
+    las_attention(q, k, v, o);
   });
   // The backward alone is timed as (forward + backward) - forward; the smoothing ops (pooling V) and the
   // seed multiply are inside both and cost O(L dh), negligible beside the O(L^2 dh) kernels.
   const double fb = median_of(steps, [&] {
-    sum(mul(las_attention(q, k, v, alpha, o), w)).backward();
+    sum(mul(las_attention(q, k, v, o), w)).backward();
     q.zero_grad();
     k.zero_grad();
     v.zero_grad();
@@ -171,7 +169,7 @@ void bench_memory(const std::string& kind, int64_t L, int64_t H, int64_t dh) {
   gpu().synchronize();
   const size_t before = gpu().allocator().stats().in_use_bytes;
   gpu().allocator().reset_peak();
-  const double t = seconds([&] { sum(mul(las_attention(q, k, v, alphas_of(kind, H, L), options_of(kind)), w)).backward(); });
+  const double t = seconds([&] { sum(mul(las_attention(q, k, v, options_of(kind, H, L)), w)).backward(); });
   const double mib = 1048576.0;
   std::printf("lasgrad memory kind=%s L=%lld H=%lld dh=%lld inputs_mib=%.1f peak_mib=%.1f growth_mib=%.1f "
               "LxL_matrix_mib=%.1f seconds=%.3f\n",

@@ -207,10 +207,10 @@ void bench_memory(int64_t L, int64_t H, int64_t dh) {
     return Tensor::from(v, {1, H, L, dh}).set_requires_grad();
   };
   Tensor q = rand(), k = rand(), v = rand(), w = rand().detach();
-  std::vector<double> alpha(H, 0.01);
-  alpha[0] = 0;
+  AttentionOptions o{.alpha = std::vector<double>(H, 0.01), .pool = 5};
+  o.alpha[0] = 0;
   const double before = peak_rss_mib();
-  double t = seconds([&] { sum(mul(las_attention(q, k, v, alpha, {true, 5, 0, false}), w)).backward(); });
+  double t = seconds([&] { sum(mul(las_attention(q, k, v, o), w)).backward(); });
   const double after = peak_rss_mib(), input_mib = 4.0 * H * L * dh * 4 / (1 << 20);
   std::printf("memory L=%lld heads=%lld dh=%lld inputs_mib=%.1f rss_before_mib=%.1f rss_peak_mib=%.1f "
               "growth_mib=%.1f LxL_matrix_mib=%.1f seconds=%.2f\n",

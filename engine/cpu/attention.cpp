@@ -241,13 +241,14 @@ struct Head {
 int64_t table_span(int64_t C) { return 2 * C - 1 + kBc; }
 
 template <class T>
-std::vector<T> decay_tables(const Backend::AttentionParams& p, int64_t C) {
+std::vector<T> decay_tables(const AttentionOptions& p, int64_t C, int64_t dh) {
   const int64_t H = static_cast<int64_t>(p.alpha.size()), n = table_span(C);
+  const double scale = logit_scale(dh);
   std::vector<T> tab(static_cast<size_t>(H * n), T(0));
   for (int64_t h = 0; h < H; ++h)
     for (int64_t t = -(C - 1); t <= C - 1; ++t) {
       const double e = std::exp(-p.alpha[h] * static_cast<double>(std::abs(t)));
-      tab[h * n + t + C - 1] = static_cast<T>(e < 1e-30 ? 0.0 : p.scale * e);
+      tab[h * n + t + C - 1] = static_cast<T>(e < 1e-30 ? 0.0 : scale * e);
     }
   return tab;
 }
@@ -260,12 +261,12 @@ int64_t valid_length(const Tensor& lengths, int64_t b, int64_t L) {
 
 // q, k, v [B, H, L, dh]; o [B, H, L, dh]; lse [B, H, L].
 void CpuBackend::attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& lengths,
-                           const AttentionParams& p, Tensor& o, Tensor& lse) {
+                           const AttentionOptions& p, Tensor& o, Tensor& lse) {
   dispatch_floating("las_attention", q.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    const int64_t B = q.dim(0), H = q.dim(1), L = q.dim(2), dh = q.dim(3), C = p.chunk;
+    const int64_t B = q.dim(0), H = q.dim(1), L = q.dim(2), dh = q.dim(3), C = chunk_length(p, L);
     const int64_t chunks = (L + C - 1) / C, tiles = (C + kBr - 1) / kBr, items = B * H * chunks * tiles;
-    const std::vector<T> tab = decay_tables<T>(p, C);
+    const std::vector<T> tab = decay_tables<T>(p, C, dh);
     const T *qp = q.data<T>(), *kp = k.data<T>(), *vp = v.data<T>();
     T *op = o.data<T>(), *lp = lse.data<T>();
     const T inf = std::numeric_limits<T>::infinity();
@@ -331,12 +332,12 @@ void CpuBackend::attention(const Tensor& q, const Tensor& k, const Tensor& v, co
 // (dS' = P (dP - D) is the softmax backward; dS = dS' * E is the decay's; the scale sits in the decay.)
 void CpuBackend::attention_grad(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& o,
                                 const Tensor& lse, const Tensor& dout, const Tensor& lengths,
-                                const AttentionParams& p, Tensor& dq, Tensor& dk, Tensor& dv) {
+                                const AttentionOptions& p, Tensor& dq, Tensor& dk, Tensor& dv) {
   dispatch_floating("las_attention", q.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    const int64_t B = q.dim(0), H = q.dim(1), L = q.dim(2), dh = q.dim(3), C = p.chunk;
+    const int64_t B = q.dim(0), H = q.dim(1), L = q.dim(2), dh = q.dim(3), C = chunk_length(p, L);
     const int64_t chunks = (L + C - 1) / C, items = B * H * chunks;
-    const std::vector<T> tab = decay_tables<T>(p, C);
+    const std::vector<T> tab = decay_tables<T>(p, C, dh);
     const T *qp = q.data<T>(), *kp = k.data<T>(), *vp = v.data<T>(), *opp = o.data<T>(), *lp = lse.data<T>(),
             *gp = dout.data<T>();
     T *dqp = dq.data<T>(), *dkp = dk.data<T>(), *dvp = dv.data<T>();

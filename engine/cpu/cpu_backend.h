@@ -51,10 +51,10 @@ class CpuBackend final : public Backend {
   void avg_pool_seq(const Tensor& x, int64_t P, Tensor& out) override;
 
   // Fused LaS attention (engine/cpu/attention.cpp).
-  void attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& lengths, const AttentionParams& p,
+  void attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& lengths, const AttentionOptions& p,
                  Tensor& o, Tensor& lse) override;
   void attention_grad(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& o, const Tensor& lse,
-                      const Tensor& dout, const Tensor& lengths, const AttentionParams& p, Tensor& dq, Tensor& dk,
+                      const Tensor& dout, const Tensor& lengths, const AttentionOptions& p, Tensor& dq, Tensor& dk,
                       Tensor& dv) override;
 
  private:

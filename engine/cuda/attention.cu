@@ -6,14 +6,14 @@
 namespace lasgrad {
 
 void CudaBackend::attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& lengths,
-                            const AttentionParams& p, Tensor& o, Tensor& lse) {
+                            const AttentionOptions& p, Tensor& o, Tensor& lse) {
   dispatch_floating("las_attention", q.dtype(), [&](auto tag) {
     cuda::attn::attention_forward<decltype(tag)>(q, k, v, lengths, p, o, lse, cuda::Launch{"las_attention"});
   });
 }
 
 void CudaBackend::attention_grad(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& o, const Tensor& lse,
-                                 const Tensor& dout, const Tensor& lengths, const AttentionParams& p, Tensor& dq,
+                                 const Tensor& dout, const Tensor& lengths, const AttentionOptions& p, Tensor& dq,
                                  Tensor& dk, Tensor& dv) {
   dispatch_floating("las_attention", q.dtype(), [&](auto tag) {
     using T = decltype(tag);

@@ -407,17 +407,18 @@ void dispatch_head_dim(int64_t dh, const F& f) {
   throw Error("las_attention: the cuda kernel supports head widths up to 128, got " + std::to_string(dh));
 }
 
-// The arguments shared by every kernel of one call (pointers are set by the caller).
+// The arguments shared by every kernel of one call, built from the op's options here and only here
+// (pointers are set by the caller).
 template <class T>
-AttnArgs<T> make_args(const Tensor& q, const Tensor& lengths, const Backend::AttentionParams& p) {
+AttnArgs<T> make_args(const Tensor& q, const Tensor& lengths, const AttentionOptions& p) {
   AttnArgs<T> a{};
   a.H = q.dim(1);
   a.L = q.dim(2);
   a.dh = q.dim(3);
-  a.C = p.chunk;
+  a.C = chunk_length(p, a.L);
   a.chunks = (a.L + a.C - 1) / a.C;
   a.causal = p.causal;
-  a.scale = p.scale;
+  a.scale = logit_scale(a.dh);
   if (a.H > kMaxHeads)
     throw Error("las_attention: the cuda kernel supports up to " + std::to_string(kMaxHeads) + " heads, got " +
                 std::to_string(a.H));
@@ -436,7 +437,7 @@ inline int64_t grid_of(int64_t batch_heads, int64_t chunks, int64_t tiles) {
 // The forward of Backend::attention: o [B, H, L, dh] and lse [B, H, L] from q, k, v on the kernel's device.
 template <class T, class Launch>
 void attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& lengths,
-                       const Backend::AttentionParams& p, Tensor& o, Tensor& lse, const Launch& launch) {
+                       const AttentionOptions& p, Tensor& o, Tensor& lse, const Launch& launch) {
   AttnArgs<T> a = make_args<T>(q, lengths, p);
   a.q = q.data<T>();
   a.k = k.data<T>();
@@ -455,7 +456,7 @@ void attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, const 
 // is scratch of B * H * L elements on the kernel's device.
 template <class T, class Launch>
 void attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& o, const Tensor& lse,
-                        const Tensor& dout, const Tensor& lengths, const Backend::AttentionParams& p, Tensor& dq,
+                        const Tensor& dout, const Tensor& lengths, const AttentionOptions& p, Tensor& dq,
                         Tensor& dk, Tensor& dv, T* delta, const Launch& launch) {
   AttnArgs<T> a = make_args<T>(q, lengths, p);
   const int64_t BH = q.dim(0) * a.H, rows = BH * a.L;

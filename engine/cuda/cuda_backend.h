@@ -88,10 +88,10 @@ class CudaBackend final : public Backend {
   void embedding_grad(const Tensor& ids, const Tensor& dout, Tensor& dtable) override;
   void avg_pool_seq(const Tensor& x, int64_t P, Tensor& out) override;
 
-  void attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& lengths, const AttentionParams& p,
+  void attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& lengths, const AttentionOptions& p,
                  Tensor& o, Tensor& lse) override;
   void attention_grad(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& o, const Tensor& lse,
-                      const Tensor& dout, const Tensor& lengths, const AttentionParams& p, Tensor& dq, Tensor& dk,
+                      const Tensor& dout, const Tensor& lengths, const AttentionOptions& p, Tensor& dq, Tensor& dk,
                       Tensor& dv) override;
 
   // A small device scratch area for kernels that report a bad input (an id or target out of range):

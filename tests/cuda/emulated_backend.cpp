@@ -136,14 +136,14 @@ void EmulatedCudaBackend::embedding_grad(const Tensor& ids, const Tensor& dout, 
 void EmulatedCudaBackend::avg_pool_seq(const Tensor& x, int64_t P, Tensor& out) { nn::avg_pool_seq(x, P, out, kLaunch); }
 
 void EmulatedCudaBackend::attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& lengths,
-                                    const AttentionParams& p, Tensor& o, Tensor& lse) {
+                                    const AttentionOptions& p, Tensor& o, Tensor& lse) {
   dispatch_floating("las_attention", q.dtype(), [&](auto tag) {
     cuda::attn::attention_forward<decltype(tag)>(q, k, v, lengths, p, o, lse, kAttnLaunch);
   });
 }
 void EmulatedCudaBackend::attention_grad(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& o,
                                          const Tensor& lse, const Tensor& dout, const Tensor& lengths,
-                                         const AttentionParams& p, Tensor& dq, Tensor& dk, Tensor& dv) {
+                                         const AttentionOptions& p, Tensor& dq, Tensor& dk, Tensor& dv) {
   dispatch_floating("las_attention", q.dtype(), [&](auto tag) {
     using T = decltype(tag);
     std::vector<T> delta(static_cast<size_t>(q.dim(0) * q.dim(1) * q.dim(2)));

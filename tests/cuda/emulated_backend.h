@@ -44,10 +44,10 @@ class EmulatedCudaBackend final : public Backend {
   void dropout_mask(uint64_t seed, double p, Tensor& out) override;
   void adam(const AdamStep& s, Tensor& p, const Tensor& g, Tensor& m, Tensor& v) override;
   void avg_pool_seq(const Tensor& x, int64_t P, Tensor& out) override;
-  void attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& lengths, const AttentionParams& p,
+  void attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& lengths, const AttentionOptions& p,
                  Tensor& o, Tensor& lse) override;
   void attention_grad(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& o, const Tensor& lse,
-                      const Tensor& dout, const Tensor& lengths, const AttentionParams& p, Tensor& dq, Tensor& dk,
+                      const Tensor& dout, const Tensor& lengths, const AttentionOptions& p, Tensor& dq, Tensor& dk,
                       Tensor& dv) override;
 };
 

@@ -313,7 +313,6 @@ namespace {
 
 struct AttnCase {
   const char* kind;
-  std::vector<double> alpha;
   AttentionOptions opt;
 };
 
@@ -321,6 +320,8 @@ std::vector<AttnCase> attention_cases(int64_t H) {
   std::vector<double> zero(H, 0.0), las(H);
   for (int64_t h = 0; h < H; ++h) las[h] = h == 0 ? 0.0 : 0.5 * std::pow(0.3, static_cast<double>(h));
   AttentionOptions softmax_o, las_o, chunk_o, bidir_o, kernel_o;
+  softmax_o.alpha = zero;
+  las_o.alpha = chunk_o.alpha = bidir_o.alpha = kernel_o.alpha = las;
   las_o.pool = 5;
   chunk_o.pool = 3;
   chunk_o.chunk = 37;
@@ -329,9 +330,8 @@ std::vector<AttnCase> attention_cases(int64_t H) {
   kernel_o.pool = 5;  // a non-symmetric smoothing kernel (conv_seq on V), chunked
   kernel_o.kernel = {0.1, 0.3, 0.4, 0.15, 0.05};
   kernel_o.chunk = 37;
-  return {{"softmax", zero, softmax_o},           {"las", las, las_o},
-          {"las-chunk", las, chunk_o},            {"las bidirectional", las, bidir_o},
-          {"las-chunk kernel smoothing", las, kernel_o}};
+  return {{"softmax", softmax_o},     {"las", las_o},                          {"las-chunk", chunk_o},
+          {"las bidirectional", bidir_o}, {"las-chunk kernel smoothing", kernel_o}};
 }
 
 }  // namespace
@@ -352,14 +352,14 @@ GPU_CASE("fused attention equals the CPU's: softmax, LaS, LaS-Chunk; head widths
             compare(name,
                     [&](auto& x) {
                       Tensor len = padded ? (x[0].device() == Device::CPU ? lengths : lengths.to(Device::CUDA)) : Tensor();
-                      return las_attention(x[0], x[1], x[2], c.alpha, c.opt, len);
+                      return las_attention(x[0], x[1], x[2], c.opt, len);
                     },
                     {rnd({B, H, L, dh}, rng, dt), rnd({B, H, L, dh}, rng, dt), rnd({B, H, L, dh}, rng, dt)}, tol);
           }
       }
   }
   Tensor q = Tensor::zeros({1, 1, 4, 129}, DType::F32, Device::CUDA);
-  CHECK_THROWS_WITH_AS(las_attention(q, q, q, {0.0}), doctest::Contains("head widths up to 128"), Error);
+  CHECK_THROWS_WITH_AS(las_attention(q, q, q, {.alpha = {0.0}}), doctest::Contains("head widths up to 128"), Error);
 }
 
 GPU_CASE("fused attention equals the literal reference on the GPU, and a long sequence") {
@@ -369,13 +369,13 @@ GPU_CASE("fused attention equals the literal reference on the GPU, and a long se
     for (const AttnCase& c : attention_cases(H)) {
       Tensor q = rnd({B, H, L, dh}, rng, dt).to(Device::CUDA), k = rnd({B, H, L, dh}, rng, dt).to(Device::CUDA),
              v = rnd({B, H, L, dh}, rng, dt).to(Device::CUDA);
-      expect_close(las_attention(q, k, v, c.alpha, c.opt), las_attention_reference(q, k, v, c.alpha, c.opt),
+      expect_close(las_attention(q, k, v, c.opt), las_attention_reference(q, k, v, c.opt),
                    tol_of(dt, true), std::string("fused vs reference on the gpu: ") + c.kind);
     }
   // L = 2048 (the ListOps length), float32, causal LaS with chunking off and on.
   for (const AttnCase& c : attention_cases(2)) {
     const int64_t Ll = 2048;
-    compare(std::string("long ") + c.kind, [&](auto& x) { return las_attention(x[0], x[1], x[2], c.alpha, c.opt); },
+    compare(std::string("long ") + c.kind, [&](auto& x) { return las_attention(x[0], x[1], x[2], c.opt); },
             {rnd({1, 2, Ll, 64}, rng, DType::F32), rnd({1, 2, Ll, 64}, rng, DType::F32), rnd({1, 2, Ll, 64}, rng, DType::F32)},
             kTolLong32);
   }

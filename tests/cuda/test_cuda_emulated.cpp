@@ -112,11 +112,10 @@ void compare(DType dt, int64_t B, int64_t H, int64_t L, int64_t dh, const Case& 
   const std::string name = std::string(c.kind) + " " + dtype_name(dt) + " B " + std::to_string(B) + " H " +
                            std::to_string(H) + " L " + std::to_string(L) + " dh " + std::to_string(dh) +
                            (padded ? " padded" : "");
-  Backend::AttentionParams p;
+  AttentionOptions p;
   for (int64_t h = 0; h < H; ++h) p.alpha.push_back(c.alpha * std::pow(0.3, static_cast<double>(h)));
   p.causal = c.causal;
-  p.chunk = c.chunk ? std::min(c.chunk, L) : L;
-  p.scale = 1.0 / std::sqrt(static_cast<double>(dh));
+  p.chunk = c.chunk;
   Tensor lengths;
   if (padded) {  // one full row, one half, one empty (no valid key at all)
     std::vector<int32_t> len;
@@ -172,7 +171,7 @@ TEST_CASE("emulated cuda attention equals the CPU's: every kernel instantiation,
 
 TEST_CASE("emulated cuda attention refuses what its kernels cannot serve") {
   Rng rng(8);
-  Backend::AttentionParams p;
+  AttentionOptions p;
   p.alpha.assign(1, 0.0);
   p.chunk = 4;
   Tensor q = random({1, 1, 4, 129}, rng, DType::F32), o = Tensor::zeros({1, 1, 4, 129}), lse = Tensor::zeros({1, 1, 4});

@@ -50,13 +50,14 @@ Errors compare(const Case& c, DType dt, uint64_t seed) {
   Tensor q = random(s, rng, -2, 2, false).to(dt), k = random(s, rng, -2, 2, false).to(dt),
          v = random(s, rng, -1, 1, false).to(dt), w = random(s, rng, -1, 1, false).to(dt);
   Tensor lengths = c.lengths.empty() ? Tensor() : Tensor::from(c.lengths, {c.B});
-  std::vector<double> a = alphas(c.H, c.alpha_max);
+  AttentionOptions o = c.o;
+  o.alpha = alphas(c.H, c.alpha_max);
   Tensor grads[2][3], outs[2];
   for (int impl = 0; impl < 2; ++impl) {
     In in{q.clone(), k.clone(), v.clone()};
     for (Tensor& t : in) t.set_requires_grad();
-    outs[impl] = impl == 0 ? las_attention(in[0], in[1], in[2], a, c.o, lengths)
-                           : las_attention_reference(in[0], in[1], in[2], a, c.o, lengths);
+    outs[impl] = impl == 0 ? las_attention(in[0], in[1], in[2], o, lengths)
+                           : las_attention_reference(in[0], in[1], in[2], o, lengths);
     sum(mul(outs[impl], w)).backward();
     for (int i = 0; i < 3; ++i) grads[impl][i] = in[i].grad();
   }
@@ -67,7 +68,7 @@ Errors compare(const Case& c, DType dt, uint64_t seed) {
 std::vector<Case> sweep() {
   std::vector<Case> cases;
   for (bool causal : {true, false}) {
-    auto o = [causal](int64_t P, int64_t C) { return AttentionOptions{causal, P, C, false}; };
+    auto o = [causal](int64_t P, int64_t C) { return AttentionOptions{.causal = causal, .pool = P, .chunk = C}; };
     cases.push_back({1, 1, 1, 4, o(1, 0)});                  // one position
     cases.push_back({2, 2, 7, 8, o(1, 0), {}, 0.0});           // softmax attention: alpha = 0, P = 1
     cases.push_back({2, 3, 37, 8, o(5, 0)});                 // L below one tile
@@ -83,7 +84,7 @@ std::vector<Case> sweep() {
     cases.push_back({1, 2, 20, 8, o(1, 7), {}, 0.0});        // chunked softmax attention
     // Smoothing kernels other than the box, non-symmetric so that a missing mirror shows.
     auto k = [causal](std::vector<double> w, int64_t C) {
-      return AttentionOptions{causal, static_cast<int64_t>(w.size()), C, false, w};
+      return AttentionOptions{.causal = causal, .pool = static_cast<int64_t>(w.size()), .chunk = C, .kernel = w};
     };
     cases.push_back({2, 3, 70, 8, k({0.1, 0.6, 0.3}, 0)});
     cases.push_back({2, 2, 100, 8, k({0.3, -0.2, 0.5, 0.1, 0.9}, 0), {100, 41}});
@@ -141,7 +142,7 @@ TEST_CASE("the V-side identity: smoothing the rows of A by w equals A times V sm
   }
   // And the ops: las_smooth_values mirrors the row kernel (a single row of V, one head).
   Tensor v = Tensor::from(V, {1, 1, L, 1});
-  AttentionOptions o{true, 2 * R + 1, 0, false, w};
+  AttentionOptions o{.pool = 2 * R + 1, .kernel = w};
   test::check_close(las_smooth_values(v, o).to_doubles(), vt, 1e-12);
 }
 
@@ -149,9 +150,10 @@ TEST_CASE("the reference's row smoothing by an explicit box equals its average p
   Rng rng(32);
   Tensor q = random({2, 2, 19, 4}, rng), k = random({2, 2, 19, 4}, rng), v = random({2, 2, 19, 4}, rng);
   Tensor lengths = Tensor::from(std::vector<int32_t>{19, 12}, {2});
-  AttentionOptions box{true, 5, 0, false}, explicit_box{true, 5, 0, false, std::vector<double>(5, 0.2)};
-  test::check_close(las_attention_reference(q, k, v, {0, 0.3}, explicit_box, lengths).to_doubles(),
-                    las_attention_reference(q, k, v, {0, 0.3}, box, lengths).to_doubles(), 1e-12);
+  AttentionOptions box{.alpha = {0, 0.3}, .pool = 5}, explicit_box = box;
+  explicit_box.kernel.assign(5, 0.2);
+  test::check_close(las_attention_reference(q, k, v, explicit_box, lengths).to_doubles(),
+                    las_attention_reference(q, k, v, box, lengths).to_doubles(), 1e-12);
 }
 
 TEST_CASE("fused LaS attention equals the reference in float32") {
@@ -188,10 +190,8 @@ TEST_CASE("the fused kernels give the same bits whatever the heap held before") 
   // alignment: scratch placed by plain malloc made the bits depend on earlier allocations.
   Rng rng(21);
   const int64_t B = 2, H = 2, L = 300, dh = 16;
-  Backend::AttentionParams p;
+  AttentionOptions p;
   p.alpha = {0.0, 0.4};
-  p.chunk = L;
-  p.scale = 0.25;
   const Tensor q = random({B, H, L, dh}, rng, -1, 1, false).to(DType::F32),
                k = random({B, H, L, dh}, rng, -1, 1, false).to(DType::F32),
                v = random({B, H, L, dh}, rng, -1, 1, false).to(DType::F32),
@@ -215,24 +215,26 @@ TEST_CASE("the fused kernels give the same bits whatever the heap held before") 
 TEST_CASE("finite-difference gradients of the fused op (float64)") {
   Rng rng(7);
   const std::vector<double> a{0.0, 0.3};
-  for (AttentionOptions o : {AttentionOptions{true, 3, 0, false}, AttentionOptions{false, 5, 0, false},
-                             AttentionOptions{true, 3, 4, false}, AttentionOptions{true, 3, 0, false, {0.2, 0.7, -0.4}},
-                             AttentionOptions{false, 5, 4, false, {0.1, 0.2, 0.3, 0.5, 0.8}}}) {
+  for (AttentionOptions o : {AttentionOptions{.alpha = a, .causal = true, .pool = 3},
+                             AttentionOptions{.alpha = a, .causal = false, .pool = 5},
+                             AttentionOptions{.alpha = a, .causal = true, .pool = 3, .chunk = 4},
+                             AttentionOptions{.alpha = a, .causal = true, .pool = 3, .kernel = {0.2, 0.7, -0.4}},
+                             AttentionOptions{.alpha = a, .causal = false, .pool = 5, .chunk = 4, .kernel = {0.1, 0.2, 0.3, 0.5, 0.8}}}) {
     CAPTURE(o.causal);
     CAPTURE(o.chunk);
     In in{random({2, 2, 9, 3}, rng), random({2, 2, 9, 3}, rng), random({2, 2, 9, 3}, rng)};
     Tensor lengths = Tensor::from(std::vector<int32_t>{9, 6}, {2});
-    CHECK_GRADIENTS([&](const In& x) { return las_attention(x[0], x[1], x[2], a, o, lengths); }, in);
+    CHECK_GRADIENTS([&](const In& x) { return las_attention(x[0], x[1], x[2], o, lengths); }, in);
   }
 }
 
 TEST_CASE("strict re-mask: the reference re-masks after pooling; the fused op refuses it") {
   Rng rng(8);
   Tensor q = random({1, 2, 6, 4}, rng), k = random({1, 2, 6, 4}, rng), v = random({1, 2, 6, 4}, rng);
-  AttentionOptions strict{true, 3, 0, true};
-  CHECK_THROWS_WITH_AS(las_attention(q, k, v, {0, 0.2}, strict), doctest::Contains("las_attention"), Error);
+  AttentionOptions strict{.alpha = {0, 0.2}, .pool = 3, .strict_causal = true};
+  CHECK_THROWS_WITH_AS(las_attention(q, k, v, strict), doctest::Contains("las_attention"), Error);
   Tensor weights;
-  las_attention_reference(q, k, v, {0, 0.2}, strict, Tensor(), &weights);
+  las_attention_reference(q, k, v, strict, Tensor(), &weights);
   std::vector<double> w = weights.to_doubles();
   for (int64_t h = 0; h < 2; ++h)
     for (int64_t i = 0; i < 6; ++i) {
@@ -243,7 +245,7 @@ TEST_CASE("strict re-mask: the reference re-masks after pooling; the fused op re
       }
       CHECK(row <= 1.0 + 1e-12);  // not renormalised
     }
-  CHECK_GRADIENTS([&](const In& x) { return las_attention_reference(x[0], x[1], x[2], {0, 0.2}, strict); }, (In{q, k, v}));
+  CHECK_GRADIENTS([&](const In& x) { return las_attention_reference(x[0], x[1], x[2], strict); }, (In{q, k, v}));
 }
 
 TEST_CASE("the attention op runs the fused kernel where it serves and the reference where it cannot") {
@@ -251,22 +253,21 @@ TEST_CASE("the attention op runs the fused kernel where it serves and the refere
   Tensor q = random({2, 2, 40, 8}, rng, -2, 2, false), k = random({2, 2, 40, 8}, rng, -2, 2, false),
          v = random({2, 2, 40, 8}, rng, -1, 1, false);
   Tensor lengths = Tensor::from(std::vector<int32_t>{40, 23}, {2});
-  const std::vector<double> alpha{0, 0.3};
   auto bits = [](const Tensor& t) { return t.to_doubles(); };
-  AttentionOptions o{true, 5, 0, false};
-  const auto fused = bits(las_attention(q, k, v, alpha, o, lengths));
-  const auto reference = bits(las_attention_reference(q, k, v, alpha, o, lengths));
+  AttentionOptions o{.alpha = {0, 0.3}, .pool = 5};
+  const auto fused = bits(las_attention(q, k, v, o, lengths));
+  const auto reference = bits(las_attention_reference(q, k, v, o, lengths));
   REQUIRE(fused != reference);  // the two differ in their last bits, which tells them apart
-  CHECK(bits(attention(q, k, v, alpha, o, lengths)) == fused);
+  CHECK(bits(attention(q, k, v, o, lengths)) == fused);
   Tensor weights;
-  CHECK(bits(attention(q, k, v, alpha, o, lengths, &weights)) == reference);  // recording weights
+  CHECK(bits(attention(q, k, v, o, lengths, &weights)) == reference);  // recording weights
   CHECK(weights.shape() == Shape{2, 2, 40, 40});
   AttentionOptions off = o;
   off.fused = false;
-  CHECK(bits(attention(q, k, v, alpha, off, lengths)) == reference);
+  CHECK(bits(attention(q, k, v, off, lengths)) == reference);
   AttentionOptions strict = o;
   strict.strict_causal = true;
-  CHECK(bits(attention(q, k, v, alpha, strict, lengths)) == bits(las_attention_reference(q, k, v, alpha, strict, lengths)));
+  CHECK(bits(attention(q, k, v, strict, lengths)) == bits(las_attention_reference(q, k, v, strict, lengths)));
 }
 
 TEST_CASE("the reference's recorded weights: decayed, softmaxed, smoothed rows") {
@@ -274,7 +275,7 @@ TEST_CASE("the reference's recorded weights: decayed, softmaxed, smoothed rows")
   Tensor q = random({1, 1, 5, 2}, rng, -1, 1, false), k = random({1, 1, 5, 2}, rng, -1, 1, false);
   Tensor v = random({1, 1, 5, 2}, rng, -1, 1, false);
   Tensor weights;
-  las_attention_reference(q, k, v, {0.5}, {true, 3, 0, false}, Tensor(), &weights);
+  las_attention_reference(q, k, v, {.alpha = {0.5}, .pool = 3}, Tensor(), &weights);
   // By hand for row i = 2: softmax over j <= 2 of s_j = (q.k_j)/sqrt(2) * exp(-0.5 (2 - j)), then
   // pooled entry (2, 3) = (A[2,2] + A[2,3] + A[2,4]) / 3 = A[2,2] / 3.
   std::vector<double> qv = q.to_doubles(), kv = k.to_doubles(), w = weights.to_doubles();
@@ -293,8 +294,8 @@ TEST_CASE("attention over an empty input: zeros, and backward gives zero gradien
       CAPTURE(impl);
       In in{Tensor::zeros(shape, DType::F64), Tensor::zeros(shape, DType::F64), Tensor::zeros(shape, DType::F64)};
       for (Tensor& t : in) t.set_requires_grad();
-      AttentionOptions o{true, 3, 0, false};
-      Tensor out = impl == 0 ? las_attention(in[0], in[1], in[2], {0, 0.2}, o) : las_attention_reference(in[0], in[1], in[2], {0, 0.2}, o);
+      AttentionOptions o{.alpha = {0, 0.2}, .pool = 3};
+      Tensor out = impl == 0 ? las_attention(in[0], in[1], in[2], o) : las_attention_reference(in[0], in[1], in[2], o);
       CHECK(out.shape() == shape);
       sum(out).backward();
       for (const Tensor& t : in) {
@@ -309,13 +310,13 @@ TEST_CASE("las_attention validates its inputs and names itself") {
   auto throws = [](auto f, const char* what) {
     CHECK_THROWS_WITH_AS(f(), doctest::Contains(what), Error);
   };
-  throws([&] { return las_attention(q, q, q, {0.0}); }, "1 decay rates for 2 heads");
-  throws([&] { return las_attention(q, q, Tensor::zeros({1, 2, 5, 3}), {0, 0}); }, "[B, H, L, dh]");
-  throws([&] { return las_attention(q, q, q, {0, -1}); }, ">= 0");
-  throws([&] { return las_attention(q, q, q, {0, 0}, {true, 2, 0, false}); }, "odd");
-  throws([&] { return las_attention(q, q, q, {0, 0}, {true, 3, 0, false, {1, 1, 1, 1, 1}}); },
+  throws([&] { return las_attention(q, q, q, {.alpha = {0.0}}); }, "1 decay rates for 2 heads");
+  throws([&] { return las_attention(q, q, Tensor::zeros({1, 2, 5, 3}), {.alpha = {0, 0}}); }, "[B, H, L, dh]");
+  throws([&] { return las_attention(q, q, q, {.alpha = {0, -1}}); }, ">= 0");
+  throws([&] { return las_attention(q, q, q, {.alpha = {0, 0}, .pool = 2}); }, "odd");
+  throws([&] { return las_attention(q, q, q, {.alpha = {0, 0}, .pool = 3, .kernel = {1, 1, 1, 1, 1}}); },
          "a smoothing kernel of 5 weights for the window P = 3");
-  throws([&] { return las_attention(q, q, q, {0, 0}, {true, 1, 0, false}, Tensor::from(std::vector<int32_t>{5}, {1})); },
+  throws([&] { return las_attention(q, q, q, {.alpha = {0, 0}}, Tensor::from(std::vector<int32_t>{5}, {1})); },
          "outside [0, L = 4]");
-  throws([&] { return las_attention(q, q, q.to(DType::F64), {0, 0}); }, "las_attention");
+  throws([&] { return las_attention(q, q, q.to(DType::F64), {.alpha = {0, 0}}); }, "las_attention");
 }
