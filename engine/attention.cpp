@@ -34,13 +34,13 @@ int64_t check_attention(const char* op, const Tensor& q, const Tensor& k, const 
     fail(op, std::to_string(o.alpha.size()) + " decay rates for " + std::to_string(H) + " heads");
   for (double a : o.alpha)
     if (!(a >= 0.0) || !std::isfinite(a)) fail(op, "decay rates must be finite and >= 0, got " + std::to_string(a));
-  if (o.pool < 1 || o.pool % 2 == 0) fail(op, "pooling window P must be odd and positive, got " + std::to_string(o.pool));
-  if (!o.kernel.empty() && static_cast<int64_t>(o.kernel.size()) != o.pool)
+  if (o.P < 1 || o.P % 2 == 0) fail(op, "pooling window P must be odd and positive, got " + std::to_string(o.P));
+  if (!o.kernel.empty() && static_cast<int64_t>(o.kernel.size()) != o.P)
     fail(op, "a smoothing kernel of " + std::to_string(o.kernel.size()) + " weights for the window P = " +
-                 std::to_string(o.pool));
+                 std::to_string(o.P));
   for (double w : o.kernel)
     if (!std::isfinite(w)) fail(op, "smoothing weights must be finite, got " + std::to_string(w));
-  if (o.chunk < 0) fail(op, "chunk size C must be >= 0 (0: no chunking), got " + std::to_string(o.chunk));
+  if (o.C < 0) fail(op, "chunk size C must be >= 0 (0: no chunking), got " + std::to_string(o.C));
   if (o.strict_causal && !o.causal) fail(op, "strict_causal re-masking needs causal attention");
   if (lengths.defined()) {
     check_int(op, lengths, "lengths");
@@ -95,7 +95,7 @@ Tensor empty_attention(const Tensor& q, const Tensor& k, const Tensor& v) {
 
 // x [..., L, D] smoothed along positions by the row kernel of `o` (box: avg_pool_seq), as given or mirrored.
 Tensor smooth_seq(const Tensor& x, const AttentionOptions& o, bool mirror) {
-  if (o.kernel.empty()) return avg_pool_seq(x, o.pool);
+  if (o.kernel.empty()) return avg_pool_seq(x, o.P);
   std::vector<double> w = o.kernel;
   if (mirror) std::reverse(w.begin(), w.end());
   return conv_seq(x, w);
@@ -105,12 +105,12 @@ Tensor smooth_seq(const Tensor& x, const AttentionOptions& o, bool mirror) {
 
 int64_t chunk_length(const AttentionOptions& o, int64_t L) {
   const int64_t whole = std::max<int64_t>(L, 1);
-  return o.chunk == 0 ? whole : std::min(o.chunk, whole);
+  return o.C == 0 ? whole : std::min(o.C, whole);
 }
 
 Tensor las_smooth_values(const Tensor& v, const AttentionOptions& o, const Tensor& lengths) {
-  if (o.pool == 1 && o.kernel.empty()) return v;  // the padded rows are never weighted without smoothing: no mask needed
-  const int64_t L = v.dim(2), C = o.chunk;
+  if (o.P == 1 && o.kernel.empty()) return v;  // the padded rows are never weighted without smoothing: no mask needed
+  const int64_t L = v.dim(2), C = o.C;
   Tensor x = lengths.defined() ? masked_fill(v, padding_mask(lengths, L), 0.0) : v;
   // sum_j conv_row(A, w)[i,j] V[j] = sum_k A[i,k] sum_t w[t] V[k-t]: V takes the mirrored kernel.
   if (C == 0 || C >= L) return smooth_seq(x, o, true);
@@ -182,7 +182,7 @@ Tensor las_attention_reference(const Tensor& q, const Tensor& k, const Tensor& v
   Tensor s = mul(matmul(qc, kc, false, true), logit_scale(dh));  // 1. S = Q K^T / sqrt(dh)
   s = mul(s, E);                                                                       // 2. S' = S * E (multiplicative)
   Tensor a = softmax(s, M);                                                            // 3.-4. mask, softmax per row
-  if (options.pool > 1 || !options.kernel.empty())  // 5. smoothing along each row (the ops smooth axis -2: transpose)
+  if (options.P > 1 || !options.kernel.empty())  // 5. smoothing along each row (the ops smooth axis -2: transpose)
     a = transpose(smooth_seq(transpose(a, -1, -2), options, false), -1, -2);
   a = mul(a, K);  // padded keys get no weight after pooling either; strict: re-mask j > i
   if (weights) {

@@ -30,22 +30,23 @@
 
 namespace lasgrad {
 
-// The op's options, passed unchanged to the backend's kernels. The fused op applies pool and kernel to
-// V before its kernel runs (spec §2), so a kernel reads alpha, causal and chunk only.
+// The op's options, passed unchanged to the backend's kernels; fields named by the spec's symbols. The
+// fused op applies P and kernel to V before its kernel runs (spec §2), so a kernel reads alpha, causal
+// and C only.
 struct AttentionOptions {
   std::vector<double> alpha{};  // [H] per-head decay rates, each finite and >= 0 (0 = no decay)
   bool causal = true;
-  int64_t pool = 1;           // P: odd smoothing window; 1 = no smoothing
-  int64_t chunk = 0;          // C: attend only inside chunks of C positions; 0 = the whole sequence
-  bool strict_causal = false;  // re-apply the causal mask after pooling (reference only)
-  std::vector<double> kernel{};  // the smoothing weights w over offsets -P/2..P/2 (size P); empty = box 1/P
-  bool fused = true;  // attention(): the fused kernel where it can serve; false = always the literal reference
+  int64_t P = 1;                // odd smoothing window; 1 = no smoothing
+  int64_t C = 0;                // attend only inside chunks of C positions; 0 = the whole sequence
+  bool strict_causal = false;   // re-apply the causal mask after pooling (reference only)
+  std::vector<double> kernel{}; // the smoothing weights w over offsets -P/2..P/2 (size P); empty = box 1/P
+  bool fused = true;            // attention(): the fused kernel where it can serve; false = the literal reference
 };
 
 // 1 / sqrt(dh), the logits' scale (spec §1 step 1).
 inline double logit_scale(int64_t dh) { return 1.0 / std::sqrt(static_cast<double>(dh)); }
 
-// C, the chunk length the kernels work in: o.chunk clamped to L, or L without chunking; at least 1.
+// C, the chunk length the kernels work in: o.C clamped to L, or L without chunking; at least 1.
 int64_t chunk_length(const AttentionOptions& o, int64_t L);
 
 // The attention op the layers call, q, k, v, options, lengths as in las_attention below. It runs the fused
@@ -67,7 +68,7 @@ Tensor las_attention_reference(const Tensor& q, const Tensor& k, const Tensor& v
                                const Tensor& lengths = Tensor(), Tensor* weights = nullptr);
 
 // Ṽ: v [B, H, L, dh] with rows at positions >= lengths[b] zeroed, then smoothed along positions inside
-// each chunk of C positions (o.chunk; 0: the whole sequence) by the mirror of the row kernel, which
+// each chunk of C positions (o.C; 0: the whole sequence) by the mirror of the row kernel, which
 // makes A_p V = A Ṽ exact (spec §2): average pooling for the box, conv_seq otherwise. Composed from ops.
 Tensor las_smooth_values(const Tensor& v, const AttentionOptions& o, const Tensor& lengths = Tensor());
 

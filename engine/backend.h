@@ -137,7 +137,7 @@ class Backend {
 
   // ---- Fused LaS attention: the kernels of las_attention (engine/attention.h). ----
   // `p` is the op's options unchanged; the kernels read p.alpha, p.causal and C = chunk_length(p, L)
-  // (the op has already applied p.pool and p.kernel to V). Per batch b and head h, inside chunks of C
+  // (the op has already applied p.P and p.kernel to V). Per batch b and head h, inside chunks of C
   // positions: logits (q_i . k_j) * logit_scale(dh) * exp(-alpha[h] |i - j|) at chunk-local positions,
   // masked where j > i (causal) or key >= lengths[b], a softmax per row, then o = A v, where v is the
   // already smoothed V~. Tiled: no L x L matrix is kept.

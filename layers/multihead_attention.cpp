@@ -74,16 +74,16 @@ namespace {
 AttentionOptions resolve_options(int64_t d, const AttentionSettings& s) {
   if (s.heads < 1 || d % s.heads != 0)
     throw Error("attention: width " + std::to_string(d) + " is not a multiple of " + std::to_string(s.heads) + " heads");
-  if (s.kind == AttentionKind::LasChunk && s.chunk < 1)
-    throw Error("attention: las-chunk needs a chunk size C >= 1, got " + std::to_string(s.chunk));
+  if (s.kind == AttentionKind::LasChunk && s.C < 1)
+    throw Error("attention: las-chunk needs a chunk size C >= 1, got " + std::to_string(s.C));
   AttentionOptions o;
   o.alpha = las_alphas(s);
   o.causal = s.causal;
   if (s.kind != AttentionKind::Softmax) {
     o.kernel = s.kernel;
-    o.pool = s.kernel.empty() ? s.pool : static_cast<int64_t>(s.kernel.size());
+    o.P = s.kernel.empty() ? s.P : static_cast<int64_t>(s.kernel.size());
   }
-  o.chunk = s.kind == AttentionKind::LasChunk ? s.chunk : 0;
+  o.C = s.kind == AttentionKind::LasChunk ? s.C : 0;
   o.strict_causal = s.strict_causal && s.kind != AttentionKind::Softmax;
   o.fused = s.fused;
   return o;

@@ -20,10 +20,10 @@ struct AttentionSettings {
   double B = 0.1;               // B (setting decay_max) in (0, 1): the sharpest head's decay rate
   double alpha_min = 0.0;       // the gentlest decaying head's rate; 0 = 1 / max_len
   std::vector<double> alphas;   // explicit per-head rates (size heads); overrides B and alpha_min
-  int64_t pool = 5;             // P: odd smoothing window (LaS kinds; softmax uses 1)
+  int64_t P = 5;                // (setting pool) odd smoothing window (LaS kinds; softmax uses 1)
   std::vector<double> kernel;   // smoothing weights over offsets -P/2..P/2 (odd count, sets P); empty = box 1/P
   bool strict_causal = false;   // re-mask after pooling (runs the reference implementation)
-  int64_t chunk = 0;            // C for las-chunk (>= 1 there); unused by the other kinds
+  int64_t C = 0;                // (setting chunk) the chunk length for las-chunk (>= 1 there); unused by the other kinds
   bool fused = true;            // the fused kernel; false = the literal reference (L x L matrices)
   int64_t max_len = 1024;       // the task length, for the default alpha_min
 };

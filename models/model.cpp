@@ -3,15 +3,15 @@
 namespace lasgrad {
 
 static std::shared_ptr<Norm> make_norm(const ModelConfig& c) {
-  if (c.norm == NormKind::Layer) return std::make_shared<LayerNorm>(c.d_model, c.dtype, c.norm_eps);
-  return std::make_shared<BatchNorm>(c.d_model, c.dtype, c.norm_eps, c.bn_momentum);
+  if (c.norm == NormKind::Layer) return std::make_shared<LayerNorm>(c.width, c.dtype, c.norm_eps);
+  return std::make_shared<BatchNorm>(c.width, c.dtype, c.norm_eps, c.bn_momentum);
 }
 
-Block::Block(const ModelConfig& c, std::shared_ptr<SeedCounter> seeds, Rng& rng) : pre_(c.pre_norm) {
+Block::Block(const ModelConfig& c, std::shared_ptr<SeedCounter> seeds, Rng& rng) : pre_(c.prenorm) {
   norm1 = make_norm(c);
-  attn = std::make_shared<MultiHeadAttention>(c.d_model, c.attention, rng, c.dtype);
+  attn = std::make_shared<MultiHeadAttention>(c.width, c.attention, rng, c.dtype);
   norm2 = make_norm(c);
-  ffn = std::make_shared<FeedForward>(c.d_model, c.expand, c.dropout, seeds, rng, c.dtype);
+  ffn = std::make_shared<FeedForward>(c.width, c.expand, c.dropout, seeds, rng, c.dtype);
   drop = std::make_shared<Dropout>(c.dropout, seeds);
   add_child("norm1", norm1);
   add_child("attn", attn);
@@ -31,8 +31,8 @@ Tensor Block::forward(const Tensor& x, const Tensor& lengths, Tensor* weights) {
 }
 
 Encoder::Encoder(const ModelConfig& c, std::shared_ptr<SeedCounter> seeds, Rng& rng) : c_(c) {
-  if (c.pixels) embed = std::make_shared<Linear>(1, c.d_model, rng, c.dtype);
-  else embed = std::make_shared<Embedding>(c.vocab, c.d_model, rng, c.dtype);
+  if (c.pixels) embed = std::make_shared<Linear>(1, c.width, rng, c.dtype);
+  else embed = std::make_shared<Embedding>(c.vocab, c.width, rng, c.dtype);
   add_child("embed", embed);
   drop = std::make_shared<Dropout>(c.dropout, seeds);
   add_child("drop", drop);
@@ -40,7 +40,7 @@ Encoder::Encoder(const ModelConfig& c, std::shared_ptr<SeedCounter> seeds, Rng& 
     blocks.push_back(std::make_shared<Block>(c, seeds, rng));
     add_child("blocks." + std::to_string(i), blocks.back());
   }
-  if (c.pre_norm) {
+  if (c.prenorm) {
     norm = make_norm(c);
     add_child("norm", norm);
   }
@@ -49,7 +49,7 @@ Encoder::Encoder(const ModelConfig& c, std::shared_ptr<SeedCounter> seeds, Rng& 
 // x [B, L] -> [B, d].
 Tensor Encoder::forward(const Tensor& x, const Tensor& lengths, std::vector<Tensor>* maps) {
   if (x.ndim() != 2) throw Error("Encoder: input must be [B, L], got " + shape_str(x.shape()));
-  const int64_t B = x.dim(0), L = x.dim(1), d = c_.d_model;
+  const int64_t B = x.dim(0), L = x.dim(1), d = c_.width;
   Tensor h;
   if (c_.pixels) {
     if (x.dtype() == DType::I32) throw Error("Encoder: pixel input must be floating, got int32");
@@ -90,15 +90,15 @@ std::vector<Tensor> Model::attention_maps(const Tensor& x, const Tensor& lengths
 }
 
 SequenceClassifier::SequenceClassifier(const ModelConfig& c) : Model(c) {
-  head = std::make_shared<Linear>(c.d_model, c.classes, rng_, c.dtype);
+  head = std::make_shared<Linear>(c.width, c.classes, rng_, c.dtype);
   add_child("head", head);
 }
 
 Tensor SequenceClassifier::forward(const ModelInput& in) { return head->forward(encoder->forward(in.x, in.lengths)); }
 
 RetrievalModel::RetrievalModel(const ModelConfig& c) : Model(c) {
-  mlp1 = std::make_shared<Linear>(4 * c.d_model, c.d_model, rng_, c.dtype);
-  mlp2 = std::make_shared<Linear>(c.d_model, 2, rng_, c.dtype);
+  mlp1 = std::make_shared<Linear>(4 * c.width, c.width, rng_, c.dtype);
+  mlp2 = std::make_shared<Linear>(c.width, 2, rng_, c.dtype);
   add_child("mlp1", mlp1);
   add_child("mlp2", mlp2);
 }
@@ -112,8 +112,8 @@ Tensor RetrievalModel::forward(const ModelInput& in) {
 }
 
 std::shared_ptr<Model> make_model(const ModelConfig& c) {
-  if (c.d_model < 1 || c.layers < 0 || c.expand < 1 || c.classes < 1)
-    throw Error("make_model: d_model, expand and classes must be >= 1 and layers >= 0");
+  if (c.width < 1 || c.layers < 0 || c.expand < 1 || c.classes < 1)
+    throw Error("make_model: width, expand and classes must be >= 1 and layers >= 0");
   if (!c.pixels && c.vocab < 1) throw Error("make_model: token input needs vocab >= 1");
   if (c.retrieval && c.pixels) throw Error("make_model: the retrieval model takes token documents");
   if (c.retrieval) return std::make_shared<RetrievalModel>(c);

@@ -27,11 +27,11 @@ struct ModelConfig {
   bool retrieval = false;     // two documents through one encoder, [x1, x2, x1*x2, x1-x2] -> MLP -> 2 classes
   // Shape. The defaults are the run settings' (train/config.cpp, the paper's model; a test holds
   // them equal), so a ModelConfig and a Config describe the same model.
-  int64_t d_model = 256;
+  int64_t width = 256;        // d, the model width
   int64_t layers = 6;         // blocks
-  int64_t expand = 4;         // feed-forward width = expand * d_model
+  int64_t expand = 4;         // feed-forward width = expand * width
   NormKind norm = NormKind::Batch;
-  bool pre_norm = false;      // pre-norm adds one final norm after the last block
+  bool prenorm = false;       // pre-norm adds one final norm after the last block
   bool positions = true;      // sinusoidal absolute positions added to the input; false = none
   double dropout = 0.0;       // the paper's value
   double norm_eps = 1e-5;

@@ -78,8 +78,8 @@ AttentionOptions options_of(const std::string& kind, int64_t H, int64_t L) {
   s.max_len = L;
   AttentionOptions o;
   o.alpha = las_alphas(s);
-  if (kind != "softmax") o.pool = 5;
-  if (kind == "las-chunk") o.chunk = 128;
+  if (kind != "softmax") o.P = 5;
+  if (kind == "las-chunk") o.C = 128;
   return o;
 }
 
@@ -97,18 +97,18 @@ void bench_step(const std::string& model, const std::string& kind, int64_t batch
   c.classes = 10;
   c.expand = 4;
   c.norm = NormKind::Layer;  // pre-LayerNorm, as bench_step's bench model
-  c.pre_norm = true;
+  c.prenorm = true;
   c.attention.heads = 8;
   c.attention.kind = parse_attention_kind(kind);
   c.attention.B = 0.1;
-  c.attention.pool = 5;
-  c.attention.chunk = 128;
+  c.attention.P = 5;
+  c.attention.C = 128;
   int64_t L;
   if (model == "listops") {
-    L = 2000, c.d_model = 256, c.layers = 6;
+    L = 2000, c.width = 256, c.layers = 6;
     if (batch == 0) batch = 8;
   } else {
-    L = 1024, c.d_model = 128, c.layers = 4;
+    L = 1024, c.width = 128, c.layers = 4;
     if (batch == 0) batch = 8;
   }
   c.max_len = L;

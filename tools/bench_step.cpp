@@ -207,7 +207,7 @@ void bench_memory(int64_t L, int64_t H, int64_t dh) {
     return Tensor::from(v, {1, H, L, dh}).set_requires_grad();
   };
   Tensor q = rand(), k = rand(), v = rand(), w = rand().detach();
-  AttentionOptions o{.alpha = std::vector<double>(H, 0.01), .pool = 5};
+  AttentionOptions o{.alpha = std::vector<double>(H, 0.01), .P = 5};
   o.alpha[0] = 0;
   const double before = peak_rss_mib();
   double t = seconds([&] { sum(mul(las_attention(q, k, v, o), w)).backward(); });

@@ -13,11 +13,11 @@ ModelConfig model_config(const Config& c, const data::TaskInfo& info) {
   m.classes = info.num_classes;
   m.max_len = sequence_length(c);
   m.retrieval = info.pair;
-  m.d_model = c.integer("width");
+  m.width = c.integer("width");
   m.layers = c.integer("layers");
   m.expand = c.integer("expand");
   m.norm = c.str("norm") == "batch" ? NormKind::Batch : NormKind::Layer;
-  m.pre_norm = c.flag("prenorm");
+  m.prenorm = c.flag("prenorm");
   m.positions = c.str("pos") == "sinusoidal";
   m.dropout = c.number("dropout");
   m.seed = static_cast<uint64_t>(c.integer("seed"));
@@ -29,10 +29,10 @@ ModelConfig model_config(const Config& c, const data::TaskInfo& info) {
   a.alpha_min = c.number("alpha_min");
   a.alphas = c.numbers("alphas");
   if (a.alphas.size() == 1) a.alphas.assign(static_cast<size_t>(a.heads), a.alphas[0]);  // one rate for every head
-  a.pool = c.integer("pool");
+  a.P = c.integer("pool");
   a.kernel = smoothing_kernel(c);
   a.strict_causal = c.flag("strict_causal");
-  a.chunk = c.integer("chunk");
+  a.C = c.integer("chunk");
   a.fused = c.flag("fused");
   a.max_len = m.max_len;
   return m;

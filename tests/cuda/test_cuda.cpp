@@ -322,14 +322,14 @@ std::vector<AttnCase> attention_cases(int64_t H) {
   AttentionOptions softmax_o, las_o, chunk_o, bidir_o, kernel_o;
   softmax_o.alpha = zero;
   las_o.alpha = chunk_o.alpha = bidir_o.alpha = kernel_o.alpha = las;
-  las_o.pool = 5;
-  chunk_o.pool = 3;
-  chunk_o.chunk = 37;
+  las_o.P = 5;
+  chunk_o.P = 3;
+  chunk_o.C = 37;
   bidir_o.causal = false;
-  bidir_o.pool = 3;
-  kernel_o.pool = 5;  // a non-symmetric smoothing kernel (conv_seq on V), chunked
+  bidir_o.P = 3;
+  kernel_o.P = 5;  // a non-symmetric smoothing kernel (conv_seq on V), chunked
   kernel_o.kernel = {0.1, 0.3, 0.4, 0.15, 0.05};
-  kernel_o.chunk = 37;
+  kernel_o.C = 37;
   return {{"softmax", softmax_o},     {"las", las_o},                          {"las-chunk", chunk_o},
           {"las bidirectional", bidir_o}, {"las-chunk kernel smoothing", kernel_o}};
 }
@@ -388,16 +388,16 @@ GPU_CASE("one training step of a whole model: the same loss and gradients on bot
       c.vocab = 12;
       c.classes = 5;
       c.max_len = 50;
-      c.d_model = 32;
+      c.width = 32;
       c.layers = 2;
       c.expand = 2;
       c.norm = norm;
-      c.pre_norm = norm == NormKind::Layer;
+      c.prenorm = norm == NormKind::Layer;
       c.dtype = DType::F32;
       c.seed = 3;
       c.attention.kind = kind;
       c.attention.heads = 4;
-      c.attention.chunk = 16;
+      c.attention.C = 16;
       auto cpu = make_model(c), gpu = make_model(c);
       gpu->to(Device::CUDA);
       Rng rng(12);

@@ -115,7 +115,7 @@ void compare(DType dt, int64_t B, int64_t H, int64_t L, int64_t dh, const Case& 
   AttentionOptions p;
   for (int64_t h = 0; h < H; ++h) p.alpha.push_back(c.alpha * std::pow(0.3, static_cast<double>(h)));
   p.causal = c.causal;
-  p.chunk = c.chunk;
+  p.C = c.chunk;
   Tensor lengths;
   if (padded) {  // one full row, one half, one empty (no valid key at all)
     std::vector<int32_t> len;
@@ -173,7 +173,7 @@ TEST_CASE("emulated cuda attention refuses what its kernels cannot serve") {
   Rng rng(8);
   AttentionOptions p;
   p.alpha.assign(1, 0.0);
-  p.chunk = 4;
+  p.C = 4;
   Tensor q = random({1, 1, 4, 129}, rng, DType::F32), o = Tensor::zeros({1, 1, 4, 129}), lse = Tensor::zeros({1, 1, 4});
   CHECK_THROWS_WITH_AS(cuda::attn::attention_forward<float>(q, q, q, Tensor(), p, o, lse, attn_launch()),
                        doctest::Contains("head widths up to 128"), Error);

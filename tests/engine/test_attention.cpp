@@ -68,7 +68,7 @@ Errors compare(const Case& c, DType dt, uint64_t seed) {
 std::vector<Case> sweep() {
   std::vector<Case> cases;
   for (bool causal : {true, false}) {
-    auto o = [causal](int64_t P, int64_t C) { return AttentionOptions{.causal = causal, .pool = P, .chunk = C}; };
+    auto o = [causal](int64_t P, int64_t C) { return AttentionOptions{.causal = causal, .P = P, .C = C}; };
     cases.push_back({1, 1, 1, 4, o(1, 0)});                  // one position
     cases.push_back({2, 2, 7, 8, o(1, 0), {}, 0.0});           // softmax attention: alpha = 0, P = 1
     cases.push_back({2, 3, 37, 8, o(5, 0)});                 // L below one tile
@@ -84,7 +84,7 @@ std::vector<Case> sweep() {
     cases.push_back({1, 2, 20, 8, o(1, 7), {}, 0.0});        // chunked softmax attention
     // Smoothing kernels other than the box, non-symmetric so that a missing mirror shows.
     auto k = [causal](std::vector<double> w, int64_t C) {
-      return AttentionOptions{.causal = causal, .pool = static_cast<int64_t>(w.size()), .chunk = C, .kernel = w};
+      return AttentionOptions{.causal = causal, .P = static_cast<int64_t>(w.size()), .C = C, .kernel = w};
     };
     cases.push_back({2, 3, 70, 8, k({0.1, 0.6, 0.3}, 0)});
     cases.push_back({2, 2, 100, 8, k({0.3, -0.2, 0.5, 0.1, 0.9}, 0), {100, 41}});
@@ -104,8 +104,8 @@ TEST_CASE("fused LaS attention equals the reference: forward and every gradient 
     CAPTURE(c.L);
     CAPTURE(c.dh);
     CAPTURE(c.o.causal);
-    CAPTURE(c.o.pool);
-    CAPTURE(c.o.chunk);
+    CAPTURE(c.o.P);
+    CAPTURE(c.o.C);
     CAPTURE(c.o.kernel.size());
     CAPTURE(c.lengths.size());
     Errors e = compare(c, DType::F64, seed++);
@@ -142,7 +142,7 @@ TEST_CASE("the V-side identity: smoothing the rows of A by w equals A times V sm
   }
   // And the ops: las_smooth_values mirrors the row kernel (a single row of V, one head).
   Tensor v = Tensor::from(V, {1, 1, L, 1});
-  AttentionOptions o{.pool = 2 * R + 1, .kernel = w};
+  AttentionOptions o{.P = 2 * R + 1, .kernel = w};
   test::check_close(las_smooth_values(v, o).to_doubles(), vt, 1e-12);
 }
 
@@ -150,7 +150,7 @@ TEST_CASE("the reference's row smoothing by an explicit box equals its average p
   Rng rng(32);
   Tensor q = random({2, 2, 19, 4}, rng), k = random({2, 2, 19, 4}, rng), v = random({2, 2, 19, 4}, rng);
   Tensor lengths = Tensor::from(std::vector<int32_t>{19, 12}, {2});
-  AttentionOptions box{.alpha = {0, 0.3}, .pool = 5}, explicit_box = box;
+  AttentionOptions box{.alpha = {0, 0.3}, .P = 5}, explicit_box = box;
   explicit_box.kernel.assign(5, 0.2);
   test::check_close(las_attention_reference(q, k, v, explicit_box, lengths).to_doubles(),
                     las_attention_reference(q, k, v, box, lengths).to_doubles(), 1e-12);
@@ -159,7 +159,7 @@ TEST_CASE("the reference's row smoothing by an explicit box equals its average p
 TEST_CASE("fused LaS attention equals the reference in float32") {
   auto opt = [](bool causal, int64_t P, int64_t C, std::vector<double> w = {}) {
     AttentionOptions o;
-    o.causal = causal, o.pool = P, o.chunk = C, o.kernel = std::move(w);
+    o.causal = causal, o.P = P, o.C = C, o.kernel = std::move(w);
     return o;
   };
   std::vector<Case> cases;
@@ -215,13 +215,13 @@ TEST_CASE("the fused kernels give the same bits whatever the heap held before") 
 TEST_CASE("finite-difference gradients of the fused op (float64)") {
   Rng rng(7);
   const std::vector<double> a{0.0, 0.3};
-  for (AttentionOptions o : {AttentionOptions{.alpha = a, .causal = true, .pool = 3},
-                             AttentionOptions{.alpha = a, .causal = false, .pool = 5},
-                             AttentionOptions{.alpha = a, .causal = true, .pool = 3, .chunk = 4},
-                             AttentionOptions{.alpha = a, .causal = true, .pool = 3, .kernel = {0.2, 0.7, -0.4}},
-                             AttentionOptions{.alpha = a, .causal = false, .pool = 5, .chunk = 4, .kernel = {0.1, 0.2, 0.3, 0.5, 0.8}}}) {
+  for (AttentionOptions o : {AttentionOptions{.alpha = a, .causal = true, .P = 3},
+                             AttentionOptions{.alpha = a, .causal = false, .P = 5},
+                             AttentionOptions{.alpha = a, .causal = true, .P = 3, .C = 4},
+                             AttentionOptions{.alpha = a, .causal = true, .P = 3, .kernel = {0.2, 0.7, -0.4}},
+                             AttentionOptions{.alpha = a, .causal = false, .P = 5, .C = 4, .kernel = {0.1, 0.2, 0.3, 0.5, 0.8}}}) {
     CAPTURE(o.causal);
-    CAPTURE(o.chunk);
+    CAPTURE(o.C);
     In in{random({2, 2, 9, 3}, rng), random({2, 2, 9, 3}, rng), random({2, 2, 9, 3}, rng)};
     Tensor lengths = Tensor::from(std::vector<int32_t>{9, 6}, {2});
     CHECK_GRADIENTS([&](const In& x) { return las_attention(x[0], x[1], x[2], o, lengths); }, in);
@@ -231,7 +231,7 @@ TEST_CASE("finite-difference gradients of the fused op (float64)") {
 TEST_CASE("strict re-mask: the reference re-masks after pooling; the fused op refuses it") {
   Rng rng(8);
   Tensor q = random({1, 2, 6, 4}, rng), k = random({1, 2, 6, 4}, rng), v = random({1, 2, 6, 4}, rng);
-  AttentionOptions strict{.alpha = {0, 0.2}, .pool = 3, .strict_causal = true};
+  AttentionOptions strict{.alpha = {0, 0.2}, .P = 3, .strict_causal = true};
   CHECK_THROWS_WITH_AS(las_attention(q, k, v, strict), doctest::Contains("las_attention"), Error);
   Tensor weights;
   las_attention_reference(q, k, v, strict, Tensor(), &weights);
@@ -254,7 +254,7 @@ TEST_CASE("the attention op runs the fused kernel where it serves and the refere
          v = random({2, 2, 40, 8}, rng, -1, 1, false);
   Tensor lengths = Tensor::from(std::vector<int32_t>{40, 23}, {2});
   auto bits = [](const Tensor& t) { return t.to_doubles(); };
-  AttentionOptions o{.alpha = {0, 0.3}, .pool = 5};
+  AttentionOptions o{.alpha = {0, 0.3}, .P = 5};
   const auto fused = bits(las_attention(q, k, v, o, lengths));
   const auto reference = bits(las_attention_reference(q, k, v, o, lengths));
   REQUIRE(fused != reference);  // the two differ in their last bits, which tells them apart
@@ -275,7 +275,7 @@ TEST_CASE("the reference's recorded weights: decayed, softmaxed, smoothed rows")
   Tensor q = random({1, 1, 5, 2}, rng, -1, 1, false), k = random({1, 1, 5, 2}, rng, -1, 1, false);
   Tensor v = random({1, 1, 5, 2}, rng, -1, 1, false);
   Tensor weights;
-  las_attention_reference(q, k, v, {.alpha = {0.5}, .pool = 3}, Tensor(), &weights);
+  las_attention_reference(q, k, v, {.alpha = {0.5}, .P = 3}, Tensor(), &weights);
   // By hand for row i = 2: softmax over j <= 2 of s_j = (q.k_j)/sqrt(2) * exp(-0.5 (2 - j)), then
   // pooled entry (2, 3) = (A[2,2] + A[2,3] + A[2,4]) / 3 = A[2,2] / 3.
   std::vector<double> qv = q.to_doubles(), kv = k.to_doubles(), w = weights.to_doubles();
@@ -294,7 +294,7 @@ TEST_CASE("attention over an empty input: zeros, and backward gives zero gradien
       CAPTURE(impl);
       In in{Tensor::zeros(shape, DType::F64), Tensor::zeros(shape, DType::F64), Tensor::zeros(shape, DType::F64)};
       for (Tensor& t : in) t.set_requires_grad();
-      AttentionOptions o{.alpha = {0, 0.2}, .pool = 3};
+      AttentionOptions o{.alpha = {0, 0.2}, .P = 3};
       Tensor out = impl == 0 ? las_attention(in[0], in[1], in[2], o) : las_attention_reference(in[0], in[1], in[2], o);
       CHECK(out.shape() == shape);
       sum(out).backward();
@@ -313,8 +313,8 @@ TEST_CASE("las_attention validates its inputs and names itself") {
   throws([&] { return las_attention(q, q, q, {.alpha = {0.0}}); }, "1 decay rates for 2 heads");
   throws([&] { return las_attention(q, q, Tensor::zeros({1, 2, 5, 3}), {.alpha = {0, 0}}); }, "[B, H, L, dh]");
   throws([&] { return las_attention(q, q, q, {.alpha = {0, -1}}); }, ">= 0");
-  throws([&] { return las_attention(q, q, q, {.alpha = {0, 0}, .pool = 2}); }, "odd");
-  throws([&] { return las_attention(q, q, q, {.alpha = {0, 0}, .pool = 3, .kernel = {1, 1, 1, 1, 1}}); },
+  throws([&] { return las_attention(q, q, q, {.alpha = {0, 0}, .P = 2}); }, "odd");
+  throws([&] { return las_attention(q, q, q, {.alpha = {0, 0}, .P = 3, .kernel = {1, 1, 1, 1, 1}}); },
          "a smoothing kernel of 5 weights for the window P = 3");
   throws([&] { return las_attention(q, q, q, {.alpha = {0, 0}}, Tensor::from(std::vector<int32_t>{5}, {1})); },
          "outside [0, L = 4]");

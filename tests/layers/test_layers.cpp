@@ -251,8 +251,8 @@ TEST_CASE("MultiHeadAttention: every kind, fused and reference, causal and bidir
         s.causal = causal;
         s.heads = 2;
         s.B = 0.5;
-        s.pool = 3;
-        s.chunk = 3;
+        s.P = 3;
+        s.C = 3;
         s.fused = fused;
         MultiHeadAttention mha(4, s, rng, DType::F64);
         CHECK(names(mha) == std::vector<std::string>{"qkv.weight", "qkv.bias", "out.weight", "out.bias"});
@@ -265,7 +265,7 @@ TEST_CASE("MultiHeadAttention: strict re-mask runs the reference; recorded weigh
   AttentionSettings s;
   s.heads = 2;
   s.B = 0.5;
-  s.pool = 3;
+  s.P = 3;
   s.strict_causal = true;
   MultiHeadAttention mha(4, s, rng, DType::F64);
   Tensor x = random({1, 5, 4}, rng);
@@ -301,13 +301,13 @@ TEST_CASE("smoothing_weights: box, gaussian and explicit kernels; the layer pass
   Rng rng(7);
   AttentionSettings s;
   s.heads = 2;
-  s.pool = 5;
+  s.P = 5;
   s.kernel = {0.1, 0.6, 0.3};
   MultiHeadAttention las(4, s, rng, DType::F64);
-  CHECK(las.options().pool == 3);  // the kernel sets the window
+  CHECK(las.options().P == 3);  // the kernel sets the window
   CHECK(las.options().kernel == s.kernel);
   s.kind = AttentionKind::Softmax;
   MultiHeadAttention softmax(4, s, rng, DType::F64);
-  CHECK(softmax.options().pool == 1);
+  CHECK(softmax.options().P == 1);
   CHECK(softmax.options().kernel.empty());
 }

@@ -14,18 +14,18 @@ ModelConfig tiny(AttentionKind kind) {
   c.vocab = 5;
   c.classes = 3;
   c.max_len = 6;
-  c.d_model = 4;
+  c.width = 4;
   c.layers = 2;
   c.expand = 2;
   c.norm = NormKind::Layer;
-  c.pre_norm = true;
+  c.prenorm = true;
   c.dtype = DType::F64;
   c.seed = 11;
   c.attention.kind = kind;
   c.attention.heads = 2;
   c.attention.B = 0.5;
-  c.attention.pool = 3;
-  c.attention.chunk = 4;
+  c.attention.P = 3;
+  c.attention.C = 4;
   return c;
 }
 
@@ -53,7 +53,7 @@ TEST_CASE("parameter names follow the module tree") {
   CHECK(std::find(n.begin(), n.end(), "encoder.norm.weight") != n.end());
   CHECK(n.back() == "head.bias");
   CHECK(m->named_buffers().front().first == "encoder.blocks.0.norm1.running_mean");
-  c.pre_norm = false;
+  c.prenorm = false;
   auto post = make_model(c);
   for (auto& [name, t] : post->named_parameters()) CHECK(name.rfind("encoder.norm.", 0) != 0);
 }
@@ -68,7 +68,7 @@ TEST_CASE("whole two-block models: gradient check per attention kind (pre-norm, 
 TEST_CASE("whole models: post-norm BatchNorm, bidirectional, pixel input, retrieval") {
   ModelConfig c = tiny(AttentionKind::Las);
   c.norm = NormKind::Batch;
-  c.pre_norm = false;
+  c.prenorm = false;
   check_model(c, tokens());
   c = tiny(AttentionKind::LasChunk);
   c.attention.causal = false;
@@ -88,7 +88,7 @@ TEST_CASE("whole models: post-norm BatchNorm, bidirectional, pixel input, retrie
 
 TEST_CASE("mean pooling ignores padded positions (causal model: padding cannot reach valid tokens)") {
   ModelConfig c = tiny(AttentionKind::Las);
-  c.attention.pool = 1;  // pooling would look one position ahead
+  c.attention.P = 1;  // pooling would look one position ahead
   auto m = make_model(c);
   ModelInput a = tokens(), b = tokens();
   b.x = Tensor::from(std::vector<int32_t>{1, 2, 3, 4, 0, 1, 4, 3, 2, 4, 4, 1}, {2, 6});  // other padding
@@ -113,13 +113,13 @@ TEST_CASE("attention maps: one [H, L, L] per block, rows of the smoothed softmax
 
 TEST_CASE("make_model rejects inconsistent configs") {
   ModelConfig c = tiny(AttentionKind::Las);
-  c.d_model = 5;
+  c.width = 5;
   CHECK_THROWS_AS(make_model(c), Error);
   c = tiny(AttentionKind::Las);
   c.retrieval = true;
   c.pixels = true;
   CHECK_THROWS_AS(make_model(c), Error);
   c = tiny(AttentionKind::LasChunk);
-  c.attention.chunk = 0;
+  c.attention.C = 0;
   CHECK_THROWS_AS(make_model(c), Error);
 }

@@ -30,18 +30,18 @@ void check_fixture(const std::string& kind, bool fused) {
   ModelConfig c;
   c.vocab = meta("vocab");
   c.classes = meta("classes");
-  c.d_model = meta("d_model");
+  c.width = meta("d_model");
   c.layers = meta("layers");
   c.expand = meta("expand");
   c.max_len = meta("L");
-  c.pre_norm = meta("pre_norm");
+  c.prenorm = meta("pre_norm");
   c.norm = NormKind::Layer;  // the fixture's model (tests/reference)
   c.attention.kind = parse_attention_kind(f.metadata.at("kind"));
   c.attention.causal = meta("causal");
   c.attention.heads = meta("heads");
   c.attention.B = std::stod(f.metadata.at("las_b"));
-  c.attention.pool = meta("pool");
-  c.attention.chunk = meta("chunk");
+  c.attention.P = meta("pool");
+  c.attention.C = meta("chunk");
   c.attention.fused = fused;
   auto m = make_model(c);
   for (auto& [name, p] : m->named_parameters()) p.copy_from(f.at("param." + name));

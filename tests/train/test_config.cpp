@@ -23,11 +23,11 @@ TEST_CASE("one set of model defaults: the settings' built-in defaults give Model
   CHECK(got.classes == 10);
   CHECK(got.max_len == 2000);
   CHECK(got.attention.max_len == 2000);
-  CHECK(got.d_model == want.d_model);
+  CHECK(got.width == want.width);
   CHECK(got.layers == want.layers);
   CHECK(got.expand == want.expand);
   CHECK(got.norm == want.norm);
-  CHECK(got.pre_norm == want.pre_norm);
+  CHECK(got.prenorm == want.prenorm);
   CHECK(got.positions == want.positions);
   CHECK(got.dropout == want.dropout);
   CHECK(got.norm_eps == want.norm_eps);
@@ -41,10 +41,10 @@ TEST_CASE("one set of model defaults: the settings' built-in defaults give Model
   CHECK(a.B == b.B);
   CHECK(a.alpha_min == b.alpha_min);
   CHECK(a.alphas == b.alphas);
-  CHECK(a.pool == b.pool);
+  CHECK(a.P == b.P);
   CHECK(a.kernel == b.kernel);
   CHECK(a.strict_causal == b.strict_causal);
-  CHECK(a.chunk == b.chunk);
+  CHECK(a.C == b.C);
   CHECK(a.fused == b.fused);
 }
 
