@@ -25,18 +25,23 @@
 #include "engine/parse.h"
 #include "engine/profile.h"
 #include "engine/rng.h"
+#include "models/model.h"
 #include "tools/bench_common.h"
 #include "train/model.h"
 #include "train/optim.h"
+#include "train/trainer.h"
 
 using namespace lasgrad;
 using namespace lasgrad::bench;
 
 namespace {
 
-// A named model: its settings, task description and one fixed batch.
+// A named model: its settings (as lasgrad train reads them, then typed), task description and one
+// fixed batch.
 struct BenchModel {
   train::Config config;
+  ModelConfig model;
+  train::TrainSettings train;
   data::TaskInfo info;
   data::Batch batch;
 };
@@ -66,6 +71,8 @@ BenchModel bench_model(const std::string& name) {
     throw Error("bench_step: unknown model '" + name + "' (bench, bench-softmax, bench-chunk, smnist, smnist-chunk, listops)");
   }
   train::validate(c);
+  b.model = train::model_config(c, b.info);
+  b.train = train::train_settings(c);
   Rng rng(1);
   data::Batch& batch = b.batch;
   batch.size = B, batch.length = L;
@@ -85,38 +92,40 @@ BenchModel bench_model(const std::string& name) {
 // flash recomputation not counted), over every padded position. Attention counts only the (query, key)
 // pairs that are computed: causal -> L (L + 1) / 2 per head, chunked -> the same inside each chunk.
 double step_flops(const BenchModel& b) {
-  const train::Config& c = b.config;
-  const double d = static_cast<double>(c.integer("width")), expand = static_cast<double>(c.integer("expand"));
+  const ModelConfig& m = b.model;
+  const double d = static_cast<double>(m.width), expand = static_cast<double>(m.expand);
   const int64_t B = b.batch.size, L = b.batch.length;
   const double tokens = static_cast<double>(B * L);
   const double linear = 2 * tokens * (4 * d * d + 2 * expand * d * d);  // qkv + out + ffn
-  const int64_t C = c.str("attention") == "las-chunk" ? c.integer("chunk") : L;
+  const int64_t C = m.attention.kind == AttentionKind::LasChunk ? m.attention.C : L;
   double pairs = 0;
   for (int64_t c0 = 0; c0 < L; c0 += C) {
     const double n = static_cast<double>(std::min(C, L - c0));
-    pairs += c.flag("causal") ? n * (n + 1) / 2 : n * n;
+    pairs += m.attention.causal ? n * (n + 1) / 2 : n * n;
   }
   const double attn = 2 * 2 * pairs * d * static_cast<double>(B);  // S = Q K^T and A V, all heads (H * dh = d)
   const double head = 2 * static_cast<double>(B) * d * b.info.num_classes;
-  return 3 * (static_cast<double>(c.integer("layers")) * (linear + attn) + head);
+  return 3 * (static_cast<double>(m.layers) * (linear + attn) + head);
 }
 
 // The model, its batch and the per-head decay rates as JSON: everything bench_torch.py needs to build
 // the identical PyTorch model.
 void describe(const std::string& name) {
   BenchModel b = bench_model(name);
-  const train::Config& c = b.config;
-  auto m = train::build_model(c, b.info);
+  const ModelConfig& mc = b.model;
+  if (!(mc.norm == NormKind::Layer && mc.prenorm && mc.positions))
+    throw Error("bench_step: bench_torch.py's model is pre-LayerNorm with sinusoidal positions");
+  auto m = train::build_model(b.config, b.info);
   nlohmann::json j = {{"model", name},
-                      {"attention", c.str("attention")},
-                      {"layers", c.integer("layers")},
-                      {"d_model", c.integer("width")},
-                      {"heads", c.integer("heads")},
-                      {"expand", c.integer("expand")},
-                      {"pool", c.integer("pool")},
-                      {"chunk", c.integer("chunk")},
-                      {"causal", c.flag("causal")},
-                      {"dropout", c.number("dropout")},
+                      {"attention", attention_kind_name(mc.attention.kind)},
+                      {"layers", mc.layers},
+                      {"d_model", mc.width},
+                      {"heads", mc.attention.heads},
+                      {"expand", mc.expand},
+                      {"pool", mc.attention.P},
+                      {"chunk", mc.attention.C},
+                      {"causal", mc.attention.causal},
+                      {"dropout", mc.dropout},
                       {"vocab", b.info.vocab_size},
                       {"classes", b.info.num_classes},
                       {"pixels", b.info.pixels},
@@ -124,30 +133,27 @@ void describe(const std::string& name) {
                       {"L", b.batch.length},
                       {"lengths", b.batch.lengths},
                       {"alphas", m->alphas()},
-                      {"lr", c.number("lr")},
-                      {"weight_decay", c.number("weight_decay")},
-                      {"no_decay", c.list("no_decay")},
+                      {"lr", b.train.lr},
+                      {"weight_decay", b.train.adam.weight_decay},
+                      {"no_decay", b.train.no_decay},
                       {"gflop", step_flops(b) / 1e9}};
-  if (!(c.str("norm") == "layer" && c.flag("prenorm") && c.str("pos") == "sinusoidal"))
-    throw Error("bench_step: bench_torch.py's model is pre-LayerNorm with sinusoidal positions");
   std::printf("%s\n", j.dump().c_str());
 }
 
 // The step as the trainer takes it (train/trainer.cpp): logits, cross-entropy, backward, AdamW, zero_grad.
 void bench_step(const std::string& name, int steps, const std::vector<int>& threads) {
   BenchModel b = bench_model(name);
-  const train::Config& c = b.config;
   const double flops = step_flops(b);
   for (int t : threads) {
     omp_set_num_threads(t);
-    auto model = train::build_model(c, b.info);  // the same weights at every thread count
+    auto model = train::build_model(b.config, b.info);  // the same weights at every thread count
     Module& m = model->module();
-    train::Adam opt(m.named_parameters(), {.weight_decay = c.number("weight_decay")}, c.list("no_decay"));
+    train::Adam opt(m.named_parameters(), b.train.adam, b.train.no_decay);
     const Tensor y = Tensor::from(b.batch.labels, {b.batch.size});
     auto step = [&] {
       Tensor loss = cross_entropy(model->logits(b.batch), y);
       loss.backward();
-      opt.step(c.number("lr"));
+      opt.step(b.train.lr);
       m.zero_grad();
     };
     step();
