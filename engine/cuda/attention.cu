@@ -1,5 +1,5 @@
 // The fused LaS attention of the CUDA backend: the kernels and their launch plan are in
-// attention_kernels.cuh; this file launches them through cuda::Launch and owns the backward's scratch.
+// attention_kernels.cuh; this file launches them through cuda::Launch, with scratch from the backend's allocator.
 #include "engine/cuda/attention_kernels.cuh"
 #include "engine/cuda/cuda_util.cuh"
 
@@ -16,16 +16,8 @@ void CudaBackend::attention_grad(const Tensor& q, const Tensor& k, const Tensor&
                                  const Tensor& dout, const Tensor& lengths, const AttentionOptions& p, Tensor& dq,
                                  Tensor& dk, Tensor& dv) {
   dispatch_floating("las_attention", q.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    const size_t dbytes = static_cast<size_t>(q.dim(0) * q.dim(1) * q.dim(2)) * sizeof(T);
-    T* delta = static_cast<T*>(allocate(dbytes));
-    try {
-      cuda::attn::attention_backward<T>(q, k, v, o, lse, dout, lengths, p, dq, dk, dv, delta, cuda::Launch{"las_attention"});
-    } catch (...) {
-      deallocate(delta, dbytes);
-      throw;
-    }
-    deallocate(delta, dbytes);  // the queued kernels that read it run before any later user of the block
+    cuda::attn::attention_backward<decltype(tag)>(q, k, v, o, lse, dout, lengths, p, dq, dk, dv, *this,
+                                                  cuda::Launch{"las_attention"});
   });
 }
 

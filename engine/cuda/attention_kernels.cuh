@@ -452,23 +452,24 @@ void attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, const 
   });
 }
 
-// The backward of Backend::attention_grad: dq, dk, dv [B, H, L, dh] (written, not accumulated). `delta`
-// is scratch of B * H * L elements on the kernel's device.
-template <class T, class Launch>
+// The backward of Backend::attention_grad: dq, dk, dv [B, H, L, dh] (written, not accumulated). The row
+// terms delta [B, H, L] go to scratch from `mem`.
+template <class T, class Mem, class Launch>
 void attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& o, const Tensor& lse,
                         const Tensor& dout, const Tensor& lengths, const AttentionOptions& p, Tensor& dq,
-                        Tensor& dk, Tensor& dv, T* delta, const Launch& launch) {
+                        Tensor& dk, Tensor& dv, Mem& mem, const Launch& launch) {
   AttnArgs<T> a = make_args<T>(q, lengths, p);
   const int64_t BH = q.dim(0) * a.H, rows = BH * a.L;
+  Scratch<T, Mem> delta(mem, rows);
   launch(attn_delta_kernel<T>, "attn_delta_kernel", int64_t{blocks_for(rows * 32)}, kThreads, size_t{0},
-         dout.data<T>(), o.data<T>(), rows, a.dh, delta);
+         dout.data<T>(), o.data<T>(), rows, a.dh, delta.p);
   a.q = q.data<T>();
   a.k = k.data<T>();
   a.v = v.data<T>();
   a.o = o.data<T>();
   a.dout = dout.data<T>();
   a.lse_in = lse.data<T>();
-  a.delta = delta;
+  a.delta = delta.p;
   a.dq = dq.data<T>();
   a.dk = dk.data<T>();
   a.dv = dv.data<T>();

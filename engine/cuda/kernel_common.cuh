@@ -5,6 +5,7 @@
 #pragma once
 #include <math.h>
 
+#include <cstddef>
 #include <cstdint>
 
 // This code is compiled twice: by nvcc for the GPU, and as host C++ for the emulator in the tests. The
@@ -31,6 +32,20 @@ inline unsigned blocks_for(int64_t n) {
   int64_t b = (n + kThreads - 1) / kThreads;
   return static_cast<unsigned>(b < 1 ? 1 : (b > (1 << 20) ? (1 << 20) : b));
 }
+
+// A scratch buffer of n elements of E from `mem` (`mem.allocate(bytes)`, `mem.deallocate(ptr, bytes)`:
+// the backend, whose caching allocator serves it on the GPU), returned when it goes out of scope. That
+// may be before the queued kernels that use it have run: later users of the block queue behind them.
+template <class E, class Mem>
+struct Scratch {
+  Mem& mem;
+  size_t bytes;
+  E* p;
+  Scratch(Mem& m, int64_t n) : mem(m), bytes(static_cast<size_t>(n) * sizeof(E)), p(static_cast<E*>(m.allocate(bytes))) {}
+  ~Scratch() { mem.deallocate(p, bytes); }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+};
 
 // Threads for a kernel with one block per row of `len` entries: enough to cover short rows, at most kThreads.
 inline int row_threads(int64_t len) {

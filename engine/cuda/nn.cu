@@ -51,22 +51,7 @@ void CudaBackend::layer_norm(const Tensor& x, const Tensor& gamma, const Tensor&
 
 void CudaBackend::layer_norm_grad(const Tensor& x, const Tensor& gamma, const Tensor& mean, const Tensor& rstd,
                                   const Tensor& dy, Tensor& dx, Tensor& dgamma, Tensor& dbeta) {
-  const int64_t D = x.dim(-1), R = nn::rows_of(x, D);
-  if (D == 0) return;
-  if (R == 0) {
-    fill(dgamma, 0.0);
-    fill(dbeta, 0.0);
-    return;
-  }
-  const size_t bytes = static_cast<size_t>(nn::layer_norm_grad_scratch(R, D)) * sizeof(double);
-  double* part = static_cast<double*>(allocate(bytes));
-  try {
-    nn::layer_norm_grad(x, gamma, mean, rstd, dy, dx, dgamma, dbeta, part, Launch{"layer_norm_grad"});
-  } catch (...) {
-    deallocate(part, bytes);
-    throw;
-  }
-  deallocate(part, bytes);  // safe before the kernels ran: later users of the block queue behind them
+  nn::layer_norm_grad(x, gamma, mean, rstd, dy, dx, dgamma, dbeta, *this, Launch{"layer_norm_grad"});
 }
 
 void CudaBackend::embedding(const Tensor& table, const Tensor& ids, Tensor& out) {

@@ -325,22 +325,24 @@ void layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, double
   });
 }
 
-// The doubles of scratch layer_norm_grad needs for x [R, D]: the partial sums [S, 2, D].
-inline int64_t layer_norm_grad_scratch(int64_t R, int64_t D) { return 2 * ((R + kLnRows - 1) / kLnRows) * D; }
-
-// For R > 0 rows; `part` holds layer_norm_grad_scratch(R, D) doubles.
-template <class Launch>
+// dx [R, D], and dgamma, dbeta [D] summed over the rows (zeros when R = 0); the partial sums [S, 2, D]
+// go to double scratch from `mem`.
+template <class Mem, class Launch>
 void layer_norm_grad(const Tensor& x, const Tensor& gamma, const Tensor& mean, const Tensor& rstd, const Tensor& dy,
-                     Tensor& dx, Tensor& dgamma, Tensor& dbeta, double* part, const Launch& launch) {
+                     Tensor& dx, Tensor& dgamma, Tensor& dbeta, Mem& mem, const Launch& launch) {
   dispatch_floating("layer_norm_grad", x.dtype(), [&](auto tag) {
     using T = decltype(tag);
     const int64_t D = x.dim(-1), R = rows_of(x, D), S = (R + kLnRows - 1) / kLnRows;
-    launch(layer_norm_dx_kernel<T>, "layer_norm_dx_kernel", row_grid("layer_norm_grad", R), row_threads(D), size_t{0},
-           x.data<T>(), gamma.data<T>(), mean.data<T>(), rstd.data<T>(), dy.data<T>(), D, dx.data<T>());
-    launch(layer_norm_dgb_partial_kernel<T>, "layer_norm_dgb_partial_kernel", int64_t{blocks_for(S * D)}, kThreads,
-           size_t{0}, x.data<T>(), mean.data<T>(), rstd.data<T>(), dy.data<T>(), R, D, S, part);
+    if (D == 0) return;
+    Scratch<double, Mem> part(mem, 2 * S * D);
+    if (R > 0) {
+      launch(layer_norm_dx_kernel<T>, "layer_norm_dx_kernel", row_grid("layer_norm_grad", R), row_threads(D), size_t{0},
+             x.data<T>(), gamma.data<T>(), mean.data<T>(), rstd.data<T>(), dy.data<T>(), D, dx.data<T>());
+      launch(layer_norm_dgb_partial_kernel<T>, "layer_norm_dgb_partial_kernel", int64_t{blocks_for(S * D)}, kThreads,
+             size_t{0}, x.data<T>(), mean.data<T>(), rstd.data<T>(), dy.data<T>(), R, D, S, part.p);
+    }
     launch(layer_norm_dgb_final_kernel<T>, "layer_norm_dgb_final_kernel", int64_t{blocks_for(D)}, kThreads, size_t{0},
-           static_cast<const double*>(part), D, S, dgamma.data<T>(), dbeta.data<T>());
+           static_cast<const double*>(part.p), D, S, dgamma.data<T>(), dbeta.data<T>());  // S = 0: zeros
   });
 }
 

@@ -60,19 +60,7 @@ __global__ void sum_cols_kernel(const In* x, int64_t A, int64_t R, int64_t B, in
 // ---- launch plan ----
 // `launch(kernel, name, grid, block, smem_bytes, args...)` runs a kernel, `launch.copy(dst, src, bytes)`
 // copies device memory; `mem.allocate(bytes)` and `mem.deallocate(ptr, bytes)` give the scratch buffers
-// (the backend's caching allocator on the GPU).
-
-// A scratch buffer of n doubles, returned when it goes out of scope.
-template <class Mem>
-struct Scratch {
-  Mem& mem;
-  size_t bytes;
-  double* p;
-  Scratch(Mem& m, int64_t n) : mem(m), bytes(static_cast<size_t>(n) * sizeof(double)), p(static_cast<double*>(m.allocate(bytes))) {}
-  ~Scratch() { mem.deallocate(p, bytes); }
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-};
+// (the backend's caching allocator on the GPU), through Scratch (kernel_common.cuh).
 
 // One launch of the [A, R, B] -> [A, S, B] slice reduction, `slice` rows per slice.
 template <class In, class Out, class Launch>
@@ -99,7 +87,7 @@ void reduce_mid(const In* x, int64_t A, int64_t R, int64_t B, Out* out, Mem& mem
   if (S <= 1) return launch_slices(x, A, R, B, int64_t{1}, R, out, launch);
   if (B == 1 && A * S > (int64_t{1} << 31) - 1)
     throw Error("sum_to: the cuda kernel's grid cannot hold " + std::to_string(A * S) + " row slices");
-  Scratch<Mem> part(mem, A * S * B);
+  Scratch<double, Mem> part(mem, A * S * B);
   launch_slices(x, A, R, B, S, slice, part.p, launch);
   reduce_mid(static_cast<const double*>(part.p), A, S, B, out, mem, launch);
 }
@@ -116,12 +104,12 @@ void sum_to(const Tensor& x, Tensor& out, Mem& mem, const Launch& launch) {
     const std::vector<ReduceStep> steps = plan_sum_to(x.shape(), out.shape());
     if (steps.empty()) return launch.copy(op, xp, x.nbytes());
     // Intermediate results between steps are double buffers.
-    std::unique_ptr<Scratch<Mem>> cur;
+    std::unique_ptr<Scratch<double, Mem>> cur;
     for (size_t s = 0; s < steps.size(); ++s) {
       const auto [A, R, B] = steps[s];
       const bool first = s == 0, last = s + 1 == steps.size();
-      std::unique_ptr<Scratch<Mem>> next;
-      if (!last) next = std::make_unique<Scratch<Mem>>(mem, A * B);
+      std::unique_ptr<Scratch<double, Mem>> next;
+      if (!last) next = std::make_unique<Scratch<double, Mem>>(mem, A * B);
       if (first && last) reduce_mid(xp, A, R, B, op, mem, launch);
       else if (first) reduce_mid(xp, A, R, B, next->p, mem, launch);
       else if (last) reduce_mid(static_cast<const double*>(cur->p), A, R, B, op, mem, launch);

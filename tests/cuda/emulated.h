@@ -5,6 +5,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -80,5 +83,17 @@ void column_major_gemm(const cuda::GemmPlan& p, const T* first, const T* second,
 
 // A tensor whose entries stay NaN unless a kernel writes them.
 inline Tensor unwritten(const Shape& shape, DType dt) { return Tensor::full(shape, std::nan(""), dt); }
+
+// The kernels' scratch (their `mem`) on the host, each buffer filled with 0xFF bytes, a NaN in float and
+// double, so that a kernel reading scratch it did not write shows in its results.
+struct NanScratch {
+  void* allocate(size_t bytes) {
+    void* p = std::malloc(bytes ? bytes : 1);
+    if (!p) throw std::bad_alloc();
+    std::memset(p, 0xFF, bytes);
+    return p;
+  }
+  void deallocate(void* p, size_t) { std::free(p); }
+};
 
 }  // namespace lasgrad::emulated

@@ -110,15 +110,7 @@ void EmulatedCudaBackend::layer_norm(const Tensor& x, const Tensor& gamma, const
 }
 void EmulatedCudaBackend::layer_norm_grad(const Tensor& x, const Tensor& gamma, const Tensor& mean, const Tensor& rstd,
                                           const Tensor& dy, Tensor& dx, Tensor& dgamma, Tensor& dbeta) {
-  const int64_t D = x.dim(-1), R = nn::rows_of(x, D);
-  if (D == 0) return;
-  if (R == 0) {
-    fill(dgamma, 0.0);
-    fill(dbeta, 0.0);
-    return;
-  }
-  std::vector<double> part(static_cast<size_t>(nn::layer_norm_grad_scratch(R, D)));
-  nn::layer_norm_grad(x, gamma, mean, rstd, dy, dx, dgamma, dbeta, part.data(), kLaunch);
+  nn::layer_norm_grad(x, gamma, mean, rstd, dy, dx, dgamma, dbeta, *this, kLaunch);
 }
 void EmulatedCudaBackend::embedding(const Tensor& table, const Tensor& ids, Tensor& out) {
   if (ids.numel() == 0 || table.dim(1) == 0) return;
@@ -145,9 +137,7 @@ void EmulatedCudaBackend::attention_grad(const Tensor& q, const Tensor& k, const
                                          const Tensor& lse, const Tensor& dout, const Tensor& lengths,
                                          const AttentionOptions& p, Tensor& dq, Tensor& dk, Tensor& dv) {
   dispatch_floating("las_attention", q.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    std::vector<T> delta(static_cast<size_t>(q.dim(0) * q.dim(1) * q.dim(2)));
-    cuda::attn::attention_backward<T>(q, k, v, o, lse, dout, lengths, p, dq, dk, dv, delta.data(), kAttnLaunch);
+    cuda::attn::attention_backward<decltype(tag)>(q, k, v, o, lse, dout, lengths, p, dq, dk, dv, *this, kAttnLaunch);
   });
 }
 
