@@ -1,4 +1,4 @@
-// The ListOps generator, a port of the Long Range Arena generator's rules (lra-data.md): expressions
+// The ListOps generator, a port of the Long Range Arena generator's rules (docs/data.md): expressions
 // over MIN, MAX, MED (median) and SM (sum mod 10) of digits, drawn to depth 10 with 2..10 arguments,
 // kept when 500 < length < 2000 (length counts tokens without parentheses) and distinct, printed in the
 // benchmark's fully bracketed form, e.g. "( ( ( [MED 6 ) 1 ) ] )".

@@ -1,5 +1,5 @@
 // The Pathfinder generator, a port of the snake generator of Linsley et al. (2018) as used for the LRA
-// Pathfinder and Path-X images (lra-data.md): two long target contours and short distractor contours
+// Pathfinder and Path-X images (docs/data.md): two long target contours and short distractor contours
 // made of short antialiased line segments ("paddles"), and two round markers that sit on the two ends
 // of one target (label 1) or on ends of different targets (label 0).
 #pragma once

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The CUDA backend's first run on a GPU, in the order ../shared/docs/gpu-first-run.md gives, with every
+# The CUDA backend's first run on a GPU, cheapest and most telling check first, with every
 # step's log in one folder: build (CUDA on, portable host code), the GPU and driver, test_cuda with the
 # skip turned into a failure and synchronous launches, compute-sanitizer (memcheck on the training
 # cases, racecheck and synccheck on small attention calls), then tools/bench_cuda.sh.
