@@ -180,8 +180,8 @@ Tensor las_attention_reference(const Tensor& q, const Tensor& k, const Tensor& v
   Tensor K = Tensor::from(keep, {B, 1, n, C, C}, dt, dev);
 
   Tensor s = mul(matmul(qc, kc, false, true), logit_scale(dh));  // 1. S = Q K^T / sqrt(dh)
-  s = mul(s, E);                                                                       // 2. S' = S * E (multiplicative)
-  Tensor a = softmax(s, M);                                                            // 3.-4. mask, softmax per row
+  s = mul(s, E);                                                 // 2. S' = S * E (multiplicative)
+  Tensor a = softmax(s, M);                                      // 3.-4. mask, softmax per row
   if (options.P > 1 || !options.kernel.empty())  // 5. smoothing along each row (the ops smooth axis -2: transpose)
     a = transpose(smooth_seq(transpose(a, -1, -2), options, false), -1, -2);
   a = mul(a, K);  // padded keys get no weight after pooling either; strict: re-mask j > i

@@ -57,7 +57,8 @@ int64_t chunk_length(const AttentionOptions& o, int64_t L);
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& options,
                  const Tensor& lengths = Tensor(), Tensor* weights = nullptr);
 
-// q, k, v [B, H, L, dh] (float32 or float64, one device); options.alpha: H decay rates; lengths: I32 [B], each in [0, L], or undefined (every position valid). Returns O [B, H, L, dh].
+// q, k, v [B, H, L, dh] (float32 or float64, one device); options.alpha: H decay rates; lengths: I32 [B],
+// each in [0, L], or undefined (every position valid). Returns O [B, H, L, dh].
 // Errors name the op. strict_causal is not fused: it throws (use las_attention_reference).
 Tensor las_attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& options,
                      const Tensor& lengths = Tensor());
