@@ -330,8 +330,11 @@ std::vector<AttnCase> attention_cases(int64_t H) {
   kernel_o.P = 5;  // a non-symmetric smoothing kernel (conv_seq on V), chunked
   kernel_o.kernel = {0.1, 0.3, 0.4, 0.15, 0.05};
   kernel_o.C = 37;
-  return {{"softmax", softmax_o},     {"las", las_o},                          {"las-chunk", chunk_o},
-          {"las bidirectional", bidir_o}, {"las-chunk kernel smoothing", kernel_o}};
+  return {{"softmax", softmax_o},
+          {"las", las_o},
+          {"las-chunk", chunk_o},
+          {"las bidirectional", bidir_o},
+          {"las-chunk kernel smoothing", kernel_o}};
 }
 
 }  // namespace
