@@ -53,11 +53,16 @@ expect_fail 1 "already holds a finished run" "$lasgrad" "${T[@]}" --set steps=10
 "$lasgrad" "${T[@]}" --set steps=10 --set eval_every=5 --out R --overwrite > r3.log 2>&1 || fail "--overwrite failed"
 whole_metrics R 10 5
 
-# 2. kill -9 at several moments: at random, and (round 2 and 4) as soon as a checkpoint temporary exists,
-#    that is inside a checkpoint write. The checkpoints are large so that writes take a while.
-K=("${T[@]}" --set layers=2 --set width=128 --set heads=4 --set steps=16 --set eval_every=1 --out K)
+# 2. kill -9 at several moments: at random, and (even rounds) as soon as a checkpoint temporary exists,
+#    that is inside a checkpoint write. The checkpoints are large so that writes take a while. A kill
+#    that means to land in a write can still miss it when the machine is busy (the write ends between
+#    seeing the temporary and the kill), so after the fourth round more rounds follow, up to ten, until
+#    one has landed.
+K=("${T[@]}" --set layers=2 --set width=128 --set heads=4 --set steps=32 --set eval_every=1 --out K)
 in_write=0
-for round in 1 2 3 4; do
+round=0
+while [ "$round" -lt 4 ] || { [ "$in_write" = 0 ] && [ "$round" -lt 10 ]; }; do
+  round=$((round + 1))
   if [ -f K/last.safetensors ]; then
     "$lasgrad" train --resume K/last.safetensors --progress lines > k.log 2>&1 &
   else
@@ -80,7 +85,7 @@ else
   "$lasgrad" "${K[@]}" --overwrite > k.log 2>&1
 fi
 ls K/*.safetensors.tmp.* >/dev/null 2>&1 && fail "stale checkpoint temporaries were left in K"
-whole_metrics K 16 1
+whole_metrics K 32 1
 echo "kill -9: $round kills, $in_write during a checkpoint write; resumed with whole metrics"
 
 # 3. A failing metrics write (a 64 KiB file-size limit; SIGXFSZ ignored, so write() fails with EFBIG).
