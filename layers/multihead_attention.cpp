@@ -92,7 +92,7 @@ AttentionOptions resolve_options(int64_t d, const AttentionSettings& s) {
 }  // namespace
 
 MultiHeadAttention::MultiHeadAttention(int64_t d, const AttentionSettings& s, Rng& rng, DType dtype)
-    : o_(resolve_options(d, s)), d_(d), heads_(s.heads) {
+    : o_(resolve_options(d, s)), d_(d) {
   qkv = std::make_shared<Linear>(d, 3 * d, rng, dtype);
   out = std::make_shared<Linear>(d, d, rng, dtype);
   add_child("qkv", qkv);
@@ -101,7 +101,7 @@ MultiHeadAttention::MultiHeadAttention(int64_t d, const AttentionSettings& s, Rn
 
 // x [B, L, d] -> qkv [B, L, 3, H, dh] -> [3, B, H, L, dh] -> attention per head -> [B, L, d] -> out.
 Tensor MultiHeadAttention::forward(const Tensor& x, const Tensor& lengths, Tensor* weights) const {
-  const int64_t B = x.dim(0), L = x.dim(1), H = heads_, dh = d_ / H;
+  const int64_t B = x.dim(0), L = x.dim(1), H = static_cast<int64_t>(o_.alpha.size()), dh = d_ / H;
   Tensor t = permute(reshape(qkv->forward(x), {B, L, 3, H, dh}), {2, 0, 3, 1, 4});
   std::vector<Tensor> parts = split(t, 0, {1, 1, 1});
   Tensor q = reshape(parts[0], {B, H, L, dh}), k = reshape(parts[1], {B, H, L, dh}), v = reshape(parts[2], {B, H, L, dh});

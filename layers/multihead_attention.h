@@ -55,8 +55,8 @@ class MultiHeadAttention : public Module {
   std::shared_ptr<Linear> qkv, out;
 
  private:
-  AttentionOptions o_;
-  int64_t d_, heads_;
+  AttentionOptions o_;  // o_.alpha has one rate per head
+  int64_t d_;
 };
 
 }  // namespace lasgrad
