@@ -95,14 +95,23 @@ FeedForward::FeedForward(int64_t d, int64_t expand, double p, std::shared_ptr<Se
 
 Tensor FeedForward::forward(const Tensor& x) const { return fc2->forward(drop->forward(gelu(fc1->forward(x)))); }
 
-Tensor sinusoidal_positions(int64_t L, int64_t d, DType dtype) {
+Tensor sinusoidal_positions(int64_t L, int64_t d, DType dtype, Device device) {
   std::vector<double> pe(static_cast<size_t>(L * d));
   for (int64_t p = 0; p < L; ++p)
     for (int64_t i = 0; i < d; ++i) {
       const double angle = static_cast<double>(p) / std::pow(10000.0, static_cast<double>(i / 2 * 2) / d);
       pe[p * d + i] = i % 2 == 0 ? std::sin(angle) : std::cos(angle);
     }
-  return Tensor::from(pe, {L, d}, dtype);
+  return Tensor::from(pe, {L, d}, dtype, device);
+}
+
+Tensor SinusoidalPositions::forward(const Tensor& x) {
+  if (x.ndim() != 3 || x.dim(2) != d_)
+    throw Error("SinusoidalPositions: expects [B, L, " + std::to_string(d_) + "], got " + shape_str(x.shape()));
+  const int64_t L = x.dim(1);
+  if (!table_.defined() || table_.dim(0) != L || table_.dtype() != x.dtype() || table_.device() != x.device())
+    table_ = sinusoidal_positions(L, d_, x.dtype(), x.device());
+  return add(x, table_);
 }
 
 }  // namespace lasgrad

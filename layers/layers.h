@@ -97,7 +97,21 @@ class FeedForward : public Module {
 };
 
 // The sinusoidal position table [L, d] of "Attention is all you need": pe[p, 2i] = sin(p / 10000^(2i/d)),
-// pe[p, 2i+1] = cos(p / 10000^(2i/d)). A constant (no grad).
-Tensor sinusoidal_positions(int64_t L, int64_t d, DType dtype = DType::F32);
+// pe[p, 2i+1] = cos(p / 10000^(2i/d)). A constant (no grad), made on `device`.
+Tensor sinusoidal_positions(int64_t L, int64_t d, DType dtype, Device device);
+
+// x [B, L, d] -> x + the sinusoidal table [L, d]. The table is made on x's device in x's dtype (a
+// constant made on another device than the activations it meets is what broke the first GPU run), and
+// kept until a call with another length, dtype or device. No parameters or buffers: checkpoints are
+// unchanged by it.
+class SinusoidalPositions : public Module {
+ public:
+  explicit SinusoidalPositions(int64_t d) : d_(d) {}
+  Tensor forward(const Tensor& x);
+
+ private:
+  int64_t d_;
+  Tensor table_;
+};
 
 }  // namespace lasgrad

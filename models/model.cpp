@@ -34,6 +34,10 @@ Encoder::Encoder(const ModelConfig& c, std::shared_ptr<SeedCounter> seeds, Rng& 
   if (c.pixels) embed = std::make_shared<Linear>(1, c.width, rng, c.dtype);
   else embed = std::make_shared<Embedding>(c.vocab, c.width, rng, c.dtype);
   add_child("embed", embed);
+  if (c.positions) {
+    positions = std::make_shared<SinusoidalPositions>(c.width);
+    add_child("positions", positions);
+  }
   drop = std::make_shared<Dropout>(c.dropout, seeds);
   add_child("drop", drop);
   for (int64_t i = 0; i < c.layers; ++i) {
@@ -49,7 +53,7 @@ Encoder::Encoder(const ModelConfig& c, std::shared_ptr<SeedCounter> seeds, Rng& 
 // x [B, L] -> [B, d].
 Tensor Encoder::forward(const Tensor& x, const Tensor& lengths, std::vector<Tensor>* maps) {
   if (x.ndim() != 2) throw Error("Encoder: input must be [B, L], got " + shape_str(x.shape()));
-  const int64_t B = x.dim(0), L = x.dim(1), d = c_.width;
+  const int64_t B = x.dim(0), L = x.dim(1);
   Tensor h;
   if (c_.pixels) {
     if (x.dtype() == DType::I32) throw Error("Encoder: pixel input must be floating, got int32");
@@ -57,7 +61,7 @@ Tensor Encoder::forward(const Tensor& x, const Tensor& lengths, std::vector<Tens
   } else {
     h = static_cast<Embedding&>(*embed).forward(x);
   }
-  if (c_.positions) h = add(h, sinusoidal_positions(L, d, c_.dtype));
+  if (positions) h = positions->forward(h);
   h = drop->forward(h);
   for (auto& block : blocks) {
     Tensor w;

@@ -71,6 +71,7 @@ class Encoder : public Module {
   // block's attention matrices [B, H, L, L] are appended (see Model::attention_maps).
   Tensor forward(const Tensor& x, const Tensor& lengths, std::vector<Tensor>* maps = nullptr);
   std::shared_ptr<Module> embed;  // Embedding or Linear
+  std::shared_ptr<SinusoidalPositions> positions;  // undefined when c.positions is false
   std::vector<std::shared_ptr<Block>> blocks;
   std::shared_ptr<Norm> norm;  // pre-norm only
   std::shared_ptr<Dropout> drop;

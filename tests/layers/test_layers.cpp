@@ -203,7 +203,7 @@ TEST_CASE("FeedForward: names and gradient") {
 }
 
 TEST_CASE("sinusoidal positions") {
-  Tensor pe = sinusoidal_positions(5, 6, DType::F64);
+  Tensor pe = sinusoidal_positions(5, 6, DType::F64, Device::CPU);
   std::vector<double> v = pe.to_doubles();
   CHECK(v[0] == 0.0);
   CHECK(v[1] == 1.0);
