@@ -3,9 +3,8 @@
 // Tolerance: |gpu - cpu| <= tol * (1 + |cpu|) per entry, tol = 1e-9 in float64 and 2e-4 in float32
 // (5e-4 for attention and whole models, whose long sums round differently: tiles, block reductions,
 // cuBLAS's own blocking). Dropout masks must match exactly. The fused attention is also held to the
-// literal reference on the GPU itself. The fused Adam update, and whole training runs (train::fit with
-// device = cuda, eight AdamW steps) give the CPU's numbers (2e-3 for the runs' losses); the GPU run's
-// checkpoint evaluates the same on the CPU.
+// literal reference on the GPU itself. The fused Adam update gives the CPU's numbers, and so do the
+// whole-model cases of model_cases.h (training, evaluation, attention maps), which the emulator also runs.
 //
 // Without a GPU (a build without CUDA, or cudaGetDeviceCount failing or reporting 0 devices) every test
 // case is marked skipped at start-up (doctest::skip) and one SKIPPED line gives the reason; ctest
@@ -14,7 +13,6 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
-#include <filesystem>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -29,12 +27,9 @@
 #ifdef LASGRAD_HAVE_CUDA
 #include "engine/cuda/cuda_backend.h"
 #endif
-#include "models/model.h"
+#include "tests/cuda/model_cases.h"
 #include "tests/engine/op_cases.h"
-#include "tests/train/random_tokens.h"
-#include "train/checkpoint.h"
 #include "train/optim.h"
-#include "train/trainer.h"
 
 using namespace lasgrad;
 
@@ -92,14 +87,16 @@ void expect_close(const Tensor& got, const Tensor& want, double tol, const std::
 
 using Fn = std::function<Tensor(const std::vector<Tensor>&)>;
 
-// Runs f on the CPU inputs and on copies on the GPU; compares the outputs, then backpropagates the same
-// random upstream gradient on both devices and compares the gradients of every input that requires grad.
-void compare(const std::string& name, const Fn& f, const std::vector<Tensor>& cpu, double tol) {
-  std::vector<Tensor> gpu;
-  for (const Tensor& x : cpu) {
-    Tensor g = x.detach().to(Device::CUDA);
-    if (x.requires_grad()) g.set_requires_grad(true);
-    gpu.push_back(g);
+// Runs f on fresh copies of `inputs` on the CPU and on the GPU; compares the outputs, then backpropagates
+// the same random upstream gradient on both devices and compares the gradients of every input that
+// requires grad. Fresh leaves on both sides: a caller that passes one tensor to several calls must not
+// see one call's gradients accumulate into the next on one device only.
+void compare(const std::string& name, const Fn& f, const std::vector<Tensor>& inputs, double tol) {
+  std::vector<Tensor> cpu, gpu;
+  for (const Tensor& x : inputs) {
+    cpu.push_back(x.detach().clone());
+    gpu.push_back(x.detach().to(Device::CUDA));
+    if (x.requires_grad()) cpu.back().set_requires_grad(true), gpu.back().set_requires_grad(true);
   }
   Tensor oc = f(cpu), og = f(gpu);
   REQUIRE(og.device() == Device::CUDA);
@@ -365,6 +362,21 @@ GPU_CASE("fused attention equals the CPU's: softmax, LaS, LaS-Chunk; head widths
   CHECK_THROWS_WITH_AS(las_attention(q, q, q, {.alpha = {0.0}}), doctest::Contains("head widths up to 128"), Error);
 }
 
+// Small enough for compute-sanitizer's racecheck and synccheck (tools/gpu_check.sh), which slow a kernel
+// down by orders of magnitude: every kind at the head widths of the three tile sizes, over one short
+// padded sequence (two tiles of queries and keys), float32, forward and backward.
+GPU_CASE("sanitizer attention: every kind, head widths 16, 64 and 128, a short padded sequence") {
+  Rng rng(5);
+  const int64_t B = 2, H = 2, L = 70;
+  Tensor lengths = Tensor::from(std::vector<int32_t>{70, 33}, {B});
+  for (int64_t dh : {16, 64, 128})
+    for (const AttnCase& c : attention_cases(H))
+      compare(std::string(c.kind) + " dh " + std::to_string(dh),
+              [&](auto& x) { return las_attention(x[0], x[1], x[2], c.opt, x[0].device() == Device::CPU ? lengths : lengths.to(Device::CUDA)); },
+              {rnd({B, H, L, dh}, rng, DType::F32), rnd({B, H, L, dh}, rng, DType::F32), rnd({B, H, L, dh}, rng, DType::F32)},
+              kTolLong32);
+}
+
 GPU_CASE("fused attention equals the literal reference on the GPU, and a long sequence") {
   Rng rng(10);
   const int64_t B = 1, H = 2, L = 300, dh = 32;
@@ -384,46 +396,11 @@ GPU_CASE("fused attention equals the literal reference on the GPU, and a long se
   }
 }
 
-GPU_CASE("one training step of a whole model: the same loss and gradients on both devices") {
-  for (AttentionKind kind : {AttentionKind::Softmax, AttentionKind::Las, AttentionKind::LasChunk})
-    for (NormKind norm : {NormKind::Layer, NormKind::Batch}) {
-      ModelConfig c;
-      c.vocab = 12;
-      c.classes = 5;
-      c.max_len = 50;
-      c.width = 32;
-      c.layers = 2;
-      c.expand = 2;
-      c.norm = norm;
-      c.prenorm = norm == NormKind::Layer;
-      c.dtype = DType::F32;
-      c.seed = 3;
-      c.attention.kind = kind;
-      c.attention.heads = 4;
-      c.attention.C = 16;
-      auto cpu = make_model(c), gpu = make_model(c);
-      gpu->to(Device::CUDA);
-      Rng rng(12);
-      std::vector<int32_t> ids(3 * 50), y = {0, 4, 2};
-      for (int32_t& i : ids) i = static_cast<int32_t>(rng.below(12));
-      ModelInput in, ing;
-      in.x = Tensor::from(ids, {3, 50});
-      in.lengths = Tensor::from(std::vector<int32_t>{50, 31, 7}, {3});
-      ing.x = in.x.to(Device::CUDA);
-      ing.lengths = in.lengths.to(Device::CUDA);
-      Tensor target = Tensor::from(y, {3});
-      Tensor lc = cross_entropy(cpu->forward(in), target), lg = cross_entropy(gpu->forward(ing), target.to(Device::CUDA));
-      const std::string name = std::string("model step ") + attention_kind_name(kind) + (norm == NormKind::Batch ? " batchnorm" : " layernorm");
-      expect_close(lg, lc, kTolLong32, name + " loss");
-      lc.backward();
-      lg.backward();
-      auto pc = cpu->named_parameters(), pg = gpu->named_parameters();
-      REQUIRE(pc.size() == pg.size());
-      for (size_t i = 0; i < pc.size(); ++i) {
-        REQUIRE(pg[i].second.grad().defined());
-        expect_close(pg[i].second.grad(), pc[i].second.grad(), 1e-3, name + " gradient of " + pc[i].first);
-      }
-    }
+GPU_CASE("model cases: training, evaluation and attention on the gpu equal the cpu") {
+  for (const test::ModelCase& c : test::model_cases()) {
+    CAPTURE(test::case_name(c));
+    test::check_model_case_on_device(c, Device::CUDA);
+  }
 }
 
 GPU_CASE("the Adam update equals the CPU's over three steps, AdamW and Adam with L2") {
@@ -450,54 +427,4 @@ GPU_CASE("the Adam update equals the CPU's over three steps, AdamW and Adam with
   Tensor m = Tensor::zeros({4}), v = Tensor::zeros({4});
   CHECK_THROWS_WITH_AS(train::adam_update({1e-3, 0.9, 0.999, 1e-8, 0, true, 1}, p, g, m, v),
                        doctest::Contains("devices differ"), Error);
-}
-
-namespace {
-// n sequences of 5..40 tokens in [1, 12); label = (number of 3s) mod 4.
-testing::RandomTokens count_data(int64_t n, uint64_t seed) {
-  return {{"listops", 4, 12, 40, false, false, 0}, n, seed, 5, 1, [](const std::vector<int32_t>& t) {
-            return static_cast<int32_t>(std::count(t.begin(), t.end(), 3) % 4);
-          }};
-}
-}  // namespace
-
-GPU_CASE("training with device = cuda: the CPU run's losses, and its checkpoint evaluates the same on the CPU") {
-  const testing::RandomTokens tr = count_data(96, 1), va = count_data(32, 2), te = count_data(32, 3);
-  for (const char* attention : {"softmax", "las", "las-chunk"}) {
-    train::Config c = train::preset("listops", attention, "small");
-    for (auto [k, v] : {std::pair{"max_length", "40"}, {"width", "32"}, {"layers", "2"}, {"heads", "4"},
-                        {"expand", "2"}, {"chunk", "16"}, {"dropout", "0.1"}, {"batch_size", "16"}, {"steps", "8"},
-                        {"eval_every", "8"}, {"log_every", "1"}, {"warmup", "2"}, {"clip", "1"}, {"lr", "3e-3"}})
-      c.set(k, v);
-    if (std::string(attention) != "las-chunk") c.set("chunk", "0");
-    train::validate(c);
-    std::vector<train::TrainResult> results;
-    std::vector<std::string> dirs;
-    for (const char* device : {"cpu", "cuda"}) {
-      c.set("device", device);
-      auto model = train::build_model(c, tr.info());
-      const std::string dir = (std::filesystem::temp_directory_path() /
-                               (std::string("lasgrad_cuda_fit_") + attention + "_" + device)).string();
-      std::filesystem::remove_all(dir);
-      std::filesystem::create_directories(dir);
-      results.push_back(train::fit(*model, c, {&tr, &va, &te}, {.run_dir = dir, .quiet = true}));
-      dirs.push_back(dir);
-    }
-    const train::TrainResult &cpu = results[0], &gpu = results[1];
-    const std::string name = std::string("fit ") + attention;
-    REQUIRE(gpu.losses.size() == cpu.losses.size());
-    expect_close(Tensor::from(gpu.losses, {int64_t(gpu.losses.size())}),
-                 Tensor::from(cpu.losses, {int64_t(cpu.losses.size())}), 2e-3, name + " losses");
-    REQUIRE(gpu.best_step == 8);  // one evaluation, at the end: both test the final weights
-    REQUIRE(cpu.best_step == 8);
-    CHECK(gpu.test.loss == doctest::Approx(cpu.test.loss).epsilon(2e-3));
-    // The GPU run's best checkpoint on the CPU: the loss the GPU run reported.
-    train::Checkpoint ck = train::load_checkpoint(dirs[1] + "/best.safetensors");
-    CHECK(ck.config.str("device") == "cuda");
-    ck.config.set("device", "cpu");
-    auto on_cpu = train::build_model(ck.config, te.info());
-    train::load_model(ck, on_cpu->module());
-    const train::EvalResult r = train::evaluate(*on_cpu, te, 16);
-    CHECK(r.loss == doctest::Approx(gpu.test.loss).epsilon(2e-3));
-  }
 }
