@@ -3,7 +3,9 @@
 docs/las-attention.md §1 and §3, and writes, per attention kind, a safetensors fixture:
 inputs, weights (float32, lasgrad's parameter names), logits, loss and every parameter's gradient
 (float64: PyTorch computes in float64 from the float32 weights). tests/models/test_reference.cpp loads
-each one and checks lasgrad's forward and backward against it.
+each one and checks lasgrad's forward and backward against it. Every tensor the model makes (decay
+matrices, masks, lengths, the position table) is made on its inputs' device, so tools/bench_cuda.sh
+runs the same code on a GPU, eager and under torch.compile.
 
 Run by hand (Debian's python3-torch; no safetensors package needed):
     /usr/bin/python3 tests/reference/make_fixture.py
@@ -36,12 +38,12 @@ def las_head_block(q, k, v, alpha, pool, causal, valid):
     """One group of sequences of length n, literally: q, k, v [..., n, dh]; valid [..., n] bool keys."""
     n, dh = q.shape[-2], q.shape[-1]
     s = q @ k.transpose(-1, -2) / math.sqrt(dh)                          # 1. S = Q K^T / sqrt(dh)
-    i = torch.arange(n, dtype=q.dtype)
+    i = torch.arange(n, dtype=q.dtype, device=q.device)
     e = torch.exp(-alpha * (i[:, None] - i[None, :]).abs())              # E[i, j] = exp(-alpha |i - j|)
     s = s * e                                                            # 2. multiplicative decay
     mask = ~valid[..., None, :]
     if causal:
-        mask = mask | torch.triu(torch.ones(n, n, dtype=torch.bool), 1)
+        mask = mask | torch.triu(torch.ones(n, n, dtype=torch.bool, device=q.device), 1)
     s = s.masked_fill(mask, float("-inf"))                               # 3. causal mask (+ key padding)
     a = torch.softmax(s, dim=-1)                                         # 4. softmax per row
     a = torch.nan_to_num(a, nan=0.0)                                     # rows without a valid key -> 0
@@ -59,10 +61,10 @@ def attention(q, k, v, alphas, kind, pool, chunk, causal, lengths):
     P = 1 if kind == "softmax" else pool
     n = (L + C - 1) // C
     pad = n * C - L
-    valid = torch.arange(n * C)[None, :] < torch.tensor(lengths)[:, None]   # [B, n*C]
+    valid = torch.arange(n * C, device=q.device)[None, :] < torch.tensor(lengths, device=q.device)[:, None]   # [B, n*C]
     def chunks(x):
         return F.pad(x, (0, 0, 0, pad)).reshape(B, H, n, C, dh)
-    out = torch.empty(B, H, n, C, dh, dtype=q.dtype)
+    out = torch.empty(B, H, n, C, dh, dtype=q.dtype, device=q.device)
     for h in range(H):
         out[:, h] = las_head_block(chunks(q)[:, h], chunks(k)[:, h], chunks(v)[:, h], alphas[h], P, causal,
                                    valid.reshape(B, n, C))
@@ -117,7 +119,7 @@ def forward(c, kind, w, x, lengths):
     ln = lambda t, n: F.layer_norm(t, (d,), w[n + ".weight"], w[n + ".bias"], 1e-5)
     dtype = w["encoder.embed.weight"].dtype
     h = lin(x[..., None].to(dtype), "encoder.embed") if c.get("pixels") else w["encoder.embed.weight"][x]
-    h = drop(h + sinusoidal(L, d).to(dtype))
+    h = drop(h + sinusoidal(L, d).to(device=h.device, dtype=dtype))
     for b in range(c["layers"]):
         p = f"encoder.blocks.{b}."
         t = lin(ln(h, p + "norm1"), p + "attn.qkv").reshape(B, L, 3, H, d // H).permute(2, 0, 3, 1, 4)
@@ -125,8 +127,9 @@ def forward(c, kind, w, x, lengths):
         h = h + drop(lin(a.permute(0, 2, 1, 3).reshape(B, L, d), p + "attn.out"))
         h = h + drop(lin(F.gelu(lin(ln(h, p + "norm2"), p + "ffn.fc1")), p + "ffn.fc2"))
     h = ln(h, "encoder.norm")
-    valid = (torch.arange(L)[None, :] < torch.tensor(lengths)[:, None]).to(h.dtype)
-    pooled = (h * valid[..., None]).sum(1) / torch.tensor(lengths, dtype=h.dtype)[:, None]
+    n = torch.tensor(lengths, device=h.device)
+    valid = (torch.arange(L, device=h.device)[None, :] < n[:, None]).to(h.dtype)
+    pooled = (h * valid[..., None]).sum(1) / n.to(h.dtype)[:, None]
     return lin(pooled, "head")
 
 
