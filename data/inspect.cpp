@@ -35,9 +35,15 @@ std::string printable(const std::string& s, size_t limit = 300) {
   return out;
 }
 
+std::string percent(double fraction) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f%%", 100 * fraction);
+  return buf;
+}
+
 }  // namespace
 
-SplitSummary summarize(const Dataset& d, Split split) {
+SplitSummary summarize(const Dataset& d, Split split, const BaselineFit& baselines) {
   SplitSummary s;
   s.split = split_name(split);
   s.examples = d.size();
@@ -61,6 +67,7 @@ SplitSummary summarize(const Dataset& d, Split split) {
     }
   }
   s.notes = d.notes();
+  s.baselines = score_baselines(baselines, d);
   return s;
 }
 
@@ -95,6 +102,18 @@ std::string format_text(const TaskInfo& info, const std::vector<SplitSummary>& a
     if (info.pair)
       o << "  length of document 2: min " << s.lengths2.min << ", median " << s.lengths2.median << ", max " << s.lengths2.max << "\n";
     if (s.examples > 0) {
+      o << "  baselines (fitted on train): majority class " << percent(s.baselines.majority);
+      if (s.baselines.root_rule) {
+        o << ", root-operator rule " << percent(*s.baselines.root_rule) << " (by root:";
+        for (size_t r = 0; r < kListOpsOperators.size(); ++r) {
+          const RootScore& rs = s.baselines.per_root[r];
+          o << " " << kListOpsOperators[r] << " " << (rs.examples ? percent(double(rs.right) / double(rs.examples)) : "-");
+        }
+        o << ")";
+      }
+      o << "\n";
+    }
+    if (s.examples > 0) {
       o << "  first example (label " << s.first_label << "):";
       if (!s.picture.empty()) {
         o << "\n";
@@ -116,6 +135,15 @@ std::string format_json(const TaskInfo& info, const std::vector<SplitSummary>& a
   for (const auto& s : all) {
     json j = {{"split", s.split}, {"examples", s.examples}, {"labels", s.labels}, {"length", stats(s.lengths)}};
     if (info.pair) j["length2"] = stats(s.lengths2);
+    json base = {{"fitted_on", "train"}, {"majority", s.baselines.majority}};
+    if (s.baselines.root_rule) {
+      base["root_rule"] = *s.baselines.root_rule;
+      json per = json::object();
+      for (size_t r = 0; r < kListOpsOperators.size(); ++r)
+        per[kListOpsOperators[r]] = {{"examples", s.baselines.per_root[r].examples}, {"right", s.baselines.per_root[r].right}};
+      base["per_root"] = per;
+    }
+    j["baselines"] = base;
     j["first_label"] = s.first_label;
     if (!s.picture.empty()) {
       j["first_picture"] = s.picture;

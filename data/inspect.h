@@ -1,10 +1,12 @@
 // What `lasgrad data inspect` shows about one split of a task: size, label histogram, length
-// distribution, and the first example decoded for people (text, or a small ASCII picture).
+// distribution, the trivial baselines (baselines.h), and the first example decoded for people (text,
+// or a small ASCII picture).
 #pragma once
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "data/baselines.h"
 #include "data/dataset.h"
 
 namespace lasgrad::data {
@@ -22,9 +24,10 @@ struct SplitSummary {
   std::string first_text, first_text2;  // token tasks: decoded, at most 300 bytes, non-printables escaped
   std::vector<std::string> picture;     // pixel tasks: rows of an ASCII picture, at most 32 columns
   std::vector<std::string> notes;       // the loader's notes (skips, truncations)
+  BaselineScore baselines;              // the baselines fitted on the training split, scored on this one
 };
 
-SplitSummary summarize(const Dataset& d, Split split);
+SplitSummary summarize(const Dataset& d, Split split, const BaselineFit& baselines);
 
 // Rows of characters " .:-=+*#%@" for dark to bright, the image shrunk by block maxima to at most
 // `columns` columns. img is side x side, row-major.

@@ -31,7 +31,9 @@ int data_fetch(int argc, char** argv) {
 
 int data_inspect(int argc, char** argv) {
   cli::Flags f("lasgrad data inspect",
-               "Per split: examples, label histogram, lengths (min/median/max), the first example decoded.");
+               "Per split: examples, label histogram, lengths (min/median/max), the trivial baselines fitted on\n"
+               "the training split (the majority class; for ListOps the root-operator rule: per root operator, the\n"
+               "training split's most common label), the first example decoded.");
   f.option("task", "", data::task_list())
       .option("data", "", "the task's data folder (or a parent in the release's layout)")
       .option("split", "all", "train, val, test or all")
@@ -55,13 +57,14 @@ int data_inspect(int argc, char** argv) {
   } else {
     splits = {data::parse_split(f.str("split"))};
   }
+  const auto train = data::open_task(f.str("task"), f.str("data"), data::Split::Train, o);
+  const data::BaselineFit baselines = data::fit_baselines(*train);
   std::vector<data::SplitSummary> summaries;
-  data::TaskInfo info;
   for (auto s : splits) {
-    auto d = data::open_task(f.str("task"), f.str("data"), s, o);
-    info = d->info();
-    summaries.push_back(data::summarize(*d, s));
+    const auto other = s == data::Split::Train ? nullptr : data::open_task(f.str("task"), f.str("data"), s, o);
+    summaries.push_back(data::summarize(other ? *other : *train, s, baselines));
   }
+  const data::TaskInfo& info = train->info();
   std::fputs((f.on("json") ? data::format_json(info, summaries) : data::format_text(info, summaries)).c_str(), stdout);
   return 0;
 }

@@ -91,7 +91,7 @@ TEST_CASE("inspect: counts, label histogram, length distribution, decoded first 
   TempDir dir;
   write(dir / "basic_train.tsv", "Source\tTarget\n( ( [MAX 2 ) 9 ] )\t9\n( ( ( [MIN 4 ) 5 ) 6 ] )\t4\n1\t1\n");
   auto d = open_task("listops", dir.str(), Split::Train);
-  auto s = summarize(*d, Split::Train);
+  auto s = summarize(*d, Split::Train, fit_baselines(*d));
   CHECK(s.examples == 3);
   CHECK(s.labels == std::vector<int64_t>{0, 1, 0, 0, 1, 0, 0, 0, 0, 1});
   CHECK(s.lengths.min == 1);
@@ -110,6 +110,10 @@ TEST_CASE("inspect: counts, label histogram, length distribution, decoded first 
   CHECK(js["length"] == nlohmann::json{{"min", 1}, {"median", 4}, {"max", 5}});
   CHECK(js["first_text"] == "[MAX 2 9 X");
 
+  CHECK(s.baselines.majority == doctest::Approx(1.0 / 3));  // labels 9, 4, 1: a tie, broken towards 1
+  CHECK_MSG(text, "baselines (fitted on train): majority class 33.33%, root-operator rule 100.00% (by root: MIN 100.00% MAX 100.00% MED - SM -)");
+  CHECK(js["baselines"]["root_rule"] == 1.0);
+
   std::vector<uint8_t> img(64 * 64, 0);
   img[0] = 255;
   img[64 * 63 + 63] = 128;
@@ -117,4 +121,35 @@ TEST_CASE("inspect: counts, label histogram, length distribution, decoded first 
   REQUIRE(pic.size() == 32);
   CHECK(pic[0] == std::string("@").append(31, ' '));
   CHECK(pic[31].back() == '+');
+}
+
+TEST_CASE("baselines: the majority class and the root-operator rule, fitted on train, worked out by hand") {
+  TempDir dir;
+  // Train: roots MAX, MAX, MAX, MIN (with a MAX inside: the root is the first operator), SM, none.
+  // Labels 9, 3, 9, 4, 3, 7: 3 and 9 tie for the majority, broken towards 3. The rule: MAX -> 9 (two of
+  // three), MIN -> 4, SM -> 3, MED (never a root in train) -> the majority, 3.
+  write(dir / "basic_train.tsv",
+        "Source\tTarget\n( [MAX 2 9 ] )\t9\n( [MAX 1 3 ] )\t3\n( [MAX 4 9 ] )\t9\n( [MIN 4 ( [MAX 5 6 ] ) ] )\t4\n"
+        "( [SM 1 2 ] )\t3\n7\t7\n");
+  // Test: the rule answers 9, 4, 3, 3 and (no root: the majority) 3, right on the 1st, 3rd and 5th;
+  // the majority answers 3, right on the 3rd and 5th.
+  write(dir / "basic_test.tsv",
+        "Source\tTarget\n( [MAX 9 1 ] )\t9\n( [MIN 2 4 ] )\t2\n( [MED ( [MIN 0 1 ] ) 3 5 ] )\t3\n( [SM 5 5 ] )\t0\n3\t3\n");
+  auto train = open_task("listops", dir.str(), Split::Train), test = open_task("listops", dir.str(), Split::Test);
+  CHECK(listops_root(*train, 3) == 0);  // MIN
+  CHECK(listops_root(*train, 5) == -1);
+  const BaselineFit fit = fit_baselines(*train);
+  CHECK(fit.majority_label == 3);
+  REQUIRE(fit.root_label);
+  CHECK(*fit.root_label == std::array<int32_t, 4>{4, 9, 3, 3});
+  const BaselineScore s = score_baselines(fit, *test);
+  CHECK(s.examples == 5);
+  CHECK(s.majority == doctest::Approx(0.4));
+  REQUIRE(s.root_rule);
+  CHECK(*s.root_rule == doctest::Approx(0.6));
+  const int64_t examples[] = {1, 1, 1, 1}, right[] = {0, 1, 1, 0};  // MIN, MAX, MED, SM
+  for (size_t r = 0; r < 4; ++r) {
+    CHECK(s.per_root[r].examples == examples[r]);
+    CHECK(s.per_root[r].right == right[r]);
+  }
 }
