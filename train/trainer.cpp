@@ -71,21 +71,31 @@ std::unique_ptr<data::Dataset> open_split(const Config& c, data::Split split) {
   return d;
 }
 
-// Rows of logits [R, C] whose argmax is the label.
-static int64_t count_correct(const Tensor& logits, const std::vector<int32_t>& labels) {
+// The argmax of each row of logits [R, C] (ties: the first).
+static std::vector<int32_t> predicted_classes(const Tensor& logits) {
   std::vector<float> v = logits.to_floats();
-  int64_t C = logits.dim(1), right = 0;
-  for (size_t r = 0; r < labels.size(); ++r) {
+  const int64_t R = logits.dim(0), C = logits.dim(1);
+  std::vector<int32_t> out(static_cast<size_t>(R));
+  for (int64_t r = 0; r < R; ++r) {
     const float* row = v.data() + r * C;
     int64_t best = 0;
     for (int64_t k = 1; k < C; ++k)
       if (row[k] > row[best]) best = k;
-    right += best == labels[r];
+    out[static_cast<size_t>(r)] = static_cast<int32_t>(best);
   }
+  return out;
+}
+
+// Rows of logits [R, C] whose argmax is the label.
+static int64_t count_correct(const Tensor& logits, const std::vector<int32_t>& labels) {
+  const std::vector<int32_t> classes = predicted_classes(logits);
+  int64_t right = 0;
+  for (size_t r = 0; r < labels.size(); ++r) right += classes[r] == labels[r];
   return right;
 }
 
-EvalResult evaluate(TaskModel& model, const data::Dataset& data, int64_t batch_size, int64_t max_batches) {
+EvalResult evaluate(TaskModel& model, const data::Dataset& data, int64_t batch_size, int64_t max_batches,
+                    bool keep_predictions) {
   NoGradGuard no_grad;
   bool was_training = model.module().training();
   model.module().eval();
@@ -95,19 +105,46 @@ EvalResult evaluate(TaskModel& model, const data::Dataset& data, int64_t batch_s
   // Data-parallel ranks take every N-th batch and add up their sums: the same batches as one process.
   Group& g = Group::world();
   std::vector<double> sums = {0, 0, 0};  // loss x examples, right, examples
+  // Each evaluated example's prediction + 1 from the rank that evaluated it, 0 elsewhere: summed over
+  // the ranks, every rank has them all.
+  std::vector<double> predicted(keep_predictions ? static_cast<size_t>(data.size()) : 0, 0.0);
   for (int64_t k = 0; (max_batches == 0 || k < max_batches) && it.next(b); ++k) {
     if (k % g.size() != g.rank()) continue;
     Tensor logits = model.logits(b);
     Tensor labels = Tensor::from(b.labels, {b.size}, logits.device());
     sums[0] += cross_entropy(logits, labels).item() * double(b.size);
-    sums[1] += static_cast<double>(count_correct(logits, b.labels));
+    const std::vector<int32_t> classes = predicted_classes(logits);
+    for (size_t r = 0; r < classes.size(); ++r) {
+      sums[1] += classes[r] == b.labels[r];
+      if (keep_predictions) predicted[static_cast<size_t>(b.index[r])] = classes[r] + 1;
+    }
     sums[2] += static_cast<double>(b.size);
   }
   g.sum(sums);
+  if (keep_predictions) g.sum(predicted);
   model.module().train(was_training);
   const int64_t n = static_cast<int64_t>(sums[2]);
   if (n == 0) throw Error("evaluate: the split has no examples");
-  return {sums[0] / sums[2], sums[1] / sums[2], n};
+  EvalResult r{sums[0] / sums[2], sums[1] / sums[2], n, {}};
+  for (double p : predicted) r.predictions.push_back(static_cast<int32_t>(p) - 1);  // -1: not evaluated
+  return r;
+}
+
+void write_predictions(const std::string& path, const data::Dataset& data, const std::vector<int32_t>& predictions) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << "index\tlabel\tprediction\n";
+    for (size_t i = 0; i < predictions.size(); ++i)
+      if (predictions[i] >= 0) out << i << '\t' << data.label(static_cast<int64_t>(i)) << '\t' << predictions[i] << '\n';
+    out.flush();
+    if (!out) {
+      const int err = errno;
+      fs::remove(tmp);
+      throw Error("cannot write " + path + " (" + std::strerror(err) + ")");
+    }
+  }
+  fs::rename(tmp, path);
 }
 
 namespace {
@@ -537,7 +574,8 @@ TrainResult fit(TaskModel& model, const Config& c, const Splits& data, const Tra
   }
   g.barrier();  // rank 0 has written best.safetensors before any rank reads it
   load_model(load_checkpoint(best), m);
-  res.test = evaluate(model, *data.test, batch_size);
+  res.test = evaluate(model, *data.test, batch_size, 0, true);
+  if (g.root()) write_predictions(o.run_dir + "/test_predictions.tsv", *data.test, res.test.predictions);
   emit("{\"split\": \"test\", \"step\": " + std::to_string(st.best_step) + ", \"loss\": " + fmt("%.7g", res.test.loss) +
        ", \"accuracy\": " + fmt("%.6g", res.test.accuracy) + ", \"examples\": " + std::to_string(res.test.examples) + "}");
   return res;

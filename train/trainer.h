@@ -80,6 +80,7 @@ struct TrainOptions {
 struct EvalResult {
   double loss = 0, accuracy = 0;
   int64_t examples = 0;
+  std::vector<int32_t> predictions;  // with keep_predictions: example i's predicted class, for each evaluated i
 };
 
 struct TrainResult {
@@ -95,7 +96,13 @@ struct TrainResult {
 // Throws Error naming the step on a NaN or Inf loss or gradient; the last checkpoint is left as it was.
 TrainResult fit(TaskModel& model, const Config& config, const Splits& data, const TrainOptions& options);
 
-// Loss and accuracy on up to max_batches batches (0: all) of `data`, in file order, in eval mode.
-EvalResult evaluate(TaskModel& model, const data::Dataset& data, int64_t batch_size, int64_t max_batches = 0);
+// Loss and accuracy on up to max_batches batches (0: all) of `data`, in file order, in eval mode; with
+// keep_predictions, also each evaluated example's predicted class (on every data-parallel rank).
+EvalResult evaluate(TaskModel& model, const data::Dataset& data, int64_t batch_size, int64_t max_batches = 0,
+                    bool keep_predictions = false);
+
+// Writes `path` atomically: "index<TAB>label<TAB>prediction" per example of `data` that has a prediction,
+// after a header line. Throws Error naming the path when it cannot be written.
+void write_predictions(const std::string& path, const data::Dataset& data, const std::vector<int32_t>& predictions);
 
 }  // namespace lasgrad::train

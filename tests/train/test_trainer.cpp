@@ -2,6 +2,7 @@
 // interruption, NaN stop with the last checkpoint intact, checkpoint round trip and corruption.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -123,6 +124,33 @@ TEST_CASE("the same seed gives the same losses bit for bit, and the model learns
   CHECK(fs::exists(o.run_dir + "/config.toml"));
   auto lines = metric_lines(o.run_dir + "/metrics.jsonl");
   CHECK(lines.back().find("\"split\": \"test\"") != std::string::npos);
+}
+
+TEST_CASE("evaluate keeps each example's prediction on request, and fit writes the test split's") {
+  Fixture f;
+  ToyModel m(7);
+  const std::string dir = f.dir("predictions");
+  TrainResult r = fit(m, f.config, f.splits, {.run_dir = dir, .quiet = true});
+  // The file: a header, then one line per test example, right where the reported accuracy says.
+  std::ifstream in(dir + "/test_predictions.tsv");
+  std::string line;
+  REQUIRE(std::getline(in, line));
+  CHECK(line == "index\tlabel\tprediction");
+  int64_t n = 0, right = 0;
+  for (int64_t index, label, prediction; in >> index >> label >> prediction; ++n) {
+    CHECK(index == n);
+    CHECK(label == f.test.label(index));
+    CHECK((prediction >= 0 && prediction < 3));
+    right += label == prediction;
+  }
+  CHECK(n == 60);
+  CHECK(double(right) / double(n) == doctest::Approx(r.test.accuracy));
+  // Two batches of 16 of the 60: those 32 predicted, the rest -1; none kept unless asked.
+  EvalResult part = evaluate(m, f.test, 16, 2, true);
+  REQUIRE(part.predictions.size() == 60);
+  CHECK(std::count(part.predictions.begin(), part.predictions.end(), -1) == 28);
+  CHECK(std::count(part.predictions.begin(), part.predictions.begin() + 32, -1) == 0);
+  CHECK(evaluate(m, f.test, 16).predictions.empty());
 }
 
 TEST_CASE("threads = 1 and threads = 2 train to the same bits, so the loop may switch between them") {
