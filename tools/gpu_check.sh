@@ -1,62 +1,115 @@
 #!/usr/bin/env bash
-# The CUDA backend's first run on a GPU, cheapest and most telling check first, with every
-# step's log in one folder: build (CUDA on, portable host code), the GPU and driver, test_cuda with the
-# skip turned into a failure and synchronous launches, compute-sanitizer (memcheck on the training
-# cases, racecheck and synccheck on small attention calls), then tools/bench_cuda.sh.
-#   tools/gpu_check.sh [LOGDIR]        (default runs/gpu-check)
-# Environment: LASGRAD_GPU_BUILD (build folder, default build-gpu), BENCH_STEPS (default 10; 0 skips it).
-# Exits 1 if any step failed; without a GPU it stops after the build, saying so.
+# The GPU check, run on the GPU machine from the folder that tools/gpu_bundle.sh made (it is copied there
+# as DIR/gpu_check.sh); it needs nothing but the bundle, the NVIDIA driver, the CUDA 13 runtime with
+# cuBLAS, and python3 with a CUDA build of PyTorch for the benchmark.
+#   DIR/gpu_check.sh [LOGDIR]        (default DIR/logs-<date>-<time>; an existing LOGDIR is refused)
+# The steps, each under its own time limit (seconds; 480 in all, so that a 15-minute GPU loan leaves room
+# for a second run):
+#   gpu         15   nvidia-smi: the GPU and its driver
+#   test_cuda   60   every case, LASGRAD_REQUIRE_GPU=1 (a skip fails), synchronous launches
+#   memcheck    90   compute-sanitizer memcheck over the op cases and the model cases
+#   racecheck   45   compute-sanitizer racecheck over the small attention case (every kind, dh 16, 64, 128)
+#   synccheck   30   compute-sanitizer synccheck over the same case
+#   bench      190   tools/bench_cuda.sh BENCH_STEPS (default 5), each cell within BENCH_CELL_SECONDS (45)
+#   pathx       50   lasgrad train on the bundled Path-X set: the paper's 6 x 256 model, L = 16384, 4 steps
+# Each step writes LOGDIR/<step>.log; LOGDIR/summary.md holds the table of what passed, failed or ran out
+# of time, which is printed at the end. The library path is set for lasgrad's own programs only
+# (DIR/lib and the machine's cuBLAS): PyTorch keeps its own libraries.
+# Exits 1 if a step failed or ran out of time, and at once, saying why, where there is no usable GPU.
 set -uo pipefail
-cd "$(dirname "$0")/.."
-logs=${1:-runs/gpu-check}
-build=${LASGRAD_GPU_BUILD:-build-gpu}
-mkdir -p "$logs"
-failed=0
-step() {  # step NAME COMMAND...: runs it with its output in LOGDIR/NAME.log
-  local name=$1
-  shift
-  echo "== $name: $*"
-  local start=$SECONDS
-  if "$@" >"$logs/$name.log" 2>&1; then
-    echo "   ok ($((SECONDS - start)) s)"
-  else
-    echo "   FAILED (exit $?, $((SECONDS - start)) s); the end of $logs/$name.log:"
-    tail -n 15 "$logs/$name.log" | sed 's/^/   | /'
-    failed=1
-  fi
-}
-no_skips() { ! grep -q "SKIPPED" "$1"; }
-
-step build bash -c "cmake -S . -B '$build' -DCMAKE_BUILD_TYPE=Release -DLASGRAD_CUDA=ON -DLASGRAD_NATIVE=OFF -DLASGRAD_TESTS=ON &&
-  cmake --build '$build' -j$(nproc) --target test_cuda lasgrad"
-[ "$failed" = 0 ] || { echo "gpu_check: the build failed"; exit 1; }
-test_cuda=$build/tests/cuda/test_cuda
-
-step gpu bash -c "nvidia-smi --query-gpu=name,driver_version,compute_cap,memory.total --format=csv && ldd '$test_cuda'"
-if [ "$failed" != 0 ]; then
-  echo "gpu_check: no usable GPU here (nvidia-smi failed; see $logs/gpu.log), so no GPU step ran"
+here=$(cd "$(dirname "$0")" && pwd)
+logs=${1:-$here/logs-$(date +%Y%m%d-%H%M%S)}
+for p in test_cuda bench_cuda lasgrad; do
+  [ -x "$here/bin/$p" ] || { echo "gpu_check: $here/bin/$p is missing: run this from a folder made by tools/gpu_bundle.sh" >&2; exit 1; }
+done
+if [ -e "$logs" ]; then
+  echo "gpu_check: $logs exists; give a new log folder (nothing ran)" >&2
   exit 1
 fi
 
-export LASGRAD_REQUIRE_GPU=1
-step test_cuda env LASGRAD_CUDA_SYNC=1 "$test_cuda"
-no_skips "$logs/test_cuda.log" || { echo "   FAILED: test_cuda skipped cases"; failed=1; }
+# A GPU, or stop here.
+if ! command -v nvidia-smi >/dev/null; then
+  echo "gpu_check: no usable GPU here: nvidia-smi is not installed (no NVIDIA driver); nothing ran" >&2
+  exit 1
+fi
+if ! why=$(nvidia-smi -L 2>&1) || [ -z "$why" ]; then
+  echo "gpu_check: no usable GPU here: nvidia-smi -L says: ${why:-nothing}; nothing ran" >&2
+  exit 1
+fi
+
+# The machine's cuBLAS: the first folder that holds every cuBLAS library the programs were linked against.
+mapfile -t wanted < <(grep '^libcublas' "$here/lib/SYSTEM_LIBS.txt")
+cublas_dir=""
+for d in ${CUDA_HOME:+"$CUDA_HOME/lib64"} /usr/local/cuda/lib64 /usr/local/cuda/lib $(ls -d /usr/local/cuda-*/lib64 2>/dev/null | sort -rV) \
+         $(ldconfig -p 2>/dev/null | awk '/libcublas\.so/ { sub(/\/[^\/]*$/, "", $NF); print $NF }' | sort -u); do
+  ok=1
+  for lib in "${wanted[@]}"; do [ -e "$d/$lib" ] || ok=0; done
+  if [ "$ok" = 1 ]; then cublas_dir=$d; break; fi
+done
+if [ -z "$cublas_dir" ]; then
+  echo "gpu_check: none of the CUDA library folders holds ${wanted[*]} (set CUDA_HOME); nothing ran" >&2
+  exit 1
+fi
+libpath="$here/lib:$cublas_dir"
+with_libs=(env "LD_LIBRARY_PATH=$libpath")  # before each of lasgrad's programs, and only there
+
+mkdir -p "$logs"
+rows=() failed=0
+# step NAME LIMIT COMMAND...: runs it under the limit with its output in LOGDIR/NAME.log; `detail` then
+# picks the log's telling line for the table.
+step() {
+  local name=$1 limit=$2 start=$SECONDS rc result
+  shift 2
+  echo "== $name (limit $limit s)"
+  echo "\$ $*" >"$logs/$name.log"
+  timeout --kill-after=10 "$limit" "$@" >>"$logs/$name.log" 2>&1
+  rc=$?
+  case $rc in
+    0) result=passed ;;
+    124 | 137) result="TIMEOUT ($limit s)" ;;
+    *) result="FAILED (exit $rc)" ;;
+  esac
+  [ "$rc" = 0 ] || failed=1
+  rows+=("| $name | $result | $((SECONDS - start)) | $(detail "$name") |")
+  echo "   $result in $((SECONDS - start)) s: $(detail "$name")"
+}
+detail() {
+  local log="$logs/$1.log"
+  case $1 in
+    gpu) sed -n 2p "$log" ;;
+    test_cuda) grep -E "test cases:|SKIPPED|FAILED" "$log" | tail -1 ;;
+    memcheck | synccheck) grep -E "ERROR SUMMARY" "$log" | tail -1 ;;
+    racecheck) grep -E "RACECHECK SUMMARY" "$log" | tail -1 ;;
+    bench) tail -1 "$log" ;;
+    pathx) grep -E "^test accuracy|Error|error" "$log" | tail -1 ;;
+  esac | tr -d '|' | cut -c1-120
+}
 
 sanitizer=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
-if [ -x "$sanitizer" ]; then
-  step memcheck "$sanitizer" --tool memcheck --error-exitcode 1 "$test_cuda" \
-    -tc="one training step*,training with device = cuda*"
-  for tool in racecheck synccheck; do
-    step $tool "$sanitizer" --tool $tool --error-exitcode 1 "$test_cuda" \
-      -tc="fused attention equals the literal reference*"
-  done
-else
-  echo "== compute-sanitizer: not found ($sanitizer); memcheck, racecheck and synccheck did not run"
-  failed=1
-fi
+test_cuda="$here/bin/test_cuda"
+export LASGRAD_REQUIRE_GPU=1
 
-if [ "${BENCH_STEPS:-10}" != 0 ]; then
-  step bench tools/bench_cuda.sh "${BENCH_STEPS:-10}"
-fi
-echo "gpu_check: logs in $logs; $([ "$failed" = 0 ] && echo "every step passed" || echo "some steps FAILED")"
+step gpu 15 nvidia-smi --query-gpu=name,driver_version,compute_cap,memory.total --format=csv
+step test_cuda 60 "${with_libs[@]}" LASGRAD_CUDA_SYNC=1 "$test_cuda"
+step memcheck 90 "${with_libs[@]}" "$sanitizer" --tool memcheck --error-exitcode 1 "$test_cuda" -tc="op cases*,model cases*"
+step racecheck 45 "${with_libs[@]}" "$sanitizer" --tool racecheck --error-exitcode 1 "$test_cuda" -tc="sanitizer attention*"
+step synccheck 30 "${with_libs[@]}" "$sanitizer" --tool synccheck --error-exitcode 1 "$test_cuda" -tc="sanitizer attention*"
+step bench 190 env LASGRAD_BENCH_CUDA="$here/bin/bench_cuda" LASGRAD_LIBRARY_PATH="$libpath" BENCH_LOG="$logs/bench-errors.log" \
+  BENCH_CELL_SECONDS="${BENCH_CELL_SECONDS:-45}" "$here/tools/bench_cuda.sh" "${BENCH_STEPS:-5}"
+step pathx 50 "${with_libs[@]}" "$here/bin/lasgrad" train --task pathx --attention las --preset paper --data "$here/data/pathx" \
+  --out "$logs/pathx-run" --device cuda --set steps=4 --set eval_every=4 --set batch_size=8 --set log_every=1 --progress lines
+
+{
+  echo "# GPU check, $(date -u '+%Y-%m-%d %H:%M UTC'), bundle of commit $(cat "$here/COMMIT" 2>/dev/null || echo unknown)"
+  echo
+  echo "GPU: $(sed -n 2p "$logs/gpu.log"); cuBLAS from $cublas_dir"
+  echo
+  echo "| step | result | seconds | detail |"
+  echo "|---|---|---:|---|"
+  printf '%s\n' "${rows[@]}"
+} >"$logs/summary.md"
+echo
+cat "$logs/summary.md"
+echo
+echo "gpu_check: logs in $logs; $([ "$failed" = 0 ] && echo "every step passed" || echo "some steps FAILED or ran out of time")"
 exit $failed
