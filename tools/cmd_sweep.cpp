@@ -93,7 +93,9 @@ int cmd_sweep(int argc, char** argv) {
                "Train every point of variants x grid x seeds, J runs at a time, each in DIR/<variant>[_key=value]/seed<N>\n"
                "as its own `lasgrad train` process, and write DIR/summary.md, summary.json and summary.png after\n"
                "every finished run: per variant the mean and standard deviation over seeds of the best validation\n"
-               "and the test accuracy, each run's numbers, the validation curves, and the command that reproduces\n"
+               "and the test accuracy with the test mean's 95% interval; each variant against the reference variant\n"
+               "seed by seed (the paired difference with its 95% interval, and McNemar's test on the pooled test\n"
+               "predictions); each run's numbers, the validation curves, and the command that reproduces\n"
                "the sweep. Run it again to skip finished runs and resume interrupted ones (Ctrl-C, SIGTERM, a kill\n"
                "or a reboot); a failed run is reported with its error and the others go on.");
   f.option("spec", "", "a file of flag lines, 'name = value' (e.g. 'variants = softmax,las', 'set = steps=500'); flags given here add to or replace them")
@@ -108,6 +110,7 @@ int cmd_sweep(int argc, char** argv) {
       .option("out", "", "the sweep folder (required)")
       .option("jobs", "0", "runs at once; 0 = the machine's cores / threads")
       .option("threads", "1", "CPU threads per run")
+      .option("reference", "softmax", "the variant (group) every other is compared with, seed by seed; none if the sweep has no such group")
       .toggle("dry-run", "print the runs and their states, run nothing");
 
   // The spec file's lines become flags placed before the command line's: a repeated flag adds to them,
@@ -210,7 +213,7 @@ int cmd_sweep(int argc, char** argv) {
               plans.size(), plans.size() - todo.size(), todo.size(), (long long)jobs, (long long)threads,
               threads == 1 ? "" : "s");
   std::fflush(stdout);
-  train::write_summary(out, records, command, spec_text);
+  train::write_summary(out, records, command, spec_text, f.str("reference"));
 
   struct Child {
     size_t index;
@@ -297,15 +300,20 @@ int cmd_sweep(int argc, char** argv) {
                 ok ? ("  test " + std::to_string(100 * records[i].test).substr(0, 5) + "%").c_str()
                    : interrupted ? "" : ("  " + records[i].error).c_str());
     std::fflush(stdout);
-    train::write_summary(out, records, command, spec_text);
+    train::write_summary(out, records, command, spec_text, f.str("reference"));
   }
   sigaction(SIGINT, &old_int, nullptr);
   sigaction(SIGTERM, &old_term, nullptr);
 
-  for (const auto& g : train::summarize(records))
-    std::printf("%-28s %lld/%lld done  best val %6.2f%% +- %5.2f  test %6.2f%% +- %5.2f\n", g.group.c_str(),
-                (long long)g.done, (long long)g.runs, 100 * g.val_mean, 100 * g.val_std, 100 * g.test_mean,
-                100 * g.test_std);
+  for (const auto& g : train::summarize(records, f.str("reference"))) {
+    std::printf("%-28s %lld/%lld done  best val %6.2f%% +- %5.2f  test %6.2f%% +- %5.2f", g.group.c_str(),
+                (long long)g.done, (long long)g.runs, 100 * g.val.mean, 100 * g.val.sd, 100 * g.test.mean,
+                100 * g.test.sd);
+    if (g.diff.n > 0)
+      std::printf("  vs %s %+.2f [%+.2f, %+.2f] %s", f.str("reference").c_str(), 100 * g.diff.mean, 100 * g.diff.lo,
+                  100 * g.diff.hi, train::verdict(g.diff));
+    std::printf("\n");
+  }
   std::printf("summary: %s/summary.md  %s/summary.json  %s/summary.png\n", out.c_str(), out.c_str(), out.c_str());
   if (g_stop) {
     std::printf("stopped; run the same command again to resume\n");

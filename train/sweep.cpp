@@ -188,23 +188,27 @@ RunRecord read_run(const std::string& run_dir, const RunPlan& plan) {
     }
   }
   if (rates) r.examples_per_s = rate_sum / double(rates);
+  if (r.state == RunState::Done && fs::exists(d / "test_predictions.tsv")) {
+    std::istringstream in(data::read_file("sweep", (d / "test_predictions.tsv").string()));
+    std::string header;
+    std::getline(in, header);
+    for (int64_t index, label, prediction; in >> index >> label >> prediction;) {
+      if (index != static_cast<int64_t>(r.test_right.size()))
+        throw Error("sweep: " + (d / "test_predictions.tsv").string() + ": example " + std::to_string(index) +
+                    " where " + std::to_string(r.test_right.size()) + " was due");
+      r.test_right.push_back(label == prediction);
+    }
+  }
   return r;
 }
 
-std::pair<double, double> mean_std(const std::vector<double>& values) {
-  double sum = 0;
-  int64_t n = 0;
-  for (double v : values)
-    if (std::isfinite(v)) sum += v, ++n;
-  if (n == 0) return {NAN, NAN};
-  const double mean = sum / double(n);
-  double ss = 0;
-  for (double v : values)
-    if (std::isfinite(v)) ss += (v - mean) * (v - mean);
-  return {mean, n > 1 ? std::sqrt(ss / double(n - 1)) : 0.0};
+const char* verdict(const Interval& diff) {
+  if (diff.n >= 2 && diff.lo > 0) return "better";
+  if (diff.n >= 2 && diff.hi < 0) return "worse";
+  return "cannot tell";
 }
 
-std::vector<GroupSummary> summarize(const std::vector<RunRecord>& runs) {
+std::vector<GroupSummary> summarize(const std::vector<RunRecord>& runs, const std::string& reference) {
   std::vector<GroupSummary> out;
   std::map<std::string, std::pair<std::vector<double>, std::vector<double>>> acc;  // group -> (val, test) of done runs
   for (const RunRecord& r : runs) {
@@ -220,8 +224,28 @@ std::vector<GroupSummary> summarize(const std::vector<RunRecord>& runs) {
     }
   }
   for (GroupSummary& g : out) {
-    std::tie(g.val_mean, g.val_std) = mean_std(acc[g.group].first);
-    std::tie(g.test_mean, g.test_std) = mean_std(acc[g.group].second);
+    g.val = mean_interval(acc[g.group].first);
+    g.test = mean_interval(acc[g.group].second);
+  }
+  if (std::none_of(out.begin(), out.end(), [&](const GroupSummary& g) { return g.group == reference; })) return out;
+  std::map<int64_t, const RunRecord*> base;  // seed -> the reference's finished run
+  for (const RunRecord& r : runs)
+    if (r.group == reference && r.state == RunState::Done) base[r.seed] = &r;
+  for (GroupSummary& g : out) {
+    if (g.group == reference) continue;
+    std::vector<double> diffs;
+    std::vector<bool> ref_right, var_right;
+    for (const RunRecord& r : runs) {
+      auto b = base.find(r.seed);
+      if (r.group != g.group || r.state != RunState::Done || b == base.end()) continue;
+      diffs.push_back(r.test - b->second->test);
+      if (!r.test_right.empty() && r.test_right.size() == b->second->test_right.size()) {
+        ref_right.insert(ref_right.end(), b->second->test_right.begin(), b->second->test_right.end());
+        var_right.insert(var_right.end(), r.test_right.begin(), r.test_right.end());
+      }
+    }
+    g.diff = mean_interval(diffs);
+    if (!ref_right.empty()) g.mcnemar = mcnemar(ref_right, var_right);
   }
   return out;
 }
@@ -233,7 +257,7 @@ Figure accuracy_bars(const std::vector<GroupSummary>& groups) {
   std::vector<Bar> bars;
   for (size_t k = 0; k < groups.size(); ++k) {
     const GroupSummary& g = groups[k];
-    bars.push_back({g.group, 100 * g.test_mean, 100 * g.test_std, 100 * g.val_mean, palette(k)});
+    bars.push_back({g.group, 100 * g.test.mean, 100 * g.test.sd, 100 * g.val.mean, palette(k)});
   }
   return bar_chart("test accuracy, mean +- std over seeds", "accuracy %", bars, "best validation accuracy (mean)");
 }
@@ -247,7 +271,7 @@ Figure val_curves(const std::vector<GroupSummary>& groups, const std::vector<Run
       if (r.group == groups[k].group)
         for (const auto& [step, a] : r.val) at[step].push_back(100 * a);
     Series s{groups[k].group, {}, {}, palette(k)};
-    for (const auto& [step, v] : at) s.x.push_back(double(step)), s.y.push_back(mean_std(v).first);
+    for (const auto& [step, v] : at) s.x.push_back(double(step)), s.y.push_back(mean_interval(v).mean);
     p.series.push_back(s);
   }
   return line_plots({p});
@@ -256,18 +280,37 @@ Figure val_curves(const std::vector<GroupSummary>& groups, const std::vector<Run
 }  // namespace
 
 void write_summary(const std::string& sweep_dir, const std::vector<RunRecord>& runs, const std::string& command,
-                   const std::string& spec_text) {
-  const std::vector<GroupSummary> groups = summarize(runs);
+                   const std::string& spec_text, const std::string& reference) {
+  const std::vector<GroupSummary> groups = summarize(runs, reference);
   const fs::path dir(sweep_dir);
 
   std::ostringstream md;
-  md << "# Sweep summary\n\nAccuracies in %, mean ± sample standard deviation over the finished seeds; "
-        "\"best val\" is each run's best validation accuracy, \"test\" that checkpoint's test accuracy.\n\n"
-     << "| variant | runs done | best val | test |\n|---|---|---|---|\n";
+  md << "# Sweep summary\n\nAccuracies in %, mean ± sample standard deviation over the finished seeds, and the "
+        "95% confidence interval of the test mean (Student's t); \"best val\" is each run's best validation "
+        "accuracy, \"test\" that checkpoint's test accuracy.\n\n"
+     << "| variant | runs done | best val | test | test 95% CI |\n|---|---|---|---|---|\n";
   for (const auto& g : groups)
     md << "| " << g.group << " | " << g.done << "/" << g.runs << (g.failed ? " (" + std::to_string(g.failed) + " failed)" : "")
-       << " | " << percent(g.val_mean) << " ± " << percent(g.val_std) << " | " << percent(g.test_mean) << " ± "
-       << percent(g.test_std) << " |\n";
+       << " | " << percent(g.val.mean) << " ± " << percent(g.val.sd) << " | " << percent(g.test.mean) << " ± "
+       << percent(g.test.sd) << " | [" << percent(g.test.lo) << ", " << percent(g.test.hi) << "] |\n";
+  if (std::any_of(groups.begin(), groups.end(), [](const GroupSummary& g) { return g.diff.n > 0; })) {
+    md << "\n## Against " << reference << ", seed by seed\n\nThe test accuracy minus " << reference
+       << "'s on the same seed, in points, with the 95% interval of its mean over the seeds both finished; a "
+          "variant is called better or worse only when that interval excludes zero. McNemar's exact test pools "
+          "those seeds' test predictions: the examples only "
+       << reference << " got right, those only the variant got right, and the two-sided p.\n\n"
+       << "| variant | seeds | difference | 95% CI | verdict | only " << reference << " | only variant | McNemar p |\n"
+       << "|---|---|---|---|---|---|---|---|\n";
+    for (const auto& g : groups) {
+      if (g.diff.n == 0) continue;
+      md << "| " << g.group << " | " << g.diff.n << " | " << number_text(100 * g.diff.mean, "%+.2f") << " | ["
+         << number_text(100 * g.diff.lo, "%+.2f") << ", " << number_text(100 * g.diff.hi, "%+.2f") << "] | "
+         << verdict(g.diff) << " | ";
+      if (g.mcnemar) md << g.mcnemar->only_reference << " | " << g.mcnemar->only_variant << " | " << number_text(g.mcnemar->p, "%.3g");
+      else md << "- | - | -";
+      md << " |\n";
+    }
+  }
   md << "\n## Runs\n\n| run | state | steps | best val (step) | test | wall s | examples/s | error |\n"
         "|---|---|---|---|---|---|---|---|\n";
   for (const auto& r : runs) {
@@ -285,9 +328,20 @@ void write_summary(const std::string& sweep_dir, const std::vector<RunRecord>& r
   // summary.json: NaN (no finished run, no test yet) is written as null.
   using json = nlohmann::ordered_json;
   json js = {{"command", command}, {"spec", spec_text}, {"groups", json::array()}, {"runs", json::array()}};
-  for (const auto& g : groups)
-    js["groups"].push_back({{"group", g.group}, {"runs", g.runs}, {"done", g.done}, {"failed", g.failed},
-                            {"val_mean", g.val_mean}, {"val_std", g.val_std}, {"test_mean", g.test_mean}, {"test_std", g.test_std}});
+  js["reference"] = reference;
+  for (const auto& g : groups) {
+    json jg = {{"group", g.group}, {"runs", g.runs}, {"done", g.done}, {"failed", g.failed},
+               {"val_mean", g.val.mean}, {"val_std", g.val.sd}, {"test_mean", g.test.mean}, {"test_std", g.test.sd},
+               {"test_ci95", {g.test.lo, g.test.hi}}};
+    if (g.diff.n > 0) {
+      jg["vs_reference"] = {{"seeds", g.diff.n}, {"diff_mean", g.diff.mean}, {"diff_ci95", {g.diff.lo, g.diff.hi}},
+                            {"verdict", verdict(g.diff)}};
+      if (g.mcnemar)
+        jg["vs_reference"]["mcnemar"] = {{"only_reference", g.mcnemar->only_reference},
+                                         {"only_variant", g.mcnemar->only_variant}, {"p", g.mcnemar->p}};
+    }
+    js["groups"].push_back(jg);
+  }
   for (const auto& r : runs)
     js["runs"].push_back({{"dir", r.dir}, {"group", r.group}, {"seed", r.seed}, {"state", state_name(r.state)},
                           {"steps", r.steps}, {"best_val", r.best_val}, {"best_step", r.best_step}, {"test", r.test},

@@ -12,11 +12,13 @@
 #pragma once
 #include <cmath>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "train/config.h"
+#include "train/stats.h"
 
 namespace lasgrad::train {
 
@@ -74,25 +76,33 @@ struct RunRecord {
   double wall_s = 0;            // seconds the sweep spent running it, over all its invocations
   double examples_per_s = NAN;  // mean over the metrics' training lines
   std::vector<std::pair<int64_t, double>> val;  // (step, validation accuracy)
+  std::vector<bool> test_right;  // per test example, from test_predictions.tsv; empty where the run kept none
 };
 
 // The record of the run folder `run_dir` (state from metrics.jsonl and last.safetensors; the error
-// from error.txt; the wall time from wall_s.txt, both written by the sweep).
+// from error.txt; the wall time from wall_s.txt, both written by the sweep; the test predictions from
+// test_predictions.tsv, written by the trainer).
 RunRecord read_run(const std::string& run_dir, const RunPlan& plan);
-
-// Mean and sample standard deviation (n - 1; 0 for one value) of the finite values; NaN if none.
-std::pair<double, double> mean_std(const std::vector<double>& values);
 
 struct GroupSummary {
   std::string group;
   int64_t done = 0, failed = 0, runs = 0;
-  double val_mean = NAN, val_std = NAN, test_mean = NAN, test_std = NAN;  // over the finished seeds
+  Interval val, test;  // best validation and test accuracy over the finished seeds
+  // Against the reference group (for every other group, when the sweep has one), seed by seed:
+  Interval diff;                    // test accuracy minus the reference's, over the seeds both finished
+  std::optional<McNemar> mcnemar;   // over those seeds' test predictions pooled, where both runs kept them
 };
-std::vector<GroupSummary> summarize(const std::vector<RunRecord>& runs);
+// Per group, in the order of `runs`; `reference` names the group the others are paired with ("": none,
+// or a name no group has).
+std::vector<GroupSummary> summarize(const std::vector<RunRecord>& runs, const std::string& reference = "");
+
+// "better", "worse" or "cannot tell": whether the interval of a difference excludes zero.
+const char* verdict(const Interval& diff);
 
 // summary.md, summary.json, summary.png and summary.svg in `sweep_dir`, each written whole and renamed into place.
-// `command` is the command line that reproduces the sweep; `spec_text` the spec file's text, if any.
+// `command` is the command line that reproduces the sweep; `spec_text` the spec file's text, if any;
+// `reference` the group the others are compared with.
 void write_summary(const std::string& sweep_dir, const std::vector<RunRecord>& runs, const std::string& command,
-                   const std::string& spec_text);
+                   const std::string& spec_text, const std::string& reference = "");
 
 }  // namespace lasgrad::train
