@@ -53,11 +53,12 @@ expect_fail 1 "already holds a finished run" "$lasgrad" "${T[@]}" --set steps=10
 "$lasgrad" "${T[@]}" --set steps=10 --set eval_every=5 --out R --overwrite > r3.log 2>&1 || fail "--overwrite failed"
 whole_metrics R 10 5
 
-# 2. kill -9 at several moments: at random, and (even rounds) as soon as a checkpoint temporary exists,
-#    that is inside a checkpoint write. The checkpoints are large so that writes take a while. A kill
-#    that means to land in a write can still miss it when the machine is busy (the write ends between
-#    seeing the temporary and the kill), so after the fourth round more rounds follow, up to ten, until
-#    one has landed.
+# 2. kill -9 at several moments: at random, and (even rounds) inside a checkpoint write. An even round
+#    watches for this run's checkpoint temporary (named after its PID; a killed run's stale one does not
+#    count), freezes the run with SIGSTOP when one appears, and kills it if the temporary is still there,
+#    that is, if the run stopped before renaming it; otherwise it lets the run go on and watches again.
+#    A busy machine can then make a round miss only by ending the run before a write is seen, so after
+#    the fourth round more rounds follow, up to ten, until one has landed.
 K=("${T[@]}" --set layers=2 --set width=128 --set heads=4 --set steps=32 --set eval_every=1 --out K)
 in_write=0
 round=0
@@ -72,17 +73,19 @@ while [ "$round" -lt 4 ] || { [ "$in_write" = 0 ] && [ "$round" -lt 10 ]; }; do
   fi
   pid=$!
   if [ $((round % 2)) = 0 ]; then
-    for _ in $(seq 1 15000); do
-      ls K/*.safetensors.tmp.* >/dev/null 2>&1 && break
-      kill -0 $pid 2>/dev/null || break
-      sleep 0.002
+    deadline=$((SECONDS + 120))
+    while kill -0 $pid 2>/dev/null && [ $SECONDS -lt $deadline ]; do
+      compgen -G "K/*.safetensors.tmp.$pid" >/dev/null || continue
+      kill -STOP $pid 2>/dev/null || break
+      compgen -G "K/*.safetensors.tmp.$pid" >/dev/null && break
+      kill -CONT $pid 2>/dev/null || break
     done
   else
     sleep "0.$((3 + RANDOM % 6))"
   fi
   kill -9 $pid 2>/dev/null || true
   wait $pid 2>/dev/null || true
-  ls K/*.safetensors.tmp.* >/dev/null 2>&1 && in_write=$((in_write + 1))
+  compgen -G "K/*.safetensors.tmp.$pid" >/dev/null && in_write=$((in_write + 1))
 done
 [ "$in_write" -ge 1 ] || fail "no kill landed during a checkpoint write"
 if grep -q '"split": "test"' K/metrics.jsonl 2>/dev/null; then
