@@ -122,70 +122,95 @@ ListOpsGenStats generate_listops(const std::string& dir, const ListOpsGenOptions
     throw DataError("ListOps generator: need 0 <= min_length < length < max_length for some length");
   std::filesystem::create_directories(dir);
   const int64_t total = o.train + o.val + o.test;
-  const int threads = o.threads > 0 ? o.threads : std::max(1u, std::thread::hardware_concurrency());
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int threads = o.threads > 0 ? std::min(o.threads, cores) : cores;
   const std::string names[3] = {"basic_train.tsv", "basic_val.tsv", "basic_test.tsv"};
   const int64_t counts[3] = {o.train, o.val, o.test};
+  // Each split is written to <name>.tmp and renamed once all three are complete: an interrupted or
+  // failed run leaves no file that looks like data (and none that refuses the rerun).
+  std::vector<std::string> written;
+  auto path_of = [&](int i) { return (std::filesystem::path(dir) / names[i]).string(); };
   ListOpsGenStats stats;
   std::unordered_set<std::pair<uint64_t, uint64_t>, PairHash> seen;
   int part = 0;
   int64_t in_part = 0;
   std::ofstream out;
   auto open_part = [&] {
-    out.close();
-    std::string path = (std::filesystem::path(dir) / names[part]).string();
-    out.open(path, std::ios::binary);
-    if (!out) throw DataError("ListOps generator: cannot write " + path);
+    if (out.is_open()) {
+      out.close();
+      if (!out) throw DataError("ListOps generator: write error in " + written.back());
+    }
+    written.push_back(path_of(part) + ".tmp");
+    out.open(written.back(), std::ios::binary | std::ios::trunc);
+    if (!out) throw DataError("ListOps generator: cannot write " + written.back());
     out << "Source\tTarget\n";
   };
-  open_part();
-  // Candidates in blocks: threads draw a block in parallel, then the accepted trees are filtered for
-  // duplicates and written in candidate order, which makes the result independent of `threads`.
-  const uint64_t block = 4096;
-  std::vector<std::vector<Accepted>> found(threads);
-  for (uint64_t start = 0; stats.kept < total; start += block) {
-    std::vector<std::thread> pool;
-    for (int t = 0; t < threads; ++t) {
-      pool.emplace_back([&, t] {
-        found[t].clear();
-        Accepted a;
-        for (uint64_t k = start + t; k < start + block; k += threads)
-          if (listops_candidate(o.seed, k, o.min_length, o.max_length, a.source, a.label, a.length)) {
-            a.k = k;
-            found[t].push_back(a);
-          }
-      });
-    }
-    for (auto& th : pool) th.join();
-    std::vector<Accepted*> block_found;
-    for (auto& f : found)
-      for (auto& a : f) block_found.push_back(&a);
-    std::sort(block_found.begin(), block_found.end(), [](auto* x, auto* y) { return x->k < y->k; });
-    for (Accepted* a : block_found) {
-      if (stats.kept == total) break;
-      if (!seen.insert(hash128(a->source)).second) {
-        ++stats.duplicates;
-        continue;
-      }
-      while (in_part == counts[part]) {
-        ++part;
-        in_part = 0;
-        open_part();
-      }
-      out << a->source << '\t' << a->label << '\n';
-      ++in_part;
-      ++stats.kept;
-      stats.drawn = a->k + 1;
-      stats.total_length += a->length;
-      ++stats.label_counts[a->label];
-    }
-    if (progress) progress(stats.kept, total);
-  }
-  while (part < 2) {  // empty later splits still get their file with the header
-    ++part;
+  try {
     open_part();
+    // Candidates in blocks: threads draw a block in parallel, then the accepted trees are filtered for
+    // duplicates and written in candidate order, which makes the result independent of `threads`.
+    // Bounds that no tree meets, or that too few distinct trees meet, would draw forever: the run gives
+    // up when kMaxDry candidates in a row bring no new tree (a normal run's longest gap is a few hundred).
+    const uint64_t block = 4096, kMaxDry = uint64_t(1) << 24;
+    uint64_t last_new = 0;
+    std::vector<std::vector<Accepted>> found(threads);
+    for (uint64_t start = 0; stats.kept < total; start += block) {
+      if (start - last_new >= kMaxDry)
+        throw DataError("ListOps generator: " + std::to_string(kMaxDry) + " trees drawn in a row brought no new one (" +
+                        std::to_string(stats.kept) + " of " + std::to_string(total) + " kept, " +
+                        std::to_string(stats.duplicates) + " duplicates): too few distinct trees have " +
+                        std::to_string(o.min_length) + " < length < " + std::to_string(o.max_length) +
+                        "; widen the bounds or ask for fewer trees");
+      std::vector<std::thread> pool;
+      for (int t = 0; t < threads; ++t) {
+        pool.emplace_back([&, t] {
+          found[t].clear();
+          Accepted a;
+          for (uint64_t k = start + t; k < start + block; k += threads)
+            if (listops_candidate(o.seed, k, o.min_length, o.max_length, a.source, a.label, a.length)) {
+              a.k = k;
+              found[t].push_back(a);
+            }
+        });
+      }
+      for (auto& th : pool) th.join();
+      std::vector<Accepted*> block_found;
+      for (auto& f : found)
+        for (auto& a : f) block_found.push_back(&a);
+      std::sort(block_found.begin(), block_found.end(), [](auto* x, auto* y) { return x->k < y->k; });
+      for (Accepted* a : block_found) {
+        if (stats.kept == total) break;
+        if (!seen.insert(hash128(a->source)).second) {
+          ++stats.duplicates;
+          continue;
+        }
+        while (in_part == counts[part]) {
+          ++part;
+          in_part = 0;
+          open_part();
+        }
+        out << a->source << '\t' << a->label << '\n';
+        ++in_part;
+        ++stats.kept;
+        stats.drawn = a->k + 1;
+        last_new = a->k;
+        stats.total_length += a->length;
+        ++stats.label_counts[a->label];
+      }
+      if (progress) progress(stats.kept, total);
+    }
+    while (part < 2) {  // empty later splits still get their file with the header
+      ++part;
+      open_part();
+    }
+    out.close();
+    if (!out) throw DataError("ListOps generator: write error in " + written.back());
+  } catch (...) {
+    out.close();
+    for (const auto& w : written) std::filesystem::remove(w);
+    throw;
   }
-  out.close();
-  if (!out) throw DataError("ListOps generator: write error in " + dir);
+  for (int i = 0; i < 3; ++i) std::filesystem::rename(written[i], path_of(i));
   return stats;
 }
 

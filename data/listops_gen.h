@@ -13,7 +13,7 @@ struct ListOpsGenOptions {
   uint64_t seed = 0;
   int64_t train = 96000, val = 2000, test = 2000;  // the release's split of 100,000 trees
   int64_t min_length = 500, max_length = 2000;     // kept when min_length < length < max_length
-  int threads = 0;                                 // 0: all cores; the output does not depend on it
+  int threads = 0;  // 0 or more than the cores: all cores; the output does not depend on it
 };
 
 struct ListOpsGenStats {
@@ -25,7 +25,9 @@ struct ListOpsGenStats {
 };
 
 // Writes dir/basic_{train,val,test}.tsv (header "Source<TAB>Target"), streaming: trees are written as
-// they are accepted, so memory stays small whatever the count. Tree k of the draw sequence uses its own
+// they are accepted, so memory stays small whatever the count, to <name>.tmp files renamed when all three
+// are complete. Throws DataError (and leaves no file) when 2^24 candidates in a row bring no new tree:
+// bounds that no tree meets, or too few distinct trees for the count. Tree k of the draw sequence uses its own
 // random stream derived from (seed, k), so the files are the same for any thread count.
 // `progress(kept, total)` is called now and then from the calling thread.
 ListOpsGenStats generate_listops(const std::string& dir, const ListOpsGenOptions& options,

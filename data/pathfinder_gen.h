@@ -63,7 +63,7 @@ struct PathfinderGenOptions {
   uint64_t seed = 0;
   int64_t count = 1000;
   int64_t per_batch = 1000;  // images per imgs/<b>/ folder and metadata/<b>.npy file
-  int threads = 0;           // 0: all cores; the output does not depend on it
+  int threads = 0;           // 0 or more than the cores: all cores; the output does not depend on it
 };
 
 // Writes out_dir/imgs/<b>/sample_<k>.png and out_dir/metadata/<b>.npy (text lines

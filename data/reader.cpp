@@ -106,6 +106,8 @@ std::string_view Reader::peek(size_t n) {
 bool Reader::at_end() { return pos_ == end_ && !fill(); }
 
 std::string read_file(const std::string& task, const std::string& path) {
+  // An ifstream opens a folder and reads it as empty: refused, or --config DIR would train on defaults.
+  if (std::filesystem::is_directory(path)) throw file_error(task, path, "is a folder, not a file");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw file_error(task, path, std::string("cannot open: ") + std::strerror(errno));
   std::ostringstream s;

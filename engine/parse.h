@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "engine/error.h"
+
 namespace lasgrad {
 
 // A whole number in [INT64_MIN, INT64_MAX]: optional sign, then decimal digits only.
@@ -35,12 +37,15 @@ inline bool parse_decimal(const std::string& s, double& out) {
   return true;
 }
 
-// "a,b,,c" -> {"a", "b", "c"}: the comma-separated items, empty ones dropped.
-inline std::vector<std::string> split_commas(const std::string& s) {
+// "a,b,c" -> {"a", "b", "c"}; "" -> {}. An empty item ("1,,2", a comma at either end) is a typing slip
+// that would otherwise vanish unseen: it throws Error naming `what` and the text.
+inline std::vector<std::string> split_commas(const std::string& s, const std::string& what) {
   std::vector<std::string> out;
+  if (s.empty()) return out;
   for (size_t at = 0; at <= s.size();) {
     const size_t comma = std::min(s.find(',', at), s.size());
-    if (comma > at) out.push_back(s.substr(at, comma - at));
+    if (comma == at) throw Error(what + ": '" + s + "' has an empty item (two commas, or one at an end)");
+    out.push_back(s.substr(at, comma - at));
     at = comma + 1;
   }
   return out;

@@ -226,7 +226,7 @@ void bench_memory(int64_t L, int64_t H, int64_t dh) {
 
 std::vector<int> parse_threads(const std::string& s) {
   std::vector<int> out;
-  for (const std::string& item : split_commas(s)) {
+  for (const std::string& item : split_commas(s, "bench_step: --threads")) {
     int64_t t = 0;
     if (!parse_int64(item, t) || t < 1 || t > 1024) throw Error("bench_step: --threads needs counts in [1, 1024], got " + s);
     out.push_back(static_cast<int>(t));

@@ -76,6 +76,8 @@ int cmd_attn(int argc, char** argv) {
   if (f.str("out").empty()) throw cli::UsageError("--out DIR is required");
   const int64_t index = f.integer("index"), max_side = f.integer("max-side");
   if (max_side < 8) throw cli::UsageError("--max-side must be at least 8");
+  if (f.integer("query") < -1) throw cli::UsageError("--query must be a position >= 0, or -1 for the last, got " + f.str("query"));
+  if (f.integer("max-tokens") < 0) throw cli::UsageError("--max-tokens must be >= 0, got " + f.str("max-tokens"));
   TrainedRun run = open_trained_run(f.str("checkpoint"), f);
   data::Dataset* ds = run.data.get();
   train::TaskModel* model = run.model.get();

@@ -45,6 +45,8 @@ int data_inspect(int argc, char** argv) {
       .toggle("json", "print JSON instead of text");
   if (!f.parse(argc, argv)) return 0;
   if (f.str("task").empty() || f.str("data").empty()) throw cli::UsageError("--task and --data are required");
+  for (const char* flag : {"max-length", "resolution", "split-seed"})
+    if (f.integer(flag) < 0) throw cli::UsageError(std::string("--") + flag + " must be >= 0, got " + f.str(flag));
   data::Options o;
   o.difficulty = f.str("difficulty");
   o.resolution = static_cast<int>(f.integer("resolution"));

@@ -10,6 +10,7 @@
 #include "data/pathfinder_gen.h"
 #include "tools/cli.h"
 #include "tools/commands.h"
+#include "train/config.h"
 
 namespace lasgrad::tools {
 
@@ -52,7 +53,8 @@ int gen_listops(int argc, char** argv) {
   o.max_length = f.integer("max-length");
   o.threads = static_cast<int>(f.integer("threads"));
   if (o.train < 0 || o.val < 0 || o.test < 0) throw cli::UsageError("--train, --val and --test must not be negative");
-  if (o.threads < 0) throw cli::UsageError("--threads must not be negative");
+  if (f.integer("threads") < 0 || f.integer("threads") > train::kMaxThreads)
+    throw cli::UsageError("--threads must be in 0.." + std::to_string(train::kMaxThreads) + ", got " + f.str("threads"));
   const bool quiet = f.on("quiet");
   auto start = Clock::now();
   auto stats = data::generate_listops(f.str("out"), o, [&](int64_t kept, int64_t total) {
@@ -97,7 +99,8 @@ int gen_pathfinder(int argc, char** argv) {
   o.per_batch = f.integer("per-batch");
   o.threads = static_cast<int>(f.integer("threads"));
   if (o.count < 1 || o.per_batch < 1) throw cli::UsageError("--count and --per-batch must be positive");
-  if (o.threads < 0) throw cli::UsageError("--threads must not be negative");
+  if (f.integer("threads") < 0 || f.integer("threads") > train::kMaxThreads)
+    throw cli::UsageError("--threads must be in 0.." + std::to_string(train::kMaxThreads) + ", got " + f.str("threads"));
   const bool quiet = f.on("quiet");
   const std::string dir = (std::filesystem::path(f.str("out")) / ("pathfinder" + std::to_string(side)) / p.difficulty).string();
   std::vector<std::filesystem::path> targets{std::filesystem::path(dir) / "metadata", std::filesystem::path(dir) / "imgs"};

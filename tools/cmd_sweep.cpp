@@ -147,15 +147,16 @@ int cmd_sweep(int argc, char** argv) {
   const std::string out = f.str("out");
   if (out.empty()) throw cli::UsageError("--out is required (the sweep folder)");
   const int64_t threads = f.integer("threads");
-  if (threads < 1) throw cli::UsageError("--threads must be >= 1, got " + f.str("threads"));
+  if (threads < 1 || threads > train::kMaxThreads)
+    throw cli::UsageError("--threads must be in 1.." + std::to_string(train::kMaxThreads) + ", got " + f.str("threads"));
   int64_t jobs = f.integer("jobs");
   if (jobs < 0) throw cli::UsageError("--jobs must be >= 0, got " + f.str("jobs"));
   if (jobs == 0) jobs = std::max<int64_t>(1, static_cast<int64_t>(sysconf(_SC_NPROCESSORS_ONLN)) / threads);
   try {
-    for (const auto& v : split_commas(f.str("variants"))) spec.variants.push_back(train::variant(v));
+    for (const auto& v : split_commas(f.str("variants"), "--variants")) spec.variants.push_back(train::variant(v));
     for (const auto& v : f.all("variant")) spec.variants.push_back(train::variant(v));
     spec.seeds.clear();
-    for (const auto& s : split_commas(f.str("seeds"))) {
+    for (const auto& s : split_commas(f.str("seeds"), "--seeds")) {
       int64_t v = 0;
       if (!parse_int64(s, v) || v < 0) throw Error("--seeds: '" + s + "' is not a seed (a whole number >= 0)");
       spec.seeds.push_back(v);

@@ -1,6 +1,7 @@
 // `lasgrad SUBCOMMAND [flags]`: the one program for every job. Errors from any subcommand end here
 // (engine/error.h): usage errors exit 2, every other error exits 1, both with a message naming the
 // subcommand.
+#include <csignal>
 #include <cstdio>
 #include <exception>
 #include <filesystem>
@@ -38,6 +39,9 @@ static int fail(int code) {
 }
 
 int main(int argc, char** argv) {
+  // A file past `ulimit -f` would kill the program with SIGXFSZ, mid-line and without a word; ignored,
+  // the write fails with EFBIG, and the writer's own error says what and where.
+  std::signal(SIGXFSZ, SIG_IGN);
   std::string who = argc >= 2 && argv[1][0] != '-' ? std::string("lasgrad ") + argv[1] : "lasgrad";
   try {
     const auto& g = lasgrad::train::Group::world();  // under mpirun: MPI first, and errors name the rank

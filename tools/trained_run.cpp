@@ -20,8 +20,11 @@ TrainedRun open_trained_run(const std::string& checkpoint, const cli::Flags& f, 
   if (f.given("data")) c.set("data", f.str("data"));
   if (f.given("device")) c.set("device", f.choice("device", {"cpu", "cuda"}));
   train::run_device(c);  // a device that cannot be used here fails before the data is read
+  if (threads < 0 || threads > train::kMaxThreads)
+    throw cli::UsageError("--threads must be in 0.." + std::to_string(train::kMaxThreads) + " (0: the run's setting), got " +
+                          std::to_string(threads));
   if (threads > 0) c.set("threads", std::to_string(threads));
-  if (const int n = train::train_settings(c).threads; n > 0) omp_set_num_threads(n);
+  omp_set_num_threads(train::usable_threads(train::train_settings(c).threads));
   run.data = train::open_split(c, split);
   run.model = train::build_model(c, run.data->info());
   train::load_model(run.checkpoint, run.model->module());

@@ -72,7 +72,7 @@ Config::Config() {
       {"eval_batches", "0", "batches per evaluation; 0 = the whole split"},
       {"log_every", "10", "write a metrics line every this many steps"},
       {"seed", "1", "seed of the weights, the batch order and dropout"},
-      {"threads", "2", "CPU threads at most (the loop uses fewer while that is faster: busy cores); 0 = all cores. Any count gives the same bits"},
+      {"threads", "2", "CPU threads at most, 0.." + std::to_string(kMaxThreads) + " (the loop uses fewer while that is faster: busy cores); 0 or more than the cores = all cores. Any count gives the same bits"},
       {"device", "cpu", "cpu|cuda: where the model trains (cuda needs a build with CUDA and a GPU)"},
   };
 }
@@ -123,7 +123,7 @@ bool Config::flag(const std::string& key) const {
   throw Error("config: " + key + " needs true or false, got '" + v + "'");
 }
 
-std::vector<std::string> Config::list(const std::string& key) const { return split_commas(str(key)); }
+std::vector<std::string> Config::list(const std::string& key) const { return split_commas(str(key), "config: " + key); }
 
 std::vector<double> Config::numbers(const std::string& key) const {
   std::vector<double> out;
@@ -188,7 +188,8 @@ std::string Config::toml() const {
 }
 
 std::map<std::string, std::string> read_config_toml(const std::string& path) {
-  const std::string text = data::read_file("settings file", path);
+  std::string text = data::read_file("settings file", path);
+  if (text.rfind("\xEF\xBB\xBF", 0) == 0) text.erase(0, 3);  // a UTF-8 byte order mark, which TOML allows
   toml::table table;
   try {
     table = toml::parse(text, path);
@@ -390,6 +391,8 @@ void validate(const Config& c) {
   for (const char* key : {"epochs", "steps", "eval_every", "eval_batches", "warmup", "threads", "max_length", "chunk",
                           "plateau_patience"})
     if (c.integer(key) < 0) throw Error(std::string("config: ") + key + " must be >= 0");
+  if (c.integer("threads") > kMaxThreads)
+    throw Error("config: threads must be <= " + std::to_string(kMaxThreads) + " (0 = all cores), got " + c.str("threads"));
   if (c.integer("steps") == 0 && c.integer("epochs") == 0) throw Error("config: set steps or epochs (both are 0)");
   int64_t width = c.integer("width"), heads = c.integer("heads"), L = sequence_length(c);
   if (width % heads)

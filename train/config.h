@@ -34,7 +34,7 @@ class Config {
   int64_t integer(const std::string& key) const;  // throws Error naming the key unless a whole number
   double number(const std::string& key) const;    // throws unless a finite number
   bool flag(const std::string& key) const;        // "true"/"false"
-  std::vector<std::string> list(const std::string& key) const;  // comma-separated, empty entries dropped
+  std::vector<std::string> list(const std::string& key) const;  // comma-separated; an empty item throws
   std::vector<double> numbers(const std::string& key) const;
 
   struct Entry {
@@ -51,6 +51,10 @@ class Config {
   const Entry& find(const std::string& key) const;
   std::vector<Entry> entries_;
 };
+
+// The most CPU threads any setting or flag accepts (threads, eval --threads, sweep --threads, gen
+// --threads). Past the machine's cores a run uses the cores (usable_threads, train/trainer.h).
+inline constexpr int64_t kMaxThreads = 1024;
 
 // The attention kinds that `train` accepts (the tasks: data::tasks()).
 const std::vector<std::string>& attention_kinds();

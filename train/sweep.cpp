@@ -102,7 +102,7 @@ Variant variant(const std::string& text) {
 GridAxis grid_axis(const std::string& text) {
   const auto eq = text.find('=');
   if (eq == std::string::npos || eq == 0) throw Error("grid '" + text + "' is not key=value,value,...");
-  GridAxis a{text.substr(0, eq), split_commas(text.substr(eq + 1))};
+  GridAxis a{text.substr(0, eq), split_commas(text.substr(eq + 1), "grid " + text.substr(0, eq))};
   if (a.values.empty()) throw Error("grid '" + text + "' lists no values");
   return a;
 }
@@ -110,7 +110,13 @@ GridAxis grid_axis(const std::string& text) {
 std::vector<RunPlan> expand(const SweepSpec& spec) {
   if (spec.variants.empty()) throw Error("sweep: no variants");
   if (spec.seeds.empty()) throw Error("sweep: no seeds");
-  // Grid points: the cross product of the axes, first axis outermost.
+  // Grid points: the cross product of the axes, first axis outermost. An axis given twice would label
+  // runs with values they did not train (the second wins in the settings): refused.
+  for (size_t i = 0; i < spec.grid.size(); ++i)
+    for (size_t j = 0; j < i; ++j)
+      if (spec.grid[i].key == spec.grid[j].key)
+        throw Error("sweep: the grid varies " + spec.grid[i].key + " twice; give its values in one --grid " +
+                    spec.grid[i].key + "=v1,v2,...");
   std::vector<Settings> points{{}};
   for (const GridAxis& a : spec.grid) {
     std::vector<Settings> next;
@@ -213,7 +219,11 @@ std::vector<GroupSummary> summarize(const std::vector<RunRecord>& runs, const st
   std::map<std::string, std::pair<std::vector<double>, std::vector<double>>> acc;  // group -> (val, test) of done runs
   for (const RunRecord& r : runs) {
     auto it = std::find_if(out.begin(), out.end(), [&](const GroupSummary& g) { return g.group == r.group; });
-    if (it == out.end()) it = out.insert(out.end(), GroupSummary{r.group});
+    if (it == out.end()) {
+      GroupSummary g;
+      g.group = r.group;
+      it = out.insert(out.end(), g);
+    }
     ++it->runs;
     if (r.state == RunState::Done) {
       ++it->done;

@@ -43,8 +43,19 @@ TrainSettings train_settings(const Config& c) {
   s.eval_batches = c.integer("eval_batches");
   s.log_every = c.integer("log_every");
   s.seed = static_cast<uint64_t>(c.integer("seed"));
-  s.threads = static_cast<int>(c.integer("threads"));
+  s.threads = c.integer("threads");
   return s;
+}
+
+int usable_threads(int64_t threads) {
+  const int cores = std::max(1, omp_get_num_procs());
+  if (threads > cores) {
+    static bool said = false;
+    if (!said)
+      std::fprintf(stderr, "threads = %lld is more than this machine's %d cores: using %d\n", (long long)threads, cores, cores);
+    said = true;
+  }
+  return threads > 0 && threads < cores ? static_cast<int>(threads) : cores;
 }
 
 data::Options data_options(const Config& c) {
@@ -330,7 +341,7 @@ TrainResult fit(TaskModel& model, const Config& c, const Splits& data, const Tra
   // c is read once, here; below it is only recorded (config.toml, checkpoints), named in messages and
   // compared across ranks.
   const TrainSettings s = train_settings(c);
-  ThreadChooser threads(s.threads > 0 ? s.threads : omp_get_num_procs());
+  ThreadChooser threads(usable_threads(s.threads));
   omp_set_num_threads(threads.threads());
   // Data-parallel ranks (train/group.h): each takes its share of every global batch of batch_size x
   // ranks examples, the gradients are summed in one all-reduce, and every rank takes the same step.
@@ -387,7 +398,10 @@ TrainResult fit(TaskModel& model, const Config& c, const Splits& data, const Tra
     std::ofstream config(o.run_dir + "/config.toml");
     config << c.toml() << std::flush;
     std::ofstream fresh(metrics_path, std::ios::trunc);
-    if (!config || !fresh) throw Error("cannot write the run's files in " + o.run_dir + " (" + std::strerror(errno) + ")");
+    if (!config || !fresh) {
+      const int err = errno;
+      throw Error("cannot write the run's files in " + o.run_dir + " (" + std::strerror(err) + ")");
+    }
   }
   st.data = fingerprint;  // what every checkpoint of this run records
   st.ranks = ranks;
@@ -404,9 +418,11 @@ TrainResult fit(TaskModel& model, const Config& c, const Splits& data, const Tra
   auto emit = [&](const std::string& json) {
     if (!g.root()) return;
     metrics << json << "\n" << std::flush;
-    if (!metrics)
+    if (!metrics) {
+      const int err = errno;  // before anything else can set it (last_good's exists() does)
       throw Error("training stopped: cannot write " + metrics_path + " at step " + std::to_string(st.step) + " (" +
-                  std::strerror(errno) + "); " + last_good());
+                  std::strerror(err) + "); " + last_good());
+    }
   };
 
   it.start_epoch(st.epoch);

@@ -40,9 +40,14 @@ struct TrainSettings {
   int64_t epochs, steps;      // steps = 0: epochs x steps per epoch
   int64_t eval_every, eval_batches, log_every;
   uint64_t seed;  // the batch order (the weights' and dropout's: ModelConfig::seed)
-  int threads;    // CPU threads at most; 0 = every core
+  int64_t threads;  // CPU threads at most; 0 = every core (usable_threads)
 };
 TrainSettings train_settings(const Config& config);
+
+// The CPU threads a `threads` setting gives on this machine: the setting, or every core for 0 or a
+// setting above the cores (past them threads only wait for each other; any count gives the same bits).
+// The first time it caps a setting it says so on stderr.
+int usable_threads(int64_t threads);
 
 // How open_task should read the task of `config` (length, pixel scaling, splits, permutation).
 data::Options data_options(const Config& config);
