@@ -3,6 +3,7 @@
 // after every run. A second invocation skips finished runs and resumes interrupted ones from their
 // last.safetensors; Ctrl-C or SIGTERM checkpoints the running ones and stops.
 #include <fcntl.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -238,6 +239,16 @@ int cmd_sweep(int argc, char** argv) {
       const size_t i = todo[next++];
       const train::RunPlan& p = plans[i];
       const fs::path dir = fs::path(out) / p.dir;
+      // A run still held by a live process (most likely the run of a killed sweep, writing its checkpoint
+      // before it exits) is waited for, then resumed, rather than failed as "in use".
+      const bool free = DirLock::await_free(dir.string(), "lock", [&](const std::string& pid) {
+        std::printf("wait   %s: in use by pid %s, most likely a run of an earlier sweep ending\n", p.dir.c_str(), pid.c_str());
+        std::fflush(stdout);
+      });
+      if (!free) {  // interrupted while waiting: it starts on the next invocation
+        --next;
+        break;
+      }
       fs::create_directories(dir);
       fs::remove(dir / "error.txt");
       std::vector<std::string> cmd{self, "train", "--progress", "lines", "--out", dir.string()};
@@ -253,11 +264,16 @@ int cmd_sweep(int argc, char** argv) {
       }
       std::printf("%s %s\n", resume ? "resume" : "start ", p.dir.c_str());
       std::fflush(stdout);
+      const pid_t sweep_pid = getpid();
       const pid_t pid = fork();
       if (pid < 0) throw Error(std::string("sweep: fork failed: ") + std::strerror(errno));
       if (pid == 0) {
         sigaction(SIGINT, &old_int, nullptr);
         sigaction(SIGTERM, &old_term, nullptr);
+        // A run dies with its sweep however the sweep ends (kill -9 included): SIGTERM, so it writes its
+        // checkpoint and the rerun resumes it. The sweep may have died before the prctl took hold.
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (getppid() != sweep_pid) _exit(130);
         setpgid(0, 0);  // its own group: the terminal's Ctrl-C reaches it once, through the sweep
         const int fd = ::open((dir / "train.log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
         if (fd >= 0) dup2(fd, STDOUT_FILENO), dup2(fd, STDERR_FILENO);

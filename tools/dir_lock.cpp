@@ -32,4 +32,20 @@ DirLock::DirLock(const std::string& dir, const std::string& name, const std::str
 
 DirLock::~DirLock() { ::close(fd_); }
 
+bool DirLock::await_free(const std::string& dir, const std::string& name,
+                         const std::function<void(const std::string& pid)>& waiting) {
+  const std::string path = (std::filesystem::path(dir) / name).string();
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return true;  // no lock file: nobody holds it
+  bool free = flock(fd, LOCK_SH | LOCK_NB) == 0;
+  if (!free) {
+    char buf[32] = {0};
+    const ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+    waiting(n > 0 ? std::string(buf, strcspn(buf, "\n")) : "unknown");
+    free = flock(fd, LOCK_SH) == 0;  // blocks; EINTR when a signal arrives
+  }
+  ::close(fd);
+  return free;
+}
+
 }  // namespace lasgrad::tools

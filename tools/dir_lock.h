@@ -2,6 +2,7 @@
 // DIR/NAME, which also holds the holder's PID for the refusal message. The kernel drops the lock when
 // the process ends however it ends, so a lock left by a dead process is never in the way.
 #pragma once
+#include <functional>
 #include <string>
 
 namespace lasgrad::tools {
@@ -12,6 +13,11 @@ class DirLock {
   // (pid N, lock DIR/NAME)" when another process holds it.
   DirLock(const std::string& dir, const std::string& name, const std::string& what);
   ~DirLock();
+
+  // Waits while another process holds DIR/NAME (calling `waiting` with its PID first), then returns
+  // true; takes nothing. Returns false when a signal interrupted the wait.
+  static bool await_free(const std::string& dir, const std::string& name,
+                         const std::function<void(const std::string& pid)>& waiting);
   DirLock(const DirLock&) = delete;
   DirLock& operator=(const DirLock&) = delete;
 

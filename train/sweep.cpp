@@ -194,6 +194,7 @@ RunRecord read_run(const std::string& run_dir, const RunPlan& plan) {
     }
   }
   if (rates) r.examples_per_s = rate_sum / double(rates);
+  if (r.state == RunState::Done) r.error.clear();  // an earlier attempt's: the run has since finished
   if (r.state == RunState::Done && fs::exists(d / "test_predictions.tsv")) {
     std::istringstream in(data::read_file("sweep", (d / "test_predictions.tsv").string()));
     std::string header;

@@ -41,6 +41,24 @@ expect 2 "--seeds: '1,,2' has an empty item" sweep --task listops --data d --out
 expect 1 "config: alphas: '0.1,' has an empty item" "${T[@]}" --set alphas=0.1, --out R2
 [ ! -e S ] || fail "a refused sweep made its folder"
 
+# 6, 20. kill -9 of a sweep: its running child dies with it (it checkpoints on the SIGTERM it is sent), and
+# the rerun resumes that run (waiting for it if it is still ending) instead of failing it as "in use";
+# the summary then holds no stale error.
+"$lasgrad" sweep --task listops --data d --out K --variants las --seeds 1 --set layers=1 --set width=16 --set heads=2 \
+  --set steps=6000 --set warmup=1 --set eval_every=100 > k1.log 2>&1 &
+sweep=$!
+for _ in $(seq 1 1500); do [ -f K/las/seed1/last.safetensors ] && break; sleep 0.02; done
+[ -f K/las/seed1/last.safetensors ] || { cat k1.log; fail "the sweep's run wrote no checkpoint"; }
+child=$(cat K/las/seed1/lock)
+kill -9 $sweep
+wait $sweep 2>/dev/null || true
+for _ in $(seq 1 100); do kill -0 "$child" 2>/dev/null || break; sleep 0.02; done
+kill -0 "$child" 2>/dev/null && { kill -9 "$child"; fail "the run outlived its killed sweep (pid $child)"; }
+"$lasgrad" sweep --task listops --data d --out K --variants las --seeds 1 --set layers=1 --set width=16 --set heads=2 \
+  --set steps=6000 --set warmup=1 --set eval_every=100 > k2.log 2>&1 || { cat k2.log; fail "the rerun after kill -9 failed"; }
+grep -q "done   las/seed1" k2.log || { cat k2.log; fail "the rerun did not finish the run"; }
+grep -q "FAILED\|in use" K/summary.md && { cat K/summary.md; fail "the summary keeps an error"; }
+
 # 7. A folder given as a settings or spec file is refused, naming it.
 mkdir cfgdir
 expect 1 "cfgdir: is a folder, not a file" train --config cfgdir --out R3
