@@ -40,6 +40,7 @@
 #endif
 #endif
 #ifdef SIMT_ASAN
+#include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
 #endif
 
@@ -221,6 +222,11 @@ T shfl_xor_sync(unsigned mask, T v, int lane_mask) {
 // A fresh thread at the kernel's entry. This and resume() are kept out of run_block: a switch returns
 // twice, as setjmp does (where swapcontext is used), and the caller's locals should not live across it.
 [[gnu::noinline]] inline void start(Block::Fiber& f) {
+#ifdef SIMT_ASAN
+  // A fiber exits by switching away, never returning from fiber_main: its frames' redzones stay
+  // poisoned, and the next launch that reuses the stack would trip over them.
+  __asan_unpoison_memory_region(f.stack.get(), Block::kStack);
+#endif
   f.wait = Wait::None;
   f.shuffles = 0;
   make_context(f.ctx, f.stack.get(), Block::kStack, fiber_main);
