@@ -1,6 +1,9 @@
 #include "data/dataset.h"
 
+#include <sched.h>
+
 #include <algorithm>
+#include <thread>
 
 #include "data/error.h"
 #include "engine/rng.h"
@@ -117,6 +120,13 @@ std::vector<int32_t> Dataset::pixel_order() const {
   std::vector<int32_t> order(static_cast<size_t>(info_.max_length));
   for (size_t t = 0; t < order.size(); ++t) order[t] = static_cast<int32_t>(t);
   return order;
+}
+
+int worker_threads(int64_t asked) {
+  cpu_set_t set;
+  int cores = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 0;
+  if (cores < 1) cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  return asked > 0 && asked < cores ? static_cast<int>(asked) : cores;
 }
 
 }  // namespace lasgrad::data

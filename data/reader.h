@@ -2,6 +2,7 @@
 // first bytes) or a block of memory (tests and fuzz targets). Parsers read lines or fixed-size records
 // through it, so files of any size are streamed and never held whole.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -22,7 +23,9 @@ class Reader {
   Reader& operator=(const Reader&) = delete;
 
   // Next line without its '\n' (and without a trailing '\r'); false at end of input. A last line
-  // without '\n' still counts. line_number() is then the 1-based number of the line just read.
+  // without '\n' still counts. line_number() is then the 1-based number of the line just read. A line
+  // longer than kMaxLineBytes throws (a file without newlines, /dev/zero) instead of filling memory.
+  static constexpr size_t kMaxLineBytes = size_t(64) << 20;
   bool line(std::string& out);
   int64_t line_number() const { return line_number_; }
 
@@ -49,8 +52,8 @@ class Reader {
   int64_t line_number_ = 0;
 };
 
-// The whole content of a (small) file, raw bytes; throws DataError naming task and path.
-std::string read_file(const std::string& task, const std::string& path);
+// The content of a (small) file, raw bytes, at most its first `limit`; throws DataError naming task and path.
+std::string read_file(const std::string& task, const std::string& path, size_t limit = SIZE_MAX);
 
 // Writes `text` to PATH.tmp, flushed, then renames it over `path`: a reader sees the old file or the new
 // one, never half of one. Throws DataError naming the path.

@@ -367,9 +367,22 @@ std::unique_ptr<Dataset> open_pathfinder(const TaskSpec& spec, const std::string
     read_pathfinder_metadata(in, all);
     sources.resize(all.size(), m.second.string());
   }
-  int64_t empty = 0, missing = 0;
-  std::string first_empty, first_missing;
+  int64_t empty = 0, missing = 0, repeated = 0;
+  std::string first_empty, first_missing, first_repeated;
+  // An image listed twice would land in two splits (or twice in one): the first listing counts.
+  std::map<std::string, size_t> listed;  // image -> its first entry
   for (size_t k = 0; k < all.size(); ++k) {
+    auto [at, fresh] = listed.emplace(all[k].file, k);
+    if (!fresh) {
+      const PathfinderEntry& first = all[at->second];
+      if (first.label != all[k].label)
+        throw data_error(task, sources[k], "line", all[k].line,
+                         all[k].file + " is listed with label " + std::to_string(all[k].label) + ", and with label " +
+                             std::to_string(first.label) + " at line " + std::to_string(first.line) + " of " +
+                             sources[at->second]);
+      if (!repeated++) first_repeated = all[k].file + " (line " + std::to_string(all[k].line) + " of " + sources[k] + ")";
+      continue;
+    }
     fs::path p = root / all[k].file;
     std::error_code ec;
     auto bytes = fs::file_size(p, ec);
@@ -431,6 +444,8 @@ std::unique_ptr<Dataset> open_pathfinder(const TaskSpec& spec, const std::string
   }
   if (empty) ds->note("skipped " + std::to_string(empty) + " empty PNG(s) before splitting, e.g. " + first_empty);
   if (missing) ds->note("skipped " + std::to_string(missing) + " missing PNG(s) before splitting, e.g. " + first_missing);
+  if (repeated)
+    ds->note("skipped " + std::to_string(repeated) + " metadata line(s) naming an image listed before, e.g. " + first_repeated);
   return ds;
 }
 

@@ -228,7 +228,8 @@ std::vector<int> parse_threads(const std::string& s) {
   std::vector<int> out;
   for (const std::string& item : split_commas(s, "bench_step: --threads")) {
     int64_t t = 0;
-    if (!parse_int64(item, t) || t < 1 || t > 1024) throw Error("bench_step: --threads needs counts in [1, 1024], got " + s);
+    if (!parse_int64(item, t) || t < 1 || t > train::kMaxThreads)
+      throw Error("bench_step: --threads needs counts in [1, " + std::to_string(train::kMaxThreads) + "], got " + s);
     out.push_back(static_cast<int>(t));
   }
   if (out.empty()) throw Error("bench_step: --threads lists no counts");

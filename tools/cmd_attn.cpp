@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 
 #include "tools/cli.h"
 #include "tools/commands.h"
@@ -52,6 +53,11 @@ static Figure curves(const std::string& path) {
   return train::line_plots({{"loss", {tl, vl}, "step", "cross-entropy", true},
                             {"accuracy", {ta, va}, "step", "accuracy %"},
                             {"learning rate", {lr}, "step", "learning rate", true}});
+}
+
+bool is_attn_file(const std::string& name) {
+  static const std::regex names(R"((attention_layer\d+|query_layer\d+|decay_kernels|curves)\.(png|svg)|alphas\.txt)");
+  return std::regex_match(name, names);
 }
 
 int cmd_attn(int argc, char** argv) {

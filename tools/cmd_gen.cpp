@@ -28,6 +28,14 @@ void refuse_existing(const std::vector<std::filesystem::path>& paths, bool overw
       throw cli::UsageError(p.string() + " already exists; give --overwrite to replace it, or another --out");
 }
 
+// --threads, checked: 0 (every core) to train::kMaxThreads; past the cores the generators use the cores.
+int gen_threads(const cli::Flags& f) {
+  const int64_t n = f.integer("threads");
+  if (n < 0 || n > train::kMaxThreads)
+    throw cli::UsageError("--threads must be in 0.." + std::to_string(train::kMaxThreads) + ", got " + f.str("threads"));
+  return static_cast<int>(n);
+}
+
 int gen_listops(int argc, char** argv) {
   cli::Flags f("lasgrad gen listops",
                "Generate ListOps with the LRA generator's rules: DIR/basic_{train,val,test}.tsv.");
@@ -51,10 +59,8 @@ int gen_listops(int argc, char** argv) {
   o.test = f.integer("test");
   o.min_length = f.integer("min-length");
   o.max_length = f.integer("max-length");
-  o.threads = static_cast<int>(f.integer("threads"));
+  o.threads = gen_threads(f);
   if (o.train < 0 || o.val < 0 || o.test < 0) throw cli::UsageError("--train, --val and --test must not be negative");
-  if (f.integer("threads") < 0 || f.integer("threads") > train::kMaxThreads)
-    throw cli::UsageError("--threads must be in 0.." + std::to_string(train::kMaxThreads) + ", got " + f.str("threads"));
   const bool quiet = f.on("quiet");
   auto start = Clock::now();
   auto stats = data::generate_listops(f.str("out"), o, [&](int64_t kept, int64_t total) {
@@ -97,10 +103,8 @@ int gen_pathfinder(int argc, char** argv) {
   o.seed = static_cast<uint64_t>(f.integer("seed"));
   o.count = f.integer("count");
   o.per_batch = f.integer("per-batch");
-  o.threads = static_cast<int>(f.integer("threads"));
+  o.threads = gen_threads(f);
   if (o.count < 1 || o.per_batch < 1) throw cli::UsageError("--count and --per-batch must be positive");
-  if (f.integer("threads") < 0 || f.integer("threads") > train::kMaxThreads)
-    throw cli::UsageError("--threads must be in 0.." + std::to_string(train::kMaxThreads) + ", got " + f.str("threads"));
   const bool quiet = f.on("quiet");
   const std::string dir = (std::filesystem::path(f.str("out")) / ("pathfinder" + std::to_string(side)) / p.difficulty).string();
   std::vector<std::filesystem::path> targets{std::filesystem::path(dir) / "metadata", std::filesystem::path(dir) / "imgs"};

@@ -41,18 +41,28 @@ static std::string base64(const std::vector<uint8_t>& bytes) {
   return out;
 }
 
-// A run's metrics.jsonl as curves: {"train": {"step": [...], "loss": [...], ...}, "val": {...}}.
+// A run's metrics.jsonl as curves: {"train": {"step": [...], "loss": [...], ...}, "val": {...},
+// "gaps": [[from, to], ...] (steps a resume found without lines), "ended": how the run ended}.
 static json read_curves(const std::string& dir) {
   json curves = {{"train", {{"step", json::array()}, {"loss", json::array()}, {"accuracy", json::array()}, {"lr", json::array()}}},
-                 {"val", {{"step", json::array()}, {"loss", json::array()}, {"accuracy", json::array()}}}};
+                 {"val", {{"step", json::array()}, {"loss", json::array()}, {"accuracy", json::array()}}},
+                 {"gaps", json::array()}};
+  std::string ended;
+  int64_t last = 0;
   for (const train::MetricsLine& m : train::read_metrics(dir + "/metrics.jsonl")) {
+    last = std::max(last, m.step);
+    if (m.split == "gap") curves["gaps"].push_back({m.get("from"), m.get("to")});
+    if (m.split == "stop") ended = "stopped at step " + std::to_string(m.step) + ": " + m.why;
+    if (m.split == "test") ended = "finished: the best validation checkpoint (step " + std::to_string(m.step) + ") tested";
     if (m.split != "train" && m.split != "val") continue;
     json& c = curves[m.split];
     c["step"].push_back(m.step);
     for (auto& [key, values] : c.items())
       if (key != "step") values.push_back(m.get(key));
   }
-  if (curves["train"]["step"].empty()) throw Error(dir + "/metrics.jsonl has no training lines");
+  if (curves["train"]["step"].empty() && ended.empty()) throw Error(dir + "/metrics.jsonl has no training lines");
+  curves["ended"] = ended.empty() ? "not finished: metrics up to step " + std::to_string(last) +
+                                        " (interrupted, or still running)" : ended;
   return curves;
 }
 
@@ -145,6 +155,11 @@ static json explore(TrainedRun& run, const std::string& checkpoint, const std::s
   return e;
 }
 
+bool is_report(const std::string& path) {
+  static const std::string head = std::string(kReportPage).substr(0, 64);  // the doctype and the comment naming it
+  return fs::is_regular_file(path) && data::read_file("report", path, head.size()) == head;
+}
+
 int cmd_report(int argc, char** argv) {
   std::string dir;
   if (argc >= 2 && argv[1][0] != '-') dir = argv[1], --argc, ++argv;
@@ -172,6 +187,10 @@ int cmd_report(int argc, char** argv) {
   const std::string out = f.str("out").empty() ? (fs::path(dir) / "report.html").string() : f.str("out");
   if (fs::exists(out) && !f.on("overwrite"))
     throw cli::UsageError(out + " exists; --overwrite replaces it, or --out names another file");
+  // --overwrite replaces an earlier report, never another file (the run's metrics, a checkpoint, data).
+  if (fs::exists(out) && !is_report(out))
+    throw cli::UsageError(out + " is not a report that lasgrad wrote; report replaces nothing else, even with "
+                          "--overwrite: --out names another file");
 
   json page;
   page["source"] = dir;

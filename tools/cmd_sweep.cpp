@@ -20,6 +20,7 @@
 
 #include "engine/parse.h"
 #include "train/sweep.h"
+#include "train/trainer.h"
 #include "data/dataset.h"
 #include "data/reader.h"
 #include "tools/cli.h"
@@ -179,6 +180,9 @@ int cmd_sweep(int argc, char** argv) {
   for (int i = 1; i < argc; ++i)
     if (std::strcmp(argv[i], "--dry-run")) command += " " + shell_quote(argv[i]);
 
+  // A single run's folder is not a sweep's: its runs would go in beside it, hiding it from report.
+  if (const std::string held = train::run_in(out); !held.empty())
+    throw Error("sweep: " + out + " holds " + held + ", not a sweep; give another --out");
   // A run folder made with other settings is never touched: the sweep refuses before starting.
   for (const auto& p : plans) {
     const fs::path run = fs::path(out) / p.dir;

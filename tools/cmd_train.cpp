@@ -31,6 +31,18 @@ static std::string settings_help() {
   return s;
 }
 
+// --overwrite: the old run's files, and what report and attn wrote for it where tools/run.sh puts them
+// (RUN/report.html, the figures in RUN/attn); the user's own files stay.
+static void clear_old_run(const std::string& run_dir) {
+  train::clear_run(run_dir);
+  const fs::path report = fs::path(run_dir) / "report.html", attn = fs::path(run_dir) / "attn";
+  if (is_report(report.string())) fs::remove(report);
+  if (!fs::is_directory(attn)) return;
+  for (const auto& e : fs::directory_iterator(attn))
+    if (e.is_regular_file() && is_attn_file(e.path().filename().string())) fs::remove(e.path());
+  if (fs::is_empty(attn)) fs::remove(attn);
+}
+
 int cmd_train(int argc, char** argv) {
   cli::Flags f("lasgrad train",
                "Train a transformer with softmax, LaS or LaS-Chunk attention on one task. The run directory gets\n"
@@ -46,6 +58,7 @@ int cmd_train(int argc, char** argv) {
       .option("out", "", "run directory; empty = runs/<task>-<attention>-<preset>")
       .option("config", "", "start from the settings of this TOML file (a run's config.toml, edited or not); --set still applies")
       .option("resume", "", "continue from this checkpoint, in its run directory with its settings (no --set)")
+      .toggle("allow-gaps", "with --resume: go on over a damaged metrics.jsonl, recording the missing steps as a gap")
       .toggle("overwrite", "replace the run already in --out (without it, a folder holding a run is refused)")
       .option("progress", "auto", "auto (a bar on a terminal, periodic lines otherwise), bar or lines")
       .option("device", "", "cpu or cuda (a build with CUDA and a GPU); empty = the setting (cpu), or the run's when resuming");
@@ -58,9 +71,20 @@ int cmd_train(int argc, char** argv) {
   if (!resume.empty()) {
     for (const char* flag : {"task", "attention", "preset", "set"})
       if (f.given(flag)) throw cli::UsageError("--" + std::string(flag) + " cannot be combined with --resume (the checkpoint holds the settings)");
-    c = train::load_checkpoint(resume).config;
+    const train::Checkpoint ck = train::load_checkpoint(resume);
+    c = ck.config;
     // A moved data folder: the checkpoint's fingerprint of the data is checked against it when training resumes.
-    if (f.given("data")) c.set("data", f.str("data"));
+    // A relative one given in another working folder is found where the run last saw it.
+    const std::string& then = ck.state.data_dir;
+    if (f.given("data")) {
+      c.set("data", f.str("data"));
+    } else if (!fs::is_directory(c.str("data")) && !then.empty() && fs::is_directory(then)) {
+      std::printf("data: %s is not a folder here; using %s, where the run last read it\n", c.str("data").c_str(), then.c_str());
+      c.set("data", then);
+    } else if (!fs::is_directory(c.str("data"))) {
+      throw Error("resume: the run's data folder " + c.str("data") + (then.empty() ? "" : " (" + then + ")") +
+                  " is not here; give --data DIR where its data is now");
+    }
     if (run_dir.empty()) run_dir = fs::path(resume).parent_path().string();
   } else {
     if (f.given("config")) {
@@ -89,17 +113,32 @@ int cmd_train(int argc, char** argv) {
   if (f.given("device")) c.set("device", f.choice("device", {"cpu", "cuda"}));
   train::run_device(c);  // a device that cannot be used here fails before the data is read
   if (f.on("overwrite") && !resume.empty()) throw cli::UsageError("--overwrite cannot be combined with --resume");
+  if (f.on("allow-gaps") && resume.empty()) throw cli::UsageError("--allow-gaps goes with --resume");
   // The run directory belongs to this process (rank 0 of a data-parallel job, which alone writes it)
   // until it exits; an earlier run there is kept unless asked.
   train::Group& group = train::Group::world();
   std::optional<DirLock> lock;
   if (group.root()) lock.emplace(run_dir, "lock", "run directory " + run_dir);
   if (resume.empty() && group.root()) {
-    const std::string held = train::run_in(run_dir);
+    const std::string held = train::run_in(run_dir), last = (fs::path(run_dir) / "last.safetensors").string();
+    // --resume is suggested only where it can continue something: a checkpoint of an unfinished run.
+    const bool resumable = held.rfind("a partial run", 0) == 0;
     if (!held.empty() && !f.on("overwrite"))
-      throw Error("run directory " + run_dir + " already holds " + held + "; continue it with --resume " +
-                  (fs::path(run_dir) / "last.safetensors").string() + ", replace it with --overwrite, or give another --out");
-    if (!held.empty()) train::clear_run(run_dir);
+      throw Error("run directory " + run_dir + " already holds " + held + "; " +
+                  (resumable ? "continue it with --resume " + last + ", " : "") +
+                  "replace it with --overwrite, or give another --out");
+    if (!held.empty()) clear_old_run(run_dir);
+  }
+  // A resume into another folder takes the run's log, settings and best checkpoint along, so that the
+  // curves continue and the test at the end finds best.safetensors.
+  const fs::path from = fs::path(resume).parent_path();
+  if (!resume.empty() && group.root() && train::run_in(run_dir).empty() &&
+      !fs::equivalent(fs::absolute(from.empty() ? "." : from), fs::absolute(run_dir))) {
+    for (const char* name : {"config.toml", "metrics.jsonl", "best.safetensors"})
+      if (fs::exists(from / name)) {
+        fs::copy_file(from / name, fs::path(run_dir) / name);
+        std::printf("resume: copied %s into %s\n", (from / name).string().c_str(), run_dir.c_str());
+      }
   }
 
   auto tr = train::open_split(c, data::Split::Train), va = train::open_split(c, data::Split::Val),
@@ -127,6 +166,7 @@ int cmd_train(int argc, char** argv) {
   train::TrainOptions o;
   o.run_dir = run_dir;
   o.resume = resume;
+  o.allow_gaps = f.on("allow-gaps");
   o.progress_bar = mode == "bar" || (mode == "auto" && isatty(STDERR_FILENO));
   o.stop = [](int64_t) { return g_interrupted != 0; };
   train::TrainResult r = train::fit(*model, c, {tr.get(), va.get(), te.get()}, o);

@@ -13,8 +13,10 @@
 namespace lasgrad::tools {
 
 DirLock::DirLock(const std::string& dir, const std::string& name, const std::string& what) {
-  std::filesystem::create_directories(dir);
+  created_ = std::filesystem::create_directories(dir);
+  dir_ = dir;
   const std::string path = (std::filesystem::path(dir) / name).string();
+  path_ = path;
   fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd_ < 0) throw Error("cannot open the lock file " + path + ": " + std::strerror(errno));
   if (flock(fd_, LOCK_EX | LOCK_NB) != 0) {
@@ -30,7 +32,17 @@ DirLock::DirLock(const std::string& dir, const std::string& name, const std::str
   }
 }
 
-DirLock::~DirLock() { ::close(fd_); }
+DirLock::~DirLock() {
+  std::error_code ec;  // no throwing here: this may run while an error unwinds
+  if (created_) {
+    int entries = 0;
+    for (auto it = std::filesystem::directory_iterator(dir_, ec); !ec && it != std::filesystem::directory_iterator();
+         it.increment(ec))
+      ++entries;
+    if (!ec && entries == 1 && std::filesystem::remove(path_, ec)) std::filesystem::remove(dir_, ec);
+  }
+  ::close(fd_);
+}
 
 bool DirLock::await_free(const std::string& dir, const std::string& name,
                          const std::function<void(const std::string& pid)>& waiting) {

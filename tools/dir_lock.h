@@ -10,7 +10,8 @@ namespace lasgrad::tools {
 class DirLock {
  public:
   // Creates `dir` if needed and takes DIR/NAME; throws Error "<what> is in use by another lasgrad
-  // (pid N, lock DIR/NAME)" when another process holds it.
+  // (pid N, lock DIR/NAME)" when another process holds it. A folder it created that holds nothing but
+  // the lock when it is released (the command failed before writing) is removed with it.
   DirLock(const std::string& dir, const std::string& name, const std::string& what);
   ~DirLock();
 
@@ -23,6 +24,8 @@ class DirLock {
 
  private:
   int fd_ = -1;
+  bool created_ = false;  // `dir` was made here
+  std::string dir_, path_;
 };
 
 }  // namespace lasgrad::tools

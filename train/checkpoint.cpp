@@ -1,10 +1,12 @@
 #include "train/checkpoint.h"
 
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 
 #include "engine/parse.h"
+#include "train/group.h"  // hash_bytes
 
 namespace lasgrad::train {
 
@@ -14,6 +16,26 @@ static std::string exact(double v) {  // round-trips every double
   char buf[40];
   std::snprintf(buf, sizeof buf, "%.17g", v);
   return buf;
+}
+
+// FNV-1a of a tensor's bytes, as 16 hex digits: stored per tensor, so that a flipped bit is found on load.
+static std::string checksum(const Tensor& host) {
+  char buf[20];
+  std::snprintf(buf, sizeof buf, "%016llx", (unsigned long long)hash_bytes(host.raw(), host.nbytes()));
+  return buf;
+}
+
+static bool all_finite(const Tensor& host) {
+  if (host.dtype() == DType::F32) {
+    const float* p = host.data<float>();
+    for (int64_t i = 0; i < host.numel(); ++i)
+      if (!std::isfinite(p[i])) return false;
+  } else if (host.dtype() == DType::F64) {
+    const double* p = host.data<double>();
+    for (int64_t i = 0; i < host.numel(); ++i)
+      if (!std::isfinite(p[i])) return false;
+  }
+  return true;
 }
 
 void save_checkpoint(const std::string& path, const Module& model, const Adam* optimizer, const Config& config,
@@ -40,9 +62,17 @@ void save_checkpoint(const std::string& path, const Module& model, const Adam* o
       {"window.examples", std::to_string(s.window_examples)},
       {"window.steps", std::to_string(s.window_steps)},
       {"data", s.data},
+      {"data_dir", s.data_dir},
       {"ranks", std::to_string(s.ranks)},
   };
   for (const auto& e : config.entries()) meta["config." + e.key] = e.value;
+  for (const auto& [name, t] : tensors) {
+    const Tensor host = t.to(Device::CPU);
+    if (!all_finite(host))
+      throw Error("checkpoint " + path + " not written: " + name + " holds NaN or Inf values (the weights diverged at step " +
+                  std::to_string(s.step) + ")");
+    meta["checksum." + name] = checksum(host);
+  }
   save_safetensors(path, tensors, meta);
 }
 
@@ -96,6 +126,7 @@ Checkpoint load_checkpoint(const std::string& path) {
   s.window_examples = integer("window.examples");
   s.window_steps = integer("window.steps");
   s.data = meta.count("data") ? meta.at("data") : "";
+  s.data_dir = meta.count("data_dir") ? meta.at("data_dir") : "";
   s.ranks = meta.count("ranks") ? integer("ranks", 1) : 1;
   if (s.window_correct > s.window_examples)
     throw Error(path + ": __metadata__ window.correct = " + get("window.correct") + " exceeds window.examples = " +
@@ -109,6 +140,24 @@ Checkpoint load_checkpoint(const std::string& path) {
     values[e.key] = old != added.end() && !meta.count("config." + e.key) ? old->second : get("config." + e.key);
   }
   c.config.set_all(values);
+  try {
+    validate(c.config);
+  } catch (const Error& e) {
+    throw Error(path + ": the settings it holds are not valid: " + e.what());
+  }
+  // The tensors: each as written (checkpoints written before checksums were stored have none), finite.
+  size_t sums = 0;
+  for (const auto& [key, value] : meta) sums += key.rfind("checksum.", 0) == 0;
+  for (const auto& [name, t] : c.file.tensors) {
+    if (sums > 0) {
+      auto it = meta.find("checksum." + name);
+      if (it == meta.end()) throw Error(path + ": " + name + " has no checksum in __metadata__ (the file was altered)");
+      if (it->second != checksum(t))
+        throw Error(path + ": " + name + " does not match its checksum (its bytes were altered or corrupted)");
+    }
+    if (!all_finite(t)) throw Error(path + ": " + name + " holds NaN or Inf values");
+  }
+  if (sums > c.file.tensors.size()) throw Error(path + ": __metadata__ holds checksums of tensors the file lacks");
   return c;
 }
 

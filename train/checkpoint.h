@@ -3,7 +3,9 @@
 //   model.<name>     every parameter and buffer of the model (BatchNorm statistics included)
 //   adam.m.<name>, adam.v.<name>, adam.t   the optimizer state (absent in a weights-only file)
 //   __metadata__     format, step, data position, RNG and schedule state, best validation result,
-//                    and the full resolved configuration as "config.<key>" strings.
+//                    the full resolved configuration as "config.<key>" strings, and "checksum.<tensor>":
+//                    FNV-1a of each tensor's bytes (16 hex digits), verified on load.
+// A checkpoint is never written with a NaN or Inf in it, and one that holds any is refused on load.
 // Writes are atomic (save_safetensors renames a flushed temporary file), so a kill at any moment
 // leaves the previous checkpoint loadable.
 #pragma once
@@ -32,6 +34,9 @@ struct TrainState {
   int64_t window_correct = 0, window_examples = 0, window_steps = 0;
   // What the run trained on (train::data_fingerprint); "" in checkpoints written before it was recorded.
   std::string data;
+  // Where that data was, as an absolute path (a resume from another working folder finds it there); ""
+  // in checkpoints written before it was recorded.
+  std::string data_dir;
   // Data-parallel ranks that wrote it (train/group.h; 1 in checkpoints written before it was recorded).
   int64_t ranks = 1;
 };

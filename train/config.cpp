@@ -337,10 +337,39 @@ Config preset(const std::string& task, const std::string& attention, const std::
   return c;
 }
 
+// The settings that name one of a few choices, and the choices.
+static const std::map<std::string, std::vector<std::string>>& choices() {
+  static const std::map<std::string, std::vector<std::string>> all = [] {
+    std::vector<std::string> tasks;
+    for (const auto& t : data::tasks()) tasks.push_back(t.name);
+    return std::map<std::string, std::vector<std::string>>{
+        {"task", tasks},
+        {"attention", attention_kinds()},
+        {"norm", {"layer", "batch"}},
+        {"pos", {"sinusoidal", "none"}},
+        {"optimizer", {"adamw", "adam"}},
+        {"schedule", {"constant", "cosine", "plateau"}},
+        {"pixel_scale", {"unit", "raw"}},
+        {"permutation", {"bitreversal", "random"}},
+        {"device", {"cpu", "cuda"}}};
+  }();
+  return all;
+}
+
+static void check_choice(const Config& c, const std::string& key, const std::vector<std::string>& ok) {
+  if (one_of(c.str(key), ok)) return;
+  std::string all;
+  for (const auto& o : ok) all += (all.empty() ? "" : ", ") + o;
+  throw Error("config: " + key + " = '" + c.str(key) + "' is not one of " + all);
+}
+
 void apply_override(Config& config, const std::string& assignment) {
   auto eq = assignment.find('=');
   if (eq == std::string::npos || eq == 0) throw Error("--set needs key=value, got '" + assignment + "'");
-  config.set(assignment.substr(0, eq), assignment.substr(eq + 1));
+  const std::string key = assignment.substr(0, eq);
+  config.set(key, assignment.substr(eq + 1));
+  // An unknown name is a mistake in the command, like an unknown key (the rest is checked by validate).
+  if (auto it = choices().find(key); it != choices().end()) check_choice(config, key, it->second);
 }
 
 int64_t sequence_length(const Config& config) {
@@ -367,24 +396,7 @@ Device run_device(const Config& config) {
 }
 
 void validate(const Config& c) {
-  auto choice = [&](const char* key, const std::vector<std::string>& ok) {
-    if (!one_of(c.str(key), ok)) {
-      std::string all;
-      for (const auto& o : ok) all += (all.empty() ? "" : ", ") + o;
-      throw Error("config: " + std::string(key) + " = '" + c.str(key) + "' is not one of " + all);
-    }
-  };
-  std::vector<std::string> names;
-  for (const auto& t : data::tasks()) names.push_back(t.name);
-  choice("task", names);
-  choice("attention", attention_kinds());
-  choice("norm", {"layer", "batch"});
-  choice("pos", {"sinusoidal", "none"});
-  choice("optimizer", {"adamw", "adam"});
-  choice("schedule", {"constant", "cosine", "plateau"});
-  choice("pixel_scale", {"unit", "raw"});
-  choice("permutation", {"bitreversal", "random"});
-  choice("device", {"cpu", "cuda"});
+  for (const auto& [key, ok] : choices()) check_choice(c, key, ok);
   for (const char* key : {"prenorm", "causal", "strict_causal", "fused"}) c.flag(key);
   for (const char* key : {"layers", "width", "heads", "expand", "batch_size", "accum", "log_every", "pool"})
     if (c.integer(key) < 1) throw Error(std::string("config: ") + key + " must be >= 1");

@@ -14,9 +14,7 @@ double MetricsLine::get(const std::string& key) const {
   return it == values.end() ? NAN : it->second;
 }
 
-// A JSON object with a "split" string, a "step" number and other fields; the numeric ones are kept.
-// Returns false on anything else (a line cut by a crash, another file).
-static bool parse_line(const std::string& s, MetricsLine& out) {
+bool parse_metrics_line(const std::string& s, MetricsLine& out) {
   const nlohmann::json j = nlohmann::json::parse(s, nullptr, false);  // no exceptions: discarded on error
   if (!j.is_object()) return false;
   const auto split = j.find("split"), step = j.find("step");
@@ -25,6 +23,7 @@ static bool parse_line(const std::string& s, MetricsLine& out) {
   out.step = step->get<int64_t>();
   for (const auto& [key, value] : j.items())
     if (key != "step" && value.is_number()) out.values[key] = value.get<double>();
+  if (j.contains("why") && j["why"].is_string()) out.why = j["why"].get<std::string>();
   return true;
 }
 
@@ -37,7 +36,7 @@ std::vector<MetricsLine> read_metrics(const std::string& path) {
     ++n;
     if (line.empty()) continue;
     MetricsLine m;
-    if (!parse_line(line, m)) throw Error(path + ":" + std::to_string(n) + ": not a metrics line: '" + line.substr(0, 80) + "'");
+    if (!parse_metrics_line(line, m)) throw Error(path + ":" + std::to_string(n) + ": not a metrics line: '" + line.substr(0, 80) + "'");
     out.push_back(std::move(m));
   }
   return out;

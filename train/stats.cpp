@@ -48,10 +48,10 @@ McNemar mcnemar(const std::vector<bool>& reference, const std::vector<bool>& var
   }
   const int64_t n = m.only_reference + m.only_variant, k = std::min(m.only_reference, m.only_variant);
   // P(X <= k), X ~ Binomial(n, 1/2), summed in log space: n may be thousands.
+  const double log_all = std::lgamma(double(n) + 1) - double(n) * std::log(2.0);  // log(n! / 2^n)
   double cdf = 0;
   for (int64_t j = 0; j <= k; ++j)
-    cdf += std::exp(std::lgamma(double(n) + 1) - std::lgamma(double(j) + 1) - std::lgamma(double(n - j) + 1) -
-                    double(n) * std::log(2.0));
+    cdf += std::exp(log_all - std::lgamma(double(j) + 1) - std::lgamma(double(n - j) + 1));
   m.p = std::min(1.0, 2 * cdf);
   return m;
 }

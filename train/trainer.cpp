@@ -9,13 +9,17 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
+
+#include <nlohmann/json.hpp>
 
 #include "engine/ops.h"
 #include "data/reader.h"
 #include "layers/layers.h"
 #include "train/checkpoint.h"
 #include "train/group.h"
+#include "train/metrics.h"
 #include "train/optim.h"
 #include "train/schedule.h"
 
@@ -48,14 +52,12 @@ TrainSettings train_settings(const Config& c) {
 }
 
 int usable_threads(int64_t threads) {
-  const int cores = std::max(1, omp_get_num_procs());
-  if (threads > cores) {
-    static bool said = false;
-    if (!said)
-      std::fprintf(stderr, "threads = %lld is more than this machine's %d cores: using %d\n", (long long)threads, cores, cores);
-    said = true;
-  }
-  return threads > 0 && threads < cores ? static_cast<int>(threads) : cores;
+  const int n = data::worker_threads(threads);
+  static bool said = false;
+  if (threads > n && !said)
+    std::fprintf(stderr, "threads = %lld is more than this machine's %d cores: using %d\n", (long long)threads, n, n);
+  said = said || threads > n;
+  return n;
 }
 
 data::Options data_options(const Config& c) {
@@ -257,7 +259,8 @@ std::string run_in(const std::string& dir) {
 }
 
 void clear_run(const std::string& dir) {
-  for (const char* f : {"config.toml", "config.txt", "metrics.jsonl", "last.safetensors", "best.safetensors"})
+  for (const char* f : {"config.toml", "config.txt", "metrics.jsonl", "last.safetensors", "best.safetensors",
+                        "test_predictions.tsv"})
     fs::remove(fs::path(dir) / f);
 }
 
@@ -270,20 +273,48 @@ static void remove_stale_temporaries(const std::string& dir) {
   }
 }
 
-// metrics.jsonl keeps only lines up to `step` (what the resumed checkpoint had seen), atomically, and no
-// test line: the resumed run writes its own at the end.
-static void truncate_metrics(const std::string& path, int64_t step) {
+// A resume continues metrics.jsonl from the checkpoint's step S, whose lines were all written before the
+// checkpoint was. What a resume must find there: a train line at every multiple of log_every up to S, a
+// val line at every multiple of eval_every up to S (and both at S when S is the last step), and no
+// unreadable line before the last (a kill or a full disk cuts only the last). Returns what is wrong,
+// "" when nothing is, and `kept`: the readable lines up to S, without a test line (the resumed run
+// writes its own at the end).
+static std::string check_metrics(const std::string& path, int64_t step, int64_t log_every, int64_t eval_every,
+                                 int64_t total, std::string& kept, int64_t& first_gap, int64_t& last_gap) {
   std::ifstream in(path);
-  if (!in) return;
-  std::string kept, line;
-  while (std::getline(in, line)) {
-    auto at = line.find("\"step\": ");
-    const bool whole = !line.empty() && line.back() == '}';  // not a line cut by a kill or a full disk
-    if (whole && at != std::string::npos && std::atoll(line.c_str() + at + 8) <= step &&
-        line.find("\"split\": \"test\"") == std::string::npos)
-      kept += line + "\n";
+  std::set<int64_t> train_steps, val_steps;
+  std::vector<int64_t> unreadable;
+  std::string line;
+  for (int64_t n = 1; std::getline(in, line); ++n) {
+    MetricsLine m;
+    if (!parse_metrics_line(line, m)) {
+      if (in.peek() != EOF) unreadable.push_back(n);  // not the last line
+      continue;
+    }
+    if (m.step > step || m.split == "test" || m.split == "stop") continue;
+    if (m.split == "train") train_steps.insert(m.step);
+    if (m.split == "val") val_steps.insert(m.step);
+    kept += line + "\n";
   }
-  data::write_file_atomic(path, kept);
+  int64_t missing = 0;
+  first_gap = -1, last_gap = -1;
+  for (int64_t k = 1; k <= step; ++k) {
+    const bool logged = k % log_every == 0 || k == total, evaluated = k % eval_every == 0 || k == total;
+    if ((logged && !train_steps.count(k)) || (evaluated && !val_steps.count(k))) {
+      ++missing;
+      if (first_gap < 0) first_gap = k;
+      last_gap = k;
+    }
+  }
+  std::string what;
+  if (!in.is_open()) return path + " is missing";
+  if (!unreadable.empty())
+    what = "line " + std::to_string(unreadable[0]) + " of " + path + " is not a metrics line" +
+           (unreadable.size() > 1 ? " (and " + std::to_string(unreadable.size() - 1) + " more)" : "");
+  if (missing > 0)
+    what += (what.empty() ? path : std::string("; it")) + " lacks the lines of " + std::to_string(missing) +
+            " step(s) between " + std::to_string(first_gap) + " and " + std::to_string(last_gap);
+  return what;
 }
 
 std::string data_fingerprint(const Splits& data) {
@@ -387,13 +418,34 @@ TrainResult fit(TaskModel& model, const Config& c, const Splits& data, const Tra
     // The test at the end evaluates best.safetensors: find out now, not after training, that it is gone.
     if (ck.state.best_step >= 0 && !fs::exists(best))
       throw Error("resume: " + o.resume + " records a best validation checkpoint (step " + std::to_string(ck.state.best_step) +
-                  ") but " + best + " is missing; copy it back beside the checkpoint");
+                  ") but " + best + " is missing; copy it back into " + o.run_dir);
     load_model(ck, m);
     opt.load_state(ck.file.tensors);
     st = ck.state;
     sched.set_state(st.schedule);
     model.set_rng_state(st.rng);
-    if (g.root()) truncate_metrics(metrics_path, st.step);
+    // A damaged log would leave a hole in the curves that nothing shows: refused unless allowed, and
+    // then recorded in the log as a "gap" line, which the report marks.
+    std::string damage;  // rank 0's finding, which every rank acts on
+    if (g.root()) {
+      std::string kept;
+      int64_t from = -1, to = -1;
+      damage = check_metrics(metrics_path, st.step, log_every, eval_every, total, kept, from, to);
+      if (!damage.empty() && o.allow_gaps) {  // unreadable lines are dropped; missing steps make the gap
+        std::fprintf(stderr, "resume: %s; %s (--allow-gaps)\n", damage.c_str(),
+                     from >= 0 ? "recorded as a gap in the log" : "the unreadable lines dropped");
+        if (from >= 0)
+          kept += "{\"split\": \"gap\", \"step\": " + std::to_string(st.step) + ", \"from\": " + std::to_string(from) +
+                  ", \"to\": " + std::to_string(to) + "}\n";
+      }
+      if (damage.empty() || o.allow_gaps) data::write_file_atomic(metrics_path, kept);
+    }
+    std::vector<double> refused = {!damage.empty() && !o.allow_gaps ? 1.0 : 0.0};
+    if (ranks > 1) g.sum(refused);
+    if (refused[0] != 0)
+      throw Error("resume: " + (g.root() ? damage : "rank 0 found the metrics log damaged") +
+                  "; the resumed run's curves would have a hole. Resume with --allow-gaps to keep the readable lines "
+                  "and record the gap in the log");
   } else if (g.root()) {
     std::ofstream config(o.run_dir + "/config.toml");
     config << c.toml() << std::flush;
@@ -403,7 +455,8 @@ TrainResult fit(TaskModel& model, const Config& c, const Splits& data, const Tra
       throw Error("cannot write the run's files in " + o.run_dir + " (" + std::strerror(err) + ")");
     }
   }
-  st.data = fingerprint;  // what every checkpoint of this run records
+  st.data = fingerprint;  // what every checkpoint of this run records, and where
+  st.data_dir = c.str("data").empty() ? "" : fs::absolute(c.str("data")).lexically_normal().string();
   st.ranks = ranks;
   // A checkpoint at the last step (a run stopped during its test evaluation) goes straight to the test.
   if (st.step > total) throw Error("resume: the checkpoint is at step " + std::to_string(st.step) + ", past the run's " +
@@ -423,6 +476,12 @@ TrainResult fit(TaskModel& model, const Config& c, const Splits& data, const Tra
       throw Error("training stopped: cannot write " + metrics_path + " at step " + std::to_string(st.step) + " (" +
                   std::strerror(err) + "); " + last_good());
     }
+  };
+
+  // A numeric failure ends the run: the log records it (a "stop" line, which the report shows), then the error.
+  auto halt = [&](const std::string& what) {
+    emit("{\"split\": \"stop\", \"step\": " + std::to_string(st.step + 1) + ", \"why\": " + nlohmann::json(what).dump() + "}");
+    return Error("training stopped: " + what + "; " + last_good());
   };
 
   it.start_epoch(st.epoch);
@@ -476,7 +535,7 @@ TrainResult fit(TaskModel& model, const Config& c, const Splits& data, const Tra
       if (!finite) {
         const std::string what = "the loss is " + std::string(std::isnan(lv) ? "NaN" : "Inf") + " at step " +
                                  std::to_string(st.step + 1) + " (micro-batch " + std::to_string(micro + 1) + ")";
-        if (ranks == 1) throw Error("training stopped: " + what + "; " + last_good());
+        if (ranks == 1) throw halt(what);
         if (part[3] == 0) part[3] = double(micro + 1);  // told to every rank after the all-reduce
       }
       // Every rank runs every backward pass, a non-finite one too (the step is dropped after the
@@ -495,15 +554,13 @@ TrainResult fit(TaskModel& model, const Config& c, const Splits& data, const Tra
       g.sum(part);  // the micro-batch flags add up too: non-zero on any rank stops every rank
     }
     if (part[3] != 0)
-      throw Error("training stopped: the loss is not finite at step " + std::to_string(st.step + 1) + " on some rank; " +
-                  last_good());
+      throw halt("the loss is not finite at step " + std::to_string(st.step + 1) + " on some rank");
     const double step_loss = part[0];
     st.window_correct += static_cast<int64_t>(part[1]);
     st.window_examples += static_cast<int64_t>(part[2]);
     const double norm = grad_norm(m.parameters());
     if (!std::isfinite(norm))
-      throw Error("training stopped: the gradient norm is not finite at step " + std::to_string(st.step + 1) + "; " +
-                  last_good());
+      throw halt("the gradient norm is not finite at step " + std::to_string(st.step + 1));
     opt.step(lr, clip_scale(norm, clip));
     m.zero_grad();
     ++st.step;

@@ -59,8 +59,8 @@ std::unique_ptr<data::Dataset> open_split(const Config& config, data::Split spli
 // What run directory `dir` holds of an earlier run, in words ("a finished run (...)", "a partial run
 // (...)"), or "" when it holds none of the files fit writes.
 std::string run_in(const std::string& dir);
-// Removes the files fit writes in `dir` (config.toml, metrics.jsonl, the checkpoints; config.txt of
-// runs written before config.toml), nothing else.
+// Removes the files fit writes in `dir` (config.toml, metrics.jsonl, the checkpoints, test_predictions.tsv;
+// config.txt of runs written before config.toml), nothing else.
 void clear_run(const std::string& dir);
 
 struct Splits {
@@ -78,6 +78,9 @@ struct TrainOptions {
   std::string resume{};       // checkpoint to continue from; "" starts fresh
   bool progress_bar = false;  // redraw one status line (a terminal) instead of printing periodic lines
   bool quiet = false;         // print nothing
+  // A resume over a metrics.jsonl that lacks lines up to the checkpoint's step (cut, deleted, garbled) is
+  // refused; allowed, the readable lines are kept and a "gap" line records the missing steps.
+  bool allow_gaps = false;
   // Asked after every step; true interrupts the run: last.safetensors is written and train returns.
   std::function<bool(int64_t step)> stop{};
 };

@@ -81,4 +81,96 @@ expect 2 "--max-length must be >= 0, got -1" data inspect --task listops --data 
 printf '\xef\xbb\xbfwarmup = 1\nsteps = 4\nlayers = 1\nwidth = 16\nheads = 2\ndata = "d"\n' > bom.toml
 "$lasgrad" train --config bom.toml --out B --progress lines > b.log 2>&1 || { cat b.log; fail "a TOML file with a BOM was refused"; }
 grep -q '^steps = 4' B/config.toml || fail "the BOM file's settings were not used"
+# 8. A resume over a damaged metrics.jsonl (cut, a garbage line, deleted) is refused naming the hole, the
+# log untouched; --allow-gaps goes on and records the gap, which the report carries.
+"$lasgrad" "${T[@]}" --set log_every=1 --out G > g.log 2>&1 || { cat g.log; fail "training for the gap checks failed"; }
+cp G/metrics.jsonl whole.jsonl  # train 1, 2, val 2, train 3, 4, val 4, test
+head -n 2 whole.jsonl > G/metrics.jsonl
+cp G/metrics.jsonl cut.jsonl
+expect 1 "G/metrics.jsonl lacks the lines of 3 step(s) between 2 and 4" train --resume G/last.safetensors
+cmp -s cut.jsonl G/metrics.jsonl || fail "a refused resume changed the log"
+sed '2i garbage' whole.jsonl > G/metrics.jsonl
+expect 1 "line 2 of G/metrics.jsonl is not a metrics line" train --resume G/last.safetensors
+rm G/metrics.jsonl
+expect 1 "G/metrics.jsonl is missing" train --resume G/last.safetensors
+cp cut.jsonl G/metrics.jsonl
+"$lasgrad" train --resume G/last.safetensors --allow-gaps > g2.log 2>&1 || { cat g2.log; fail "--allow-gaps did not resume"; }
+grep -q "recorded as a gap in the log" g2.log || { cat g2.log; fail "--allow-gaps did not say what it did"; }
+grep -q '"split": "gap", "step": 4, "from": 2, "to": 4' G/metrics.jsonl || { cat G/metrics.jsonl; fail "no gap line"; }
+"$lasgrad" report G > /dev/null || fail "report of a run with a gap"
+grep -q '"gaps":\[\[2' G/report.html || fail "the report does not carry the gap"
+
+# 11. A split without newlines (/dev/zero) is refused after 64 MiB, not read whole.
+mkdir z && ln -s /dev/zero z/basic_train.tsv && cp d/basic_val.tsv d/basic_test.tsv z/
+status=0
+timeout 300 "$lasgrad" data inspect --task listops --data z --split train > z.log 2>&1 || status=$?
+[ "$status" = 1 ] || { cat z.log; fail "a split of zeros gave exit status $status (124: still reading)"; }
+grep -q "line 1 runs past 64 MiB without a newline" z.log || { cat z.log; fail "the endless line was not named"; }
+
+# 12. Pathfinder metadata listing an image twice: the image is kept once, with a note (400 examples from
+# 200 images leaked across the splits).
+"$lasgrad" gen pathfinder --out pf --size 32 --count 40 --per-batch 40 --seed 1 --quiet
+meta=pf/pathfinder32/curv_contour_length_14/metadata
+cp $meta/0.npy $meta/1.npy
+"$lasgrad" data inspect --task pathfinder --data pf > pf.log 2>&1 || { cat pf.log; fail "inspect of repeated metadata"; }
+grep -q "\[train\] 32 examples" pf.log || { cat pf.log; fail "a repeated image was counted twice"; }
+grep -q "skipped 40 metadata line(s) naming an image listed before" pf.log || { cat pf.log; fail "no note of the repeats"; }
+
+# 13, 14. A checkpoint with a flipped bit, or with settings that are not valid, is refused naming the file.
+cp A/best.safetensors flipped.safetensors
+printf '\x01' | dd of=flipped.safetensors bs=1 seek=$(($(stat -c %s flipped.safetensors) - 1)) conv=notrunc 2> /dev/null
+expect 1 "flipped.safetensors: .* does not match its checksum" eval --checkpoint flipped.safetensors
+python3 - A/best.safetensors heads.safetensors <<'PY'
+import json, struct, sys
+raw = open(sys.argv[1], "rb").read()
+n = struct.unpack("<Q", raw[:8])[0]
+header = json.loads(raw[8:8 + n])
+header["__metadata__"]["config.heads"] = "0"
+text = json.dumps(header).encode()
+open(sys.argv[2], "wb").write(struct.pack("<Q", len(text)) + text + raw[8 + n:])
+PY
+expect 1 "heads.safetensors: the settings it holds are not valid: config: heads must be >= 1" eval --checkpoint heads.safetensors
+
+# 15, 23. A resume from another working folder finds the run's data; a resume into another --out takes
+# the run's log and best checkpoint along; data that is nowhere is named with a hint at --data.
+mkdir -p far/away
+(cd far/away && "$lasgrad" train --resume ../../A/last.safetensors --out ../../A15) > a15.log 2>&1 ||
+  { cat a15.log; fail "a resume from another working folder did not find the data"; }
+grep -q "test accuracy" a15.log || { cat a15.log; fail "the resume from elsewhere did not finish"; }
+"$lasgrad" train --resume A/last.safetensors --out A2 > a2.log 2>&1 || { cat a2.log; fail "a resume into another --out"; }
+[ -f A2/best.safetensors ] && grep -q '"split": "test"' A2/metrics.jsonl || fail "the resume into A2 lacks the run's files"
+mv d d.moved
+expect 1 "is not here; give --data DIR where its data is now" train --resume A/last.safetensors --out A3
+mv d.moved d
+
+# 16. report never writes over a file that is not a report: here the run's own metrics.
+cp A/metrics.jsonl keep.jsonl
+expect 2 "is not a report that lasgrad wrote" report A --out A/metrics.jsonl --overwrite
+cmp -s keep.jsonl A/metrics.jsonl || fail "report overwrote the run's metrics"
+
+# 17. A sweep does not move into a single run's folder.
+expect 1 "sweep: A holds a finished run" sweep --task listops --data d --out A --variants las --seeds 1
+[ ! -e A/las ] || fail "the refused sweep wrote into the run"
+
+# 23. Messages: a file given as the data folder; no --resume suggested where there is nothing to resume;
+# an unknown name in --set is a usage error (exit 2).
+expect 1 "data folder d/basic_train.tsv is a file, not a folder" train --task listops --data d/basic_train.tsv --out R5
+mkdir C && cp A/config.toml C/
+expect 1 "already holds the start of a run" "${T[@]}" --out C
+grep -q -- "--resume" out.log && { cat out.log; fail "a folder without a checkpoint was offered --resume"; }
+expect 2 "config: task = 'bogus' is not one of" "${T[@]}" --set task=bogus --out R6
+
+# 24. A run refused before it writes anything leaves no folder behind (it held only the lock).
+expect 1 "data folder nothere does not exist" train --task listops --data nothere --out L24
+[ ! -e L24 ] || { ls -A L24; fail "a refused run left its folder"; }
+
+# 18. --overwrite removes what lasgrad wrote for the old run (its report, attn's figures), not the user's files.
+"$lasgrad" report A --out A/report.html > /dev/null || fail "report for the overwrite check"
+"$lasgrad" attn --checkpoint A/best.safetensors --index 0 --out A/attn > /dev/null || fail "attn for the overwrite check"
+echo mine > A/notes.txt
+echo mine > A/attn/mine.txt
+"$lasgrad" "${T[@]}" --out A --overwrite > o.log 2>&1 || { cat o.log; fail "--overwrite"; }
+[ ! -e A/report.html ] || fail "--overwrite kept the old report"
+[ ! -e A/attn/curves.png ] && [ ! -e A/attn/alphas.txt ] || { ls A/attn; fail "--overwrite kept attn's figures"; }
+[ -f A/notes.txt ] && [ -f A/attn/mine.txt ] || fail "--overwrite removed the user's files"
 echo "hostile inputs: all checks passed"

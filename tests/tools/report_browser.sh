@@ -66,6 +66,23 @@ chrome --hide-scrollbars --window-size=1280,1800 --screenshot="$shot" "file://$w
 [ "$(head -c 8 "$shot" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] || fail "the screenshot is not a PNG"
 [ "$(stat -c %s "$shot")" -gt 20000 ] || fail "the screenshot is nearly empty"
 
+# A run of one step draws its single points as dots and says it finished; a run stopped on a NaN loss
+# says so (issue 27, defect 19).
+one=(--set layers=1 --set width=16 --set heads=2 --set warmup=0 --set eval_every=1)
+"$lasgrad" train --task listops --data lo --out runs/one "${one[@]}" --set steps=1 > one.log 2>&1 || { cat one.log; fail "one-step run"; }
+"$lasgrad" report runs/one --out one.html --examples 1 > /dev/null || fail "report of a one-step run"
+render one.html "" o
+for name in train val; do
+  grep -q "<circle class=\"marker\"[^>]*data-name=\"$name\"" o.dom || fail "the one-step run's $name point is not drawn"
+done
+grep -q "How the run ended: finished" o.dom || fail "the report does not say the run finished"
+status=0
+"$lasgrad" train --task listops --data lo --out runs/nan "${one[@]}" --set steps=4 --set lr=1e30 > nan.log 2>&1 || status=$?
+[ "$status" = 1 ] && grep -q "the loss is NaN" nan.log || { cat nan.log; fail "lr = 1e30 did not stop on a NaN loss"; }
+"$lasgrad" report runs/nan --out nan.html --examples 1 > /dev/null || fail "report of a run stopped on NaN"
+render nan.html "" n
+grep -q "How the run ended: stopped at step 2: the loss is NaN" n.dom || fail "the report does not say the run stopped on NaN"
+
 # Bad input.
 cp lo.html keep.html
 expect_fail 2 "exists; --overwrite" "$lasgrad" report runs/lo --out lo.html

@@ -114,7 +114,7 @@ pid=$!
 for _ in $(seq 1 1500); do [ -f D/last.safetensors ] && break; sleep 0.02; done
 kill -INT $pid; wait $pid || true
 mv data moved
-expect_fail 1 "data folder data does not exist" "$lasgrad" train --resume D/last.safetensors
+expect_fail 1 "the run's data folder data (.*/data) is not here; give --data DIR" "$lasgrad" train --resume D/last.safetensors
 "$lasgrad" gen listops --out other --seed 9 --train 100 --val 32 --test 32 --min-length 10 --max-length 30 --quiet
 expect_fail 1 "is not what D/last.safetensors trained on" "$lasgrad" train --resume D/last.safetensors --data other
 if grep -q '"split": "test"' D/metrics.jsonl; then echo "(the run finished before the interrupt; --data on resume untested)";

@@ -296,3 +296,81 @@ TEST_CASE("checkpoints: round trip, and truncated, corrupted or foreign files ar
   } other;
   CHECK_THROWS_WITH_AS(load_model(ck, other), doctest::Contains("model.embed.weight has shape [8, 6]"), Error);
 }
+
+TEST_CASE("a checkpoint holds a checksum of each tensor and only finite values; its settings are checked on load") {
+  Fixture f;
+  ToyModel m(7);
+  const std::string d = f.dir("ckpt_integrity");
+  save_checkpoint(d + "/c.safetensors", m, nullptr, f.config, TrainState{});
+  const SafeTensors file = load_safetensors(d + "/c.safetensors");
+  CHECK(file.metadata.count("checksum.model.head.weight") == 1);
+
+  // One flipped bit in a tensor's data (the file's last byte): refused, naming the tensor.
+  std::string bytes;
+  {
+    std::ifstream in(d + "/c.safetensors", std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  bytes.back() ^= 1;
+  std::ofstream(d + "/flipped.safetensors", std::ios::binary) << bytes;
+  CHECK_THROWS_WITH_AS(load_checkpoint(d + "/flipped.safetensors"), doctest::Contains("does not match its checksum"), Error);
+
+  // Written before checksums were stored: still loads. With a NaN in it: refused.
+  std::map<std::string, std::string> old;
+  for (const auto& [key, value] : file.metadata)
+    if (key.rfind("checksum.", 0) != 0) old[key] = value;
+  save_safetensors(d + "/old.safetensors", file.tensors, old);
+  CHECK(load_checkpoint(d + "/old.safetensors").file.contains("model.head.weight"));
+  auto tensors = file.tensors;
+  tensors[0].second = mul(tensors[0].second, std::nan(""));
+  save_safetensors(d + "/nan.safetensors", tensors, old);
+  CHECK_THROWS_WITH_AS(load_checkpoint(d + "/nan.safetensors"), doctest::Contains("holds NaN or Inf values"), Error);
+
+  // A model that diverged is not written as a checkpoint: the last good one stays the last good one.
+  for (auto& [name, t] : m.named_parameters()) t.copy_from(mul(t, std::nan("")));
+  CHECK_THROWS_WITH_AS(save_checkpoint(d + "/c.safetensors", m, nullptr, f.config, TrainState{}),
+                       doctest::Contains("not written"), Error);
+  CHECK(load_checkpoint(d + "/c.safetensors").file.contains("model.head.weight"));
+
+  // Stored settings that are not valid settings: refused as the checkpoint's, not left to the model build.
+  std::map<std::string, std::string> bad = file.metadata;
+  bad["config.heads"] = "0";
+  save_safetensors(d + "/heads.safetensors", file.tensors, bad);
+  CHECK_THROWS_WITH_AS(load_checkpoint(d + "/heads.safetensors"),
+                       doctest::Contains((d + "/heads.safetensors: the settings it holds are not valid: config: heads must be >= 1").c_str()),
+                       Error);
+}
+
+TEST_CASE("a resume over a metrics log with a hole is refused, or with allow_gaps records the gap") {
+  Fixture f;
+  ToyModel a(7);
+  const std::string d = f.dir("gaps");
+  fit(a, f.config, f.splits, {.run_dir = d, .quiet = true, .stop = [](int64_t step) { return step == 12; }});
+  const std::string log = d + "/metrics.jsonl", ck = d + "/at12.safetensors";
+  fs::copy_file(d + "/last.safetensors", ck);  // every resume below starts at step 12
+  const std::vector<std::string> whole = metric_lines(log);  // train lines at 3, 6, 9, 12; val at 5, 10
+  auto write_log = [&](const std::vector<std::string>& lines) {
+    std::ofstream out(log, std::ios::trunc);
+    for (const auto& l : lines) out << l << "\n";
+  };
+  auto resume = [&](bool allow) {
+    ToyModel b(7);
+    return fit(b, f.config, f.splits, {.run_dir = d, .resume = ck, .quiet = true, .allow_gaps = allow,
+                                       .stop = [](int64_t step) { return step == 13; }});
+  };
+  REQUIRE(whole.size() == 6);
+  write_log({whole[0], whole[1]});  // cut
+  CHECK_THROWS_WITH_AS(resume(false), doctest::Contains("lacks the lines of 4 step(s) between 6 and 12"), Error);
+  CHECK(metric_lines(log).size() == 2);  // refused: nothing written
+  write_log({whole[0], "garbage", whole[1], whole[2], whole[3], whole[4], whole[5]});
+  CHECK_THROWS_WITH_AS(resume(false), doctest::Contains(("line 2 of " + log + " is not a metrics line").c_str()), Error);
+  fs::remove(log);
+  CHECK_THROWS_WITH_AS(resume(false), doctest::Contains((log + " is missing").c_str()), Error);
+  write_log(whole);
+  CHECK(resume(false).steps == 13);  // a whole log resumes as before
+
+  write_log({whole[0], whole[1]});
+  CHECK(resume(true).steps == 13);
+  const std::vector<std::string> now = metric_lines(log);
+  CHECK(std::find(now.begin(), now.end(), "{\"split\": \"gap\", \"step\": 12, \"from\": 6, \"to\": 12}") != now.end());
+}
