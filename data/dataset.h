@@ -55,7 +55,7 @@ enum class Pixels {
 struct Options {
   int64_t max_length = 0;  // 0: the task's length (ListOps 2000, Text 4096, Retrieval 4000 per document)
   uint64_t split_seed = 0;  // seeds the held-out validation splits (CIFAR, Pathfinder, MNIST)
-  // Pixel tasks (image, pathfinder, pathx, smnist, psmnist):
+  // Pixel tasks (image, pathfinder, pathx, smnist, psmnist, sfmnist):
   bool pixel_tokens = false;  // give pixels as token ids 0..255 (vocabulary 256, as the LRA transformer)
   Pixels pixel_scale = Pixels::Unit;
   float pixel_mean = 0.0f, pixel_std = 1.0f;  // applied after Unit scaling only
@@ -113,7 +113,7 @@ class Dataset {
 // settings, the presets, the loaders' dispatch) reads it; train's preset table must hold a row for each
 // (tests/train/test_config.cpp fails otherwise).
 struct TaskSpec {
-  const char* name;   // "listops", "text", "retrieval", "image", "pathfinder", "pathx", "smnist", "psmnist"
+  const char* name;   // "listops", "text", "retrieval", "image", "pathfinder", "pathx", "smnist", "psmnist", "sfmnist"
   int classes;
   int64_t length;     // the task's sequence length (per document for retrieval; side * side for images)
   int vocab;          // token ids are in [0, vocab); 0 for pixel input
@@ -123,7 +123,7 @@ struct TaskSpec {
 const std::vector<TaskSpec>& tasks();
 // The entry named `name`; throws DataError listing the tasks otherwise.
 const TaskSpec& task_spec(const std::string& name);
-// "listops, text, retrieval, image, pathfinder, pathx, smnist or psmnist", for help texts and messages.
+// "listops, text, retrieval, image, pathfinder, pathx, smnist, psmnist or sfmnist", for help texts and messages.
 std::string task_list();
 
 // Opens one split of a task from `dir`. dir may be the task's own folder or a parent holding the

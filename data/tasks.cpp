@@ -302,7 +302,7 @@ std::unique_ptr<Dataset> open_image(const TaskSpec& spec, const std::string& dir
 
 std::unique_ptr<Dataset> open_mnist(const TaskSpec& spec, const std::string& dir, Split split, const Options& o) {
   const std::string name = spec.name;
-  const std::string task = name == "smnist" ? "sMNIST" : "psMNIST";
+  const std::string task = name == "smnist" ? "sMNIST" : name == "psmnist" ? "psMNIST" : "sFashion-MNIST";
   const std::string prefix = split == Split::Test ? "t10k" : "train";
   auto has = [&](const fs::path& p, const std::string& base) {
     return fs::exists(p / base) || fs::exists(p / (base + ".gz"));
@@ -311,7 +311,7 @@ std::unique_ptr<Dataset> open_mnist(const TaskSpec& spec, const std::string& dir
     return fs::exists(p / base) ? p / base : p / (base + ".gz");
   };
   const std::string images = prefix + "-images-idx3-ubyte", labels = prefix + "-labels-idx1-ubyte";
-  fs::path folder = locate(task, dir, {"", "mnist", "package/data"},
+  fs::path folder = locate(task, dir, {"", "mnist", "fashion-mnist", "package/data"},
                            [&](const fs::path& p) { return has(p, images); }, "MNIST file " + images + "[.gz]");
   if (!has(folder, labels)) throw file_error(task, (folder / labels).string(), "file does not exist (nor with .gz)");
   auto px = pixel_map(o);
@@ -462,6 +462,7 @@ const std::vector<TaskSpec>& tasks() {
       {"pathx", 2, 16384, 0, open_pathfinder},
       {"smnist", 10, 784, 0, open_mnist},
       {"psmnist", 10, 784, 0, open_mnist},
+      {"sfmnist", 10, 784, 0, open_mnist},  // Fashion-MNIST in MNIST's files (Debian: dataset-fashion-mnist)
   };
   return t;
 }

@@ -218,8 +218,16 @@ int cmd_sweep(int argc, char** argv) {
   std::printf("sweep %s: %zu runs, %zu done, %zu to run, %lld at a time with %lld thread%s each\n", out.c_str(),
               plans.size(), plans.size() - todo.size(), todo.size(), (long long)jobs, (long long)threads,
               threads == 1 ? "" : "s");
+  // The trivial baselines every table and figure shows; data the runs cannot open either is left to them
+  // to report, run by run.
+  std::vector<train::Baseline> baselines;
+  try {
+    if (!plans.empty()) baselines = train::test_baselines(plans.front().config);
+  } catch (const std::exception& e) {
+    std::printf("baselines: not computed (%s)\n", e.what());
+  }
   std::fflush(stdout);
-  train::write_summary(out, records, command, spec_text, f.str("reference"));
+  train::write_summary(out, records, command, spec_text, f.str("reference"), baselines);
 
   struct Child {
     size_t index;
@@ -321,7 +329,7 @@ int cmd_sweep(int argc, char** argv) {
                 ok ? ("  test " + std::to_string(100 * records[i].test).substr(0, 5) + "%").c_str()
                    : interrupted ? "" : ("  " + records[i].error).c_str());
     std::fflush(stdout);
-    train::write_summary(out, records, command, spec_text, f.str("reference"));
+    train::write_summary(out, records, command, spec_text, f.str("reference"), baselines);
   }
   sigaction(SIGINT, &old_int, nullptr);
   sigaction(SIGTERM, &old_term, nullptr);

@@ -12,6 +12,14 @@
 #   synccheck   30   compute-sanitizer synccheck over the same case
 #   bench      190   tools/bench_cuda.sh BENCH_STEPS (default 5), each cell within BENCH_CELL_SECONDS (45)
 #   pathx       50   lasgrad train on the bundled Path-X set: the paper's 6 x 256 model, L = 16384, 4 steps
+# GPU_PILOT=1 runs the science pilot of issue 25 instead (about 500 s): generated ListOps of 500-2000
+# tokens made there (20k / 1k / 2k), the root-operator rule on its test split, then softmax and LaS at the
+# paper's 6 x 256 for 120 s each (SIGTERM checkpoints them), each checkpoint evaluated on the test split
+# by root operator: steps per second, and whether either model leaves the rule.
+#   rule          30   lasgrad data inspect --split test
+#   pilot-data    90   lasgrad gen listops on every core
+#   <kind>       150   lasgrad train --preset paper --device cuda, stopped by SIGTERM after 120 s
+#   <kind>-test   60   lasgrad eval --breakdown of its last.safetensors
 # Each step writes LOGDIR/<step>.log; LOGDIR/summary.md holds the table of what passed, failed or ran out
 # of time, which is printed at the end. The library path is set for lasgrad's own programs only
 # (DIR/lib and the machine's cuBLAS): PyTorch keeps its own libraries.
@@ -82,6 +90,9 @@ detail() {
     racecheck) grep -E "RACECHECK SUMMARY" "$log" | tail -1 ;;
     bench) tail -1 "$log" ;;
     pathx) grep -E "^test accuracy|Error|error" "$log" | tail -1 ;;
+    rule) grep -o "majority class.*" "$log" ;;
+    softmax | las) grep -E "steps/s|error" "$log" | tail -1 ;;
+    *-test) grep -E "accuracy [0-9]|error" "$log" | head -1 ;;
   esac | tr -d '|' | cut -c1-120
 }
 
@@ -90,14 +101,29 @@ test_cuda="$here/bin/test_cuda"
 export LASGRAD_REQUIRE_GPU=1
 
 step gpu 15 nvidia-smi --query-gpu=name,driver_version,compute_cap,memory.total --format=csv
-step test_cuda 60 "${with_libs[@]}" LASGRAD_CUDA_SYNC=1 "$test_cuda"
-step memcheck 90 "${with_libs[@]}" "$sanitizer" --tool memcheck --error-exitcode 1 "$test_cuda" -tc="op cases*,model cases*"
-step racecheck 45 "${with_libs[@]}" "$sanitizer" --tool racecheck --error-exitcode 1 "$test_cuda" -tc="sanitizer attention*"
-step synccheck 30 "${with_libs[@]}" "$sanitizer" --tool synccheck --error-exitcode 1 "$test_cuda" -tc="sanitizer attention*"
-step bench 190 env LASGRAD_BENCH_CUDA="$here/bin/bench_cuda" LASGRAD_LIBRARY_PATH="$libpath" BENCH_LOG="$logs/bench-errors.log" \
-  BENCH_CELL_SECONDS="${BENCH_CELL_SECONDS:-45}" "$here/tools/bench_cuda.sh" "${BENCH_STEPS:-5}"
-step pathx 50 "${with_libs[@]}" "$here/bin/lasgrad" train --task pathx --attention las --preset paper --data "$here/data/pathx" \
-  --out "$logs/pathx-run" --device cuda --set steps=4 --set eval_every=4 --set batch_size=8 --set log_every=1 --progress lines
+if [ "${GPU_PILOT:-0}" = 1 ]; then
+  lasgrad=("${with_libs[@]}" "$here/bin/lasgrad")
+  listops=$logs/listops-500-2000
+  step pilot-data 90 "${lasgrad[@]}" gen listops --out "$listops" --seed 0 --train 20000 --val 1000 --test 2000 \
+    --min-length 500 --max-length 2000 --quiet
+  step rule 30 "${lasgrad[@]}" data inspect --task listops --data "$listops" --split test
+  for kind in softmax las; do
+    # Stopped by SIGTERM after 120 s, as planned: exit 0 when the time limit (not an error) ended it.
+    step $kind 150 bash -c 'timeout -s TERM 120 "$@"; [ $? = 124 ]' _ "${lasgrad[@]}" train --task listops --attention $kind \
+      --preset paper --data "$listops" --out "$logs/pilot-$kind" --device cuda --set max_length=2000 --set eval_every=100000 \
+      --set log_every=20 --progress lines
+    step $kind-test 60 "${lasgrad[@]}" eval --checkpoint "$logs/pilot-$kind/last.safetensors" --breakdown
+  done
+else
+  step test_cuda 60 "${with_libs[@]}" LASGRAD_CUDA_SYNC=1 "$test_cuda"
+  step memcheck 90 "${with_libs[@]}" "$sanitizer" --tool memcheck --error-exitcode 1 "$test_cuda" -tc="op cases*,model cases*"
+  step racecheck 45 "${with_libs[@]}" "$sanitizer" --tool racecheck --error-exitcode 1 "$test_cuda" -tc="sanitizer attention*"
+  step synccheck 30 "${with_libs[@]}" "$sanitizer" --tool synccheck --error-exitcode 1 "$test_cuda" -tc="sanitizer attention*"
+  step bench 190 env LASGRAD_BENCH_CUDA="$here/bin/bench_cuda" LASGRAD_LIBRARY_PATH="$libpath" BENCH_LOG="$logs/bench-errors.log" \
+    BENCH_CELL_SECONDS="${BENCH_CELL_SECONDS:-45}" "$here/tools/bench_cuda.sh" "${BENCH_STEPS:-5}"
+  step pathx 50 "${with_libs[@]}" "$here/bin/lasgrad" train --task pathx --attention las --preset paper --data "$here/data/pathx" \
+    --out "$logs/pathx-run" --device cuda --set steps=4 --set eval_every=4 --set batch_size=8 --set log_every=1 --progress lines
+fi
 
 {
   echo "# GPU check, $(date -u '+%Y-%m-%d %H:%M UTC'), bundle of commit $(cat "$here/COMMIT" 2>/dev/null || echo unknown)"

@@ -274,7 +274,7 @@ Config preset(const std::string& task, const std::string& attention, const std::
   c.set("task", task);
   c.set("attention", attention);
   c.set("preset", name);
-  bool mnist = task == "smnist" || task == "psmnist";
+  bool mnist = task == "smnist" || task == "psmnist" || task == "sfmnist";
   c.set("pool", mnist ? "3" : "5");
   if (name == "paper") {
     // las-attention.md §4: 8 heads, dropout 0, AdamW (0.9, 0.999). ListOps and Retrieval are the
@@ -291,6 +291,7 @@ Config preset(const std::string& task, const std::string& attention, const std::
         {"pathx", "6", "256", "batch", "true", "1e-3", "0.01", "50", "32"},
         {"smnist", "6", "256", "batch", "true", "1e-3", "0.01", "100", "50"},
         {"psmnist", "6", "256", "batch", "true", "1e-3", "0.01", "100", "50"},
+        {"sfmnist", "6", "256", "batch", "true", "1e-3", "0.01", "100", "50"},
     };
     const Row* row = nullptr;
     for (const Row& r : rows)

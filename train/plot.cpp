@@ -361,18 +361,20 @@ Figure line_plots(const std::vector<Panel>& panels) {
 }
 
 Figure bar_chart(const std::string& title, const std::string& ylabel, const std::vector<Bar>& bars,
-                 const std::string& marker_name) {
+                 const std::string& marker_name, const std::vector<Level>& levels) {
   Figure probe(1, 1);
   Pen measure(probe);
-  double slot = 56;
+  double slot = 56, names = 0;
   for (const Bar& b : bars) slot = std::max(slot, measure.text_width(b.label, kText - 1) + 14);
+  for (const Level& l : levels) names = std::max(names, measure.text_width(l.name, kText - 1) + 6);
   const double left = 70, top = 30, ph = 260, bottom = 48, n = static_cast<double>(bars.size());
-  Figure f(std::max(left + n * slot + 16, measure.text_width(title, kTitle) + 24), top + ph + bottom);
+  Figure f(std::max(left + n * slot + 16 + names, measure.text_width(title, kTitle) + 24), top + ph + bottom);
   Pen p(f);
   double hi = 0;
   for (const Bar& b : bars)
     for (double v : {b.value + (std::isfinite(b.err) ? b.err : 0), b.marker})
       if (std::isfinite(v)) hi = std::max(hi, v);
+  for (const Level& l : levels) hi = std::max(hi, l.value);
   if (hi <= 0) hi = 1;
   const std::vector<double> ticks = nice_ticks(0, hi * 1.05, 5);
   hi = std::max(hi * 1.05, ticks.back());
@@ -395,6 +397,10 @@ Figure bar_chart(const std::string& title, const std::string& ylabel, const std:
     }
     if (std::isfinite(b.marker)) p.line(x0 - 3, sy(b.marker), x1 + 3, sy(b.marker), kInk, 2.5);
     p.text(xm, top + ph + 12, b.label, kText - 1, 0.5);
+  }
+  for (const Level& l : levels) {
+    p.line(left, sy(l.value), left + n * slot, sy(l.value), l.color, 1.5);
+    p.text(left + n * slot + 4, sy(l.value), l.name, kText - 1, 0, l.color);
   }
   p.line(left, top, left, top + ph, kInk);
   p.line(left, top + ph, left + n * slot, top + ph, kInk);

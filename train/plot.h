@@ -73,14 +73,20 @@ struct Panel {
 };
 Figure line_plots(const std::vector<Panel>& panels);
 
-// Bars with +-err error bars and an optional marker line (NaN: none), one per label.
+// Bars with +-err error bars and an optional marker line (NaN: none), one per label; `levels` are
+// horizontal lines across every bar (trivial baselines), each named at its right end.
 struct Bar {
   std::string label;
   double value, err, marker;
   Rgb color;
 };
+struct Level {
+  std::string name;
+  double value;
+  Rgb color;
+};
 Figure bar_chart(const std::string& title, const std::string& ylabel, const std::vector<Bar>& bars,
-                 const std::string& marker_name);
+                 const std::string& marker_name, const std::vector<Level>& levels = {});
 
 // Round-number ticks covering [lo, hi] (about `count` of them): steps of 1, 2 or 5 times a power of ten;
 // with `log`, the powers of ten (and 2 and 5 times them when few decades are covered; linear steps when

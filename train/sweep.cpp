@@ -11,10 +11,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include "data/baselines.h"
 #include "data/reader.h"
 #include "engine/parse.h"
 #include "train/metrics.h"
 #include "train/plot.h"
+#include "train/trainer.h"
 
 namespace lasgrad::train {
 
@@ -263,14 +265,19 @@ std::vector<GroupSummary> summarize(const std::vector<RunRecord>& runs, const st
 
 namespace {
 
-// Test accuracy per group as bars with +-1 std error bars, the best validation mean as a black line.
-Figure accuracy_bars(const std::vector<GroupSummary>& groups) {
+// Test accuracy per group as bars with the 95% interval of the mean (none for one seed), the best
+// validation mean as a black line, the baselines as lines across.
+Figure accuracy_bars(const std::vector<GroupSummary>& groups, const std::vector<Baseline>& baselines) {
   std::vector<Bar> bars;
   for (size_t k = 0; k < groups.size(); ++k) {
     const GroupSummary& g = groups[k];
-    bars.push_back({g.group, 100 * g.test.mean, 100 * g.test.sd, 100 * g.val.mean, palette(k)});
+    bars.push_back({g.group, 100 * g.test.mean, 100 * (g.test.hi - g.test.lo) / 2, 100 * g.val.mean, palette(k)});
   }
-  return bar_chart("test accuracy, mean +- std over seeds", "accuracy %", bars, "best validation accuracy (mean)");
+  std::vector<Level> levels;
+  for (size_t k = 0; k < baselines.size(); ++k)
+    levels.push_back({baselines[k].name, 100 * baselines[k].accuracy, k == 0 ? Rgb{127, 127, 127} : Rgb{0, 0, 0}});
+  return bar_chart("test accuracy, mean and 95% CI over seeds", "accuracy %", bars, "best validation accuracy (mean)",
+                   levels);
 }
 
 // Validation accuracy against step, each group's mean over its seeds at every step they share.
@@ -290,8 +297,16 @@ Figure val_curves(const std::vector<GroupSummary>& groups, const std::vector<Run
 
 }  // namespace
 
+std::vector<Baseline> test_baselines(const Config& config) {
+  const auto train = open_split(config, data::Split::Train), test = open_split(config, data::Split::Test);
+  const data::BaselineScore s = data::score_baselines(data::fit_baselines(*train), *test);
+  std::vector<Baseline> out = {{"majority class", s.majority}};
+  if (s.root_rule) out.push_back({"root-operator rule", *s.root_rule});
+  return out;
+}
+
 void write_summary(const std::string& sweep_dir, const std::vector<RunRecord>& runs, const std::string& command,
-                   const std::string& spec_text, const std::string& reference) {
+                   const std::string& spec_text, const std::string& reference, const std::vector<Baseline>& baselines) {
   const std::vector<GroupSummary> groups = summarize(runs, reference);
   const fs::path dir(sweep_dir);
 
@@ -304,6 +319,8 @@ void write_summary(const std::string& sweep_dir, const std::vector<RunRecord>& r
     md << "| " << g.group << " | " << g.done << "/" << g.runs << (g.failed ? " (" + std::to_string(g.failed) + " failed)" : "")
        << " | " << percent(g.val.mean) << " ± " << percent(g.val.sd) << " | " << percent(g.test.mean) << " ± "
        << percent(g.test.sd) << " | [" << percent(g.test.lo) << ", " << percent(g.test.hi) << "] |\n";
+  for (const Baseline& b : baselines)
+    md << "| *" << b.name << "* (fitted on train) |  |  | *" << percent(b.accuracy) << "* |  |\n";
   if (std::any_of(groups.begin(), groups.end(), [](const GroupSummary& g) { return g.diff.n > 0; })) {
     md << "\n## Against " << reference << ", seed by seed\n\nThe test accuracy minus " << reference
        << "'s on the same seed, in points, with the 95% interval of its mean over the seeds both finished; a "
@@ -340,6 +357,8 @@ void write_summary(const std::string& sweep_dir, const std::vector<RunRecord>& r
   using json = nlohmann::ordered_json;
   json js = {{"command", command}, {"spec", spec_text}, {"groups", json::array()}, {"runs", json::array()}};
   js["reference"] = reference;
+  js["baselines"] = json::array();
+  for (const Baseline& b : baselines) js["baselines"].push_back({{"name", b.name}, {"test", b.accuracy}});
   for (const auto& g : groups) {
     json jg = {{"group", g.group}, {"runs", g.runs}, {"done", g.done}, {"failed", g.failed},
                {"val_mean", g.val.mean}, {"val_std", g.val.sd}, {"test_mean", g.test.mean}, {"test_std", g.test.sd},
@@ -361,7 +380,7 @@ void write_summary(const std::string& sweep_dir, const std::vector<RunRecord>& r
   data::write_file_atomic((dir / "summary.json").string(), js.dump(2, ' ', false, json::error_handler_t::replace) + "\n");
 
   const fs::path png = dir / "summary.png", tmp = dir / "summary.png.tmp";
-  const Figure figure = grid({accuracy_bars(groups), val_curves(groups, runs)}, 2);
+  const Figure figure = grid({accuracy_bars(groups, baselines), val_curves(groups, runs)}, 2);
   write_png(tmp.string(), figure);
   fs::rename(tmp, png);
   write_svg((dir / "summary.svg.tmp").string(), figure);

@@ -99,10 +99,20 @@ std::vector<GroupSummary> summarize(const std::vector<RunRecord>& runs, const st
 // "better", "worse" or "cannot tell": whether the interval of a difference excludes zero.
 const char* verdict(const Interval& diff);
 
+// A trivial baseline's test accuracy (data/baselines.h), in [0, 1].
+struct Baseline {
+  std::string name;
+  double accuracy;
+};
+// The baselines of the task and data of `config`, fitted on its training split and scored on its test
+// split: the majority class and, for ListOps, the root-operator rule. Throws what opening the data throws.
+std::vector<Baseline> test_baselines(const Config& config);
+
 // summary.md, summary.json, summary.png and summary.svg in `sweep_dir`, each written whole and renamed into place.
 // `command` is the command line that reproduces the sweep; `spec_text` the spec file's text, if any;
-// `reference` the group the others are compared with.
+// `reference` the group the others are compared with; `baselines` are tabled and drawn beside the runs.
 void write_summary(const std::string& sweep_dir, const std::vector<RunRecord>& runs, const std::string& command,
-                   const std::string& spec_text, const std::string& reference = "");
+                   const std::string& spec_text, const std::string& reference = "",
+                   const std::vector<Baseline>& baselines = {});
 
 }  // namespace lasgrad::train

@@ -95,7 +95,7 @@ static std::string idx_labels(int n) {
   return s;
 }
 
-TEST_CASE("MNIST: raw and gzip idx, sMNIST row order, psMNIST permutations, 9:1 split") {
+TEST_CASE("MNIST: raw and gzip idx, sMNIST row order, psMNIST permutations, 9:1 split, sFashion-MNIST") {
   TempDir dir;
   write_gz(dir / "train-images-idx3-ubyte.gz", idx_images(20));
   write_gz(dir / "train-labels-idx1-ubyte.gz", idx_labels(20));
@@ -140,24 +140,34 @@ TEST_CASE("MNIST: raw and gzip idx, sMNIST row order, psMNIST permutations, 9:1 
   CHECK(plain[783] == 783);
   CHECK(ps->token_texts(2).empty());
 
-  auto err = [&](const std::string& images, const std::string& labels) {
-    write(dir / "t10k-images-idx3-ubyte", images);
-    write(dir / "t10k-labels-idx1-ubyte", labels);
-    return error_of([&] { open_task("smnist", dir.str(), Split::Test); });
-  };
-  std::string img = (dir / "t10k-images-idx3-ubyte").string(), lab = (dir / "t10k-labels-idx1-ubyte").string();
-  CHECK_MSG(err(be32(2049) + idx_images(1).substr(4), idx_labels(1)), img.c_str(), "wrong magic number 2049", "2051");
-  CHECK_MSG(err(idx_images(3).substr(0, 1000), idx_labels(3)), img.c_str(), "truncated", "image 1 of 3");
-  CHECK_MSG(err(idx_images(1).substr(0, 10), idx_labels(1)), "truncated", "header");
-  CHECK_MSG(err("", idx_labels(1)), img.c_str(), "empty file");
-  CHECK_MSG(err(idx_images(3), idx_labels(2)), "2 labels", "3 images");
-  CHECK_MSG(err(idx_images(1), be32(2051) + be32(1) + "x"), lab.c_str(), "wrong magic number 2051");
-  CHECK_MSG(err(idx_images(1), be32(2049) + be32(1) + char(10)), lab.c_str(), "record 0", "label 10 is out of range");
-  CHECK_MSG(err(idx_images(2) + "extra", idx_labels(2)), "bytes left after the 2 images");
-  std::string wrong = be32(2051) + be32(1) + be32(32) + be32(32) + std::string(1024, 'a');
-  CHECK_MSG(err(wrong, idx_labels(1)), "images are 32x32, expected 28x28");
-  write_gz(dir / "t10k-images-idx3-ubyte", idx_images(3).substr(0, 2000));
-  CHECK_MSG(error_of([&] { open_task("smnist", dir.str(), Split::Test); }), "truncated");
+  // sFashion-MNIST is the same format read by the same loader: the same pixels and labels.
+  auto fashion = open_task("sfmnist", dir.str(), Split::Test, raw);
+  CHECK(pix(*fashion, 2) == p);
+  CHECK(fashion->label(2) == 2);
+
+  // Every bad input, through each task that reads idx files, named with the task.
+  for (const char* task : {"smnist", "sfmnist"}) {
+    CAPTURE(task);
+    auto err = [&](const std::string& images, const std::string& labels) {
+      write(dir / "t10k-images-idx3-ubyte", images);
+      write(dir / "t10k-labels-idx1-ubyte", labels);
+      return error_of([&] { open_task(task, dir.str(), Split::Test); });
+    };
+    std::string img = (dir / "t10k-images-idx3-ubyte").string(), lab = (dir / "t10k-labels-idx1-ubyte").string();
+    CHECK_MSG(err("", idx_labels(1)), std::string(task) == "smnist" ? "sMNIST" : "sFashion-MNIST");
+    CHECK_MSG(err(be32(2049) + idx_images(1).substr(4), idx_labels(1)), img.c_str(), "wrong magic number 2049", "2051");
+    CHECK_MSG(err(idx_images(3).substr(0, 1000), idx_labels(3)), img.c_str(), "truncated", "image 1 of 3");
+    CHECK_MSG(err(idx_images(1).substr(0, 10), idx_labels(1)), "truncated", "header");
+    CHECK_MSG(err("", idx_labels(1)), img.c_str(), "empty file");
+    CHECK_MSG(err(idx_images(3), idx_labels(2)), "2 labels", "3 images");
+    CHECK_MSG(err(idx_images(1), be32(2051) + be32(1) + "x"), lab.c_str(), "wrong magic number 2051");
+    CHECK_MSG(err(idx_images(1), be32(2049) + be32(1) + char(10)), lab.c_str(), "record 0", "label 10 is out of range");
+    CHECK_MSG(err(idx_images(2) + "extra", idx_labels(2)), "bytes left after the 2 images");
+    std::string wrong = be32(2051) + be32(1) + be32(32) + be32(32) + std::string(1024, 'a');
+    CHECK_MSG(err(wrong, idx_labels(1)), "images are 32x32, expected 28x28");
+    write_gz(dir / "t10k-images-idx3-ubyte", idx_images(3).substr(0, 2000));
+    CHECK_MSG(error_of([&] { open_task(task, dir.str(), Split::Test); }), "truncated");
+  }
 }
 
 // A Pathfinder folder of n side x side images in the release layout, two metadata batches; image k is

@@ -63,6 +63,21 @@ print("%.6f %.6f %.6f %.6f" % (g["val_mean"], g["val_std"], g["test_mean"], g["t
   echo "$group: val mean/std, test mean/std = $stats (summary.json agrees)"
 done
 for f in summary.md summary.png; do [ -s "S/$f" ] || fail "no S/$f"; done
+# The trivial baselines, computed here from the TSVs: the training split's most common label, and per root
+# operator (the first [OP token) its most common label, each scored on the test split.
+want=$(awk -F'\t' 'FNR == 1 { next }
+  { op = match($1, /\[(MIN|MAX|MED|SM)/) ? substr($1, RSTART, RLENGTH) : "" }
+  FILENAME ~ /train/ { n[$2]++; if (op != "") r[op, $2]++; next }
+  !fitted { fitted = 1; maj = 0; for (l = 1; l < 10; l++) if (n[l] > n[maj]) maj = l  # ties: the smaller label
+            split("[MIN [MAX [MED [SM", names, " ")
+            for (i in names) { o = names[i]; rule[o] = maj; best = -1
+                               for (l = 0; l < 10; l++) if (r[o, l] > best) { best = r[o, l]; if (best > 0) rule[o] = l } } }
+  { t++; m += $2 == maj; k += $2 == (op == "" ? maj : rule[op]) }
+  END { printf "%.6f %.6f", m / t, k / t }' data/basic_train.tsv data/basic_test.tsv)
+got=$(python3 -c 'import json; b = {x["name"]: x["test"] for x in json.load(open("S/summary.json"))["baselines"]}
+print("%.6f %.6f" % (b["majority class"], b["root-operator rule"]))')
+[ "$want" = "$got" ] || fail "summary.json's baselines are '$got', the TSVs give '$want'"
+grep -q "^| \*root-operator rule\* (fitted on train)" S/summary.md || fail "summary.md has no root-operator rule row"
 grep -q "lasgrad sweep --task listops --data data --variants softmax,las" S/summary.md || fail "summary.md lacks the command"
 
 # 6. Other settings on the same folder are refused, and nothing there changes.

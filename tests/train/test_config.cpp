@@ -84,7 +84,7 @@ TEST_CASE("the paper preset holds las-attention.md section 4") {
         CHECK_NOTHROW(validate(preset(task, att, name)));
         CHECK(task_length(task) == spec.length);
       }
-  CHECK(data::task_list() == "listops, text, retrieval, image, pathfinder, pathx, smnist or psmnist");
+  CHECK(data::task_list() == "listops, text, retrieval, image, pathfinder, pathx, smnist, psmnist or sfmnist");
   CHECK_THROWS_WITH_AS(task_length("cifar"), doctest::Contains("unknown task 'cifar' (listops, text"), Error);
 }
 

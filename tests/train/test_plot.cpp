@@ -76,7 +76,7 @@ TEST_CASE("line plots and bar charts are written as PNG and SVG; a bad path is n
                           "step", "cross-entropy", true},
                          {"lr", {{"lr", {0, 100}, {1e-3, 1e-4}, palette(2)}}, "step", "learning rate", true}});
   Figure b = bar_chart("test accuracy", "accuracy %", {{"softmax", 34.3, 0.6, 34.1, palette(0)}, {"las", 33.4, 1.3, NAN, palette(1)}},
-                       "best val");
+                       "best val", {{"majority class", 16.7, palette(7)}});
   const std::string dir = fs::temp_directory_path().string();
   write_png(dir + "/lasgrad_plot_test.png", p);
   write_svg(dir + "/lasgrad_plot_test.svg", grid({p, b}, 1));

@@ -129,7 +129,7 @@ TEST_CASE("run records and the summary's statistics") {
   CHECK(g[1].test.mean == doctest::Approx(0.65));
   CHECK(g[1].test.sd == 0.0);  // one seed
 
-  write_summary(dir.string(), runs, "lasgrad sweep --task listops", "");
+  write_summary(dir.string(), runs, "lasgrad sweep --task listops", "", "", {{"majority class", 0.1506}, {"root-operator rule", 0.3178}});
   for (const char* f : {"summary.md", "summary.json", "summary.png"}) CHECK(fs::file_size(dir / f) > 100);
   std::ifstream md(dir / "summary.md");
   std::string text((std::istreambuf_iterator<char>(md)), std::istreambuf_iterator<char>());
@@ -137,6 +137,10 @@ TEST_CASE("run records and the summary's statistics") {
   CHECK(text.find("| softmax | 3/3 | 50.00 ± 10.00 | 40.00 ± 13.23 | [7.14, 72.86] |") != std::string::npos);
   CHECK(text.find("| las | 1/3 (1 failed) | 70.00 ± 0.00 | 65.00 ± 0.00 | [-, -] |") != std::string::npos);
   CHECK(text.find("data folder d does not exist") != std::string::npos);
+  CHECK(text.find("| *root-operator rule* (fitted on train) |  |  | *31.78* |  |") != std::string::npos);
+  std::ifstream js(dir / "summary.json");
+  const std::string json_text((std::istreambuf_iterator<char>(js)), std::istreambuf_iterator<char>());
+  CHECK(json_text.find("\"name\": \"majority class\",\n      \"test\": 0.1506") != std::string::npos);
   fs::remove_all(dir);
 }
 
