@@ -20,6 +20,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "data/formats.h"  // kListOpsVocab
 #include "engine/attention.h"
 #include "engine/ops.h"
 #include "engine/parse.h"
@@ -56,7 +57,7 @@ BenchModel bench_model(const std::string& name) {
                         {"pool", "5"}, {"max_length", "1024"}})
       c.set(k, v);
     if (name == "bench-chunk") c.set("chunk", "128");
-    b.info = {.name = "listops", .num_classes = 10, .vocab_size = 20, .max_length = 1024};
+    b.info = {.name = "listops", .num_classes = 10, .vocab_size = data::kListOpsVocab, .max_length = 1024};
     B = 8, L = 1024, min_len = L;
   } else if (name == "smnist" || name == "smnist-chunk") {
     c = train::preset("smnist", name == "smnist" ? "las" : "las-chunk", "small");
@@ -65,7 +66,7 @@ BenchModel bench_model(const std::string& name) {
   } else if (name == "listops") {
     c = train::preset("listops", "las", "small");
     c.set("layers", "4");  // tools/run.sh's main job
-    b.info = {.name = "listops", .num_classes = 10, .vocab_size = 20, .max_length = 128};
+    b.info = {.name = "listops", .num_classes = 10, .vocab_size = data::kListOpsVocab, .max_length = 128};
     B = 32, L = 100, min_len = 11;
   } else {
     throw Error("bench_step: unknown model '" + name + "' (bench, bench-softmax, bench-chunk, smnist, smnist-chunk, listops)");

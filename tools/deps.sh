@@ -9,6 +9,8 @@
 LASGRAD_BUILD_PACKAGES=(cmake make g++ pkg-config libeigen3-dev doctest-dev zlib1g-dev libpng-dev libcairo2-dev fonts-dejavu-core
                         libtomlplusplus-dev nlohmann-json3-dev libcli11-dev libopenmpi-dev openmpi-bin)
 LASGRAD_TEST_PACKAGES=(clang libclang-rt-14-dev chromium python3)
+# Data some experiments read (tools/experiments_mnist.sh): Fashion-MNIST's idx files for the sfmnist task.
+LASGRAD_DATA_PACKAGES=(dataset-fashion-mnist)
 
 lasgrad_require() {
   local missing=() pkg
