@@ -16,6 +16,8 @@
 #include <string>
 #include <vector>
 
+#include "engine/names.h"
+
 namespace lasgrad::data {
 
 enum class Split { Train, Val, Test };
@@ -50,6 +52,7 @@ enum class Pixels {
   Unit,  // value / 255 in [0, 1], then (v - mean) / std with Options::pixel_mean/std (the S4 code base)
   Raw,   // 0..255 as floats
 };
+inline constexpr EnumName<Pixels> kPixelNames[] = {{Pixels::Unit, "unit"}, {Pixels::Raw, "raw"}};
 
 // How open_task reads a task. Defaults reproduce the LRA set-up.
 struct Options {

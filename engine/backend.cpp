@@ -48,9 +48,9 @@ void use_cuda_device(int index) {
 }
 
 Device parse_device(const std::string& name, const std::string& what) {
-  if (name == "cpu") return Device::CPU;
-  if (name == "cuda") return Device::CUDA;
-  throw Error(what + ": unknown device '" + name + "' (cpu or cuda)");
+  for (const auto& d : kDeviceNames)
+    if (name == d.name) return d.value;
+  throw Error(what + ": unknown device '" + name + "' (" + names_list(kDeviceNames, " or ") + ")");
 }
 
 }  // namespace lasgrad

@@ -18,7 +18,6 @@ const char* dtype_name(DType d) {
   return "?";
 }
 
-const char* device_name(Device d) { return d == Device::CPU ? "cpu" : "cuda"; }
 
 int64_t numel_of(const Shape& s) {
   int64_t n = 1;

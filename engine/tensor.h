@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "engine/error.h"
+#include "engine/names.h"
 
 namespace lasgrad {
 
@@ -19,7 +20,8 @@ enum class Device : uint8_t { CPU, CUDA };
 using Shape = std::vector<int64_t>;
 
 const char* dtype_name(DType d);
-const char* device_name(Device d);
+inline constexpr EnumName<Device> kDeviceNames[] = {{Device::CPU, "cpu"}, {Device::CUDA, "cuda"}};
+inline const char* device_name(Device d) { return name_of(kDeviceNames, d); }
 // Inline, so that code checking shapes and sizes without tensors (the safetensors header check, which
 // the fuzzer builds alone) needs no tensor runtime.
 inline size_t dtype_size(DType d) { return d == DType::F64 ? 8 : 4; }

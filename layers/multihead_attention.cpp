@@ -8,24 +8,16 @@
 
 namespace lasgrad {
 
-AttentionKind parse_attention_kind(const std::string& s) {
-  if (s == "softmax") return AttentionKind::Softmax;
-  if (s == "las") return AttentionKind::Las;
-  if (s == "las-chunk") return AttentionKind::LasChunk;
-  throw Error("attention kind '" + s + "' is not one of softmax, las, las-chunk");
-}
-
-const char* attention_kind_name(AttentionKind k) {
-  return k == AttentionKind::Softmax ? "softmax" : k == AttentionKind::Las ? "las" : "las-chunk";
-}
-
 std::vector<double> las_alphas(const AttentionSettings& s) {
   const int64_t H = s.heads;
   if (s.kind == AttentionKind::Softmax) return std::vector<double>(H, 0.0);
   if (!s.alphas.empty()) {
-    if (static_cast<int64_t>(s.alphas.size()) != H)
-      throw Error("attention: " + std::to_string(s.alphas.size()) + " explicit alphas for " + std::to_string(H) + " heads");
-    return s.alphas;
+    if (s.alphas.size() != 1 && static_cast<int64_t>(s.alphas.size()) != H)
+      throw Error("attention: alphas lists " + std::to_string(s.alphas.size()) + " rates for " + std::to_string(H) +
+                  " heads (give one rate per head, or one for every head)");
+    for (double a : s.alphas)
+      if (!(a >= 0)) throw Error("attention: alphas must be >= 0");
+    return s.alphas.size() == 1 ? std::vector<double>(H, s.alphas[0]) : s.alphas;
   }
   if (!(s.B > 0 && s.B < 1)) throw Error("attention: B must be in (0, 1), got " + std::to_string(s.B));
   const double lo = s.alpha_min > 0 ? s.alpha_min : 1.0 / static_cast<double>(std::max<int64_t>(s.max_len, 1));
@@ -66,11 +58,6 @@ std::vector<double> smoothing_weights(const std::string& spec, int64_t P, double
   return w;
 }
 
-namespace {
-
-// The op's options for the settings `s` at width d, per kind: softmax neither decays nor smooths; only
-// las-chunk chunks; strict re-masking applies where there is smoothing. Throws on settings the op
-// cannot take.
 AttentionOptions resolve_options(int64_t d, const AttentionSettings& s) {
   if (s.heads < 1 || d % s.heads != 0)
     throw Error("attention: width " + std::to_string(d) + " is not a multiple of " + std::to_string(s.heads) + " heads");
@@ -80,16 +67,14 @@ AttentionOptions resolve_options(int64_t d, const AttentionSettings& s) {
   o.alpha = las_alphas(s);
   o.causal = s.causal;
   if (s.kind != AttentionKind::Softmax) {
-    o.kernel = s.kernel;
-    o.P = s.kernel.empty() ? s.P : static_cast<int64_t>(s.kernel.size());
+    o.kernel = smoothing_weights(s.smoothing, s.P, s.sigma);
+    o.P = o.kernel.empty() ? s.P : static_cast<int64_t>(o.kernel.size());
   }
   o.C = s.kind == AttentionKind::LasChunk ? s.C : 0;
   o.strict_causal = s.strict_causal && s.kind != AttentionKind::Softmax;
   o.fused = s.fused;
   return o;
 }
-
-}  // namespace
 
 MultiHeadAttention::MultiHeadAttention(int64_t d, const AttentionSettings& s, Rng& rng, DType dtype)
     : o_(resolve_options(d, s)), d_(d) {

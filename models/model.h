@@ -17,28 +17,33 @@
 namespace lasgrad {
 
 enum class NormKind { Layer, Batch };
+inline constexpr EnumName<NormKind> kNormNames[] = {{NormKind::Layer, "layer"}, {NormKind::Batch, "batch"}};
+inline constexpr EnumName<bool> kPositionNames[] = {{true, "sinusoidal"}, {false, "none"}};  // setting pos
 
-struct ModelConfig {
+// What a run chooses of the model. The member initialisers are the run settings' defaults (the paper's
+// model; their keys: train/settings.cpp).
+struct ModelSettings {
+  int64_t layers = 6;         // blocks
+  int64_t width = 256;        // d, the model width
+  int64_t expand = 4;         // feed-forward width = expand * width
+  NormKind norm = NormKind::Batch;
+  bool prenorm = false;       // pre-norm adds one final norm after the last block
+  bool positions = true;      // (setting pos) sinusoidal absolute positions added to the input; false = none
+  double dropout = 0.0;       // the paper's value
+  AttentionSettings attention;  // its max_len is set from ModelConfig::max_len
+};
+
+// A model: the run's choices and what the task fixes.
+struct ModelConfig : ModelSettings {
   // Task.
   bool pixels = false;        // input: false = token ids (embedding), true = pixel values (Linear 1 -> d)
   int64_t vocab = 256;        // token vocabulary (token input)
   int64_t classes = 10;
   int64_t max_len = 1024;     // the task length (sets LaS's default alpha_min = 1 / max_len)
   bool retrieval = false;     // two documents through one encoder, [x1, x2, x1*x2, x1-x2] -> MLP -> 2 classes
-  // Shape. The defaults are the run settings' (train/config.cpp, the paper's model; a test holds
-  // them equal), so a ModelConfig and a Config describe the same model.
-  int64_t width = 256;        // d, the model width
-  int64_t layers = 6;         // blocks
-  int64_t expand = 4;         // feed-forward width = expand * width
-  NormKind norm = NormKind::Batch;
-  bool prenorm = false;       // pre-norm adds one final norm after the last block
-  bool positions = true;      // sinusoidal absolute positions added to the input; false = none
-  double dropout = 0.0;       // the paper's value
+  // Numbers.
   double norm_eps = 1e-5;
   double bn_momentum = 0.1;
-  // Attention (see AttentionSettings for each field; its max_len is set from max_len above).
-  AttentionSettings attention;
-  // Numbers.
   DType dtype = DType::F32;
   uint64_t seed = 1;          // initialisation and dropout seeds
 };

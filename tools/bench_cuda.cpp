@@ -68,19 +68,15 @@ double attention_pairs(int64_t L, int64_t C, bool causal) {
   return pairs;
 }
 
-// The op's options of `kind` at H heads and length L: P = 5 for the LaS kinds, C = 128 for las-chunk,
-// the default decay rates (B = 0.1).
+// The op's options of `kind` at H heads and length L, through the model's own map (resolve_options):
+// the default settings (P = 5, B = 0.1, the box), C = 128 for las-chunk.
 AttentionOptions options_of(const std::string& kind, int64_t H, int64_t L) {
   AttentionSettings s;
-  s.kind = parse_attention_kind(kind);
+  s.kind = parse_name(kAttentionKinds, kind, "--kind");
   s.heads = H;
-  s.B = 0.1;
   s.max_len = L;
-  AttentionOptions o;
-  o.alpha = las_alphas(s);
-  if (kind != "softmax") o.P = 5;
-  if (kind == "las-chunk") o.C = 128;
-  return o;
+  if (s.kind == AttentionKind::LasChunk) s.C = 128;
+  return resolve_options(H, s);  // width H: one column per head is enough for the options
 }
 
 Tensor random_device(const Shape& shape, Rng& rng, bool grad) {
@@ -99,7 +95,7 @@ void bench_step(const std::string& model, const std::string& kind, int64_t batch
   c.norm = NormKind::Layer;  // pre-LayerNorm, as bench_step's bench model
   c.prenorm = true;
   c.attention.heads = 8;
-  c.attention.kind = parse_attention_kind(kind);
+  c.attention.kind = parse_name(kAttentionKinds, kind, "--kind");
   c.attention.B = 0.1;
   c.attention.P = 5;
   c.attention.C = 128;

@@ -10,7 +10,7 @@
 //   bench_step --memory L [--heads H] [--dh D]        peak RSS of one fused attention forward + backward at
 //                                                     length L (B = 1, causal LaS)
 //
-// The models (every one built by train::build_model from a Config, as `lasgrad train` builds it):
+// The models (every one built by train::build_model from RunSettings, as `lasgrad train` builds it):
 //   bench, bench-softmax, bench-chunk  LaS / softmax / LaS-Chunk (C = 128): L = 1024, d = 128, 8 heads,
 //                                      4 blocks, expand 4, pre-LayerNorm, batch 8, vocabulary 20, 10 classes
 //   smnist, smnist-chunk               the `small` preset on sMNIST (L = 784 pixels, batch 32), LaS / LaS-Chunk
@@ -40,23 +40,22 @@ namespace {
 // A named model: its settings (as lasgrad train reads them, then typed), task description and one
 // fixed batch.
 struct BenchModel {
-  train::Config config;
+  train::RunSettings settings;
   ModelConfig model;
-  train::TrainSettings train;
   data::TaskInfo info;
   data::Batch batch;
 };
 
 BenchModel bench_model(const std::string& name) {
   BenchModel b;
-  train::Config& c = b.config;
+  train::RunSettings& c = b.settings;
   int64_t B = 0, L = 0, min_len = 0;
   if (name == "bench" || name == "bench-softmax" || name == "bench-chunk") {
     c = train::preset("listops", name == "bench" ? "las" : name == "bench-softmax" ? "softmax" : "las-chunk", "small");
     for (auto [k, v] : {std::pair{"layers", "4"}, {"width", "128"}, {"heads", "8"}, {"expand", "4"}, {"decay_max", "0.1"},
                         {"pool", "5"}, {"max_length", "1024"}})
-      c.set(k, v);
-    if (name == "bench-chunk") c.set("chunk", "128");
+      train::set_setting(c, k, v);
+    if (name == "bench-chunk") c.model.attention.C = 128;
     b.info = {.name = "listops", .num_classes = 10, .vocab_size = data::kListOpsVocab, .max_length = 1024};
     B = 8, L = 1024, min_len = L;
   } else if (name == "smnist" || name == "smnist-chunk") {
@@ -65,7 +64,7 @@ BenchModel bench_model(const std::string& name) {
     B = 32, L = 784, min_len = L;
   } else if (name == "listops") {
     c = train::preset("listops", "las", "small");
-    c.set("layers", "4");  // tools/run.sh's main job
+    c.model.layers = 4;  // tools/run.sh's main job
     b.info = {.name = "listops", .num_classes = 10, .vocab_size = data::kListOpsVocab, .max_length = 128};
     B = 32, L = 100, min_len = 11;
   } else {
@@ -73,7 +72,6 @@ BenchModel bench_model(const std::string& name) {
   }
   train::validate(c);
   b.model = train::model_config(c, b.info);
-  b.train = train::train_settings(c);
   Rng rng(1);
   data::Batch& batch = b.batch;
   batch.size = B, batch.length = L;
@@ -116,9 +114,9 @@ void describe(const std::string& name) {
   const ModelConfig& mc = b.model;
   if (!(mc.norm == NormKind::Layer && mc.prenorm && mc.positions))
     throw Error("bench_step: bench_torch.py's model is pre-LayerNorm with sinusoidal positions");
-  auto m = train::build_model(b.config, b.info);
+  auto m = train::build_model(b.settings, b.info);
   nlohmann::json j = {{"model", name},
-                      {"attention", attention_kind_name(mc.attention.kind)},
+                      {"attention", name_of(kAttentionKinds, mc.attention.kind)},
                       {"layers", mc.layers},
                       {"d_model", mc.width},
                       {"heads", mc.attention.heads},
@@ -134,9 +132,9 @@ void describe(const std::string& name) {
                       {"L", b.batch.length},
                       {"lengths", b.batch.lengths},
                       {"alphas", m->alphas()},
-                      {"lr", b.train.lr},
-                      {"weight_decay", b.train.adam.weight_decay},
-                      {"no_decay", b.train.no_decay},
+                      {"lr", b.settings.train.schedule.lr},
+                      {"weight_decay", b.settings.train.adam.weight_decay},
+                      {"no_decay", b.settings.train.no_decay},
                       {"gflop", step_flops(b) / 1e9}};
   std::printf("%s\n", j.dump().c_str());
 }
@@ -147,14 +145,14 @@ void bench_step(const std::string& name, int steps, const std::vector<int>& thre
   const double flops = step_flops(b);
   for (int t : threads) {
     omp_set_num_threads(t);
-    auto model = train::build_model(b.config, b.info);  // the same weights at every thread count
+    auto model = train::build_model(b.settings, b.info);  // the same weights at every thread count
     Module& m = model->module();
-    train::Adam opt(m.named_parameters(), b.train.adam, b.train.no_decay);
+    train::Adam opt(m.named_parameters(), b.settings.train.adam, b.settings.train.no_decay);
     const Tensor y = Tensor::from(b.batch.labels, {b.batch.size});
     auto step = [&] {
       Tensor loss = cross_entropy(model->logits(b.batch), y);
       loss.backward();
-      opt.step(b.train.lr);
+      opt.step(b.settings.train.schedule.lr);
       m.zero_grad();
     };
     step();

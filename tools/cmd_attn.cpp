@@ -60,7 +60,86 @@ bool is_attn_file(const std::string& name) {
   return std::regex_match(name, names);
 }
 
-int cmd_attn(int argc, char** argv) {
+namespace {
+
+// What the figures of one example share.
+struct Example {
+  const data::Dataset& ds;
+  int64_t index = 0;
+  int T = 0;                        // the padded length
+  int64_t query = 0;                // the query position of query_layer<l>
+  int max_side = 512;
+  std::vector<std::string> tokens;  // the axes' labels; empty: positions
+};
+
+// Every head's attention matrix A[h] (shown as sqrt(A)) of one layer, a[h T T + i T + j], in a grid.
+Figure head_grid(const Example& e, const std::vector<float>& a, int H, size_t layer, const std::vector<double>& alphas) {
+  const int T = e.T;
+  std::vector<Figure> heads;
+  for (int h = 0; h < H; ++h) {
+    int side = 0;
+    std::vector<float> m = shrink(a.data() + size_t(h) * T * T, T, e.max_side, side);
+    for (float& x : m) x = std::sqrt(std::max(0.0f, x));
+    int cell = e.tokens.empty() ? std::max(1, 256 / side) : std::max(6, 256 / side);
+    heads.push_back(train::heatmap(m, side, side, cell,
+                                   "layer " + std::to_string(layer) + ", head " + std::to_string(h) + ": alpha " +
+                                       fmt("%.3g", alphas[h]) + ", sqrt(A)",
+                                   {"key", "query", double(T) / side, e.tokens, e.tokens}, 0, 1));
+  }
+  return train::grid(heads, H <= 4 ? H : (H + 1) / 2);
+}
+
+// The query's weights A[h, query, :] over the input: folded onto the image for pixel tasks (step t's
+// weight goes to the pixel it shows; psMNIST: through its permutation), else one row per head over the keys.
+Figure query_weights(const Example& e, const std::vector<float>& a, int H, size_t layer) {
+  const int T = e.T;
+  const std::vector<int32_t> order = e.ds.pixel_order();
+  const int image_side = e.ds.info().image_side;
+  if (image_side > 0 && !order.empty()) {
+    std::vector<Figure> over;
+    const std::vector<uint8_t> img = e.ds.image_bytes(e.index);
+    std::vector<float> pic(img.begin(), img.end());
+    const int cell = std::max(2, 224 / image_side);
+    over.push_back(train::heatmap(pic, image_side, image_side, cell, "the input", {"", "", 1, {}, {}, true}, 0, 255));
+    const int qr = static_cast<int>(order[e.query]);
+    for (int h = 0; h < H; ++h) {
+      std::vector<float> fold(static_cast<size_t>(image_side) * image_side, 0.0f);
+      for (int t = 0; t < T && t < static_cast<int>(order.size()); ++t) fold[order[t]] = a[(size_t(h) * T + e.query) * T + t];
+      over.push_back(train::heatmap(fold, image_side, image_side, cell,
+                                    "head " + std::to_string(h) + ": query pixel (" + std::to_string(qr % image_side) +
+                                        ", " + std::to_string(qr / image_side) + ")"));
+    }
+    return train::grid(over, static_cast<int>(over.size()) <= 5 ? static_cast<int>(over.size()) : 5);
+  }
+  std::vector<float> rows(static_cast<size_t>(H) * T);
+  for (int h = 0; h < H; ++h)
+    for (int t = 0; t < T; ++t) rows[size_t(h) * T + t] = a[(size_t(h) * T + e.query) * T + t];
+  std::vector<std::string> head_names;
+  for (int h = 0; h < H; ++h) head_names.push_back("head " + std::to_string(h));
+  const int cell = e.tokens.empty() ? std::max(1, 768 / T) : std::max(10, 768 / T);
+  return train::heatmap(rows, H, T, cell,
+                        "layer " + std::to_string(layer) + ": the weights of query " + std::to_string(e.query) +
+                            (e.tokens.empty() ? "" : " ('" + e.tokens[e.query] + "')") + " over the keys",
+                        {"key", "", 1, e.tokens, head_names});
+}
+
+// E_c of each head of the first layer (every layer has the same rates): the multiplier of the logits.
+Figure decay_kernels(const std::vector<double>& alphas, int T, int max_side) {
+  std::vector<Figure> kernels;
+  for (size_t h = 0; h < alphas.size(); ++h) {
+    int side = std::min<int>(T, max_side);
+    std::vector<float> e(size_t(side) * side, 0.0f);
+    double stride = double(T) / side;  // one row/column per `stride` positions
+    for (int i = 0; i < side; ++i)
+      for (int j = 0; j <= i; ++j) e[size_t(i) * side + j] = static_cast<float>(std::exp(-alphas[h] * (i - j) * stride));
+    kernels.push_back(train::heatmap(e, side, side, std::max(1, 256 / side),
+                                     "E_" + std::to_string(h) + " = exp(-alpha |i - j|), alpha " + fmt("%.3g", alphas[h]),
+                                     {"key position j", "query position i", stride, {}, {}}, 0, 1));
+  }
+  return train::grid(kernels, kernels.size() <= 4 ? static_cast<int>(kernels.size()) : static_cast<int>(kernels.size() + 1) / 2);
+}
+
+cli::Flags attn_flags() {
   cli::Flags f("lasgrad attn",
                "Draw a checkpoint's attention for one example: per layer a grid of every head's attention matrix\n"
                "(row = query position, column = key position; the weights after decay, softmax and smoothing,\n"
@@ -78,6 +157,13 @@ int cmd_attn(int argc, char** argv) {
       .option("max-tokens", "64", "label the axes with the tokens up to this length (else positions)")
       .option("device", "", "cpu or cuda; empty = the run's setting")
       .toggle("svg", "also write every figure as SVG beside its PNG");
+  return f;
+}
+
+}  // namespace
+
+int cmd_attn(int argc, char** argv) {
+  cli::Flags f = attn_flags();
   if (!f.parse(argc, argv)) return 0;
   if (f.str("out").empty()) throw cli::UsageError("--out DIR is required");
   const int64_t index = f.integer("index"), max_side = f.integer("max-side");
@@ -85,119 +171,53 @@ int cmd_attn(int argc, char** argv) {
   if (f.integer("query") < -1) throw cli::UsageError("--query must be a position >= 0, or -1 for the last, got " + f.str("query"));
   if (f.integer("max-tokens") < 0) throw cli::UsageError("--max-tokens must be >= 0, got " + f.str("max-tokens"));
   TrainedRun run = open_trained_run(f.str("checkpoint"), f);
-  data::Dataset* ds = run.data.get();
-  train::TaskModel* model = run.model.get();
-  if (index < 0 || index >= ds->size())
+  const data::Dataset& ds = *run.data;
+  if (index < 0 || index >= ds.size())
     throw cli::UsageError("--index " + std::to_string(index) + " is outside the " + f.str("split") + " split (" +
-                          std::to_string(ds->size()) + " examples)");
+                          std::to_string(ds.size()) + " examples)");
   data::Batch b;
   const int64_t rows[] = {index};
-  ds->make_batch(rows, false, b);
+  ds.make_batch(rows, false, b);
   const std::string out = f.str("out");
   fs::create_directories(out);
   // out/NAME.png, and out/NAME.svg with --svg; returns what it wrote.
+  std::vector<std::string> written;
   auto save = [&](const Figure& fig, const std::string& name) {
     const std::string png = out + "/" + name + ".png";
     train::write_png(png, fig);
-    if (!f.on("svg")) return png;
-    train::write_svg(out + "/" + name + ".svg", fig);
-    return png + " (and .svg)";
+    if (f.on("svg")) train::write_svg(out + "/" + name + ".svg", fig);
+    written.push_back(f.on("svg") ? png + " (and .svg)" : png);
   };
 
-  std::vector<Tensor> maps = model->attention_maps(b);
-  std::vector<std::vector<double>> alphas = model->alphas();
-  const int T = static_cast<int>(b.length), valid = b.lengths[0];
-  const int64_t query = f.integer("query") < 0 ? valid - 1 : f.integer("query");
-  if (query >= valid)
-    throw cli::UsageError("--query " + std::to_string(query) + " is past the example's " + std::to_string(valid) + " positions");
+  std::vector<Tensor> maps = run.model->attention_maps(b);
+  std::vector<std::vector<double>> alphas = run.model->alphas();
+  const int valid = b.lengths[0];
+  Example e{ds, index, static_cast<int>(b.length), f.integer("query") < 0 ? valid - 1 : f.integer("query"),
+            static_cast<int>(max_side), ds.token_texts(index)};
+  if (e.query >= valid)
+    throw cli::UsageError("--query " + std::to_string(e.query) + " is past the example's " + std::to_string(valid) + " positions");
   std::printf("example %lld of the %s split: length %d, label %d; query position %lld\n", (long long)index,
-              f.str("split").c_str(), valid, b.labels[0], (long long)query);
+              f.str("split").c_str(), valid, b.labels[0], (long long)e.query);
   // What the axes show: the tokens when the sequence is short enough to read, positions otherwise.
-  std::vector<std::string> tokens = ds->token_texts(index);
-  if (static_cast<int64_t>(tokens.size()) > f.integer("max-tokens")) tokens.clear();
-  tokens.resize(tokens.empty() ? 0 : T);
-  const std::vector<int32_t> order = ds->pixel_order();
-  const int image_side = ds->info().image_side;
-  std::vector<std::string> written;
+  if (static_cast<int64_t>(e.tokens.size()) > f.integer("max-tokens")) e.tokens.clear();
+  e.tokens.resize(e.tokens.empty() ? 0 : e.T);
   for (size_t l = 0; l < maps.size(); ++l) {
     const int H = static_cast<int>(maps[l].dim(0));
-    std::vector<float> a = maps[l].to_floats();
-    std::vector<Figure> heads;
-    for (int h = 0; h < H; ++h) {
-      int side = 0;
-      std::vector<float> m = shrink(a.data() + size_t(h) * T * T, T, static_cast<int>(max_side), side);
-      for (float& x : m) x = std::sqrt(std::max(0.0f, x));
-      int cell = tokens.empty() ? std::max(1, 256 / side) : std::max(6, 256 / side);
-      heads.push_back(train::heatmap(m, side, side, cell,
-                                     "layer " + std::to_string(l) + ", head " + std::to_string(h) + ": alpha " +
-                                         fmt("%.3g", alphas[l][h]) + ", sqrt(A)",
-                                     {"key", "query", double(T) / side, tokens, tokens}, 0, 1));
-    }
-    written.push_back(save(train::grid(heads, H <= 4 ? H : (H + 1) / 2), "attention_layer" + std::to_string(l)));
-
-    // The query's weights A[h, query, :] over the input.
-    std::vector<Figure> over;
-    if (image_side > 0 && !order.empty()) {
-      // Folded onto the image: step t's weight goes to the pixel it shows (psMNIST: through its permutation).
-      const std::vector<uint8_t> img = ds->image_bytes(index);
-      std::vector<float> pic(img.begin(), img.end());
-      const int cell = std::max(2, 224 / image_side);
-      over.push_back(train::heatmap(pic, image_side, image_side, cell, "the input", {"", "", 1, {}, {}, true}, 0, 255));
-      const int qr = static_cast<int>(order[query]);
-      for (int h = 0; h < H; ++h) {
-        std::vector<float> fold(static_cast<size_t>(image_side) * image_side, 0.0f);
-        for (int t = 0; t < T && t < static_cast<int>(order.size()); ++t) fold[order[t]] = a[(size_t(h) * T + query) * T + t];
-        over.push_back(train::heatmap(fold, image_side, image_side, cell,
-                                      "head " + std::to_string(h) + ": query pixel (" + std::to_string(qr % image_side) +
-                                          ", " + std::to_string(qr / image_side) + ")"));
-      }
-      written.push_back(save(train::grid(over, static_cast<int>(over.size()) <= 5 ? static_cast<int>(over.size()) : 5),
-                             "query_layer" + std::to_string(l)));
-    } else {
-      // Heads x positions: one row per head, the tokens (or positions) along the x axis.
-      std::vector<float> rows(static_cast<size_t>(H) * T);
-      for (int h = 0; h < H; ++h)
-        for (int t = 0; t < T; ++t) rows[size_t(h) * T + t] = a[(size_t(h) * T + query) * T + t];
-      std::vector<std::string> head_names;
-      for (int h = 0; h < H; ++h) head_names.push_back("head " + std::to_string(h));
-      const int cell = tokens.empty() ? std::max(1, 768 / T) : std::max(10, 768 / T);
-      written.push_back(save(train::heatmap(rows, H, T, cell,
-                                            "layer " + std::to_string(l) + ": the weights of query " + std::to_string(query) +
-                                                (tokens.empty() ? "" : " ('" + tokens[query] + "')") + " over the keys",
-                                            {"key", "", 1, tokens, head_names}),
-                             "query_layer" + std::to_string(l)));
-    }
+    const std::vector<float> a = maps[l].to_floats();
+    save(head_grid(e, a, H, l, alphas[l]), "attention_layer" + std::to_string(l));
+    save(query_weights(e, a, H, l), "query_layer" + std::to_string(l));
   }
-
-  // E_c of each head of the first layer (every layer has the same rates): the multiplier of the logits.
-  std::vector<Figure> kernels;
   std::ofstream txt(out + "/alphas.txt");
   for (size_t l = 0; l < alphas.size(); ++l) {
     txt << "layer " << l << ":";
     for (double a : alphas[l]) txt << " " << a;
     txt << "\n";
   }
-  for (size_t h = 0; h < alphas[0].size(); ++h) {
-    int side = std::min<int>(T, static_cast<int>(max_side));
-    std::vector<float> e(size_t(side) * side, 0.0f);
-    double stride = double(T) / side;  // one row/column per `stride` positions
-    for (int i = 0; i < side; ++i)
-      for (int j = 0; j <= i; ++j) e[size_t(i) * side + j] = static_cast<float>(std::exp(-alphas[0][h] * (i - j) * stride));
-    kernels.push_back(train::heatmap(e, side, side, std::max(1, 256 / side),
-                                     "E_" + std::to_string(h) + " = exp(-alpha |i - j|), alpha " + fmt("%.3g", alphas[0][h]),
-                                     {"key position j", "query position i", stride, {}, {}}, 0, 1));
-  }
-  written.push_back(save(train::grid(kernels, kernels.size() <= 4 ? static_cast<int>(kernels.size())
-                                                                   : static_cast<int>(kernels.size() + 1) / 2),
-                         "decay_kernels"));
+  save(decay_kernels(alphas[0], e.T, e.max_side), "decay_kernels");
   written.push_back(out + "/alphas.txt");
-
   std::string metrics = (fs::path(f.str("checkpoint")).parent_path() / "metrics.jsonl").string();
-  if (fs::exists(metrics)) {
-    written.push_back(save(curves(metrics), "curves"));
-  } else {
-    std::printf("no %s next to the checkpoint: no curves\n", metrics.c_str());
-  }
+  if (fs::exists(metrics)) save(curves(metrics), "curves");
+  else std::printf("no %s next to the checkpoint: no curves\n", metrics.c_str());
   for (const auto& p : written) std::printf("wrote %s\n", p.c_str());
   return 0;
 }

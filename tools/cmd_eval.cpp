@@ -47,12 +47,12 @@ int cmd_eval(int argc, char** argv) {
     throw cli::UsageError("--predictions " + predictions_path + " exists; give a new file (nothing was evaluated)");
   if (f.integer("batches") < 0) throw cli::UsageError("--batches must be >= 0 (0: the whole split), got " + f.str("batches"));
   TrainedRun run = open_trained_run(f.str("checkpoint"), f, f.integer("threads"));
-  const train::Config& c = run.checkpoint.config;
+  const train::RunSettings& c = run.checkpoint.settings;
   const bool keep = f.on("breakdown") || !predictions_path.empty();
   const data::Dataset& d = *run.data;
-  train::EvalResult r = train::evaluate(*run.model, d, train::train_settings(c).batch_size, f.integer("batches"), keep);
+  train::EvalResult r = train::evaluate(*run.model, d, c.train.batch_size, f.integer("batches"), keep);
   std::printf("%s (step %lld): %s split of %s: accuracy %.2f%%, loss %.4f, %lld examples\n", f.str("checkpoint").c_str(),
-              (long long)run.checkpoint.state.step, f.str("split").c_str(), c.str("task").c_str(), 100 * r.accuracy, r.loss,
+              (long long)run.checkpoint.state.step, f.str("split").c_str(), c.data.task.c_str(), 100 * r.accuracy, r.loss,
               (long long)r.examples);
   if (f.on("breakdown")) {
     std::vector<std::string> labels;

@@ -10,7 +10,7 @@
 #include "data/pathfinder_gen.h"
 #include "tools/cli.h"
 #include "tools/commands.h"
-#include "train/config.h"
+#include "train/settings.h"
 
 namespace lasgrad::tools {
 

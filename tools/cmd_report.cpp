@@ -16,7 +16,7 @@
 #include "tools/commands.h"
 #include "tools/report_page.h"
 #include "tools/trained_run.h"
-#include "train/config.h"
+#include "train/settings.h"
 #include "train/metrics.h"
 #include "train/sweep.h"
 
@@ -84,16 +84,16 @@ static json explore(TrainedRun& run, const std::string& checkpoint, const std::s
                     int64_t budget) {
   data::Dataset& ds = *run.data;
   train::TaskModel& model = *run.model;
-  const train::Config& c = run.checkpoint.config;
+  const AttentionSettings& a = run.checkpoint.settings.model.attention;
   json e;
   e["checkpoint"] = checkpoint;
   e["split"] = split;
   e["task"] = ds.info().name;
   e["classes"] = ds.num_classes();
   e["image_side"] = ds.info().image_side;
-  e["attention"] = c.str("attention");
-  e["pool"] = c.integer("pool");
-  e["kernel"] = train::smoothing_kernel(c);  // empty: the box of width pool
+  e["attention"] = name_of(kAttentionKinds, a.kind);
+  e["pool"] = a.P;
+  e["kernel"] = smoothing_weights(a.smoothing, a.P, a.sigma);  // empty: the box of width pool
   e["alphas"] = model.alphas();
   if (ds.info().image_side > 0) e["order"] = ds.pixel_order();
   e["examples"] = json::array();
@@ -160,6 +160,37 @@ bool is_report(const std::string& path) {
   return fs::is_regular_file(path) && data::read_file("report", path, head.size()) == head;
 }
 
+// A sweep's summary with every run's validation curve; `run_dir` gets the run to explore: --run, or the
+// first finished run.
+static json sweep_page(const std::string& dir, const std::string& run, std::string& run_dir) {
+  const std::string path = (fs::path(dir) / "summary.json").string();
+  json summary;
+  try {
+    summary = json::parse(data::read_file("sweep summary", path));
+  } catch (const json::exception& e) {
+    throw Error(path + ": not a sweep summary: " + e.what());
+  }
+  if (!summary.contains("runs") || !summary["runs"].is_array() || !summary.contains("groups"))
+    throw Error(path + ": not a sweep summary (no \"runs\" and \"groups\")");
+  json curves = json::array();
+  std::string first_done;
+  for (const json& r : summary["runs"]) {
+    const std::string rd = r.value("dir", "");
+    const fs::path metrics = fs::path(dir) / rd / "metrics.jsonl";
+    if (rd.empty() || !fs::exists(metrics)) continue;
+    const json rc = read_curves((fs::path(dir) / rd).string());
+    curves.push_back({{"dir", rd}, {"group", r.value("group", "")}, {"step", rc["val"]["step"]},
+                      {"accuracy", rc["val"]["accuracy"]}});
+    if (first_done.empty() && r.value("state", "") == "done") first_done = rd;
+  }
+  summary["curves"] = curves;
+  const std::string chosen = run.empty() ? first_done : run;
+  if (chosen.empty()) throw Error(path + ": no finished run to explore; --run names one");
+  run_dir = (fs::path(dir) / chosen).string();
+  if (!fs::exists(fs::path(run_dir) / "metrics.jsonl")) throw cli::UsageError("--run " + chosen + ": no run in " + run_dir);
+  return summary;
+}
+
 int cmd_report(int argc, char** argv) {
   std::string dir;
   if (argc >= 2 && argv[1][0] != '-') dir = argv[1], --argc, ++argv;
@@ -196,33 +227,8 @@ int cmd_report(int argc, char** argv) {
   page["source"] = dir;
   std::string run_dir = dir;
   if (fs::exists(fs::path(dir) / "summary.json")) {
-    const std::string path = (fs::path(dir) / "summary.json").string();
-    json summary;
-    try {
-      summary = json::parse(data::read_file("sweep summary", path));
-    } catch (const json::exception& e) {
-      throw Error(path + ": not a sweep summary: " + e.what());
-    }
-    if (!summary.contains("runs") || !summary["runs"].is_array() || !summary.contains("groups"))
-      throw Error(path + ": not a sweep summary (no \"runs\" and \"groups\")");
     page["kind"] = "sweep";
-    json curves = json::array();
-    std::string first_done;
-    for (const json& r : summary["runs"]) {
-      const std::string rd = r.value("dir", "");
-      const fs::path metrics = fs::path(dir) / rd / "metrics.jsonl";
-      if (rd.empty() || !fs::exists(metrics)) continue;
-      const json rc = read_curves((fs::path(dir) / rd).string());
-      curves.push_back({{"dir", rd}, {"group", r.value("group", "")}, {"step", rc["val"]["step"]},
-                        {"accuracy", rc["val"]["accuracy"]}});
-      if (first_done.empty() && r.value("state", "") == "done") first_done = rd;
-    }
-    summary["curves"] = curves;
-    page["sweep"] = summary;
-    const std::string chosen = f.str("run").empty() ? first_done : f.str("run");
-    if (chosen.empty()) throw Error(path + ": no finished run to explore; --run names one");
-    run_dir = (fs::path(dir) / chosen).string();
-    if (!fs::exists(fs::path(run_dir) / "metrics.jsonl")) throw cli::UsageError("--run " + chosen + ": no run in " + run_dir);
+    page["sweep"] = sweep_page(dir, f.str("run"), run_dir);
   } else if (fs::exists(fs::path(dir) / "metrics.jsonl")) {
     page["kind"] = "run";
     if (!f.str("run").empty()) throw cli::UsageError("--run picks a run of a sweep; " + dir + " is a run");

@@ -23,10 +23,11 @@ static volatile std::sig_atomic_t g_interrupted = 0;
 
 static std::string settings_help() {
   std::string s = "\n\nsettings for --set key=value (built-in defaults; the presets change many):\n";
-  const train::Config defaults;
-  for (const auto& e : defaults.entries()) {
-    std::string left = "  " + e.key + " = " + (e.value.empty() ? "\"\"" : e.value);
-    s += left + std::string(left.size() < 34 ? 34 - left.size() : 1, ' ') + e.help + "\n";
+  const train::RunSettings defaults;
+  for (const auto& row : train::setting_rows()) {
+    const std::string value = row.get(defaults);
+    std::string left = "  " + row.key + " = " + (value.empty() ? "\"\"" : value);
+    s += left + std::string(left.size() < 34 ? 34 - left.size() : 1, ' ') + row.help + "\n";
   }
   return s;
 }
@@ -43,7 +44,9 @@ static void clear_old_run(const std::string& run_dir) {
   if (fs::is_empty(attn)) fs::remove(attn);
 }
 
-int cmd_train(int argc, char** argv) {
+namespace {
+
+cli::Flags train_flags() {
   cli::Flags f("lasgrad train",
                "Train a transformer with softmax, LaS or LaS-Chunk attention on one task. The run directory gets\n"
                "config.toml (the resolved settings), metrics.jsonl, last.safetensors and best.safetensors; the\n"
@@ -62,107 +65,142 @@ int cmd_train(int argc, char** argv) {
       .toggle("overwrite", "replace the run already in --out (without it, a folder holding a run is refused)")
       .option("progress", "auto", "auto (a bar on a terminal, periodic lines otherwise), bar or lines")
       .option("device", "", "cpu or cuda (a build with CUDA and a GPU); empty = the setting (cpu), or the run's when resuming");
-  if (!f.parse(argc, argv)) return 0;
+  return f;
+}
 
-  train::Config c;
-  std::string run_dir = f.str("out"), resume = f.str("resume");
-  if (f.given("resume") && resume.empty()) throw cli::UsageError("--resume needs a checkpoint file, got ''");
-  if (f.given("resume") && f.given("config")) throw cli::UsageError("--config cannot be combined with --resume (the checkpoint holds the settings)");
-  if (!resume.empty()) {
-    for (const char* flag : {"task", "attention", "preset", "set"})
-      if (f.given(flag)) throw cli::UsageError("--" + std::string(flag) + " cannot be combined with --resume (the checkpoint holds the settings)");
-    const train::Checkpoint ck = train::load_checkpoint(resume);
-    c = ck.config;
-    // A moved data folder: the checkpoint's fingerprint of the data is checked against it when training resumes.
-    // A relative one given in another working folder is found where the run last saw it.
-    const std::string& then = ck.state.data_dir;
-    if (f.given("data")) {
-      c.set("data", f.str("data"));
-    } else if (!fs::is_directory(c.str("data")) && !then.empty() && fs::is_directory(then)) {
-      std::printf("data: %s is not a folder here; using %s, where the run last read it\n", c.str("data").c_str(), then.c_str());
-      c.set("data", then);
-    } else if (!fs::is_directory(c.str("data"))) {
-      throw Error("resume: the run's data folder " + c.str("data") + (then.empty() ? "" : " (" + then + ")") +
-                  " is not here; give --data DIR where its data is now");
-    }
-    if (run_dir.empty()) run_dir = fs::path(resume).parent_path().string();
-  } else {
-    if (f.given("config")) {
-      for (const char* flag : {"task", "attention", "preset"})
-        if (f.given(flag)) throw cli::UsageError("--" + std::string(flag) + " cannot be combined with --config (the file names it)");
-      c = train::config_from_toml(f.str("config"));
-    } else {
-      try {
-        c = train::preset(f.str("task"), f.str("attention"), f.str("preset"));
-      } catch (const Error& e) {
-        throw cli::UsageError(e.what());
-      }
-    }
-    if (f.given("data")) c.set("data", f.str("data"));
-    for (const auto& kv : f.all("set")) {
-      try {
-        train::apply_override(c, kv);
-      } catch (const Error& e) {
-        throw cli::UsageError(e.what());
-      }
-    }
-    train::validate(c);
-    if (run_dir.empty()) run_dir = "runs/" + c.str("task") + "-" + c.str("attention") + "-" + c.str("preset");
+// The settings a resume continues with: the checkpoint's, its data where it is now. A moved data folder:
+// the checkpoint's fingerprint of the data is checked against it when training resumes. A relative one
+// given in another working folder is found where the run last saw it.
+train::RunSettings resumed_settings(const cli::Flags& f, const std::string& resume) {
+  for (const char* flag : {"task", "attention", "preset", "set"})
+    if (f.given(flag)) throw cli::UsageError("--" + std::string(flag) + " cannot be combined with --resume (the checkpoint holds the settings)");
+  const train::Checkpoint ck = train::load_checkpoint(resume);
+  train::RunSettings c = ck.settings;
+  const std::string& then = ck.state.data_dir;
+  std::string& data = c.data.data;
+  if (f.given("data")) {
+    data = f.str("data");
+  } else if (!fs::is_directory(data) && !then.empty() && fs::is_directory(then)) {
+    std::printf("data: %s is not a folder here; using %s, where the run last read it\n", data.c_str(), then.c_str());
+    data = then;
+  } else if (!fs::is_directory(data)) {
+    throw Error("resume: the run's data folder " + data + (then.empty() ? "" : " (" + then + ")") +
+                " is not here; give --data DIR where its data is now");
   }
-  const std::string& mode = f.choice("progress", {"auto", "bar", "lines"});
-  if (f.given("device")) c.set("device", f.choice("device", {"cpu", "cuda"}));
-  train::run_device(c);  // a device that cannot be used here fails before the data is read
-  if (f.on("overwrite") && !resume.empty()) throw cli::UsageError("--overwrite cannot be combined with --resume");
-  if (f.on("allow-gaps") && resume.empty()) throw cli::UsageError("--allow-gaps goes with --resume");
-  // The run directory belongs to this process (rank 0 of a data-parallel job, which alone writes it)
-  // until it exits; an earlier run there is kept unless asked.
-  train::Group& group = train::Group::world();
-  std::optional<DirLock> lock;
-  if (group.root()) lock.emplace(run_dir, "lock", "run directory " + run_dir);
-  if (resume.empty() && group.root()) {
+  return c;
+}
+
+// The settings a new run starts from: a preset or a config.toml, then --data and --set.
+train::RunSettings new_settings(const cli::Flags& f) {
+  train::RunSettings c;
+  if (f.given("config")) {
+    for (const char* flag : {"task", "attention", "preset"})
+      if (f.given(flag)) throw cli::UsageError("--" + std::string(flag) + " cannot be combined with --config (the file names it)");
+    c = train::settings_from_toml(f.str("config"));
+  } else {
+    try {
+      c = train::preset(f.str("task"), f.str("attention"), f.str("preset"));
+    } catch (const Error& e) {
+      throw cli::UsageError(e.what());
+    }
+  }
+  if (f.given("data")) c.data.data = f.str("data");
+  for (const auto& kv : f.all("set")) {
+    try {
+      train::apply_override(c, kv);
+    } catch (const Error& e) {
+      throw cli::UsageError(e.what());
+    }
+  }
+  train::validate(c);
+  return c;
+}
+
+// The run directory of a new run: an earlier run there is kept unless --overwrite. A resume into another
+// folder takes the run's log, settings and best checkpoint along, so that the curves continue and the
+// test at the end finds best.safetensors. Rank 0 only.
+void prepare_run_dir(const std::string& run_dir, const std::string& resume, bool overwrite) {
+  if (resume.empty()) {
     const std::string held = train::run_in(run_dir), last = (fs::path(run_dir) / "last.safetensors").string();
     // --resume is suggested only where it can continue something: a checkpoint of an unfinished run.
     const bool resumable = held.rfind("a partial run", 0) == 0;
-    if (!held.empty() && !f.on("overwrite"))
+    if (!held.empty() && !overwrite)
       throw Error("run directory " + run_dir + " already holds " + held + "; " +
                   (resumable ? "continue it with --resume " + last + ", " : "") +
                   "replace it with --overwrite, or give another --out");
     if (!held.empty()) clear_old_run(run_dir);
+    return;
   }
-  // A resume into another folder takes the run's log, settings and best checkpoint along, so that the
-  // curves continue and the test at the end finds best.safetensors.
   const fs::path from = fs::path(resume).parent_path();
-  if (!resume.empty() && group.root() && train::run_in(run_dir).empty() &&
-      !fs::equivalent(fs::absolute(from.empty() ? "." : from), fs::absolute(run_dir))) {
-    for (const char* name : {"config.toml", "metrics.jsonl", "best.safetensors"})
-      if (fs::exists(from / name)) {
-        fs::copy_file(from / name, fs::path(run_dir) / name);
-        std::printf("resume: copied %s into %s\n", (from / name).string().c_str(), run_dir.c_str());
-      }
-  }
+  if (!train::run_in(run_dir).empty() || fs::equivalent(fs::absolute(from.empty() ? "." : from), fs::absolute(run_dir)))
+    return;
+  for (const char* name : {"config.toml", "metrics.jsonl", "best.safetensors"})
+    if (fs::exists(from / name)) {
+      fs::copy_file(from / name, fs::path(run_dir) / name);
+      std::printf("resume: copied %s into %s\n", (from / name).string().c_str(), run_dir.c_str());
+    }
+}
+
+// Schedulers and `timeout` send SIGTERM: it checkpoints and stops like Ctrl-C. Over several ranks
+// without SA_RESTART: Ctrl-C on mpirun stops its reading of the ranks' output, then sends them SIGTERM
+// and, a second later, SIGKILL; a rank blocked writing a progress line must return from that write to
+// checkpoint. One process restarts interrupted calls, so no read or write fails on a signal.
+void catch_stop_signals(bool several_ranks) {
+  struct sigaction stop_action {};
+  stop_action.sa_handler = [](int) { g_interrupted = 1; };
+  stop_action.sa_flags = several_ranks ? 0 : SA_RESTART;
+  sigemptyset(&stop_action.sa_mask);
+  for (int sig : {SIGINT, SIGTERM}) sigaction(sig, &stop_action, nullptr);
+}
+
+// The result, beside chance and the majority class (the most frequent test label's share).
+void print_result(const train::TrainResult& r, const data::Dataset& test, const std::string& run_dir) {
+  std::vector<int64_t> count(static_cast<size_t>(test.num_classes()), 0);
+  for (int64_t i = 0; i < test.size(); ++i) ++count[test.label(i)];
+  double majority = double(*std::max_element(count.begin(), count.end())) / double(test.size());
+  std::printf("\nbest validation accuracy %.2f%% at step %lld\n", 100 * r.best_val, (long long)r.best_step);
+  std::printf("test accuracy %.2f%% (loss %.4f, %lld examples) of %s/best.safetensors; chance %.1f%%, majority class %.1f%%\n",
+              100 * r.test.accuracy, r.test.loss, (long long)r.test.examples, run_dir.c_str(), 100.0 / test.num_classes(),
+              100 * majority);
+}
+
+}  // namespace
+
+int cmd_train(int argc, char** argv) {
+  cli::Flags f = train_flags();
+  if (!f.parse(argc, argv)) return 0;
+  std::string run_dir = f.str("out"), resume = f.str("resume");
+  if (f.given("resume") && resume.empty()) throw cli::UsageError("--resume needs a checkpoint file, got ''");
+  if (f.given("resume") && f.given("config")) throw cli::UsageError("--config cannot be combined with --resume (the checkpoint holds the settings)");
+  train::RunSettings c = resume.empty() ? new_settings(f) : resumed_settings(f, resume);
+  if (run_dir.empty())
+    run_dir = resume.empty() ? "runs/" + c.data.task + "-" + name_of(kAttentionKinds, c.model.attention.kind) + "-" + c.data.preset
+                             : fs::path(resume).parent_path().string();
+  const std::string& mode = f.choice("progress", {"auto", "bar", "lines"});
+  if (f.given("device")) c.run.device = parse_device(f.choice("device", {"cpu", "cuda"}), "--device");
+  train::run_device(c);  // a device that cannot be used here fails before the data is read
+  if (f.on("overwrite") && !resume.empty()) throw cli::UsageError("--overwrite cannot be combined with --resume");
+  if (f.on("allow-gaps") && resume.empty()) throw cli::UsageError("--allow-gaps goes with --resume");
+  // The run directory belongs to this process (rank 0 of a data-parallel job, which alone writes it)
+  // until it exits.
+  train::Group& group = train::Group::world();
+  std::optional<DirLock> lock;
+  if (group.root()) lock.emplace(run_dir, "lock", "run directory " + run_dir);
+  if (group.root()) prepare_run_dir(run_dir, resume, f.on("overwrite"));
 
   auto tr = train::open_split(c, data::Split::Train), va = train::open_split(c, data::Split::Val),
        te = train::open_split(c, data::Split::Test);
   if (group.root()) {
     for (const auto* d : {tr.get(), va.get(), te.get()})
       for (const auto& note : d->notes()) std::printf("data: %s\n", note.c_str());
-    std::printf("task %s: %lld train, %lld val, %lld test examples, %d classes, length %lld\n", c.str("task").c_str(),
+    std::printf("task %s: %lld train, %lld val, %lld test examples, %d classes, length %lld\n", c.data.task.c_str(),
                 (long long)tr->size(), (long long)va->size(), (long long)te->size(), tr->num_classes(),
                 (long long)tr->max_length());
   }
   auto model = train::build_model(c, tr->info());
   if (group.root()) std::printf("run directory %s%s\n", run_dir.c_str(),
                                 group.size() > 1 ? (" (rank 0 of " + std::to_string(group.size()) + ")").c_str() : "");
-
-  // Schedulers and `timeout` send SIGTERM: it checkpoints and stops like Ctrl-C. Over several ranks
-  // without SA_RESTART: Ctrl-C on mpirun stops its reading of the ranks' output, then sends them
-  // SIGTERM and, a second later, SIGKILL; a rank blocked writing a progress line must return from that
-  // write to checkpoint. One process restarts interrupted calls, so no read or write fails on a signal.
-  struct sigaction stop_action {};
-  stop_action.sa_handler = [](int) { g_interrupted = 1; };
-  stop_action.sa_flags = group.size() > 1 ? 0 : SA_RESTART;
-  sigemptyset(&stop_action.sa_mask);
-  for (int sig : {SIGINT, SIGTERM}) sigaction(sig, &stop_action, nullptr);
+  catch_stop_signals(group.size() > 1);
   train::TrainOptions o;
   o.run_dir = run_dir;
   o.resume = resume;
@@ -173,16 +211,7 @@ int cmd_train(int argc, char** argv) {
   std::signal(SIGINT, SIG_DFL);
   std::signal(SIGTERM, SIG_DFL);
   if (r.interrupted) return 130;
-  if (!group.root()) return 0;
-
-  // Chance: the most frequent test label's share (what always guessing it scores).
-  std::vector<int64_t> count(static_cast<size_t>(te->num_classes()), 0);
-  for (int64_t i = 0; i < te->size(); ++i) ++count[te->label(i)];
-  double majority = double(*std::max_element(count.begin(), count.end())) / double(te->size());
-  std::printf("\nbest validation accuracy %.2f%% at step %lld\n", 100 * r.best_val, (long long)r.best_step);
-  std::printf("test accuracy %.2f%% (loss %.4f, %lld examples) of %s/best.safetensors; chance %.1f%%, majority class %.1f%%\n",
-              100 * r.test.accuracy, r.test.loss, (long long)r.test.examples, run_dir.c_str(), 100.0 / te->num_classes(),
-              100 * majority);
+  if (group.root()) print_result(r, *te, run_dir);
   return 0;
 }
 

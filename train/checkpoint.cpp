@@ -38,7 +38,7 @@ static bool all_finite(const Tensor& host) {
   return true;
 }
 
-void save_checkpoint(const std::string& path, const Module& model, const Adam* optimizer, const Config& config,
+void save_checkpoint(const std::string& path, const Module& model, const Adam* optimizer, const RunSettings& settings,
                      const TrainState& s) {
   NamedTensors tensors;
   for (auto& [name, t] : model.named_parameters()) tensors.emplace_back("model." + name, t);
@@ -65,7 +65,7 @@ void save_checkpoint(const std::string& path, const Module& model, const Adam* o
       {"data_dir", s.data_dir},
       {"ranks", std::to_string(s.ranks)},
   };
-  for (const auto& e : config.entries()) meta["config." + e.key] = e.value;
+  for (const auto& [key, value] : setting_values(settings)) meta["config." + key] = value;
   for (const auto& [name, t] : tensors) {
     const Tensor host = t.to(Device::CPU);
     if (!all_finite(host))
@@ -74,6 +74,23 @@ void save_checkpoint(const std::string& path, const Module& model, const Adam* o
     meta["checksum." + name] = checksum(host);
   }
   save_safetensors(path, tensors, meta);
+}
+
+// The tensors: each as written (checkpoints written before checksums were stored have none), finite.
+static void check_tensors(const SafeTensors& file, const std::string& path) {
+  const auto& meta = file.metadata;
+  size_t sums = 0;
+  for (const auto& [key, value] : meta) sums += key.rfind("checksum.", 0) == 0;
+  for (const auto& [name, t] : file.tensors) {
+    if (sums > 0) {
+      auto it = meta.find("checksum." + name);
+      if (it == meta.end()) throw Error(path + ": " + name + " has no checksum in __metadata__ (the file was altered)");
+      if (it->second != checksum(t))
+        throw Error(path + ": " + name + " does not match its checksum (its bytes were altered or corrupted)");
+    }
+    if (!all_finite(t)) throw Error(path + ": " + name + " holds NaN or Inf values");
+  }
+  if (sums > file.tensors.size()) throw Error(path + ": __metadata__ holds checksums of tensors the file lacks");
 }
 
 Checkpoint load_checkpoint(const std::string& path) {
@@ -135,29 +152,17 @@ Checkpoint load_checkpoint(const std::string& path) {
   // GPU training: the CPU), smoothing and sigma (before other kernels: the box). Any other gap is refused.
   static const std::map<std::string, std::string> added = {{"device", "cpu"}, {"smoothing", "box"}, {"sigma", "0"}};
   std::map<std::string, std::string> values;
-  for (const auto& e : c.config.entries()) {
-    auto old = added.find(e.key);
-    values[e.key] = old != added.end() && !meta.count("config." + e.key) ? old->second : get("config." + e.key);
+  for (const auto& row : setting_rows()) {
+    auto old = added.find(row.key);
+    values[row.key] = old != added.end() && !meta.count("config." + row.key) ? old->second : get("config." + row.key);
   }
-  c.config.set_all(values);
   try {
-    validate(c.config);
+    c.settings = settings_from_values(values);
+    validate(c.settings);
   } catch (const Error& e) {
     throw Error(path + ": the settings it holds are not valid: " + e.what());
   }
-  // The tensors: each as written (checkpoints written before checksums were stored have none), finite.
-  size_t sums = 0;
-  for (const auto& [key, value] : meta) sums += key.rfind("checksum.", 0) == 0;
-  for (const auto& [name, t] : c.file.tensors) {
-    if (sums > 0) {
-      auto it = meta.find("checksum." + name);
-      if (it == meta.end()) throw Error(path + ": " + name + " has no checksum in __metadata__ (the file was altered)");
-      if (it->second != checksum(t))
-        throw Error(path + ": " + name + " does not match its checksum (its bytes were altered or corrupted)");
-    }
-    if (!all_finite(t)) throw Error(path + ": " + name + " holds NaN or Inf values");
-  }
-  if (sums > c.file.tensors.size()) throw Error(path + ": __metadata__ holds checksums of tensors the file lacks");
+  check_tensors(c.file, path);
   return c;
 }
 

@@ -14,7 +14,7 @@
 
 #include "engine/safetensors.h"
 #include "layers/module.h"
-#include "train/config.h"
+#include "train/settings.h"
 #include "train/optim.h"
 #include "train/schedule.h"
 
@@ -41,12 +41,12 @@ struct TrainState {
   int64_t ranks = 1;
 };
 
-void save_checkpoint(const std::string& path, const Module& model, const Adam* optimizer, const Config& config,
+void save_checkpoint(const std::string& path, const Module& model, const Adam* optimizer, const RunSettings& settings,
                      const TrainState& state);
 
 struct Checkpoint {
   SafeTensors file;
-  Config config;
+  RunSettings settings;
   TrainState state;
 };
 // Reads and checks a checkpoint: a truncated or corrupt file, or one that is not a lasgrad checkpoint,

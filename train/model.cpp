@@ -1,4 +1,4 @@
-// build_model: the configuration's keys mapped onto models/model.h's ModelConfig, and a host batch
+// build_model: the run settings' model with the task's facts (models/model.h's ModelConfig), and a host batch
 // mapped onto ModelInput.
 #include "train/model.h"
 
@@ -6,35 +6,15 @@
 
 namespace lasgrad::train {
 
-ModelConfig model_config(const Config& c, const data::TaskInfo& info) {
+ModelConfig model_config(const RunSettings& s, const data::TaskInfo& info) {
   ModelConfig m;
+  static_cast<ModelSettings&>(m) = s.model;
   m.pixels = info.pixels;
   m.vocab = info.pixels ? 0 : info.vocab_size;
   m.classes = info.num_classes;
-  m.max_len = sequence_length(c);
+  m.max_len = sequence_length(s);
   m.retrieval = info.pair;
-  m.width = c.integer("width");
-  m.layers = c.integer("layers");
-  m.expand = c.integer("expand");
-  m.norm = c.str("norm") == "batch" ? NormKind::Batch : NormKind::Layer;
-  m.prenorm = c.flag("prenorm");
-  m.positions = c.str("pos") == "sinusoidal";
-  m.dropout = c.number("dropout");
-  m.seed = static_cast<uint64_t>(c.integer("seed"));
-  AttentionSettings& a = m.attention;
-  a.kind = parse_attention_kind(c.str("attention"));
-  a.causal = c.flag("causal");
-  a.heads = c.integer("heads");
-  a.B = c.number("decay_max");
-  a.alpha_min = c.number("alpha_min");
-  a.alphas = c.numbers("alphas");
-  if (a.alphas.size() == 1) a.alphas.assign(static_cast<size_t>(a.heads), a.alphas[0]);  // one rate for every head
-  a.P = c.integer("pool");
-  a.kernel = smoothing_kernel(c);
-  a.strict_causal = c.flag("strict_causal");
-  a.C = c.integer("chunk");
-  a.fused = c.flag("fused");
-  a.max_len = m.max_len;
+  m.seed = static_cast<uint64_t>(s.train.seed);
   return m;
 }
 
@@ -92,9 +72,9 @@ class LasTaskModel : public TaskModel {
   Device device_;
 };
 
-std::unique_ptr<TaskModel> build_model(const Config& config, const data::TaskInfo& info) {
-  const Device device = run_device(config);  // before building: a device that cannot be used fails fast
-  return std::make_unique<LasTaskModel>(make_model(model_config(config, info)), device);
+std::unique_ptr<TaskModel> build_model(const RunSettings& settings, const data::TaskInfo& info) {
+  const Device device = run_device(settings);  // before building: a device that cannot be used fails fast
+  return std::make_unique<LasTaskModel>(make_model(model_config(settings, info)), device);
 }
 
 }  // namespace lasgrad::train

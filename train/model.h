@@ -7,17 +7,12 @@
 
 #include "data/dataset.h"
 #include "layers/module.h"
-#include "train/config.h"
-
-namespace lasgrad {
-struct ModelConfig;
-}
+#include "train/settings.h"
 
 namespace lasgrad::train {
 
-// The model settings of `config` for a task (its classes, vocabulary and length from `info`), typed:
-// the keys mapped onto models/model.h's ModelConfig.
-ModelConfig model_config(const Config& config, const data::TaskInfo& info);
+// The model of `settings` for a task: its classes, vocabulary and length from `info`.
+ModelConfig model_config(const RunSettings& settings, const data::TaskInfo& info);
 
 class TaskModel {
  public:
@@ -36,9 +31,9 @@ class TaskModel {
   virtual std::vector<std::vector<double>> alphas() const = 0;
 };
 
-// The model of `config` for the task described by `info`, weights drawn from config's seed (on the
+// The model of `settings` for the task described by `info`, weights drawn from the settings' seed (on the
 // CPU, so every device starts from the same numbers), then moved to the setting `device`; throws Error
 // when that device cannot be used here.
-std::unique_ptr<TaskModel> build_model(const Config& config, const data::TaskInfo& info);
+std::unique_ptr<TaskModel> build_model(const RunSettings& settings, const data::TaskInfo& info);
 
 }  // namespace lasgrad::train

@@ -13,16 +13,18 @@
 #include <vector>
 
 #include "engine/backend.h"
+#include "engine/names.h"
 #include "layers/module.h"
 
 namespace lasgrad::train {
 
 struct AdamConfig {
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
-  double weight_decay = 0.0;
+  double weight_decay = 0.01;  // torch.optim.AdamW's default, and the run settings'
   // true: AdamW, p -= lr * wd * p before the Adam step (decoupled). false: Adam, g += wd * p (L2).
   bool decoupled = true;
 };
+inline constexpr EnumName<bool> kOptimizerNames[] = {{true, "adamw"}, {false, "adam"}};
 
 // One fused update in place through the tensors' backend (Backend::adam, AdamStep in engine/backend.h):
 // p, g, m, v of one shape, floating dtype and device; throws Error naming what differs.

@@ -152,9 +152,9 @@ std::vector<RunPlan> expand(const SweepSpec& spec) {
         for (const auto& [k, v] : r.settings)
           if (k == "attention") attention = v;
         try {
-          r.config = preset(spec.task, attention, spec.preset);
-          for (const auto& [k, v] : r.settings) r.config.set(k, v);
-          validate(r.config);
+          r.resolved = preset(spec.task, attention, spec.preset);
+          for (const auto& [k, v] : r.settings) set_setting(r.resolved, k, v);
+          validate(r.resolved);
         } catch (const Error& e) {
           throw Error("sweep: run " + r.dir + ": " + e.what());
         }
@@ -297,8 +297,8 @@ Figure val_curves(const std::vector<GroupSummary>& groups, const std::vector<Run
 
 }  // namespace
 
-std::vector<Baseline> test_baselines(const Config& config) {
-  const auto train = open_split(config, data::Split::Train), test = open_split(config, data::Split::Test);
+std::vector<Baseline> test_baselines(const RunSettings& settings) {
+  const auto train = open_split(settings, data::Split::Train), test = open_split(settings, data::Split::Test);
   const data::BaselineScore s = data::score_baselines(data::fit_baselines(*train), *test);
   std::vector<Baseline> out = {{"majority class", s.majority}};
   if (s.root_rule) out.push_back({"root-operator rule", *s.root_rule});

@@ -17,7 +17,7 @@
 #include <utility>
 #include <vector>
 
-#include "train/config.h"
+#include "train/settings.h"
 #include "train/stats.h"
 
 namespace lasgrad::train {
@@ -56,7 +56,7 @@ struct RunPlan {
   int64_t seed = 0;
   std::string dir;    // "<group>/seed<N>", relative to the sweep folder
   Settings settings;  // what the run sets over its preset: data, the sweep's sets, the variant, the grid point, seed
-  Config config;      // the resolved, validated settings
+  RunSettings resolved;  // the resolved, validated settings
 };
 
 // Every run of the spec in order: groups (variants, then grid points) outer, seeds inner. Throws Error
@@ -104,9 +104,9 @@ struct Baseline {
   std::string name;
   double accuracy;
 };
-// The baselines of the task and data of `config`, fitted on its training split and scored on its test
+// The baselines of the task and data of `settings`, fitted on its training split and scored on its test
 // split: the majority class and, for ListOps, the root-operator rule. Throws what opening the data throws.
-std::vector<Baseline> test_baselines(const Config& config);
+std::vector<Baseline> test_baselines(const RunSettings& settings);
 
 // summary.md, summary.json, summary.png and summary.svg in `sweep_dir`, each written whole and renamed into place.
 // `command` is the command line that reproduces the sweep; `spec_text` the spec file's text, if any;

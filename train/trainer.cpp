@@ -28,29 +28,6 @@ namespace lasgrad::train {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
-TrainSettings train_settings(const Config& c) {
-  TrainSettings s;
-  s.adam = {c.number("beta1"), c.number("beta2"), c.number("eps"), c.number("weight_decay"), c.str("optimizer") == "adamw"};
-  s.no_decay = c.list("no_decay");
-  s.lr = c.number("lr");
-  s.clip = c.number("clip");
-  s.schedule = c.str("schedule");
-  s.warmup = c.integer("warmup");
-  s.min_lr = c.number("min_lr");
-  s.plateau_factor = c.number("plateau_factor");
-  s.plateau_patience = c.integer("plateau_patience");
-  s.batch_size = c.integer("batch_size");
-  s.accum = c.integer("accum");
-  s.epochs = c.integer("epochs");
-  s.steps = c.integer("steps");
-  s.eval_every = c.integer("eval_every");
-  s.eval_batches = c.integer("eval_batches");
-  s.log_every = c.integer("log_every");
-  s.seed = static_cast<uint64_t>(c.integer("seed"));
-  s.threads = c.integer("threads");
-  return s;
-}
-
 int usable_threads(int64_t threads) {
   const int n = data::worker_threads(threads);
   static bool said = false;
@@ -60,26 +37,26 @@ int usable_threads(int64_t threads) {
   return n;
 }
 
-data::Options data_options(const Config& c) {
+data::Options data_options(const RunSettings& c) {
   data::Options o;
-  o.max_length = c.integer("max_length");
-  o.split_seed = static_cast<uint64_t>(c.integer("split_seed"));
-  o.pixel_scale = c.str("pixel_scale") == "raw" ? data::Pixels::Raw : data::Pixels::Unit;
-  o.difficulty = c.str("difficulty");
-  o.permutation = c.str("permutation");
+  o.max_length = c.data.max_length;
+  o.split_seed = static_cast<uint64_t>(c.data.split_seed);
+  o.pixel_scale = c.data.pixel_scale;
+  o.difficulty = c.data.difficulty;
+  o.permutation = c.data.permutation;
   o.permutation_seed = o.split_seed;  // a property of the data, not of the run
   return o;
 }
 
-std::unique_ptr<data::Dataset> open_split(const Config& c, data::Split split) {
-  const std::string& dir = c.str("data");
+std::unique_ptr<data::Dataset> open_split(const RunSettings& c, data::Split split) {
+  const std::string& dir = c.data.data;
   if (dir.empty()) throw Error("no data folder: give --data DIR (or --set data=DIR)");
   if (fs::exists(dir) && !fs::is_directory(dir)) throw Error("data folder " + dir + " is a file, not a folder");
   if (!fs::is_directory(dir)) throw Error("data folder " + dir + " does not exist");
-  auto d = data::open_task(c.str("task"), dir, split, data_options(c));
+  auto d = data::open_task(c.data.task, dir, split, data_options(c));
   // Refused here, when the data is opened, not as an internal error mid-run or after the whole training.
   if (d->size() == 0)
-    throw Error("the " + std::string(data::split_name(split)) + " split of " + c.str("task") + " in " + dir +
+    throw Error("the " + std::string(data::split_name(split)) + " split of " + c.data.task + " in " + dir +
                 " has no examples");
   return d;
 }
@@ -222,14 +199,6 @@ std::string parameter_checksum(const Module& m) {
 
 }  // namespace
 
-// A metrics value: JSON has no inf or nan (an overflowed gradient norm), so those are written as null.
-static std::string fmt(const char* f, double v) {
-  if (!std::isfinite(v)) return "null";
-  char buf[64];
-  std::snprintf(buf, sizeof buf, f, v);
-  return buf;
-}
-
 static std::string clock_str(double seconds) {
   int64_t s = std::isfinite(seconds) ? static_cast<int64_t>(seconds) : 0;
   char buf[32];
@@ -367,291 +336,429 @@ class ThreadChooser {
 
 }  // namespace
 
-TrainResult fit(TaskModel& model, const Config& c, const Splits& data, const TrainOptions& o) {
-  if (!data.train || !data.val || !data.test) throw Error("fit: the train, val and test splits are all needed");
-  // c is read once, here; below it is only recorded (config.toml, checkpoints), named in messages and
-  // compared across ranks.
-  const TrainSettings s = train_settings(c);
-  ThreadChooser threads(usable_threads(s.threads));
-  omp_set_num_threads(threads.threads());
-  // Data-parallel ranks (train/group.h): each takes its share of every global batch of batch_size x
-  // ranks examples, the gradients are summed in one all-reduce, and every rank takes the same step.
-  Group& g = Group::world();
-  const int64_t ranks = g.size();
-  const bool quiet = o.quiet || !g.root();  // rank 0 alone prints and writes the run's files
-  g.check_same("settings", c.toml());
-  Module& m = model.module();
+namespace {
+
+// One metrics.jsonl line: the fields in order, as `{"key": value, ...}` (the layout scripts grep), each
+// value written by nlohmann-json; JSON has no inf or nan (an overflowed gradient norm): those are null.
+std::string metrics_line(const nlohmann::ordered_json& fields) {
+  std::string out;
+  for (const auto& [key, value] : fields.items())
+    out += (out.empty() ? "{" : ", ") + nlohmann::json(key).dump() + ": " + value.dump();
+  return out + "}";
+}
+
+// v rounded to `digits` significant digits (the precision a metrics line keeps).
+double rounded(double v, int digits) {
+  if (!std::isfinite(v)) return v;
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*g", digits, v);
+  return std::strtod(buf, nullptr);
+}
+
+// Seconds to the millisecond.
+double millis(double seconds) { return std::round(seconds * 1000) / 1000; }
+
+// What one optimizer step measured on this rank (summed over the ranks before it is used).
+struct StepParts {
+  double loss = 0;        // the mean loss over the micro-batches, weighted by this rank's share
+  double correct = 0, examples = 0;
+  double bad_micro = 0;   // the first micro-batch whose loss was not finite (1-based); 0: none
+};
+
+// A run of fit: the set-up, then the loop's named parts. Rank 0 alone prints and writes the run's files.
+class Training {
+ public:
+  Training(TaskModel& model, const RunSettings& c, const Splits& data, const TrainOptions& o);
+  void resume_or_start();
+  bool running() const { return st_.step < total_; }
+  StepParts forward_backward();
+  void update(StepParts& parts, double lr);
+  bool asked_to_stop();
+  void log(const StepParts& parts, double lr, bool print);
+  void evaluate_and_checkpoint(bool print);
+  bool due_for_eval() const { return st_.step % eval_every_ == 0 || st_.step == total_; }
+  void checkpoint(const std::string& path);
+  TrainResult finish(bool interrupted);
+  double lr() const { return sched_.lr(st_.step); }
+  double step_seconds_done(Clock::time_point t0) {
+    const double dt = std::chrono::duration<double>(Clock::now() - t0).count();
+    threads_.step_done(dt);
+    return dt;
+  }
+
+  const std::string last, best;
+
+ private:
+  void start_fresh();
+  void resume();
+  void mend_metrics();
+  void announce() const;
+  void emit(const nlohmann::ordered_json& fields);
+  Error halt(const std::string& what);
+  std::string last_good() const;
+  void progress_bar(double step_loss) const;
+
+  TaskModel& model_;
+  Module& m_;
+  const RunSettings& c_;
+  const TrainSettings& s_;
+  const Splits& data_;
+  const TrainOptions& o_;
+  Group& g_ = Group::world();
+  const int64_t ranks_ = g_.size();
+  const bool quiet_;
+  ThreadChooser threads_;
+  std::shared_ptr<BatchNorm::Sync> bn_sync_;
+  Adam opt_;
+  data::BatchIterator it_;
+  const int64_t per_epoch_, total_, eval_every_;
+  Schedule sched_;
+  const std::string metrics_path_, fingerprint_;
+  TrainState st_;
+  std::ofstream metrics_;
+  data::Batch batch_;
+  TrainResult res_;
+  const Clock::time_point t0_ = Clock::now();
+  Clock::time_point window_t0_ = t0_;
+  int64_t first_ = 0;   // the step this process started from
+  double norm_ = 0;     // the last step's gradient norm
+};
+
+ScheduleConfig schedule_of(const TrainSettings& s, int64_t total) {
+  ScheduleConfig out = s.schedule;
+  out.total = total;
+  return out;
+}
+
+Training::Training(TaskModel& model, const RunSettings& c, const Splits& data, const TrainOptions& o)
+    : last(o.run_dir + "/last.safetensors"),
+      best(o.run_dir + "/best.safetensors"),
+      model_(model),
+      m_(model.module()),
+      c_(c),
+      s_(c.train),
+      data_(data),
+      o_(o),
+      quiet_(o.quiet || !g_.root()),
+      threads_(usable_threads(c.run.threads)),
+      bn_sync_(std::make_shared<BatchNorm::Sync>(BatchNorm::Sync{.replicas = &g_})),
+      opt_(m_.named_parameters(), s_.adam, s_.no_decay),
+      // Data-parallel ranks (train/group.h): each takes its share of every global batch of batch_size x
+      // ranks examples, the gradients are summed in one all-reduce, and every rank takes the same step.
+      it_(*data.train, {.batch_size = s_.batch_size * ranks_, .shuffle = true, .seed = static_cast<uint64_t>(s_.seed)}),
+      per_epoch_(std::max<int64_t>(1, it_.batches_per_epoch() / s_.accum)),
+      total_(s_.steps > 0 ? s_.steps : s_.epochs * per_epoch_),
+      eval_every_(s_.eval_every > 0 ? s_.eval_every : per_epoch_),
+      sched_(schedule_of(s_, total_)),
+      metrics_path_(o.run_dir + "/metrics.jsonl"),
+      fingerprint_(data_fingerprint(data)) {
+  omp_set_num_threads(threads_.threads());
+  g_.check_same("settings", settings_toml(c));
   // Over ranks, BatchNorm takes its batch statistics over every rank's rows (synchronised BatchNorm).
-  auto bn_sync = std::make_shared<BatchNorm::Sync>(BatchNorm::Sync{.replicas = &g});
-  if (ranks > 1)
-    m.apply([&](Module& x) {
-      if (auto* bn = dynamic_cast<BatchNorm*>(&x)) bn->sync = bn_sync;
+  if (ranks_ > 1)
+    m_.apply([&](Module& x) {
+      if (auto* bn = dynamic_cast<BatchNorm*>(&x)) bn->sync = bn_sync_;
     });
-  const int64_t batch_size = s.batch_size, accum = s.accum;
-  Adam opt(m.named_parameters(), s.adam, s.no_decay);
-  data::BatchIterator it(*data.train, {.batch_size = batch_size * ranks, .shuffle = true, .seed = s.seed});
-  const int64_t per_epoch = std::max<int64_t>(1, it.batches_per_epoch() / accum);
-  const int64_t total = s.steps > 0 ? s.steps : s.epochs * per_epoch;
-  const int64_t eval_every = s.eval_every > 0 ? s.eval_every : per_epoch;
-  const int64_t log_every = s.log_every, eval_batches = s.eval_batches;
-  Schedule sched({s.schedule, s.lr, s.warmup, total, s.min_lr, s.plateau_factor, s.plateau_patience});
-  const double clip = s.clip;
+  if (g_.root()) remove_stale_temporaries(o.run_dir);
+  g_.check_same("training data", fingerprint_);
+}
 
-  const std::string last = o.run_dir + "/last.safetensors", best = o.run_dir + "/best.safetensors";
-  const std::string metrics_path = o.run_dir + "/metrics.jsonl";
-  if (g.root()) remove_stale_temporaries(o.run_dir);
-  TrainState st;
-  const std::string fingerprint = data_fingerprint(data);
-  g.check_same("training data", fingerprint);
-  if (!o.resume.empty()) {
-    Checkpoint ck = load_checkpoint(o.resume);
-    if (ck.state.ranks != ranks)
-      throw Error("resume: " + o.resume + " was written by " + std::to_string(ck.state.ranks) + " rank(s), whose global batch " +
-                  "differs from " + std::to_string(ranks) + " ranks'; resume it with mpirun -np " + std::to_string(ck.state.ranks) +
-                  (ck.state.ranks == 1 ? " (or without mpirun)" : ""));
-    if (!ck.state.data.empty() && ck.state.data != fingerprint)
-      throw Error("resume: the data in " + c.str("data") + " is not what " + o.resume + " trained on (then: " +
-                  ck.state.data + "; now: " + fingerprint + ")");
-    if (ck.state.batch > it.batches_per_epoch())
-      throw Error("resume: " + o.resume + " stands at micro-batch " + std::to_string(ck.state.batch) +
-                  " of an epoch that has " + std::to_string(it.batches_per_epoch()));
-    // The test at the end evaluates best.safetensors: find out now, not after training, that it is gone.
-    if (ck.state.best_step >= 0 && !fs::exists(best))
-      throw Error("resume: " + o.resume + " records a best validation checkpoint (step " + std::to_string(ck.state.best_step) +
-                  ") but " + best + " is missing; copy it back into " + o.run_dir);
-    load_model(ck, m);
-    opt.load_state(ck.file.tensors);
-    st = ck.state;
-    sched.set_state(st.schedule);
-    model.set_rng_state(st.rng);
-    // A damaged log would leave a hole in the curves that nothing shows: refused unless allowed, and
-    // then recorded in the log as a "gap" line, which the report marks.
-    std::string damage;  // rank 0's finding, which every rank acts on
-    if (g.root()) {
-      std::string kept;
-      int64_t from = -1, to = -1;
-      damage = check_metrics(metrics_path, st.step, log_every, eval_every, total, kept, from, to);
-      if (!damage.empty() && o.allow_gaps) {  // unreadable lines are dropped; missing steps make the gap
-        std::fprintf(stderr, "resume: %s; %s (--allow-gaps)\n", damage.c_str(),
-                     from >= 0 ? "recorded as a gap in the log" : "the unreadable lines dropped");
-        if (from >= 0)
-          kept += "{\"split\": \"gap\", \"step\": " + std::to_string(st.step) + ", \"from\": " + std::to_string(from) +
-                  ", \"to\": " + std::to_string(to) + "}\n";
-      }
-      if (damage.empty() || o.allow_gaps) data::write_file_atomic(metrics_path, kept);
-    }
-    std::vector<double> refused = {!damage.empty() && !o.allow_gaps ? 1.0 : 0.0};
-    if (ranks > 1) g.sum(refused);
-    if (refused[0] != 0)
-      throw Error("resume: " + (g.root() ? damage : "rank 0 found the metrics log damaged") +
-                  "; the resumed run's curves would have a hole. Resume with --allow-gaps to keep the readable lines "
-                  "and record the gap in the log");
-  } else if (g.root()) {
-    std::ofstream config(o.run_dir + "/config.toml");
-    config << c.toml() << std::flush;
-    std::ofstream fresh(metrics_path, std::ios::trunc);
-    if (!config || !fresh) {
-      const int err = errno;
-      throw Error("cannot write the run's files in " + o.run_dir + " (" + std::strerror(err) + ")");
-    }
-  }
-  st.data = fingerprint;  // what every checkpoint of this run records, and where
-  st.data_dir = c.str("data").empty() ? "" : fs::absolute(c.str("data")).lexically_normal().string();
-  st.ranks = ranks;
+void Training::resume_or_start() {
+  if (o_.resume.empty()) start_fresh();
+  else resume();
+  st_.data = fingerprint_;  // what every checkpoint of this run records, and where
+  st_.data_dir = c_.data.data.empty() ? "" : fs::absolute(c_.data.data).lexically_normal().string();
+  st_.ranks = ranks_;
   // A checkpoint at the last step (a run stopped during its test evaluation) goes straight to the test.
-  if (st.step > total) throw Error("resume: the checkpoint is at step " + std::to_string(st.step) + ", past the run's " +
-                                   std::to_string(total) + " steps");
-  auto last_good = [&]() -> std::string {
-    return fs::exists(last) ? "the last good checkpoint " + last + " is intact" : "no checkpoint was written yet";
-  };
+  if (st_.step > total_)
+    throw Error("resume: the checkpoint is at step " + std::to_string(st_.step) + ", past the run's " +
+                std::to_string(total_) + " steps");
+  if (g_.root()) metrics_.open(metrics_path_, std::ios::app);
+  it_.start_epoch(st_.epoch);
+  for (int64_t k = 0; k < st_.batch; ++k) it_.next(batch_);  // continue mid-epoch where the checkpoint stood
+  first_ = st_.step;
+  announce();
+  m_.train();
+}
 
-  std::ofstream metrics;
-  if (g.root()) metrics.open(metrics_path, std::ios::app);
-  // A write that fails (a full disk) stops the run: the metrics would otherwise lose steps unseen.
-  auto emit = [&](const std::string& json) {
-    if (!g.root()) return;
-    metrics << json << "\n" << std::flush;
-    if (!metrics) {
-      const int err = errno;  // before anything else can set it (last_good's exists() does)
-      throw Error("training stopped: cannot write " + metrics_path + " at step " + std::to_string(st.step) + " (" +
-                  std::strerror(err) + "); " + last_good());
-    }
-  };
+void Training::start_fresh() {
+  if (!g_.root()) return;
+  std::ofstream config(o_.run_dir + "/config.toml");
+  config << settings_toml(c_) << std::flush;
+  std::ofstream fresh(metrics_path_, std::ios::trunc);
+  if (!config || !fresh) {
+    const int err = errno;
+    throw Error("cannot write the run's files in " + o_.run_dir + " (" + std::strerror(err) + ")");
+  }
+}
 
-  // A numeric failure ends the run: the log records it (a "stop" line, which the report shows), then the error.
-  auto halt = [&](const std::string& what) {
-    emit("{\"split\": \"stop\", \"step\": " + std::to_string(st.step + 1) + ", \"why\": " + nlohmann::json(what).dump() + "}");
-    return Error("training stopped: " + what + "; " + last_good());
-  };
+void Training::resume() {
+  const std::string& from = o_.resume;
+  Checkpoint ck = load_checkpoint(from);
+  if (ck.state.ranks != ranks_)
+    throw Error("resume: " + from + " was written by " + std::to_string(ck.state.ranks) + " rank(s), whose global batch " +
+                "differs from " + std::to_string(ranks_) + " ranks'; resume it with mpirun -np " +
+                std::to_string(ck.state.ranks) + (ck.state.ranks == 1 ? " (or without mpirun)" : ""));
+  if (!ck.state.data.empty() && ck.state.data != fingerprint_)
+    throw Error("resume: the data in " + c_.data.data + " is not what " + from + " trained on (then: " + ck.state.data +
+                "; now: " + fingerprint_ + ")");
+  if (ck.state.batch > it_.batches_per_epoch())
+    throw Error("resume: " + from + " stands at micro-batch " + std::to_string(ck.state.batch) +
+                " of an epoch that has " + std::to_string(it_.batches_per_epoch()));
+  // The test at the end evaluates best.safetensors: find out now, not after training, that it is gone.
+  if (ck.state.best_step >= 0 && !fs::exists(best))
+    throw Error("resume: " + from + " records a best validation checkpoint (step " + std::to_string(ck.state.best_step) +
+                ") but " + best + " is missing; copy it back into " + o_.run_dir);
+  load_model(ck, m_);
+  opt_.load_state(ck.file.tensors);
+  st_ = ck.state;
+  sched_.set_state(st_.schedule);
+  model_.set_rng_state(st_.rng);
+  mend_metrics();
+}
 
-  it.start_epoch(st.epoch);
-  data::Batch b;
-  for (int64_t k = 0; k < st.batch; ++k) it.next(b);  // continue mid-epoch where the checkpoint stood
-  auto save = [&](const std::string& path) {
-    if (!g.root()) return;
-    st.rng = model.rng_state();
-    st.schedule = sched.state();
-    save_checkpoint(path, m, &opt, c, st);
-  };
+// A damaged log would leave a hole in the curves that nothing shows: refused unless allowed, and then
+// recorded in the log as a "gap" line, which the report marks.
+void Training::mend_metrics() {
+  std::string damage;  // rank 0's finding, which every rank acts on
+  if (g_.root()) {
+    std::string kept;
+    int64_t from = -1, to = -1;
+    damage = check_metrics(metrics_path_, st_.step, s_.log_every, eval_every_, total_, kept, from, to);
+    if (!damage.empty() && o_.allow_gaps) {  // unreadable lines are dropped; missing steps make the gap
+      std::fprintf(stderr, "resume: %s; %s (--allow-gaps)\n", damage.c_str(),
+                   from >= 0 ? "recorded as a gap in the log" : "the unreadable lines dropped");
+      if (from >= 0)
+        kept += metrics_line({{"split", "gap"}, {"step", st_.step}, {"from", from}, {"to", to}}) + "\n";
+    }
+    if (damage.empty() || o_.allow_gaps) data::write_file_atomic(metrics_path_, kept);
+  }
+  std::vector<double> refused = {!damage.empty() && !o_.allow_gaps ? 1.0 : 0.0};
+  if (ranks_ > 1) g_.sum(refused);
+  if (refused[0] != 0)
+    throw Error("resume: " + (g_.root() ? damage : "rank 0 found the metrics log damaged") +
+                "; the resumed run's curves would have a hole. Resume with --allow-gaps to keep the readable lines "
+                "and record the gap in the log");
+}
 
+void Training::announce() const {
+  if (quiet_) return;
+  std::printf("training %lld parameters on %s for %lld steps (%lld per epoch, batch %lld x %lld%s)%s\n",
+              (long long)m_.parameter_count(), device_name(c_.run.device), (long long)total_, (long long)per_epoch_,
+              (long long)s_.batch_size, (long long)s_.accum,
+              ranks_ > 1 ? (" x " + std::to_string(ranks_) + " ranks").c_str() : "",
+              first_ > 0 ? (", resuming after step " + std::to_string(first_)).c_str() : "");
+}
 
-  TrainResult res;
-  const auto t0 = Clock::now();
-  auto window_t0 = t0;
-  const int64_t first = st.step;
-  if (!quiet)
-    std::printf("training %lld parameters on %s for %lld steps (%lld per epoch, batch %lld x %lld%s)%s\n",
-                (long long)m.parameter_count(), c.str("device").c_str(), (long long)total, (long long)per_epoch,
-                (long long)batch_size, (long long)accum,
-                ranks > 1 ? (" x " + std::to_string(ranks) + " ranks").c_str() : "",
-                first > 0 ? (", resuming after step " + std::to_string(first)).c_str() : "");
-  m.train();
-  while (st.step < total) {
-    const auto step_t0 = Clock::now();
-    const double lr = sched.lr(st.step);
-    // This rank's part of the step: the mean loss over micro-batches, right answers, examples, and
-    // the first micro-batch whose loss was not finite (0: none); summed over the ranks below.
-    std::vector<double> part = {0, 0, 0, 0};
-    for (int64_t micro = 0; micro < accum; ++micro) {
-      if (!it.next(b)) {  // epoch over: the next one in a new seeded order
-        it.start_epoch(++st.epoch);
-        st.batch = 0;
-        it.next(b);
-      }
-      ++st.batch;
-      // Rank r takes rows [r R / N, (r + 1) R / N) of the global batch of R rows, weighted by its share
-      // so that the summed gradients are those of the global mean. A rank left without rows (R < N)
-      // runs row 0 at weight 0, so that it still has every gradient for the all-reduce.
-      const int64_t lo = b.size * g.rank() / ranks, hi = b.size * (g.rank() + 1) / ranks;
-      const bool has_rows = lo < hi;
-      const data::Batch mine = ranks == 1 ? data::Batch{} : rows_of(b, has_rows ? lo : 0, has_rows ? hi : 1);
-      const data::Batch& rows = ranks == 1 ? b : mine;
-      const double share = has_rows ? double(hi - lo) / double(b.size) : 0.0;
-      bn_sync->contributes = has_rows;
-      Tensor logits = model.logits(rows);
-      Tensor loss = cross_entropy(logits, Tensor::from(rows.labels, {rows.size}, logits.device()));
-      const double lv = loss.item();
-      const bool finite = std::isfinite(lv);
-      if (!finite) {
-        const std::string what = "the loss is " + std::string(std::isnan(lv) ? "NaN" : "Inf") + " at step " +
-                                 std::to_string(st.step + 1) + " (micro-batch " + std::to_string(micro + 1) + ")";
-        if (ranks == 1) throw halt(what);
-        if (part[3] == 0) part[3] = double(micro + 1);  // told to every rank after the all-reduce
-      }
-      // Every rank runs every backward pass, a non-finite one too (the step is dropped after the
-      // all-reduce): synchronised BatchNorm makes collective calls in it that the others wait on.
-      const double weight = share / double(accum);
-      (weight != 1 ? mul(loss, weight) : loss).backward();
-      if (!finite) continue;
-      part[0] += lv * share / double(accum);
-      if (has_rows) {
-        part[1] += double(count_correct(logits, rows.labels));
-        part[2] += double(rows.size);
-      }
-    }
-    if (ranks > 1) {
-      sum_gradients(m, g);
-      g.sum(part);  // the micro-batch flags add up too: non-zero on any rank stops every rank
-    }
-    if (part[3] != 0)
-      throw halt("the loss is not finite at step " + std::to_string(st.step + 1) + " on some rank");
-    const double step_loss = part[0];
-    st.window_correct += static_cast<int64_t>(part[1]);
-    st.window_examples += static_cast<int64_t>(part[2]);
-    const double norm = grad_norm(m.parameters());
-    if (!std::isfinite(norm))
-      throw halt("the gradient norm is not finite at step " + std::to_string(st.step + 1));
-    opt.step(lr, clip_scale(norm, clip));
-    m.zero_grad();
-    ++st.step;
-    threads.step_done(std::chrono::duration<double>(Clock::now() - step_t0).count());
-    res.losses.push_back(step_loss);
-    st.window_loss += step_loss;
-    ++st.window_steps;
+std::string Training::last_good() const {
+  return fs::exists(last) ? "the last good checkpoint " + last + " is intact" : "no checkpoint was written yet";
+}
 
-    // Asked to stop (Ctrl-C, SIGTERM): decided before this step's lines, which are then not printed,
-    // since under mpirun the ranks' output is no longer read (a blocked write would hold the checkpoint).
-    bool stop = o.stop && o.stop(st.step);
-    if (ranks > 1) {  // one rank told to stop stops them all at this step
-      std::vector<double> flag = {stop ? 1.0 : 0.0};
-      g.sum(flag);
-      stop = flag[0] > 0;
-    }
-    const bool print = !quiet && !stop;
-    const double elapsed = std::chrono::duration<double>(Clock::now() - t0).count();
-    const double rate = double(st.step - first) / std::max(elapsed, 1e-9);  // steps per second in this process
-    if (st.step % log_every == 0 || st.step == total) {
-      double wall = std::chrono::duration<double>(Clock::now() - window_t0).count();
-      double loss = st.window_loss / double(st.window_steps), acc = double(st.window_correct) / double(st.window_examples);
-      std::ostringstream j;
-      j << "{\"split\": \"train\", \"step\": " << st.step << ", \"epoch\": " << st.epoch << ", \"loss\": "
-        << fmt("%.7g", loss) << ", \"accuracy\": " << fmt("%.6g", acc) << ", \"lr\": " << fmt("%.6g", lr)
-        << ", \"grad_norm\": " << fmt("%.6g", norm) << ", \"examples_per_s\": "
-        << fmt("%.4g", double(st.window_examples) / std::max(wall, 1e-9)) << ", \"elapsed_s\": " << fmt("%.3f", elapsed) << "}";
-      emit(j.str());
-      std::string line = "step " + std::to_string(st.step) + "/" + std::to_string(total) + "  loss " + fmt("%.4f", loss) +
-                         "  acc " + fmt("%.1f%%", 100 * acc) + "  lr " + fmt("%.2e", lr) + "  " + fmt("%.2f", rate) +
-                         " steps/s  eta " + clock_str(double(total - st.step) / rate);
-      if (print && !o.progress_bar) {
-        std::printf("%s\n", line.c_str());
-        std::fflush(stdout);  // a pipe (tee, a log file) sees each line as it happens
-      }
-      st.window_loss = 0, st.window_correct = 0, st.window_examples = 0, st.window_steps = 0;
-      window_t0 = Clock::now();
-    }
-    if (print && o.progress_bar) {
-      int width = 30, done = static_cast<int>(width * st.step / total);
-      std::fprintf(stderr, "\r[%s%s] %lld/%lld  loss %.4f  %.2f steps/s  eta %s ", std::string(done, '#').c_str(),
-                   std::string(width - done, '.').c_str(), (long long)st.step, (long long)total, step_loss, rate,
-                   clock_str(double(total - st.step) / rate).c_str());
-      std::fflush(stderr);
-    }
+// A write that fails (a full disk) stops the run: the metrics would otherwise lose steps unseen.
+void Training::emit(const nlohmann::ordered_json& fields) {
+  if (!g_.root()) return;
+  metrics_ << metrics_line(fields) << "\n" << std::flush;
+  if (!metrics_) {
+    const int err = errno;  // before anything else can set it (last_good's exists() does)
+    throw Error("training stopped: cannot write " + metrics_path_ + " at step " + std::to_string(st_.step) + " (" +
+                std::strerror(err) + "); " + last_good());
+  }
+}
 
-    if (st.step % eval_every == 0 || st.step == total) {
-      g.check_same("parameters at step " + std::to_string(st.step), parameter_checksum(m));
-      EvalResult v = evaluate(model, *data.val, batch_size, eval_batches);
-      sched.on_eval(v.loss);
-      bool improved = v.accuracy > st.best_val;
-      if (improved) st.best_val = v.accuracy, st.best_step = st.step;
-      emit("{\"split\": \"val\", \"step\": " + std::to_string(st.step) + ", \"loss\": " + fmt("%.7g", v.loss) +
-           ", \"accuracy\": " + fmt("%.6g", v.accuracy) + ", \"examples\": " + std::to_string(v.examples) +
-           ", \"elapsed_s\": " + fmt("%.3f", elapsed) + "}");
-      if (print)
-        std::printf("%sval  step %lld  loss %.4f  acc %.2f%% (%lld examples)%s\n", o.progress_bar ? "\n" : "",
-                    (long long)st.step, v.loss, 100 * v.accuracy, (long long)v.examples, improved ? "  best" : "");
-      if (print) std::fflush(stdout);
-      if (improved) save(best);
-      save(last);
-    } else if (stop) {
-      save(last);
+// A numeric failure ends the run: the log records it (a "stop" line, which the report shows), then the error.
+Error Training::halt(const std::string& what) {
+  emit({{"split", "stop"}, {"step", st_.step + 1}, {"why", what}});
+  return Error("training stopped: " + what + "; " + last_good());
+}
+
+// The step's micro-batches: next batch (a new seeded epoch when one ends), this rank's rows, forward,
+// backward. Rank r takes rows [r R / N, (r + 1) R / N) of the global batch of R rows, weighted by its
+// share so that the summed gradients are those of the global mean. A rank left without rows (R < N) runs
+// row 0 at weight 0, so that it still has every gradient for the all-reduce.
+StepParts Training::forward_backward() {
+  StepParts p;
+  for (int64_t micro = 0; micro < s_.accum; ++micro) {
+    if (!it_.next(batch_)) {
+      it_.start_epoch(++st_.epoch);
+      st_.batch = 0;
+      it_.next(batch_);
     }
-    if (stop) {
-      g.barrier();  // no rank exits before rank 0 has written last.safetensors (mpirun would kill it)
-      res.interrupted = true;
-      break;
+    ++st_.batch;
+    const data::Batch& b = batch_;
+    const int64_t lo = b.size * g_.rank() / ranks_, hi = b.size * (g_.rank() + 1) / ranks_;
+    const bool has_rows = lo < hi;
+    const data::Batch mine = ranks_ == 1 ? data::Batch{} : rows_of(b, has_rows ? lo : 0, has_rows ? hi : 1);
+    const data::Batch& rows = ranks_ == 1 ? b : mine;
+    const double share = has_rows ? double(hi - lo) / double(b.size) : 0.0;
+    bn_sync_->contributes = has_rows;
+    Tensor logits = model_.logits(rows);
+    Tensor loss = cross_entropy(logits, Tensor::from(rows.labels, {rows.size}, logits.device()));
+    const double lv = loss.item();
+    const bool finite = std::isfinite(lv);
+    if (!finite) {
+      const std::string what = "the loss is " + std::string(std::isnan(lv) ? "NaN" : "Inf") + " at step " +
+                               std::to_string(st_.step + 1) + " (micro-batch " + std::to_string(micro + 1) + ")";
+      if (ranks_ == 1) throw halt(what);
+      if (p.bad_micro == 0) p.bad_micro = double(micro + 1);  // told to every rank after the all-reduce
+    }
+    // Every rank runs every backward pass, a non-finite one too (the step is dropped after the
+    // all-reduce): synchronised BatchNorm makes collective calls in it that the others wait on.
+    const double weight = share / double(s_.accum);
+    (weight != 1 ? mul(loss, weight) : loss).backward();
+    if (!finite) continue;
+    p.loss += lv * share / double(s_.accum);
+    if (has_rows) {
+      p.correct += double(count_correct(logits, rows.labels));
+      p.examples += double(rows.size);
     }
   }
-  if (!quiet && o.progress_bar) std::fputc('\n', stderr);
-  if (!quiet && ranks > 1 && st.step > first) {  // what docs/distributed.md's cost model starts from
-    const double steps_here = double(st.step - first), wall = std::chrono::duration<double>(Clock::now() - t0).count();
+  return p;
+}
+
+// The all-reduce over ranks, the NaN checks, then the clipped optimizer step at rate lr.
+void Training::update(StepParts& p, double lr) {
+  if (ranks_ > 1) {
+    sum_gradients(m_, g_);
+    std::vector<double> v = {p.loss, p.correct, p.examples, p.bad_micro};
+    g_.sum(v);  // the micro-batch flags add up too: non-zero on any rank stops every rank
+    p = {v[0], v[1], v[2], v[3]};
+  }
+  if (p.bad_micro != 0) throw halt("the loss is not finite at step " + std::to_string(st_.step + 1) + " on some rank");
+  st_.window_correct += static_cast<int64_t>(p.correct);
+  st_.window_examples += static_cast<int64_t>(p.examples);
+  norm_ = grad_norm(m_.parameters());
+  if (!std::isfinite(norm_)) throw halt("the gradient norm is not finite at step " + std::to_string(st_.step + 1));
+  opt_.step(lr, clip_scale(norm_, s_.clip));
+  m_.zero_grad();
+  ++st_.step;
+  res_.losses.push_back(p.loss);
+  st_.window_loss += p.loss;
+  ++st_.window_steps;
+}
+
+// Asked to stop (Ctrl-C, SIGTERM): one rank told stops them all at this step.
+bool Training::asked_to_stop() {
+  bool stop = o_.stop && o_.stop(st_.step);
+  if (ranks_ > 1) {
+    std::vector<double> flag = {stop ? 1.0 : 0.0};
+    g_.sum(flag);
+    stop = flag[0] > 0;
+  }
+  return stop;
+}
+
+// Every log_every steps a train line (the window's mean loss and accuracy) and a printed line; the
+// progress bar after every step.
+void Training::log(const StepParts& p, double lr, bool print) {
+  const double elapsed = std::chrono::duration<double>(Clock::now() - t0_).count();
+  const double rate = double(st_.step - first_) / std::max(elapsed, 1e-9);  // steps per second in this process
+  if (st_.step % s_.log_every == 0 || st_.step == total_) {
+    const double wall = std::chrono::duration<double>(Clock::now() - window_t0_).count();
+    const double loss = st_.window_loss / double(st_.window_steps);
+    const double acc = double(st_.window_correct) / double(st_.window_examples);
+    emit({{"split", "train"}, {"step", st_.step}, {"epoch", st_.epoch}, {"loss", rounded(loss, 7)},
+          {"accuracy", rounded(acc, 6)}, {"lr", rounded(lr, 6)}, {"grad_norm", rounded(norm_, 6)},
+          {"examples_per_s", rounded(double(st_.window_examples) / std::max(wall, 1e-9), 4)},
+          {"elapsed_s", millis(elapsed)}});
+    if (print && !o_.progress_bar) {
+      std::printf("step %lld/%lld  loss %.4f  acc %.1f%%  lr %.2e  %.2f steps/s  eta %s\n", (long long)st_.step,
+                  (long long)total_, loss, 100 * acc, lr, rate, clock_str(double(total_ - st_.step) / rate).c_str());
+      std::fflush(stdout);  // a pipe (tee, a log file) sees each line as it happens
+    }
+    st_.window_loss = 0, st_.window_correct = 0, st_.window_examples = 0, st_.window_steps = 0;
+    window_t0_ = Clock::now();
+  }
+  if (print && o_.progress_bar) progress_bar(p.loss);
+}
+
+void Training::progress_bar(double step_loss) const {
+  const double elapsed = std::chrono::duration<double>(Clock::now() - t0_).count();
+  const double rate = double(st_.step - first_) / std::max(elapsed, 1e-9);
+  const int width = 30, done = static_cast<int>(width * st_.step / total_);
+  std::fprintf(stderr, "\r[%s%s] %lld/%lld  loss %.4f  %.2f steps/s  eta %s ", std::string(done, '#').c_str(),
+               std::string(width - done, '.').c_str(), (long long)st_.step, (long long)total_, step_loss, rate,
+               clock_str(double(total_ - st_.step) / rate).c_str());
+  std::fflush(stderr);
+}
+
+// The validation split, the plateau schedule, a val line; best.safetensors when it improved, and
+// last.safetensors.
+void Training::evaluate_and_checkpoint(bool print) {
+  const double elapsed = std::chrono::duration<double>(Clock::now() - t0_).count();
+  g_.check_same("parameters at step " + std::to_string(st_.step), parameter_checksum(m_));
+  EvalResult v = evaluate(model_, *data_.val, s_.batch_size, s_.eval_batches);
+  sched_.on_eval(v.loss);
+  const bool improved = v.accuracy > st_.best_val;
+  if (improved) st_.best_val = v.accuracy, st_.best_step = st_.step;
+  emit({{"split", "val"}, {"step", st_.step}, {"loss", rounded(v.loss, 7)}, {"accuracy", rounded(v.accuracy, 6)},
+        {"examples", v.examples}, {"elapsed_s", millis(elapsed)}});
+  if (print) {
+    std::printf("%sval  step %lld  loss %.4f  acc %.2f%% (%lld examples)%s\n", o_.progress_bar ? "\n" : "",
+                (long long)st_.step, v.loss, 100 * v.accuracy, (long long)v.examples, improved ? "  best" : "");
+    std::fflush(stdout);
+  }
+  if (improved) checkpoint(best);
+  checkpoint(last);
+}
+
+void Training::checkpoint(const std::string& path) {
+  if (!g_.root()) return;
+  st_.rng = model_.rng_state();
+  st_.schedule = sched_.state();
+  save_checkpoint(path, m_, &opt_, c_, st_);
+}
+
+// Interrupted: the result so far (last.safetensors was written). Otherwise the best-validation
+// checkpoint on the test split: a test line and test_predictions.tsv.
+TrainResult Training::finish(bool interrupted) {
+  if (!quiet_ && o_.progress_bar) std::fputc('\n', stderr);
+  if (!quiet_ && ranks_ > 1 && st_.step > first_) {  // what docs/distributed.md's cost model starts from
+    const double steps_here = double(st_.step - first_), wall = std::chrono::duration<double>(Clock::now() - t0_).count();
     std::printf("all-reduce: %.2f MiB and %.2f ms per step (%.1f%% of the step's %.1f ms), %lld ranks\n",
-                double(g.bytes_reduced()) / steps_here / (1 << 20), 1e3 * g.seconds_reducing() / steps_here,
-                100 * g.seconds_reducing() / wall, 1e3 * wall / steps_here, (long long)ranks);
+                double(g_.bytes_reduced()) / steps_here / (1 << 20), 1e3 * g_.seconds_reducing() / steps_here,
+                100 * g_.seconds_reducing() / wall, 1e3 * wall / steps_here, (long long)ranks_);
   }
-  res.steps = st.step;
-  res.best_val = st.best_val;
-  res.best_step = st.best_step;
-  if (res.interrupted) {
-    if (!quiet && ranks == 1) std::printf("interrupted at step %lld; resume with --resume %s\n", (long long)st.step, last.c_str());
-    return res;
+  res_.steps = st_.step;
+  res_.best_val = st_.best_val;
+  res_.best_step = st_.best_step;
+  res_.interrupted = interrupted;
+  if (interrupted) {
+    g_.barrier();  // no rank exits before rank 0 has written last.safetensors (mpirun would kill it)
+    if (!quiet_ && ranks_ == 1) std::printf("interrupted at step %lld; resume with --resume %s\n", (long long)st_.step, last.c_str());
+    return res_;
   }
-  g.barrier();  // rank 0 has written best.safetensors before any rank reads it
-  load_model(load_checkpoint(best), m);
-  res.test = evaluate(model, *data.test, batch_size, 0, true);
-  if (g.root()) write_predictions(o.run_dir + "/test_predictions.tsv", *data.test, res.test.predictions);
-  emit("{\"split\": \"test\", \"step\": " + std::to_string(st.best_step) + ", \"loss\": " + fmt("%.7g", res.test.loss) +
-       ", \"accuracy\": " + fmt("%.6g", res.test.accuracy) + ", \"examples\": " + std::to_string(res.test.examples) + "}");
-  return res;
+  g_.barrier();  // rank 0 has written best.safetensors before any rank reads it
+  load_model(load_checkpoint(best), m_);
+  res_.test = evaluate(model_, *data_.test, s_.batch_size, 0, true);
+  if (g_.root()) write_predictions(o_.run_dir + "/test_predictions.tsv", *data_.test, res_.test.predictions);
+  emit({{"split", "test"}, {"step", st_.best_step}, {"loss", rounded(res_.test.loss, 7)},
+        {"accuracy", rounded(res_.test.accuracy, 6)}, {"examples", res_.test.examples}});
+  return res_;
+}
+
+}  // namespace
+
+// The loop, as llm.c's: next batch, forward, backward, update, log; now and then evaluate and checkpoint.
+TrainResult fit(TaskModel& model, const RunSettings& settings, const Splits& data, const TrainOptions& options) {
+  if (!data.train || !data.val || !data.test) throw Error("fit: the train, val and test splits are all needed");
+  Training run(model, settings, data, options);
+  run.resume_or_start();
+  while (run.running()) {
+    const auto t0 = Clock::now();
+    const double lr = run.lr();
+    StepParts parts = run.forward_backward();
+    run.update(parts, lr);
+    run.step_seconds_done(t0);
+    // Asked to stop: decided before this step's lines, which are then not printed, since under mpirun
+    // the ranks' output is no longer read (a blocked write would hold the checkpoint).
+    const bool stop = run.asked_to_stop();
+    const bool print = !options.quiet && Group::world().root() && !stop;
+    run.log(parts, lr, print);
+    if (run.due_for_eval()) run.evaluate_and_checkpoint(print);
+    else if (stop) run.checkpoint(run.last);
+    if (stop) return run.finish(true);
+  }
+  return run.finish(false);
 }
 
 }  // namespace lasgrad::train

@@ -3,7 +3,7 @@
 // best-validation checkpoint evaluated on the test split.
 //
 // A run directory holds:
-//   config.toml       the resolved configuration (Config::toml; `lasgrad train --config` starts from it)
+//   config.toml       the resolved settings (settings_toml; `lasgrad train --config` starts from it)
 //   metrics.jsonl     one JSON object per line: {"split": "train"|"val"|"test", "step", "loss", "accuracy", ...}
 //   last.safetensors  the latest checkpoint (written at every evaluation and on interruption)
 //   best.safetensors  the checkpoint with the best validation accuracy
@@ -17,44 +17,23 @@
 #include <vector>
 
 #include "data/dataset.h"
-#include "train/config.h"
+#include "train/settings.h"
 #include "train/model.h"
 #include "train/optim.h"
 
 namespace lasgrad::train {
-
-// The training settings, typed: what fit reads of a Config, read once by train_settings (their
-// defaults are the Config table's, train/config.cpp). The model's are ModelConfig (model_config in
-// train/model.h), the data's data::Options (data_options below).
-struct TrainSettings {
-  // Optimisation.
-  AdamConfig adam;                    // beta1, beta2, eps, weight_decay, optimizer (decoupled = adamw)
-  std::vector<std::string> no_decay;  // parameters whose name contains one of these get no weight decay
-  double lr, clip;                    // peak learning rate; global gradient-norm clip (0 = off)
-  std::string schedule;               // constant | cosine | plateau
-  int64_t warmup;
-  double min_lr, plateau_factor;
-  int64_t plateau_patience;
-  // The loop.
-  int64_t batch_size, accum;  // examples per micro-batch (per rank), micro-batches per step
-  int64_t epochs, steps;      // steps = 0: epochs x steps per epoch
-  int64_t eval_every, eval_batches, log_every;
-  uint64_t seed;  // the batch order (the weights' and dropout's: ModelConfig::seed)
-  int64_t threads;  // CPU threads at most; 0 = every core (usable_threads)
-};
-TrainSettings train_settings(const Config& config);
 
 // The CPU threads a `threads` setting gives on this machine: the setting, or every core for 0 or a
 // setting above the cores (past them threads only wait for each other; any count gives the same bits).
 // The first time it caps a setting it says so on stderr.
 int usable_threads(int64_t threads);
 
-// How open_task should read the task of `config` (length, pixel scaling, splits, permutation).
-data::Options data_options(const Config& config);
+// How open_task should read the task of `settings` (length, pixel scaling, splits, permutation).
+data::Options data_options(const RunSettings& settings);
 
-// One split of the configuration's task from its `data` folder; throws naming the folder when it is
+// One split of the settings' task from its `data` folder; throws naming the folder when it is
 // unset or missing (and data::DataError for bad contents).
-std::unique_ptr<data::Dataset> open_split(const Config& config, data::Split split);
+std::unique_ptr<data::Dataset> open_split(const RunSettings& settings, data::Split split);
 
 // What run directory `dir` holds of an earlier run, in words ("a finished run (...)", "a partial run
 // (...)"), or "" when it holds none of the files fit writes.
@@ -100,9 +79,9 @@ struct TrainResult {
   EvalResult test;               // the best-validation checkpoint on the test split (not when interrupted)
 };
 
-// Trains `model` (built from `config`, or from the resumed checkpoint's configuration) on `data`.
+// Trains `model` (built from `settings`, or from the resumed checkpoint's settings) on `data`.
 // Throws Error naming the step on a NaN or Inf loss or gradient; the last checkpoint is left as it was.
-TrainResult fit(TaskModel& model, const Config& config, const Splits& data, const TrainOptions& options);
+TrainResult fit(TaskModel& model, const RunSettings& settings, const Splits& data, const TrainOptions& options);
 
 // Loss and accuracy on up to max_batches batches (0: all) of `data`, in file order, in eval mode; with
 // keep_predictions, also each evaluated example's predicted class (on every data-parallel rank).

@@ -76,16 +76,16 @@ inline testing::RandomTokens case_data(const ModelCase& c, int64_t n, uint64_t s
           }};
 }
 
-inline train::Config case_config(const ModelCase& c, const char* device) {
-  train::Config cfg = train::preset(c.task, c.attention, "small");
+inline train::RunSettings case_config(const ModelCase& c, const char* device) {
+  train::RunSettings cfg = train::preset(c.task, c.attention, "small");
   const std::string max_length = std::to_string(case_info(c).max_length);
   for (auto [k, v] : {std::pair{"max_length", max_length.c_str()}, {"width", "16"}, {"layers", "2"}, {"heads", "2"},
                       {"expand", "2"}, {"dropout", "0.1"}, {"batch_size", "8"}, {"steps", "2"}, {"eval_every", "2"},
                       {"log_every", "1"}, {"warmup", "1"}, {"clip", "1"}, {"lr", "3e-3"}, {"device", device}})
-    cfg.set(k, v);
-  cfg.set("norm", c.norm);
-  cfg.set("prenorm", c.prenorm ? "true" : "false");
-  cfg.set("chunk", std::string(c.attention) == "las-chunk" ? "8" : "0");
+    train::set_setting(cfg, k, v);
+  train::set_setting(cfg, "norm", c.norm);
+  cfg.model.prenorm = c.prenorm;
+  cfg.model.attention.C = std::string(c.attention) == "las-chunk" ? 8 : 0;
   train::validate(cfg);
   return cfg;
 }
@@ -129,7 +129,7 @@ inline void check_model_case_on_device(const ModelCase& c, Device device) {
   std::vector<std::unique_ptr<train::TaskModel>> models;
   std::string device_dir;
   for (const char* dev : {"cpu", device_name}) {
-    const train::Config cfg = case_config(c, dev);
+    const train::RunSettings cfg = case_config(c, dev);
     models.push_back(train::build_model(cfg, tr.info()));
     std::string dir = (fs::temp_directory_path() / ("lasgrad_model_case_" + name + "_" + dev)).string();
     std::replace(dir.begin(), dir.end(), ' ', '_');
@@ -146,9 +146,9 @@ inline void check_model_case_on_device(const ModelCase& c, Device device) {
               name + ": validation accuracy, test loss and accuracy");
   // The device run's checkpoint on the CPU evaluates to the loss the device run reported.
   train::Checkpoint ck = train::load_checkpoint(device_dir + "/best.safetensors");
-  CHECK(ck.config.str("device") == device_name);
-  ck.config.set("device", "cpu");
-  auto on_cpu = train::build_model(ck.config, te.info());
+  CHECK(ck.settings.run.device == device);
+  ck.settings.run.device = Device::CPU;
+  auto on_cpu = train::build_model(ck.settings, te.info());
   train::load_model(ck, on_cpu->module());
   check_close({train::evaluate(*on_cpu, te, 8).loss}, {dev.test.loss}, 2e-3, name + ": device checkpoint on the cpu");
 

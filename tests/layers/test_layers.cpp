@@ -225,15 +225,20 @@ TEST_CASE("las_alphas: global head 0, geometric from alpha_min to B, explicit li
   CHECK(las_alphas(s)[1] == doctest::Approx(0.05));
   s.alphas = {0, 1, 2, 3};
   CHECK(las_alphas(s) == s.alphas);
-  s.alphas = {1};
-  CHECK_THROWS_AS(las_alphas(s), Error);
+  s.alphas = {0.25};  // one rate: every head's
+  CHECK(las_alphas(s) == std::vector<double>(4, 0.25));
+  s.alphas = {1, 2};
+  CHECK_THROWS_WITH_AS(las_alphas(s), doctest::Contains("alphas lists 2 rates for 4 heads"), Error);
+  s.alphas = {0, 1, -1, 3};
+  CHECK_THROWS_WITH_AS(las_alphas(s), doctest::Contains("alphas must be >= 0"), Error);
   s.alphas = {};
   s.B = 1.5;
   CHECK_THROWS_AS(las_alphas(s), Error);
   s.kind = AttentionKind::Softmax;
   CHECK(las_alphas(s) == std::vector<double>(4, 0.0));
-  CHECK(parse_attention_kind("las-chunk") == AttentionKind::LasChunk);
-  CHECK_THROWS_AS(parse_attention_kind("linear"), Error);
+  CHECK(parse_name(kAttentionKinds, "las-chunk", "attention") == AttentionKind::LasChunk);
+  CHECK_THROWS_WITH_AS(parse_name(kAttentionKinds, "linear", "attention"),
+                       doctest::Contains("attention = 'linear' is not one of softmax, las, las-chunk"), Error);
 }
 
 TEST_CASE("MultiHeadAttention: every kind, fused and reference, causal and bidirectional, with padding") {
@@ -243,7 +248,7 @@ TEST_CASE("MultiHeadAttention: every kind, fused and reference, causal and bidir
   for (AttentionKind kind : {AttentionKind::Softmax, AttentionKind::Las, AttentionKind::LasChunk})
     for (bool causal : {true, false})
       for (bool fused : {true, false}) {
-        CAPTURE(attention_kind_name(kind));
+        CAPTURE(name_of(kAttentionKinds, kind));
         CAPTURE(causal);
         CAPTURE(fused);
         AttentionSettings s;
@@ -302,10 +307,10 @@ TEST_CASE("smoothing_weights: box, gaussian and explicit kernels; the layer pass
   AttentionSettings s;
   s.heads = 2;
   s.P = 5;
-  s.kernel = {0.1, 0.6, 0.3};
+  s.smoothing = "0.1/0.6/0.3";
   MultiHeadAttention las(4, s, rng, DType::F64);
   CHECK(las.options().P == 3);  // the kernel sets the window
-  CHECK(las.options().kernel == s.kernel);
+  CHECK(las.options().kernel == std::vector<double>{0.1, 0.6, 0.3});
   s.kind = AttentionKind::Softmax;
   MultiHeadAttention softmax(4, s, rng, DType::F64);
   CHECK(softmax.options().P == 1);

@@ -60,7 +60,7 @@ TEST_CASE("parameter names follow the module tree") {
 
 TEST_CASE("whole two-block models: gradient check per attention kind (pre-norm, LayerNorm)") {
   for (AttentionKind kind : {AttentionKind::Softmax, AttentionKind::Las, AttentionKind::LasChunk}) {
-    CAPTURE(attention_kind_name(kind));
+    CAPTURE(name_of(kAttentionKinds, kind));
     check_model(tiny(kind), tokens());
   }
 }

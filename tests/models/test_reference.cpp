@@ -36,7 +36,7 @@ void check_fixture(const std::string& kind, bool fused) {
   c.max_len = meta("L");
   c.prenorm = meta("pre_norm");
   c.norm = NormKind::Layer;  // the fixture's model (tests/reference)
-  c.attention.kind = parse_attention_kind(f.metadata.at("kind"));
+  c.attention.kind = parse_name(kAttentionKinds, f.metadata.at("kind"), "kind");
   c.attention.causal = meta("causal");
   c.attention.heads = meta("heads");
   c.attention.B = std::stod(f.metadata.at("las_b"));

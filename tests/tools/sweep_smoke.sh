@@ -83,7 +83,7 @@ grep -q "lasgrad sweep --task listops --data data --variants softmax,las" S/summ
 # 6. Other settings on the same folder are refused, and nothing there changes.
 before=$(md5sum S/las/seed1/metrics.jsonl)
 if "${sweep[@]}" --set lr=1e-2 > other.log 2>&1; then fail "a sweep with other settings ran on the same folder"; fi
-grep -q "holds a run with lr = 2e-3, this sweep asks 1e-2" other.log || { cat other.log; fail "unclear refusal"; }
+grep -q "holds a run with lr = 0.002, this sweep asks 0.01" other.log || { cat other.log; fail "unclear refusal"; }
 [ "$(md5sum S/las/seed1/metrics.jsonl)" = "$before" ] || fail "the refused sweep changed a run"
 
 # 7. A failing run is reported with its error; the other runs go on; the exit status is 1.

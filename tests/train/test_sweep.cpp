@@ -46,14 +46,15 @@ TEST_CASE("expand: variants x grid x seeds, in order, each config resolved over 
   CHECK(runs[2].dir == "softmax_pool=3_lr=2e-3/seed1");
   CHECK(runs[4].dir == "softmax_pool=5_lr=1e-3/seed1");
   CHECK(runs[15].dir == "las-chunk_pool=5_lr=2e-3/seed7");
-  CHECK(runs[15].config.str("attention") == "las-chunk");
-  CHECK(runs[15].config.integer("chunk") == 32);  // the small preset's chunk for las-chunk
-  CHECK(runs[15].config.integer("pool") == 5);
-  CHECK(runs[15].config.str("lr") == "2e-3");
-  CHECK(runs[15].config.integer("seed") == 7);
-  CHECK(runs[15].config.integer("steps") == 50);
-  CHECK(runs[15].config.str("data") == "some/data");
-  CHECK(runs[0].config.str("attention") == "softmax");
+  const RunSettings& r15 = runs[15].resolved;
+  CHECK(r15.model.attention.kind == AttentionKind::LasChunk);
+  CHECK(r15.model.attention.C == 32);  // the small preset's chunk for las-chunk
+  CHECK(r15.model.attention.P == 5);
+  CHECK(r15.train.schedule.lr == 2e-3);
+  CHECK(r15.train.seed == 7);
+  CHECK(r15.train.steps == 50);
+  CHECK(r15.data.data == "some/data");
+  CHECK(runs[0].resolved.model.attention.kind == AttentionKind::Softmax);
 
   s.grid = {grid_axis("pool=4")};  // invalid for every run: refused before anything runs, naming the run
   CHECK_THROWS_WITH_AS(expand(s), doctest::Contains("run softmax_pool=4/seed1: config: pool (P) must be odd"), Error);

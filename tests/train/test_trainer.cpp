@@ -63,17 +63,17 @@ class ToyModel : public TaskModel, public Module {
 struct Fixture {
   testing::RandomTokens train = toy_data(200, 1), val = toy_data(60, 2), test = toy_data(60, 3);
   Splits splits{&train, &val, &test};
-  Config config = [] {
-    Config c;
-    c.set("batch_size", "16");
-    c.set("accum", "2");
-    c.set("steps", "24");
-    c.set("eval_every", "5");
-    c.set("log_every", "3");
-    c.set("lr", "0.05");
-    c.set("warmup", "3");
-    c.set("clip", "1.0");
-    c.set("seed", "7");
+  RunSettings config = [] {
+    RunSettings c;
+    c.train.batch_size = 16;
+    c.train.accum = 2;
+    c.train.steps = 24;
+    c.train.eval_every = 5;
+    c.train.log_every = 3;
+    c.train.schedule.lr = 0.05;
+    c.train.schedule.warmup = 3;
+    c.train.clip = 1.0;
+    c.train.seed = 7;
     return c;
   }();
   std::string dir(const std::string& name) {
@@ -156,9 +156,9 @@ TEST_CASE("evaluate keeps each example's prediction on request, and fit writes t
 TEST_CASE("threads = 1 and threads = 2 train to the same bits, so the loop may switch between them") {
   Fixture f;
   ToyModel a(7), b(7);
-  f.config.set("threads", "1");
+  f.config.run.threads = 1;
   TrainResult ra = fit(a, f.config, f.splits, {.run_dir = f.dir("t1"), .quiet = true});
-  f.config.set("threads", "2");
+  f.config.run.threads = 2;
   TrainResult rb = fit(b, f.config, f.splits, {.run_dir = f.dir("t2"), .quiet = true});
   CHECK(ra.losses == rb.losses);
   CHECK(params_of(a) == params_of(b));
@@ -192,7 +192,7 @@ TEST_CASE("a resume refuses a checkpoint past the data: a micro-batch beyond the
   Fixture f;
   ToyModel a(7);
   const std::string d = f.dir("resume_checks");
-  f.config.set("steps", "10");
+  f.config.train.steps = 10;
   fit(a, f.config, f.splits, {.run_dir = d, .quiet = true});
   SafeTensors file = load_safetensors(d + "/last.safetensors");
   file.metadata["batch"] = "99999";
@@ -230,7 +230,7 @@ TEST_CASE("checkpoints: round trip, and truncated, corrupted or foreign files ar
   TrainState s;
   s.step = 12, s.epoch = 3, s.batch = 4, s.rng = 99, s.best_val = 0.625, s.best_step = 10;
   s.schedule = {0.25, 1.5, 2, true};
-  f.config.set("lr", "0.123");
+  f.config.train.schedule.lr = 0.123;
   save_checkpoint(d + "/c.safetensors", m, &opt, f.config, s);
   Checkpoint ck = load_checkpoint(d + "/c.safetensors");
   CHECK(ck.state.step == 12);
@@ -238,10 +238,10 @@ TEST_CASE("checkpoints: round trip, and truncated, corrupted or foreign files ar
   CHECK(ck.state.rng == 99);
   CHECK(ck.state.best_val == 0.625);
   CHECK(ck.state.schedule.scale == 0.25);
-  CHECK(ck.config.str("lr") == "0.123");
+  CHECK(ck.settings.train.schedule.lr == 0.123);
   CHECK(ck.file.contains("model.embed.weight"));
   CHECK(ck.file.contains("adam.m.head.weight"));
-  CHECK(ck.config.str("device") == "cpu");
+  CHECK(ck.settings.run.device == Device::CPU);
 
   // Written before the device setting existed: read as a CPU run. Any other missing setting is refused.
   auto without = [&](const std::string& key) {
@@ -250,9 +250,9 @@ TEST_CASE("checkpoints: round trip, and truncated, corrupted or foreign files ar
     save_safetensors(d + "/old.safetensors", ck.file.tensors, meta);
     return d + "/old.safetensors";
   };
-  CHECK(load_checkpoint(without("config.device")).config.str("device") == "cpu");
+  CHECK(load_checkpoint(without("config.device")).settings.run.device == Device::CPU);
   CHECK_THROWS_WITH_AS(load_checkpoint(without("config.lr")), doctest::Contains("no 'config.lr'"), Error);
-  CHECK(load_checkpoint(without("config.smoothing")).config.str("smoothing") == "box");
+  CHECK(load_checkpoint(without("config.smoothing")).settings.model.attention.smoothing == "box");
   CHECK(load_checkpoint(without("data")).state.data.empty());  // before the data fingerprint: no check
 
   // Every metadata field is checked: a value out of its range would resume on garbage.
