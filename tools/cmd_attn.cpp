@@ -11,12 +11,12 @@
 #include "tools/commands.h"
 #include "tools/trained_run.h"
 #include "train/metrics.h"
-#include "train/plot.h"
+#include "tools/study/plot.h"
 
 namespace lasgrad::tools {
 
 namespace fs = std::filesystem;
-using train::Figure;
+using study::Figure;
 
 // A T x T matrix shrunk to at most `side` x `side` by averaging blocks (attention of long tasks).
 static std::vector<float> shrink(const float* m, int T, int side, int& out_T) {
@@ -36,8 +36,8 @@ static std::string fmt(const char* f, double v) {
 
 // Loss, accuracy and learning rate against step, train and val, from metrics.jsonl.
 static Figure curves(const std::string& path) {
-  train::Series tl{"train", {}, {}, {31, 119, 180}}, vl{"val", {}, {}, {214, 39, 40}};
-  train::Series ta = tl, va = vl, lr{"lr", {}, {}, {44, 160, 44}};
+  study::Series tl{"train", {}, {}, {31, 119, 180}}, vl{"val", {}, {}, {214, 39, 40}};
+  study::Series ta = tl, va = vl, lr{"lr", {}, {}, {44, 160, 44}};
   for (const train::MetricsLine& m : train::read_metrics(path)) {
     const double step = double(m.step);
     if (m.split == "train") {
@@ -50,7 +50,7 @@ static Figure curves(const std::string& path) {
     }
   }
   if (tl.x.empty()) throw Error(path + " has no training lines");
-  return train::line_plots({{"loss", {tl, vl}, "step", "cross-entropy", true},
+  return study::line_plots({{"loss", {tl, vl}, "step", "cross-entropy", true},
                             {"accuracy", {ta, va}, "step", "accuracy %"},
                             {"learning rate", {lr}, "step", "learning rate", true}});
 }
@@ -81,12 +81,12 @@ Figure head_grid(const Example& e, const std::vector<float>& a, int H, size_t la
     std::vector<float> m = shrink(a.data() + size_t(h) * T * T, T, e.max_side, side);
     for (float& x : m) x = std::sqrt(std::max(0.0f, x));
     int cell = e.tokens.empty() ? std::max(1, 256 / side) : std::max(6, 256 / side);
-    heads.push_back(train::heatmap(m, side, side, cell,
+    heads.push_back(study::heatmap(m, side, side, cell,
                                    "layer " + std::to_string(layer) + ", head " + std::to_string(h) + ": alpha " +
                                        fmt("%.3g", alphas[h]) + ", sqrt(A)",
                                    {"key", "query", double(T) / side, e.tokens, e.tokens}, 0, 1));
   }
-  return train::grid(heads, H <= 4 ? H : (H + 1) / 2);
+  return study::grid(heads, H <= 4 ? H : (H + 1) / 2);
 }
 
 // The query's weights A[h, query, :] over the input: folded onto the image for pixel tasks (step t's
@@ -100,16 +100,16 @@ Figure query_weights(const Example& e, const std::vector<float>& a, int H, size_
     const std::vector<uint8_t> img = e.ds.image_bytes(e.index);
     std::vector<float> pic(img.begin(), img.end());
     const int cell = std::max(2, 224 / image_side);
-    over.push_back(train::heatmap(pic, image_side, image_side, cell, "the input", {"", "", 1, {}, {}, true}, 0, 255));
+    over.push_back(study::heatmap(pic, image_side, image_side, cell, "the input", {"", "", 1, {}, {}, true}, 0, 255));
     const int qr = static_cast<int>(order[e.query]);
     for (int h = 0; h < H; ++h) {
       std::vector<float> fold(static_cast<size_t>(image_side) * image_side, 0.0f);
       for (int t = 0; t < T && t < static_cast<int>(order.size()); ++t) fold[order[t]] = a[(size_t(h) * T + e.query) * T + t];
-      over.push_back(train::heatmap(fold, image_side, image_side, cell,
+      over.push_back(study::heatmap(fold, image_side, image_side, cell,
                                     "head " + std::to_string(h) + ": query pixel (" + std::to_string(qr % image_side) +
                                         ", " + std::to_string(qr / image_side) + ")"));
     }
-    return train::grid(over, static_cast<int>(over.size()) <= 5 ? static_cast<int>(over.size()) : 5);
+    return study::grid(over, static_cast<int>(over.size()) <= 5 ? static_cast<int>(over.size()) : 5);
   }
   std::vector<float> rows(static_cast<size_t>(H) * T);
   for (int h = 0; h < H; ++h)
@@ -117,7 +117,7 @@ Figure query_weights(const Example& e, const std::vector<float>& a, int H, size_
   std::vector<std::string> head_names;
   for (int h = 0; h < H; ++h) head_names.push_back("head " + std::to_string(h));
   const int cell = e.tokens.empty() ? std::max(1, 768 / T) : std::max(10, 768 / T);
-  return train::heatmap(rows, H, T, cell,
+  return study::heatmap(rows, H, T, cell,
                         "layer " + std::to_string(layer) + ": the weights of query " + std::to_string(e.query) +
                             (e.tokens.empty() ? "" : " ('" + e.tokens[e.query] + "')") + " over the keys",
                         {"key", "", 1, e.tokens, head_names});
@@ -132,11 +132,11 @@ Figure decay_kernels(const std::vector<double>& alphas, int T, int max_side) {
     double stride = double(T) / side;  // one row/column per `stride` positions
     for (int i = 0; i < side; ++i)
       for (int j = 0; j <= i; ++j) e[size_t(i) * side + j] = static_cast<float>(std::exp(-alphas[h] * (i - j) * stride));
-    kernels.push_back(train::heatmap(e, side, side, std::max(1, 256 / side),
+    kernels.push_back(study::heatmap(e, side, side, std::max(1, 256 / side),
                                      "E_" + std::to_string(h) + " = exp(-alpha |i - j|), alpha " + fmt("%.3g", alphas[h]),
                                      {"key position j", "query position i", stride, {}, {}}, 0, 1));
   }
-  return train::grid(kernels, kernels.size() <= 4 ? static_cast<int>(kernels.size()) : static_cast<int>(kernels.size() + 1) / 2);
+  return study::grid(kernels, kernels.size() <= 4 ? static_cast<int>(kernels.size()) : static_cast<int>(kernels.size() + 1) / 2);
 }
 
 cli::Flags attn_flags() {
@@ -184,8 +184,8 @@ int cmd_attn(int argc, char** argv) {
   std::vector<std::string> written;
   auto save = [&](const Figure& fig, const std::string& name) {
     const std::string png = out + "/" + name + ".png";
-    train::write_png(png, fig);
-    if (f.on("svg")) train::write_svg(out + "/" + name + ".svg", fig);
+    study::write_png(png, fig);
+    if (f.on("svg")) study::write_svg(out + "/" + name + ".svg", fig);
     written.push_back(f.on("svg") ? png + " (and .svg)" : png);
   };
 

@@ -18,7 +18,7 @@
 #include "tools/trained_run.h"
 #include "train/settings.h"
 #include "train/metrics.h"
-#include "train/sweep.h"
+#include "tools/study/sweep.h"
 
 namespace lasgrad::tools {
 
@@ -66,10 +66,10 @@ static json read_curves(const std::string& dir) {
   return curves;
 }
 
-// A run's results as the sweep reads them (train::read_run): the last step, the best validation accuracy
+// A run's results as the sweep reads them (study::read_run): the last step, the best validation accuracy
 // and its step, the test line, the mean examples/s. NaN (not there yet) is written as null.
 static json read_results(const std::string& dir) {
-  const train::RunRecord r = train::read_run(dir, train::RunPlan{});
+  const study::RunRecord r = study::read_run(dir, study::RunPlan{});
   json out = {{"steps", r.steps}, {"best_val", r.best_val}, {"test", r.test}, {"test_loss", r.test_loss},
               {"examples_per_s", r.examples_per_s}};
   if (r.best_step >= 0) out["best_step"] = r.best_step;

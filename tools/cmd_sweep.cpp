@@ -20,7 +20,7 @@
 #include <sstream>
 
 #include "engine/parse.h"
-#include "train/sweep.h"
+#include "tools/study/sweep.h"
 #include "train/trainer.h"
 #include "data/dataset.h"
 #include "data/reader.h"
@@ -113,15 +113,15 @@ std::vector<std::string> args_with_spec(int argc, char** argv, std::string& spec
 }
 
 // The sweep the flags describe, every run with `threads` threads.
-train::SweepSpec spec_of(const cli::Flags& f, int64_t threads) {
-  train::SweepSpec spec;
+study::SweepSpec spec_of(const cli::Flags& f, int64_t threads) {
+  study::SweepSpec spec;
   spec.task = f.str("task");
   spec.data = f.str("data");
   spec.preset = f.str("preset");
   if (spec.data.empty()) throw cli::UsageError("--data is required (the task's data folder)");
   try {
-    for (const auto& v : split_commas(f.str("variants"), "--variants")) spec.variants.push_back(train::variant(v));
-    for (const auto& v : f.all("variant")) spec.variants.push_back(train::variant(v));
+    for (const auto& v : split_commas(f.str("variants"), "--variants")) spec.variants.push_back(study::variant(v));
+    for (const auto& v : f.all("variant")) spec.variants.push_back(study::variant(v));
     spec.seeds.clear();
     for (const auto& s : split_commas(f.str("seeds"), "--seeds")) {
       int64_t v = 0;
@@ -134,7 +134,7 @@ train::SweepSpec spec_of(const cli::Flags& f, int64_t threads) {
       spec.sets.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
     }
     spec.sets.emplace_back("threads", std::to_string(threads));
-    for (const auto& g : f.all("grid")) spec.grid.push_back(train::grid_axis(g));
+    for (const auto& g : f.all("grid")) spec.grid.push_back(study::grid_axis(g));
   } catch (const Error& e) {
     throw cli::UsageError(e.what());
   }
@@ -143,7 +143,7 @@ train::SweepSpec spec_of(const cli::Flags& f, int64_t threads) {
 
 // A run folder made with other settings is never touched: the sweep refuses before starting. Settings are
 // compared as values, so "2e-3" in an older run's config.toml is the 0.002 asked now.
-void check_run_folder(const std::string& out, const train::RunPlan& p) {
+void check_run_folder(const std::string& out, const study::RunPlan& p) {
   const fs::path run = fs::path(out) / p.dir;
   if (!fs::exists(run / "config.toml") && !fs::exists(run / "config.txt")) return;
   const auto have = train::read_run_settings(run.string());
@@ -173,7 +173,7 @@ void check_run_folder(const std::string& out, const train::RunPlan& p) {
 // after every run that ends.
 class Runner {
  public:
-  Runner(const train::SweepSpec& spec, const std::vector<train::RunPlan>& plans, std::vector<train::RunRecord>& records,
+  Runner(const study::SweepSpec& spec, const std::vector<study::RunPlan>& plans, std::vector<study::RunRecord>& records,
          std::string out, std::function<void()> summarize)
       : spec_(spec), plans_(plans), records_(records), out_(std::move(out)), summarize_(std::move(summarize)) {
     struct sigaction sa {};
@@ -216,7 +216,7 @@ class Runner {
 
   // Starts run i; false when the sweep was stopped while waiting for its folder.
   bool start(size_t i) {
-    const train::RunPlan& p = plans_[i];
+    const study::RunPlan& p = plans_[i];
     const fs::path dir = fs::path(out_) / p.dir;
     // A run still held by a live process (most likely the run of a killed sweep, writing its checkpoint
     // before it exits) is waited for, then resumed, rather than failed as "in use".
@@ -288,7 +288,7 @@ class Runner {
       data::write_file_atomic((dir / "error.txt").string(), failure_of(dir / "train.log", status));
       ++failed_;
     }
-    records_[i] = train::read_run(dir.string(), plans_[i]);
+    records_[i] = study::read_run(dir.string(), plans_[i]);
     std::printf("%s %s%s\n", ok ? "done  " : interrupted ? "paused" : "FAILED", plans_[i].dir.c_str(),
                 ok ? ("  test " + std::to_string(100 * records_[i].test).substr(0, 5) + "%").c_str()
                    : interrupted ? "" : ("  " + records_[i].error).c_str());
@@ -296,9 +296,9 @@ class Runner {
     summarize_();
   }
 
-  const train::SweepSpec& spec_;
-  const std::vector<train::RunPlan>& plans_;
-  std::vector<train::RunRecord>& records_;
+  const study::SweepSpec& spec_;
+  const std::vector<study::RunPlan>& plans_;
+  std::vector<study::RunRecord>& records_;
   const std::string out_;
   std::function<void()> summarize_;
   const std::string self_ = fs::read_symlink("/proc/self/exe").string();
@@ -307,14 +307,14 @@ class Runner {
   int64_t failed_ = 0;
 };
 
-void print_groups(const std::vector<train::RunRecord>& records, const std::string& reference, const std::string& out) {
-  for (const auto& g : train::summarize(records, reference)) {
+void print_groups(const std::vector<study::RunRecord>& records, const std::string& reference, const std::string& out) {
+  for (const auto& g : study::summarize(records, reference)) {
     std::printf("%-28s %lld/%lld done  best val %6.2f%% +- %5.2f  test %6.2f%% +- %5.2f", g.group.c_str(),
                 (long long)g.done, (long long)g.runs, 100 * g.val.mean, 100 * g.val.sd, 100 * g.test.mean,
                 100 * g.test.sd);
     if (g.diff.n > 0)
       std::printf("  vs %s %+.2f [%+.2f, %+.2f] %s", reference.c_str(), 100 * g.diff.mean, 100 * g.diff.lo,
-                  100 * g.diff.hi, train::verdict(g.diff));
+                  100 * g.diff.hi, study::verdict(g.diff));
     std::printf("\n");
   }
   std::printf("summary: %s/summary.md  %s/summary.json  %s/summary.png\n", out.c_str(), out.c_str(), out.c_str());
@@ -322,7 +322,7 @@ void print_groups(const std::vector<train::RunRecord>& records, const std::strin
 
 cli::Flags sweep_flags() {
   std::string variant_help = "built-in variants, comma-separated: ";
-  for (const auto& n : train::builtin_variants()) variant_help += n + " ";
+  for (const auto& n : study::builtin_variants()) variant_help += n + " ";
   cli::Flags f("lasgrad sweep",
                "Train every point of variants x grid x seeds, J runs at a time, each in DIR/<variant>[_key=value]/seed<N>\n"
                "as its own `lasgrad train` process, and write DIR/summary.md, summary.json and summary.png after\n"
@@ -366,8 +366,8 @@ int cmd_sweep(int argc, char** argv) {
   int64_t jobs = f.integer("jobs");
   if (jobs < 0) throw cli::UsageError("--jobs must be >= 0, got " + f.str("jobs"));
   if (jobs == 0) jobs = std::max<int64_t>(1, static_cast<int64_t>(sysconf(_SC_NPROCESSORS_ONLN)) / threads);
-  const train::SweepSpec spec = spec_of(f, threads);
-  const std::vector<train::RunPlan> plans = train::expand(spec);  // every run is valid before any starts
+  const study::SweepSpec spec = spec_of(f, threads);
+  const std::vector<study::RunPlan> plans = study::expand(spec);  // every run is valid before any starts
 
   // The command that reproduces this sweep (the spec file's text is recorded beside it).
   std::string command = "lasgrad sweep";
@@ -378,12 +378,12 @@ int cmd_sweep(int argc, char** argv) {
     throw Error("sweep: " + out + " holds " + held + ", not a sweep; give another --out");
   for (const auto& p : plans) check_run_folder(out, p);
 
-  std::vector<train::RunRecord> records;
-  for (const auto& p : plans) records.push_back(train::read_run((fs::path(out) / p.dir).string(), p));
+  std::vector<study::RunRecord> records;
+  for (const auto& p : plans) records.push_back(study::read_run((fs::path(out) / p.dir).string(), p));
   if (f.on("dry-run")) {
     for (const auto& r : records)
       std::printf("%-40s %s%s\n", r.dir.c_str(),
-                  r.state == train::RunState::Done ? "done" : r.state == train::RunState::Partial ? "resume" : "new",
+                  r.state == study::RunState::Done ? "done" : r.state == study::RunState::Partial ? "resume" : "new",
                   r.error.empty() ? "" : ("  (last attempt failed: " + r.error + ")").c_str());
     return 0;
   }
@@ -391,20 +391,20 @@ int cmd_sweep(int argc, char** argv) {
   const DirLock lock(out, "sweep.lock", "sweep folder " + out);
   std::vector<size_t> todo;
   for (size_t i = 0; i < records.size(); ++i)
-    if (records[i].state != train::RunState::Done) todo.push_back(i);
+    if (records[i].state != study::RunState::Done) todo.push_back(i);
   std::printf("sweep %s: %zu runs, %zu done, %zu to run, %lld at a time with %lld thread%s each\n", out.c_str(),
               plans.size(), plans.size() - todo.size(), todo.size(), (long long)jobs, (long long)threads,
               threads == 1 ? "" : "s");
   // The trivial baselines every table and figure shows; data the runs cannot open either is left to them
   // to report, run by run.
-  std::vector<train::Baseline> baselines;
+  std::vector<study::Baseline> baselines;
   try {
-    if (!plans.empty()) baselines = train::test_baselines(plans.front().resolved);
+    if (!plans.empty()) baselines = study::test_baselines(plans.front().resolved);
   } catch (const std::exception& e) {
     std::printf("baselines: not computed (%s)\n", e.what());
   }
   std::fflush(stdout);
-  auto summarize = [&] { train::write_summary(out, records, command, spec_text, reference, baselines); };
+  auto summarize = [&] { study::write_summary(out, records, command, spec_text, reference, baselines); };
   summarize();
   const int64_t failed = Runner(spec, plans, records, out, summarize).run(todo, jobs);
   print_groups(records, reference, out);

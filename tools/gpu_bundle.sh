@@ -7,7 +7,7 @@
 #   DIR/bin/         test_cuda, bench_cuda and lasgrad, built with CUDA (portable host code, sm 80 and 90)
 #   DIR/lib/         every shared library they load except glibc, libstdc++, libgcc, the driver and
 #                    cuBLAS, which the GPU machine's own copies serve (SYSTEM_LIBS.txt lists them)
-#   DIR/tools/bench_cuda.sh, DIR/tests/reference/make_fixture.py: the benchmark and its PyTorch side
+#   DIR/tools/bench/bench_cuda.sh, DIR/tests/reference/make_fixture.py: the benchmark and its PyTorch side
 #   DIR/data/pathx/  a small generated Path-X set (200 images of 128 x 128, L = 16384)
 # The programs are built without MPI (a GPU check runs one process): fewer libraries to carry.
 # Before it ends it checks with ldd that every library resolves from DIR/lib or is one of those the GPU
@@ -35,7 +35,7 @@ cmake --build "$build" -j"$(lasgrad_jobs)" --target test_cuda bench_cuda lasgrad
 
 # The libraries the GPU machine provides itself: glibc's, the C++ runtime, the driver and cuBLAS.
 provided='^(linux-vdso|ld-linux|libc|libm|libmvec|libpthread|libdl|librt|libresolv|libutil|libstdc\+\+|libgcc_s|libcuda|libcublas|libcublasLt)\.so'
-mkdir -p "$out/bin" "$out/lib" "$out/tools" "$out/tests/reference" "$out/data"
+mkdir -p "$out/bin" "$out/lib" "$out/tools/bench" "$out/tests/reference" "$out/data"
 out=$(cd "$out" && pwd)  # absolute: ldd names the libraries it finds by the path it was given
 for p in "${programs[@]}"; do
   install -m 755 -s "$build/$p" "$out/bin/"
@@ -50,7 +50,7 @@ for p in "${programs[@]}"; do
   done
 done | sort -u > "$out/lib/SYSTEM_LIBS.txt"
 cp tools/gpu_check.sh "$out/"
-cp tools/bench_cuda.sh "$out/tools/"
+cp tools/bench/bench_cuda.sh "$out/tools/bench/"
 cp tests/reference/make_fixture.py "$out/tests/reference/"
 echo "== generating a small Path-X set"
 "$out/bin/lasgrad" gen pathfinder --out "$out/data/pathx" --size 128 --count 200 --seed 0 --quiet

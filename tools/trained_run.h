@@ -6,7 +6,7 @@
 #include "data/dataset.h"
 #include "tools/cli.h"
 #include "train/checkpoint.h"
-#include "train/model.h"
+#include "train/task_model.h"
 
 namespace lasgrad::tools {
 

@@ -14,6 +14,13 @@ double MetricsLine::get(const std::string& key) const {
   return it == values.end() ? NAN : it->second;
 }
 
+std::string metrics_line(const nlohmann::ordered_json& fields) {
+  std::string out;
+  for (const auto& [key, value] : fields.items())
+    out += (out.empty() ? "{" : ", ") + nlohmann::json(key).dump() + ": " + value.dump();
+  return out + "}";
+}
+
 bool parse_metrics_line(const std::string& s, MetricsLine& out) {
   const nlohmann::json j = nlohmann::json::parse(s, nullptr, false);  // no exceptions: discarded on error
   if (!j.is_object()) return false;

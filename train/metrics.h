@@ -1,4 +1,4 @@
-// Reading a run's metrics.jsonl (written by train/trainer.cpp): one flat JSON object per line, each
+// A run's metrics.jsonl, written by the trainer and read by the study tools: one flat JSON object per line, each
 // with a "split", a "step" and numeric fields. Splits: train, val, test; stop (the run stopped at "step" on
 // a non-finite loss or gradient, "why" says which); gap (a resume that found the lines of steps
 // "from".."to" missing and went on with --allow-gaps).
@@ -7,6 +7,8 @@
 #include <map>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 namespace lasgrad::train {
 
@@ -17,6 +19,11 @@ struct MetricsLine {
   std::string why;                        // a stop line's reason
   double get(const std::string& key) const;  // NaN when absent
 };
+
+// One line as the trainer writes it: the fields in order, as `{"key": value, ...}` (the layout scripts
+// grep), each value written by nlohmann-json; JSON has no inf or nan (an overflowed gradient norm):
+// those are null.
+std::string metrics_line(const nlohmann::ordered_json& fields);
 
 // One line: a JSON object with a "split" string, a "step" number and other fields; the numeric ones
 // are kept. Returns false on anything else (a line cut by a crash, another file).

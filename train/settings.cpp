@@ -420,7 +420,7 @@ void small_preset(RunSettings& s) {
   s.model.attention.B = 0.5;
   s.data.max_length = task == "listops" ? 128 : task == "text" || task == "retrieval" ? 256 : 0;
   if (s.model.attention.kind == AttentionKind::LasChunk) s.model.attention.C = 32;
-  // Two threads: 1.6x one thread on this preset when the cores are free (tools/bench_threads.sh), and
+  // Two threads: 1.6x one thread on this preset when the cores are free (tools/bench/bench_threads.sh), and
   // no slower when they are not, since the loop then drops to one (the bits do not change).
   s.run.threads = 2;
 }

@@ -304,7 +304,7 @@ namespace {
 
 // How many threads the next steps use, at most `max`. When the cores are shared (another program, the
 // runs of a sweep), a team of two waits at every op's barrier for the thread whose core is taken: the
-// small model ran at 9.8 steps/s with 2 threads against 18.8 with 1 (tools/bench_threads.sh). The CPU
+// small model ran at 9.8 steps/s with 2 threads against 18.8 with 1 (tools/bench/bench_threads.sh). The CPU
 // kernels give the same bits for any thread count (engine/cpu/gemm.cpp), so the loop may switch freely:
 // it times windows of kWindow steps at one count, tries the other count every kProbe-th window, and keeps
 // the faster one as measured last.
@@ -337,15 +337,6 @@ class ThreadChooser {
 }  // namespace
 
 namespace {
-
-// One metrics.jsonl line: the fields in order, as `{"key": value, ...}` (the layout scripts grep), each
-// value written by nlohmann-json; JSON has no inf or nan (an overflowed gradient norm): those are null.
-std::string metrics_line(const nlohmann::ordered_json& fields) {
-  std::string out;
-  for (const auto& [key, value] : fields.items())
-    out += (out.empty() ? "{" : ", ") + nlohmann::json(key).dump() + ": " + value.dump();
-  return out + "}";
-}
 
 // v rounded to `digits` significant digits (the precision a metrics line keeps).
 double rounded(double v, int digits) {

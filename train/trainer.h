@@ -18,7 +18,7 @@
 
 #include "data/dataset.h"
 #include "train/settings.h"
-#include "train/model.h"
+#include "train/task_model.h"
 #include "train/optim.h"
 
 namespace lasgrad::train {

@@ -21,7 +21,7 @@
 #include "engine/ops.h"
 #include "tests/train/random_tokens.h"
 #include "train/checkpoint.h"
-#include "train/model.h"
+#include "train/task_model.h"
 #include "train/trainer.h"
 
 namespace lasgrad::test {

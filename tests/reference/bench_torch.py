@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""The PyTorch side of tools/bench_step.sh: one training step (forward, backward, AdamW) of the model
+"""The PyTorch side of tools/bench/bench_step.sh: one training step (forward, backward, AdamW) of the model
 that `bench_step --model M --describe` prints as JSON, built with make_fixture.py's literal model (LaS
 with the L x L matrices), on the same batch shape, lengths and decay rates; median step time.
 

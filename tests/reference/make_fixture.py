@@ -4,7 +4,7 @@ docs/las-attention.md §1 and §3, and writes, per attention kind, a safetensors
 inputs, weights (float32, lasgrad's parameter names), logits, loss and every parameter's gradient
 (float64: PyTorch computes in float64 from the float32 weights). tests/models/test_reference.cpp loads
 each one and checks lasgrad's forward and backward against it. Every tensor the model makes (decay
-matrices, masks, lengths, the position table) is made on its inputs' device, so tools/bench_cuda.sh
+matrices, masks, lengths, the position table) is made on its inputs' device, so tools/bench/bench_cuda.sh
 runs the same code on a GPU, eager and under torch.compile.
 
 Run by hand (Debian's python3-torch; no safetensors package needed):

@@ -10,7 +10,7 @@
 #include "engine/tensor.h"
 #include "models/model.h"
 #include "train/settings.h"
-#include "train/model.h"
+#include "train/task_model.h"
 
 using namespace lasgrad;
 using namespace lasgrad::train;

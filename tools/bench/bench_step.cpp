@@ -1,7 +1,7 @@
 // bench_step: one full training step (forward, backward, AdamW update) of a named model, timed at
 // each thread count, with its FLOP rate beside the measured float32 GEMM rate and the FMA peak (the
 // lower of its measurements just before and just after the steps), and where the step's time goes.
-// tools/bench_step.sh runs it next to the identical PyTorch model (tests/reference/bench_torch.py);
+// tools/bench/bench_step.sh runs it next to the identical PyTorch model (tests/reference/bench_torch.py);
 // docs/benchmarks.md has the figures.
 //
 //   bench_step --model M [--steps N] [--threads 1,2]   the step (median of N after 2 warm-ups) per thread count
@@ -27,8 +27,8 @@
 #include "engine/profile.h"
 #include "engine/rng.h"
 #include "models/model.h"
-#include "tools/bench_common.h"
-#include "train/model.h"
+#include "tools/bench/bench_common.h"
+#include "train/task_model.h"
 #include "train/optim.h"
 #include "train/trainer.h"
 

@@ -1,4 +1,4 @@
-#include "train/sweep.h"
+#include "tools/study/sweep.h"
 
 #include <algorithm>
 #include <cctype>
@@ -15,10 +15,10 @@
 #include "data/reader.h"
 #include "engine/parse.h"
 #include "train/metrics.h"
-#include "train/plot.h"
+#include "tools/study/plot.h"
 #include "train/trainer.h"
 
-namespace lasgrad::train {
+namespace lasgrad::study {
 
 namespace fs = std::filesystem;
 
@@ -152,9 +152,9 @@ std::vector<RunPlan> expand(const SweepSpec& spec) {
         for (const auto& [k, v] : r.settings)
           if (k == "attention") attention = v;
         try {
-          r.resolved = preset(spec.task, attention, spec.preset);
-          for (const auto& [k, v] : r.settings) set_setting(r.resolved, k, v);
-          validate(r.resolved);
+          r.resolved = train::preset(spec.task, attention, spec.preset);
+          for (const auto& [k, v] : r.settings) train::set_setting(r.resolved, k, v);
+          train::validate(r.resolved);
         } catch (const Error& e) {
           throw Error("sweep: run " + r.dir + ": " + e.what());
         }
@@ -174,15 +174,15 @@ RunRecord read_run(const std::string& run_dir, const RunPlan& plan) {
   if (fs::exists(d / "wall_s.txt")) r.wall_s = std::strtod(data::read_file("sweep", (d / "wall_s.txt").string()).c_str(), nullptr);
   if (fs::exists(d / "last.safetensors")) r.state = RunState::Partial;
   if (!fs::exists(d / "metrics.jsonl")) return r;
-  std::vector<MetricsLine> lines;
+  std::vector<train::MetricsLine> lines;
   try {
-    lines = read_metrics((d / "metrics.jsonl").string());
+    lines = train::read_metrics((d / "metrics.jsonl").string());
   } catch (const Error&) {  // a line cut by a kill: no failure, the resume truncates it
     return r;
   }
   double rate_sum = 0;
   int64_t rates = 0;
-  for (const MetricsLine& m : lines) {
+  for (const train::MetricsLine& m : lines) {
     if (m.split == "train") {
       r.steps = std::max(r.steps, m.step);
       if (std::isfinite(m.get("examples_per_s"))) rate_sum += m.get("examples_per_s"), ++rates;
@@ -297,8 +297,8 @@ Figure val_curves(const std::vector<GroupSummary>& groups, const std::vector<Run
 
 }  // namespace
 
-std::vector<Baseline> test_baselines(const RunSettings& settings) {
-  const auto train = open_split(settings, data::Split::Train), test = open_split(settings, data::Split::Test);
+std::vector<Baseline> test_baselines(const train::RunSettings& settings) {
+  const auto train = train::open_split(settings, data::Split::Train), test = train::open_split(settings, data::Split::Test);
   const data::BaselineScore s = data::score_baselines(data::fit_baselines(*train), *test);
   std::vector<Baseline> out = {{"majority class", s.majority}};
   if (s.root_rule) out.push_back({"root-operator rule", *s.root_rule});
@@ -387,4 +387,4 @@ void write_summary(const std::string& sweep_dir, const std::vector<RunRecord>& r
   fs::rename(dir / "summary.svg.tmp", dir / "summary.svg");
 }
 
-}  // namespace lasgrad::train
+}  // namespace lasgrad::study

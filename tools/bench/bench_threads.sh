@@ -2,7 +2,7 @@
 # Threads under contention: steps/s of one training run with threads = 1 and 2, alone and beside a second
 # training (threads = 1) that keeps another core busy. OMP_WAIT_POLICY (default active) is passed on:
 # passive measured worse beside another job (5.9 against 9.8 steps/s with 2 fixed threads).
-#   tools/bench_threads.sh [LASGRAD] [STEPS]     (default build/lasgrad, 150 steps)
+#   tools/bench/bench_threads.sh [LASGRAD] [STEPS]     (default build/lasgrad, 150 steps)
 # The model is the `small` preset on generated ListOps of 11-99 tokens (where threads = 2 once ran 20x
 # slower than threads = 1 beside another job). Run it on an otherwise idle machine.
 set -euo pipefail

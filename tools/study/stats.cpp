@@ -1,11 +1,11 @@
-#include "train/stats.h"
+#include "tools/study/stats.h"
 
 #include <algorithm>
 #include <cmath>
 
 #include "engine/error.h"
 
-namespace lasgrad::train {
+namespace lasgrad::study {
 
 double t975(int64_t df) {
   static const double table[] = {12.706205, 4.302653, 3.182446, 2.776445, 2.570582, 2.446912, 2.364624, 2.306004,
@@ -56,4 +56,4 @@ McNemar mcnemar(const std::vector<bool>& reference, const std::vector<bool>& var
   return m;
 }
 
-}  // namespace lasgrad::train
+}  // namespace lasgrad::study

@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <vector>
 
-namespace lasgrad::train {
+namespace lasgrad::study {
 
 // Student's t quantile at 0.975 for `df` degrees of freedom (>= 1): a table to df 30, then the
 // Cornish-Fisher expansion around the normal's 1.959964, within 1e-4 there.
@@ -30,4 +30,4 @@ struct McNemar {
 // From paired correctness: reference[i] and variant[i] say whether each model got example i right.
 McNemar mcnemar(const std::vector<bool>& reference, const std::vector<bool>& variant);
 
-}  // namespace lasgrad::train
+}  // namespace lasgrad::study

@@ -1,4 +1,4 @@
-#include "train/plot.h"
+#include "tools/study/plot.h"
 
 #include <cairo-svg.h>
 #include <cairo.h>
@@ -9,7 +9,7 @@
 
 #include "engine/tensor.h"
 
-namespace lasgrad::train {
+namespace lasgrad::study {
 
 // Owns one reference to the recording surface; never copied (Figures share it through shared_ptr).
 struct Figure::Surface {
@@ -413,4 +413,4 @@ Figure bar_chart(const std::string& title, const std::string& ylabel, const std:
   return f;
 }
 
-}  // namespace lasgrad::train
+}  // namespace lasgrad::study

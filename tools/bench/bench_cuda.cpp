@@ -1,4 +1,4 @@
-// bench_cuda: lasgrad on the GPU. tools/bench_cuda.sh runs it beside the identical PyTorch code on the
+// bench_cuda: lasgrad on the GPU. tools/bench/bench_cuda.sh runs it beside the identical PyTorch code on the
 // same GPU and prints the ratios; docs/benchmarks.md is where the figures go.
 //
 //   bench_cuda --step [--model bench|listops] [--kind las|softmax|las-chunk] [--batch B] [--steps N]
@@ -11,7 +11,7 @@
 //
 // Models (both pre-LayerNorm, sinusoidal positions, mean pooling; the PyTorch side is
 // tests/reference/make_fixture.py's model, LaS written literally, with the same shapes):
-//   bench:   L = 1024, d = 128, 8 heads, 4 blocks, expand 4, batch 8, vocabulary 20, 10 classes (tools/bench_step)
+//   bench:   L = 1024, d = 128, 8 heads, 4 blocks, expand 4, batch 8, vocabulary 20, 10 classes (tools/bench/bench_step)
 //   listops: L = 2000, d = 256, 8 heads, 6 blocks, expand 4, vocabulary 20, 10 classes, batch 8 by default
 //            (the literal PyTorch LaS keeps about seven L x L matrices per head for its backward: batch 16
 //            would not fit in 80 GB).

@@ -18,9 +18,9 @@
 #include <vector>
 
 #include "train/settings.h"
-#include "train/stats.h"
+#include "tools/study/stats.h"
 
-namespace lasgrad::train {
+namespace lasgrad::study {
 
 using Settings = std::vector<std::pair<std::string, std::string>>;
 
@@ -56,7 +56,7 @@ struct RunPlan {
   int64_t seed = 0;
   std::string dir;    // "<group>/seed<N>", relative to the sweep folder
   Settings settings;  // what the run sets over its preset: data, the sweep's sets, the variant, the grid point, seed
-  RunSettings resolved;  // the resolved, validated settings
+  train::RunSettings resolved;  // the resolved, validated settings
 };
 
 // Every run of the spec in order: groups (variants, then grid points) outer, seeds inner. Throws Error
@@ -106,7 +106,7 @@ struct Baseline {
 };
 // The baselines of the task and data of `settings`, fitted on its training split and scored on its test
 // split: the majority class and, for ListOps, the root-operator rule. Throws what opening the data throws.
-std::vector<Baseline> test_baselines(const RunSettings& settings);
+std::vector<Baseline> test_baselines(const train::RunSettings& settings);
 
 // summary.md, summary.json, summary.png and summary.svg in `sweep_dir`, each written whole and renamed into place.
 // `command` is the command line that reproduces the sweep; `spec_text` the spec file's text, if any;
@@ -115,4 +115,4 @@ void write_summary(const std::string& sweep_dir, const std::vector<RunRecord>& r
                    const std::string& spec_text, const std::string& reference = "",
                    const std::vector<Baseline>& baselines = {});
 
-}  // namespace lasgrad::train
+}  // namespace lasgrad::study

@@ -9,10 +9,11 @@
 #include <unistd.h>
 
 #include "train/metrics.h"
-#include "train/sweep.h"
+#include "tools/study/sweep.h"
 
 using namespace lasgrad;
 using namespace lasgrad::train;
+using namespace lasgrad::study;
 namespace fs = std::filesystem;
 
 TEST_CASE("variants: the built-ins, a user's own, and clear errors") {

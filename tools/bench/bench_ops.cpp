@@ -17,7 +17,7 @@
 
 #include "engine/backend.h"
 #include "engine/rng.h"
-#include "tools/bench_common.h"
+#include "tools/bench/bench_common.h"
 
 using namespace lasgrad;
 using namespace lasgrad::bench;

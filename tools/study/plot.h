@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-namespace lasgrad::train {
+namespace lasgrad::study {
 
 struct Rgb {
   uint8_t r, g, b;
@@ -95,4 +95,4 @@ std::vector<double> nice_ticks(double lo, double hi, int count, bool log = false
 // A tick label: no more decimals than the step needs ("0.25", "1500", "1e-4").
 std::string tick_label(double v, double step);
 
-}  // namespace lasgrad::train
+}  // namespace lasgrad::study

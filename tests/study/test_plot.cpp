@@ -8,10 +8,10 @@
 #include <set>
 
 #include "engine/tensor.h"
-#include "train/plot.h"
+#include "tools/study/plot.h"
 
 using namespace lasgrad;
-using namespace lasgrad::train;
+using namespace lasgrad::study;
 namespace fs = std::filesystem;
 
 namespace {

@@ -9,7 +9,7 @@
 #      and float32, which SDPA serves with its memory-efficient kernel);
 #   3. peak memory of one attention forward + backward against L up to 16384: lasgrad's fused LaS vs
 #      PyTorch's literal LaS and PyTorch's SDPA.
-#   tools/bench_cuda.sh [steps]        (default 10; the median of `steps` after 2 warm-ups everywhere)
+#   tools/bench/bench_cuda.sh [steps]        (default 10; the median of `steps` after 2 warm-ups everywhere)
 # Every cell runs on its own with a time limit: one that fails or runs out of time prints "failed" or
 # "timeout", its error goes to the log, and the table goes on.
 # Environment:
@@ -21,7 +21,7 @@
 #   PYTHON               default python3
 #   LASGRAD_TF32=1       TF32 GEMMs in lasgrad and in PyTorch
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 steps=${1:-10}
 py=${PYTHON:-python3}
 limit=${BENCH_CELL_SECONDS:-150}

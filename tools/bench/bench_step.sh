@@ -4,11 +4,11 @@
 # matrices), at 1 thread and at every core, in one invocation; prints the median step times, the
 # speed-up, lasgrad's GFLOP/s beside its measured GEMM rate and FMA peak at the same thread count, the
 # scaling from 1 thread, and where lasgrad's step time goes. Then the fused attention's peak memory.
-#   tools/bench_step.sh [steps] [model ...]
+#   tools/bench/bench_step.sh [steps] [model ...]
 # Defaults: 5 steps; the models smnist smnist-chunk listops bench bench-softmax bench-chunk (bench_step.cpp
 # describes them). LASGRAD_BENCH_TORCH=0 skips PyTorch (its bench-model steps take about a minute each).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 steps=${1:-5}
 shift || true
 models=("$@")

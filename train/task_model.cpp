@@ -1,6 +1,6 @@
 // build_model: the run settings' model with the task's facts (models/model.h's ModelConfig), and a host batch
 // mapped onto ModelInput.
-#include "train/model.h"
+#include "train/task_model.h"
 
 #include "models/model.h"
 
