@@ -1,23 +1,19 @@
 // The backend seam: every op reaches its kernel through backend(device), one dispatch point per
 // device. Ops (engine/ops_*.cpp) validate inputs, allocate outputs and record backward; a backend only
 // computes. engine/cpu implements this interface; engine/cuda adds a second implementation and
-// registers it, and no op or caller changes.
-//
-// Contract for every kernel: inputs and outputs are contiguous, on this backend's device, with the
-// shapes and dtypes the op layer already checked (floating kernels take F32 or F64). Outputs are
-// preallocated. Only element-wise outputs (unary, unary_grad, binary, masked_fill) may alias an input;
-// every other kernel's output must be a separate block. Kernels give the same bits for the same inputs
-// and thread count.
+// registers it, and no op or caller changes. The kernels and their contract: engine/kernels.h.
 #pragma once
 #include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
 
-#include "engine/attention.h"
+#include "engine/kernels.h"
 #include "engine/tensor.h"
 
 namespace lasgrad {
+
+struct AttentionOptions;  // the fused attention kernels' options (engine/attention.h)
 
 enum class UnaryOp { Neg, Exp, Log, Sqrt, Tanh, Relu, GeluErf, GeluTanh, AddScalar, MulScalar, RsubScalar, RdivScalar };
 enum class BinaryOp { Add, Sub, Mul, Div };
@@ -70,90 +66,10 @@ class Backend {
   virtual void copy_from_host(void* dst, const void* host_src, size_t bytes) = 0;
   virtual void copy(void* dst, const void* src, size_t bytes) = 0;  // both on this device
 
-  // out[i] = value (any dtype).
-  virtual void fill(Tensor& out, double value) = 0;
-  // out = dtype conversion of x (same shape, any dtypes).
-  virtual void convert(const Tensor& x, Tensor& out) = 0;
-
-  // Element-wise. `scalar` is the s of AddScalar (x+s), MulScalar (x*s), RsubScalar (s-x), RdivScalar (s/x).
-  virtual void unary(UnaryOp op, const Tensor& x, double scalar, Tensor& out) = 0;
-  // dx = dy * f'(x) for Tanh, Relu, GeluErf, GeluTanh (the ops whose derivative needs x itself).
-  virtual void unary_grad(UnaryOp op, const Tensor& x, const Tensor& dy, Tensor& dx) = 0;
-  // out = a op b with NumPy broadcasting: a and b are already padded to out's rank (size-1 axes broadcast).
-  virtual void binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) = 0;
-  // out[i] = mask[i] != 0 ? value : x[i]; mask (I32) is padded to x's rank and broadcasts.
-  virtual void masked_fill(const Tensor& x, const Tensor& mask, double value, Tensor& out) = 0;
-
-  // Sum of x over the axes where out has size 1 and x does not (same rank).
-  virtual void sum_to(const Tensor& x, Tensor& out) = 0;
-
-  // out[b] = op(a[b]) @ op(b[b]), op = transpose when the flag is set; a: [batch, M, K] (or [batch, K, M]),
-  // b: [batch, K, N] (or [batch, N, K]), out: [batch, M, N]; batch may be 1.
-  virtual void matmul(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, Tensor& out) = 0;
-
-  // out = x with axes permuted: out.shape[i] = x.shape[perm[i]] (any dtype).
-  virtual void permute(const Tensor& x, const std::vector<int>& perm, Tensor& out) = 0;
-  // Copies `len` entries along `axis` from src[.., src_start:, ..] to dst[.., dst_start:, ..]; src and dst
-  // agree on every other axis (any dtype). Serves slice, concat and their backwards.
-  virtual void copy_axis(const Tensor& src, int64_t src_start, Tensor& dst, int64_t dst_start, int axis,
-                         int64_t len) = 0;
-
-  // Softmax over the last axis. A row whose entries are all -inf gives zeros.
-  virtual void softmax(const Tensor& x, Tensor& y) = 0;
-  // dx = y * (dy - sum(dy * y)) per row.
-  virtual void softmax_grad(const Tensor& y, const Tensor& dy, Tensor& dx) = 0;
-
-  // logits [N, C], targets I32 [N]; loss[n] = logsumexp(logits[n]) - logits[n, t], 0 where target ==
-  // ignore_index. Throws Error on a target outside [0, C).
-  virtual void cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore_index, Tensor& loss) = 0;
-  // dlogits[n] = scale * (softmax(logits[n]) - onehot(t)), zero rows where target == ignore_index. The
-  // softmax is recomputed from the row (max, then sum): exp(x - lse) with a float32 lse near 1e4 would
-  // carry lse's rounding, about 1e-3, into every probability.
-  virtual void cross_entropy_grad(const Tensor& logits, const Tensor& targets, int64_t ignore_index, double scale,
-                                  Tensor& dlogits) = 0;
-
-  // Layer norm over the last axis: x [R, D], gamma/beta [D]; y [R, D]; mean, rstd [R] saved.
-  virtual void layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps, Tensor& y,
-                          Tensor& mean, Tensor& rstd) = 0;
-  // dx [R, D] is written; dgamma, dbeta [D] are written (not accumulated).
-  virtual void layer_norm_grad(const Tensor& x, const Tensor& gamma, const Tensor& mean, const Tensor& rstd,
-                               const Tensor& dy, Tensor& dx, Tensor& dgamma, Tensor& dbeta) = 0;
-
-  // out[n] = table[ids[n]]: table [V, D], ids I32 [N], out [N, D]. Throws Error on an id outside [0, V).
-  virtual void embedding(const Tensor& table, const Tensor& ids, Tensor& out) = 0;
-  // dtable[ids[n]] += dout[n] (dtable zeroed by the caller).
-  virtual void embedding_grad(const Tensor& ids, const Tensor& dout, Tensor& dtable) = 0;
-
-  // out[i] = 0 with probability p, else 1/(1-p); element i's draw depends only on (seed, i).
-  virtual void dropout_mask(uint64_t seed, double p, Tensor& out) = 0;
-
-  // One Adam or AdamW update in place (AdamCoefficients gives the per-element steps): p, m, v are
-  // updated from g; all four of one shape and floating dtype. Element i depends only on element i.
-  virtual void adam(const AdamStep& s, Tensor& p, const Tensor& g, Tensor& m, Tensor& v) = 0;
-
-  // Average pooling along axis 1 of x [B, L, D]: window P (odd), stride 1, P/2 zeros on each side,
-  // divided by P. Self-adjoint, so the backward is the same call on the gradient.
-  virtual void avg_pool_seq(const Tensor& x, int64_t P, Tensor& out) = 0;
-
-  // ---- Fused LaS attention: the kernels of las_attention (engine/attention.h). ----
-  // `p` is the op's options unchanged; the kernels read p.alpha, p.causal and C = chunk_length(p, L)
-  // (the op has already applied p.P and p.kernel to V). Per batch b and head h, inside chunks of C
-  // positions: logits (q_i . k_j) * logit_scale(dh) * exp(-alpha[h] |i - j|) at chunk-local positions,
-  // masked where j > i (causal) or key >= lengths[b], a softmax per row, then o = A v, where v is the
-  // already smoothed V~. Tiled: no L x L matrix is kept.
-  // Not pure: a backend without these kernels throws when the op is used, and nothing else changes.
-  // q, k, v [B, H, L, dh]; lengths I32 [B] or undefined (all valid); o [B, H, L, dh]; lse [B, H, L] the
-  // log-sum-exp of each row's valid logits (+inf for a row without valid keys, whose o row is 0).
-  virtual void attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& lengths,
-                         const AttentionOptions& p, Tensor& o, Tensor& lse) {
-    throw Error(std::string("las_attention: the ") + name() + " backend has no fused attention kernel");
-  }
-  // Given dout [B, H, L, dh] and the forward's o and lse: dq, dk, dv [B, H, L, dh] are written (not accumulated).
-  virtual void attention_grad(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& o, const Tensor& lse,
-                              const Tensor& dout, const Tensor& lengths, const AttentionOptions& p, Tensor& dq,
-                              Tensor& dk, Tensor& dv) {
-    throw Error(std::string("las_attention: the ") + name() + " backend has no fused attention kernel");
-  }
+  // The kernels (engine/kernels.h: each one's shapes and contract).
+#define LASGRAD_DECLARE_KERNEL(name, part, params, args) virtual void name params = 0;
+  LASGRAD_KERNELS(LASGRAD_DECLARE_KERNEL)
+#undef LASGRAD_DECLARE_KERNEL
 };
 
 // The backend of a device; throws Error when that device has none (e.g. a build without CUDA).

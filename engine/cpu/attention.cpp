@@ -20,6 +20,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "engine/attention.h"
 #include "engine/cpu/cpu_backend.h"
 #include "engine/cpu/cpu_util.h"
 

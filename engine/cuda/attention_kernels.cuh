@@ -29,6 +29,7 @@
 #include <string>
 #include <type_traits>
 
+#include "engine/attention.h"
 #include "engine/backend.h"
 #include "engine/cuda/kernel_common.cuh"
 #include "engine/tensor.h"

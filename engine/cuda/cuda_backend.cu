@@ -1,8 +1,10 @@
-// The CUDA backend's instance, error reporting, the caching allocator, memory operations, fill and convert.
+// The CUDA backend's instance, error reporting, the caching allocator, memory operations, the launches
+// and error flag its kernels use, and the instantiation of those kernels (cuda_kernels.cuh).
 #include <cstdlib>
 #include <cstring>
 
-#include "engine/cuda/cuda_util.cuh"
+#include "engine/cuda/cuda_util.cuh"  // before the kernels: CUDA's own headers
+#include "engine/cuda/cuda_kernels.cuh"
 
 namespace lasgrad {
 
@@ -124,9 +126,24 @@ void CudaBackend::set_tf32(bool on) {
                          "set_tf32");
 }
 
-int* CudaBackend::error_flag() {
-  if (!flag_) LASGRAD_CUDA_CHECK(cudaMalloc(&flag_, 2 * sizeof(int)), "error_flag");
+// ---- what cuda::Kernels asks of the device ----
+
+cuda::Launch CudaBackend::launch(const char* op) const { return cuda::Launch{op}; }
+cuda::Launch CudaBackend::attention_launch(const char* op) const { return cuda::Launch{op}; }
+
+// Resets the two-word error flag to "none" (-1) before a checking kernel.
+int* CudaBackend::armed_flag(const char* op) {
+  if (!flag_) LASGRAD_CUDA_CHECK(cudaMalloc(&flag_, 2 * sizeof(int)), op);
+  LASGRAD_CUDA_CHECK(cudaMemsetAsync(flag_, 0xff, 2 * sizeof(int), 0), op);
   return flag_;
 }
 
+void CudaBackend::read_flag(const int* f, int* words) const {
+  LASGRAD_CUDA_CHECK(cudaMemcpy(words, f, 2 * sizeof(int), cudaMemcpyDeviceToHost), "read_flag");
+}
+
 }  // namespace lasgrad
+
+namespace lasgrad::cuda {
+template class Kernels<CudaBackend>;  // every kernel method (cuda_kernels.cuh), compiled here by nvcc
+}  // namespace lasgrad::cuda

@@ -1,8 +1,7 @@
 // The CUDA backend: cuBLAS GEMMs, CUDA kernels, and a caching device allocator. Plain C++ (no CUDA
 // headers), so tests and tools compiled by the host compiler can reach the few CUDA-only controls.
-// Its methods are defined by concern, as on the CPU: memory, fill and convert in cuda_backend.cu,
-// element-wise ops and dropout in elementwise.cu, sum_to in reduce.cu, matmul in gemm.cu,
-// permute/copy_axis in layout.cu, the neural-network kernels in nn.cu, fused attention in attention.cu.
+// Its kernels are cuda::Kernels' (cuda_kernels.h), shared with the emulated twin the tests run; this
+// class gives them the GPU: memory, launches, the error flag and cuBLAS (cuda_backend.cu, gemm.cu).
 //
 // Execution model: every kernel, cuBLAS call and device-to-device copy goes on one stream (the legacy
 // default stream), so they run in issue order. That is what makes the caching allocator safe without
@@ -14,8 +13,9 @@
 #include <string>
 #include <vector>
 
-#include "engine/backend.h"
+#include "engine/cuda/cuda_kernels.h"
 #include "engine/cuda/device_allocator.h"
+#include "engine/cuda/gemm_plan.h"
 
 namespace lasgrad {
 
@@ -36,7 +36,11 @@ struct CudaMemory {
 };
 using CudaAllocator = DeviceAllocator<CudaMemory>;
 
-class CudaBackend final : public Backend {
+namespace cuda {
+struct Launch;  // cuda_util.cuh
+}
+
+class CudaBackend final : public cuda::Kernels<CudaBackend> {
  public:
   CudaBackend();
   const char* name() const override { return "cuda"; }
@@ -57,46 +61,15 @@ class CudaBackend final : public Backend {
   // The cuBLAS handle (a cublasHandle_t), created on first use.
   void* cublas_handle();
 
-  void fill(Tensor& out, double value) override;
-  void convert(const Tensor& x, Tensor& out) override;
-
-  void unary(UnaryOp op, const Tensor& x, double scalar, Tensor& out) override;
-  void unary_grad(UnaryOp op, const Tensor& x, const Tensor& dy, Tensor& dx) override;
-  void binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) override;
-  void masked_fill(const Tensor& x, const Tensor& mask, double value, Tensor& out) override;
-  void dropout_mask(uint64_t seed, double p, Tensor& out) override;
-  void adam(const AdamStep& s, Tensor& p, const Tensor& g, Tensor& m, Tensor& v) override;
-
-  void sum_to(const Tensor& x, Tensor& out) override;
-
-  void matmul(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, Tensor& out) override;
-
-  void permute(const Tensor& x, const std::vector<int>& perm, Tensor& out) override;
-  void copy_axis(const Tensor& src, int64_t src_start, Tensor& dst, int64_t dst_start, int axis,
-                 int64_t len) override;
-
-  void softmax(const Tensor& x, Tensor& y) override;
-  void softmax_grad(const Tensor& y, const Tensor& dy, Tensor& dx) override;
-  void cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore_index, Tensor& loss) override;
-  void cross_entropy_grad(const Tensor& logits, const Tensor& targets, int64_t ignore_index, double scale,
-                          Tensor& dlogits) override;
-  void layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps, Tensor& y, Tensor& mean,
-                  Tensor& rstd) override;
-  void layer_norm_grad(const Tensor& x, const Tensor& gamma, const Tensor& mean, const Tensor& rstd,
-                       const Tensor& dy, Tensor& dx, Tensor& dgamma, Tensor& dbeta) override;
-  void embedding(const Tensor& table, const Tensor& ids, Tensor& out) override;
-  void embedding_grad(const Tensor& ids, const Tensor& dout, Tensor& dtable) override;
-  void avg_pool_seq(const Tensor& x, int64_t P, Tensor& out) override;
-
-  void attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& lengths, const AttentionOptions& p,
-                 Tensor& o, Tensor& lse) override;
-  void attention_grad(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& o, const Tensor& lse,
-                      const Tensor& dout, const Tensor& lengths, const AttentionOptions& p, Tensor& dq, Tensor& dk,
-                      Tensor& dv) override;
-
-  // A small device scratch area for kernels that report a bad input (an id or target out of range):
-  // two int32 words, reset before the launch and read back after it.
-  int* error_flag();
+  // What cuda::Kernels asks of its device (cuda_kernels.h).
+  cuda::Launch launch(const char* op) const;
+  cuda::Launch attention_launch(const char* op) const;
+  // A two-word device scratch area for kernels that report a bad input (an id or target out of range),
+  // reset before the launch and read back after it.
+  int* armed_flag(const char* op);
+  void read_flag(const int* f, int* words) const;
+  template <class T>
+  void gemm(const cuda::GemmPlan& plan, const T* first, const T* second, T* out);  // gemm.cu: cuBLAS
 
  private:
   CudaAllocator allocator_;

@@ -1,5 +1,5 @@
-// matmul: batched GEMM through cuBLAS (strided batched, one call for every batch size), with the
-// arguments of gemm_plan.h (the row-major to column-major mapping).
+// matmul's GEMM: cuBLAS, strided batched (one call for every batch size), with the arguments of
+// gemm_plan.h (the row-major to column-major mapping).
 #include "engine/cuda/cuda_util.cuh"
 #include "engine/cuda/gemm_plan.h"
 
@@ -22,23 +22,19 @@ cublasStatus_t gemm_batched(cublasHandle_t h, cublasOperation_t ta, cublasOperat
 
 }  // namespace
 
-// a [batch, M, K] or [batch, K, M], b [batch, K, N] or [batch, N, K], out [batch, M, N]; out must not
-// alias a or b.
-void CudaBackend::matmul(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, Tensor& out) {
-  dispatch_floating("matmul", out.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    const int64_t batch = out.dim(0), M = out.dim(1), N = out.dim(2), K = trans_a ? a.dim(1) : a.dim(2);
-    if (batch == 0 || M == 0 || N == 0) return;
-    if (K == 0) return fill(out, 0.0);  // an empty sum; cuBLAS is not asked to define it
-    const GemmPlan p = gemm_plan(batch, M, N, K, trans_a, trans_b);
-    auto h = static_cast<cublasHandle_t>(cublas_handle());
-    const T one = 1, zero = 0;
-    auto op = [](bool t) { return t ? CUBLAS_OP_T : CUBLAS_OP_N; };
-    LASGRAD_CUBLAS_CHECK(gemm_batched(h, op(p.trans_first), op(p.trans_second), p.m, p.n, p.k, &one, b.data<T>(),
-                                      p.ld_first, p.stride_first, a.data<T>(), p.ld_second, p.stride_second, &zero,
-                                      out.data<T>(), p.ldc, p.stride_c, p.batch),
-                         "matmul");
-  });
+// cuBLAS's strided-batched GEMM with a GemmPlan's arguments (cuda::Kernels::matmul made the plan and
+// handles the empty sizes).
+template <class T>
+void CudaBackend::gemm(const GemmPlan& p, const T* first, const T* second, T* out) {
+  auto h = static_cast<cublasHandle_t>(cublas_handle());
+  const T one = 1, zero = 0;
+  auto op = [](bool t) { return t ? CUBLAS_OP_T : CUBLAS_OP_N; };
+  LASGRAD_CUBLAS_CHECK(gemm_batched(h, op(p.trans_first), op(p.trans_second), p.m, p.n, p.k, &one, first, p.ld_first,
+                                    p.stride_first, second, p.ld_second, p.stride_second, &zero, out, p.ldc, p.stride_c,
+                                    p.batch),
+                       "matmul");
 }
+template void CudaBackend::gemm<float>(const GemmPlan&, const float*, const float*, float*);
+template void CudaBackend::gemm<double>(const GemmPlan&, const double*, const double*, double*);
 
 }  // namespace lasgrad
