@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "engine/attention.h"
+#include "tests/engine/attention_cases.h"
 #include "engine/backend.h"
 #include "engine/ops.h"
 #include "engine/rng.h"
@@ -306,93 +307,40 @@ GPU_CASE("embedding (bad ids throw), dropout masks equal the CPU's exactly, sequ
                        doctest::Contains("id 9 at position 2"), Error);
 }
 
-namespace {
-
-struct AttnCase {
-  const char* kind;
-  AttentionOptions opt;
-};
-
-std::vector<AttnCase> attention_cases(int64_t H) {
-  std::vector<double> zero(H, 0.0), las(H);
-  for (int64_t h = 0; h < H; ++h) las[h] = h == 0 ? 0.0 : 0.5 * std::pow(0.3, static_cast<double>(h));
-  AttentionOptions softmax_o, las_o, chunk_o, bidir_o, kernel_o;
-  softmax_o.alpha = zero;
-  las_o.alpha = chunk_o.alpha = bidir_o.alpha = kernel_o.alpha = las;
-  las_o.P = 5;
-  chunk_o.P = 3;
-  chunk_o.C = 37;
-  bidir_o.causal = false;
-  bidir_o.P = 3;
-  kernel_o.P = 5;  // a non-symmetric smoothing kernel (conv_seq on V), chunked
-  kernel_o.kernel = {0.1, 0.3, 0.4, 0.15, 0.05};
-  kernel_o.C = 37;
-  return {{"softmax", softmax_o},
-          {"las", las_o},
-          {"las-chunk", chunk_o},
-          {"las bidirectional", bidir_o},
-          {"las-chunk kernel smoothing", kernel_o}};
-}
-
-}  // namespace
-
-GPU_CASE("fused attention equals the CPU's: softmax, LaS, LaS-Chunk; head widths up to 128; padding") {
-  for (DType dt : kDtypes) {
-    const double tol = tol_of(dt, true);
-    for (int64_t dh : {8, 16, 32, 48, 64, 100, 128})
-      for (int64_t L : {1, 70, 130}) {
-        if (dt == DType::F64 && dh != 48 && dh != 128) continue;  // float64 tiles: one per instantiation
-        Rng rng(static_cast<uint64_t>(dh * 1000 + L));
-        const int64_t B = 2, H = 3;
-        Tensor lengths = Tensor::from(std::vector<int32_t>{static_cast<int32_t>(L), static_cast<int32_t>((L + 1) / 2)}, {B});
-        for (const AttnCase& c : attention_cases(H))
-          for (bool padded : {false, true}) {
-            const std::string name = std::string(c.kind) + " dh " + std::to_string(dh) + " L " + std::to_string(L) +
-                                     (padded ? " padded" : "") + " " + dtype_name(dt);
-            compare(name,
-                    [&](auto& x) {
-                      Tensor len = padded ? (x[0].device() == Device::CPU ? lengths : lengths.to(Device::CUDA)) : Tensor();
-                      return las_attention(x[0], x[1], x[2], c.opt, len);
-                    },
-                    {rnd({B, H, L, dh}, rng, dt), rnd({B, H, L, dh}, rng, dt), rnd({B, H, L, dh}, rng, dt)}, tol);
-          }
-      }
-  }
+// The attention case table (tests/engine/attention_cases.h) in its GPU mode: output and gradients
+// against the CPU, at the tolerance of long sums.
+GPU_CASE("attention cases: the gpu equals the cpu, output and gradients") {
+  for (const test::AttentionCase& c : test::attention_cases())
+    for (DType dt : kDtypes) test::check_attention_on_device(c, dt, Device::CUDA, tol_of(dt, true));
   Tensor q = Tensor::zeros({1, 1, 4, 129}, DType::F32, Device::CUDA);
   CHECK_THROWS_WITH_AS(las_attention(q, q, q, {.alpha = {0.0}}), doctest::Contains("head widths up to 128"), Error);
 }
 
 // Small enough for compute-sanitizer's racecheck and synccheck (tools/gpu_check.sh), which slow a kernel
-// down by orders of magnitude: every kind at the head widths of the three tile sizes, over one short
-// padded sequence (two tiles of queries and keys), float32, forward and backward.
-GPU_CASE("sanitizer attention: every kind, head widths 16, 64 and 128, a short padded sequence") {
-  Rng rng(5);
-  const int64_t B = 2, H = 2, L = 70;
-  Tensor lengths = Tensor::from(std::vector<int32_t>{70, 33}, {B});
-  for (int64_t dh : {16, 64, 128})
-    for (const AttnCase& c : attention_cases(H))
-      compare(std::string(c.kind) + " dh " + std::to_string(dh),
-              [&](auto& x) { return las_attention(x[0], x[1], x[2], c.opt, x[0].device() == Device::CPU ? lengths : lengths.to(Device::CUDA)); },
-              {rnd({B, H, L, dh}, rng, DType::F32), rnd({B, H, L, dh}, rng, DType::F32), rnd({B, H, L, dh}, rng, DType::F32)},
-              kTolLong32);
+// down by orders of magnitude: the table's cases of at most 70 positions, float32, forward and backward.
+GPU_CASE("sanitizer attention: the attention cases of at most 70 positions") {
+  for (const test::AttentionCase& c : test::attention_cases())
+    if (c.L <= 70) test::check_attention_on_device(c, DType::F32, Device::CUDA, kTolLong32);
 }
 
-GPU_CASE("fused attention equals the literal reference on the GPU, and a long sequence") {
-  Rng rng(10);
-  const int64_t B = 1, H = 2, L = 300, dh = 32;
-  for (DType dt : kDtypes)
-    for (const AttnCase& c : attention_cases(H)) {
-      Tensor q = rnd({B, H, L, dh}, rng, dt).to(Device::CUDA), k = rnd({B, H, L, dh}, rng, dt).to(Device::CUDA),
-             v = rnd({B, H, L, dh}, rng, dt).to(Device::CUDA);
-      expect_close(las_attention(q, k, v, c.opt), las_attention_reference(q, k, v, c.opt),
-                   tol_of(dt, true), std::string("fused vs reference on the gpu: ") + c.kind);
+// The fused op on the GPU against the literal reference on the GPU; and each case's options at
+// L = 2048 (the ListOps length), float32.
+GPU_CASE("attention cases: the fused op equals the literal reference on the gpu, and at L = 2048") {
+  auto fused = [](const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& o, const Tensor& len) {
+    return las_attention(q, k, v, o, len);
+  };
+  auto reference = [](const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& o, const Tensor& len) {
+    return las_attention_reference(q, k, v, o, len);
+  };
+  for (const test::AttentionCase& c : test::attention_cases())
+    for (DType dt : kDtypes) {
+      const std::vector<Tensor> got = test::attention_run(c, dt, Device::CUDA, fused),
+                                want = test::attention_run(c, dt, Device::CUDA, reference);
+      for (size_t i = 0; i < got.size(); ++i) expect_close(got[i], want[i], tol_of(dt, true), "fused vs reference on the gpu: " + c.name);
     }
-  // L = 2048 (the ListOps length), float32, causal LaS with chunking off and on.
-  for (const AttnCase& c : attention_cases(2)) {
-    const int64_t Ll = 2048;
-    compare(std::string("long ") + c.kind, [&](auto& x) { return las_attention(x[0], x[1], x[2], c.opt); },
-            {rnd({1, 2, Ll, 64}, rng, DType::F32), rnd({1, 2, Ll, 64}, rng, DType::F32), rnd({1, 2, Ll, 64}, rng, DType::F32)},
-            kTolLong32);
+  for (test::AttentionCase c : test::attention_cases()) {
+    c.B = 1, c.H = 2, c.L = 2048, c.dh = 64, c.lengths.clear();
+    test::check_attention_on_device(c, DType::F32, Device::CUDA, kTolLong32);
   }
 }
 

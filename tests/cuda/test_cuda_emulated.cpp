@@ -1,12 +1,7 @@
-// The CUDA backend's fused attention kernels, run on the CPU by the emulator of CUDA's thread model
-// (simt_emulator.h), against the CPU backend's kernels: the kernels' device code and launch plan
-// (engine/cuda/attention_kernels.cuh) are compiled as host C++, so this test runs on every build, with
-// or without CUDA or a GPU. It checks what the emulator can see (indexing, tiling, masking, padding,
-// shared-memory layout and size, barriers, the backward's algebra); test_cuda checks the same kernels
-// on a GPU. The emulator itself is tested first: each fault it exists to catch must be caught.
-//
-// Tolerance: |emulated - cpu| <= tol (1 + |cpu|) per entry, tol = 1e-12 in float64 and 2e-5 in float32
-// (the two kernels sum in different orders; the inputs are O(1)).
+// The emulator of CUDA's thread model (simt_emulator.h), tested first: each fault it exists to catch must
+// be caught; then what the fused attention kernels (engine/cuda/attention_kernels.cuh, compiled as host
+// C++) refuse. The attention case table runs those kernels against the CPU's in test_op_cases_emulated;
+// test_cuda runs them on a GPU.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -96,78 +91,8 @@ TEST_CASE("the emulator catches a barrier in divergent code, a missing barrier a
                        doctest::Contains("multiples of 32"), simt::Error);
 }
 
-// ---- the attention kernels against the CPU backend ----
-
-namespace {
-
-struct Case {
-  const char* kind;
-  bool causal;
-  double alpha;  // head h decays at alpha * 0.3^h; 0: softmax
-  int64_t chunk;  // 0: L
-};
-
-// Forward and backward of one configuration on the emulated GPU kernels and on the CPU backend.
-void compare(DType dt, int64_t B, int64_t H, int64_t L, int64_t dh, const Case& c, bool padded, Rng& rng) {
-  const std::string name = std::string(c.kind) + " " + dtype_name(dt) + " B " + std::to_string(B) + " H " +
-                           std::to_string(H) + " L " + std::to_string(L) + " dh " + std::to_string(dh) +
-                           (padded ? " padded" : "");
-  AttentionOptions p;
-  for (int64_t h = 0; h < H; ++h) p.alpha.push_back(c.alpha * std::pow(0.3, static_cast<double>(h)));
-  p.causal = c.causal;
-  p.C = c.chunk;
-  Tensor lengths;
-  if (padded) {  // one full row, one half, one empty (no valid key at all)
-    std::vector<int32_t> len;
-    for (int64_t b = 0; b < B; ++b) len.push_back(static_cast<int32_t>(b % 3 == 0 ? L : b % 3 == 1 ? (L + 1) / 2 : 0));
-    lengths = Tensor::from(len, {B});
-  }
-  const Shape shape{B, H, L, dh};
-  const Tensor q = random(shape, rng, dt), k = random(shape, rng, dt), v = random(shape, rng, dt),
-               dout = random(shape, rng, dt);
-  Tensor o_cpu = unwritten(shape, dt), lse_cpu = unwritten({B, H, L}, dt);
-  cpu_backend().attention(q, k, v, lengths, p, o_cpu, lse_cpu);
-  Tensor dq_cpu = unwritten(shape, dt), dk_cpu = unwritten(shape, dt), dv_cpu = unwritten(shape, dt);
-  cpu_backend().attention_grad(q, k, v, o_cpu, lse_cpu, dout, lengths, p, dq_cpu, dk_cpu, dv_cpu);
-
-  Tensor o = unwritten(shape, dt), lse = unwritten({B, H, L}, dt);
-  Tensor dq = unwritten(shape, dt), dk = unwritten(shape, dt), dv = unwritten(shape, dt);
-  dispatch_floating("emulated attention", dt, [&](auto tag) {
-    using T = decltype(tag);
-    NanScratch scratch;
-    cuda::attn::attention_forward<T>(q, k, v, lengths, p, o, lse, attn_launch());
-    cuda::attn::attention_backward<T>(q, k, v, o, lse, dout, lengths, p, dq, dk, dv, scratch, attn_launch());
-  });
-  const double tol = dt == DType::F64 ? 1e-12 : 2e-5;
-  expect_close(o, o_cpu, tol, name + ": o");
-  expect_close(lse, lse_cpu, tol, name + ": lse");
-  expect_close(dq, dq_cpu, tol, name + ": dq");
-  expect_close(dk, dk_cpu, tol, name + ": dk");
-  expect_close(dv, dv_cpu, tol, name + ": dv");
-}
-
-const Case kCases[] = {{"softmax", true, 0.0, 0},
-                       {"las", true, 0.5, 0},
-                       {"las-chunk", true, 0.5, 37},
-                       {"las bidirectional", false, 0.5, 0},
-                       {"las-chunk bidirectional", false, 0.5, 50}};
-
-}  // namespace
-
-TEST_CASE("emulated cuda attention equals the CPU's: every kernel instantiation, chunks, padding, empty rows") {
-  Rng rng(7);
-  // Every (dtype, DH, tile) instantiation: float32 16/64, 32/64, 64/64, 128/32; float64 64/32, 128/32,
-  // with dh at an instantiation's width (16, 128) and below it (zero padding of the head dimension).
-  struct Width {
-    DType dt;
-    int64_t dh;
-  };
-  for (const Width& w : {Width{DType::F32, 16}, Width{DType::F32, 24}, Width{DType::F32, 48}, Width{DType::F32, 100},
-                         Width{DType::F64, 16}, Width{DType::F64, 128}})
-    for (const Case& c : kCases)
-      // L = 40 and 100: partial tiles, one or two of 64 rows, two or four of 32; 1: a single row.
-      for (int64_t L : {1, 40, 100}) compare(w.dt, 3, 2, L, w.dh, c, L > 1, rng);
-}
+// ---- the attention kernels: what they refuse (the attention case table runs them against the CPU in
+// test_op_cases_emulated) ----
 
 TEST_CASE("emulated cuda attention refuses what its kernels cannot serve") {
   Rng rng(8);

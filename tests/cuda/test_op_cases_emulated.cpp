@@ -1,7 +1,9 @@
-// The op-case table (tests/engine/op_cases.h) in its emulated mode: every case through the CUDA
-// backend's kernels on the CPU emulator (emulated_backend.h) against the CPU, float32 and float64, the
-// output and every floating input's gradient. Runs in every build, with or without CUDA.
+// The op-case table (tests/engine/op_cases.h) and the attention case table (tests/engine/attention_cases.h)
+// in their emulated mode: every case through the CUDA backend's kernels on the CPU emulator
+// (emulated_backend.h) against the CPU, float32 and float64, the output and every floating input's
+// gradient. Runs in every build, with or without CUDA.
 #include "tests/cuda/emulated_backend.h"
+#include "tests/engine/attention_cases.h"
 #include "tests/engine/op_cases.h"
 
 using namespace lasgrad;
@@ -15,6 +17,15 @@ TEST_CASE("op cases: the emulated cuda kernels equal the cpu, output and gradien
       CAPTURE(c.name);
       check_case_on_device(c, dt, Device::CUDA);
     }
+}
+
+TEST_CASE("attention cases: the emulated cuda kernels equal the cpu, output and gradients") {
+  emulated::EmulatedCudaBackend emulated;
+  CudaStandIn stand_in(emulated);
+  for (const AttentionCase& c : attention_cases()) {
+    check_attention_on_device(c, DType::F64, Device::CUDA, 1e-10);
+    check_attention_on_device(c, DType::F32, Device::CUDA, 2e-5);
+  }
 }
 
 TEST_CASE("the emulated backend serves Device::CUDA only while its stand-in is alive") {

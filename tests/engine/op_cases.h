@@ -340,15 +340,6 @@ inline const std::vector<OpCase>& op_cases() {
                  for (int d = 0; d < 2; ++d) y[(b * 6 + l) * 2 + d] += w[t + 1] * x[0][(b * 6 + l + t) * 2 + d];
          return y;
        }},
-      {"las attention, fused, causal, P = 3", {{{1, 2, 6, 4}}, {{1, 2, 6, 4}}, {{1, 2, 6, 4}}},
-       [](const In& x) { return attention(x[0], x[1], x[2], {.alpha = {0.0, 0.4}, .causal = true, .P = 3}); },
-       [](const V& x) { return ref::las(x[0], x[1], x[2], 1, 2, 6, 4, {0.0, 0.4}, 3, 6, true); }},
-      {"las-chunk attention, fused, C = 4, bidirectional", {{{2, 1, 7, 4}}, {{2, 1, 7, 4}}, {{2, 1, 7, 4}}},
-       [](const In& x) { return attention(x[0], x[1], x[2], {.alpha = {0.3}, .causal = false, .P = 3, .C = 4}); },
-       [](const V& x) { return ref::las(x[0], x[1], x[2], 2, 1, 7, 4, {0.3}, 3, 4, false); }},
-      {"las attention, strict causal (the reference implementation)", {{{1, 2, 5, 4}}, {{1, 2, 5, 4}}, {{1, 2, 5, 4}}},
-       [](const In& x) { return attention(x[0], x[1], x[2], {.alpha = {0.1, 0.5}, .causal = true, .P = 3, .strict_causal = true}); },
-       [](const V& x) { return ref::las(x[0], x[1], x[2], 1, 2, 5, 4, {0.1, 0.5}, 3, 5, true, true); }},
   };
   return cases;
 }

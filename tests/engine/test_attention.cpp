@@ -1,118 +1,64 @@
 // las_attention (fused kernel) against las_attention_reference (the spec's steps with L x L matrices),
-// forward and the gradients of q, k and v, over shapes that hit every edge of the tiling; a
-// finite-difference check of the fused op itself; input validation.
+// forward and the gradients of q, k and v, over the attention case table (tests/engine/attention_cases.h);
+// a finite-difference check of the fused op itself with each case's options; the spec's identities;
+// input validation.
 #include <cmath>
 #include <memory>
 #include <vector>
 
 #include "engine/attention.h"
 #include "engine/backend.h"
+#include "tests/engine/attention_cases.h"
 #include "tests/engine/helpers.h"
+#include "tests/engine/op_cases.h"
 
 using namespace lasgrad;
 using lasgrad::test::random;
 using In = std::vector<Tensor>;
 
-namespace {
-
-struct Case {
-  int64_t B, H, L, dh;
-  AttentionOptions o;
-  std::vector<int32_t> lengths{};  // empty: no key padding
-  double alpha_max = 0.5;          // decays spread over [0, alpha_max]; 0: softmax attention
-};
-
-std::vector<double> alphas(int64_t H, double amax) {
-  std::vector<double> a(H, 0.0);
-  for (int64_t h = 1; h < H; ++h) a[h] = amax * h / (H - 1);  // head 0 global, as in the spec
-  return a;
-}
-
-// max |got - want| / (1 + max |want|) over outputs and gradients, after one backward of sum(O * W).
-struct Errors {
-  double out = 0, dq = 0, dk = 0, dv = 0;
-};
-
-double rel_err(const Tensor& got, const Tensor& want) {
-  std::vector<double> g = got.to_doubles(), w = want.to_doubles();
-  double num = 0, den = 0;
-  for (size_t i = 0; i < g.size(); ++i) {
-    num = std::max(num, std::abs(g[i] - w[i]));
-    den = std::max(den, std::abs(w[i]));
+// The fused op against the reference on case c, output and every gradient, within tol.
+static void check_against_reference(const test::AttentionCase& c, DType dt, double tol) {
+  auto fused = [](const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& o, const Tensor& len) {
+    return las_attention(q, k, v, o, len);
+  };
+  auto reference = [](const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& o, const Tensor& len) {
+    return las_attention_reference(q, k, v, o, len);
+  };
+  const std::vector<Tensor> got = test::attention_run(c, dt, Device::CPU, fused),
+                            want = test::attention_run(c, dt, Device::CPU, reference);
+  const char* what[] = {"o", "dq", "dk", "dv"};
+  for (int i = 0; i < 4; ++i) {
+    INFO(c.name << " " << dtype_name(dt) << ": " << what[i]);
+    CHECK(test::attention_error(got[i], want[i]) < tol);
   }
-  return num / (1 + den);
 }
 
-Errors compare(const Case& c, DType dt, uint64_t seed) {
-  Rng rng(seed);
-  const Shape s{c.B, c.H, c.L, c.dh};
-  // Logits of O(3): softmax rows are far from uniform, so errors in masking or decay would show.
-  Tensor q = random(s, rng, -2, 2, false).to(dt), k = random(s, rng, -2, 2, false).to(dt),
-         v = random(s, rng, -1, 1, false).to(dt), w = random(s, rng, -1, 1, false).to(dt);
-  Tensor lengths = c.lengths.empty() ? Tensor() : Tensor::from(c.lengths, {c.B});
-  AttentionOptions o = c.o;
-  o.alpha = alphas(c.H, c.alpha_max);
-  Tensor grads[2][3], outs[2];
-  for (int impl = 0; impl < 2; ++impl) {
-    In in{q.clone(), k.clone(), v.clone()};
-    for (Tensor& t : in) t.set_requires_grad();
-    outs[impl] = impl == 0 ? las_attention(in[0], in[1], in[2], o, lengths)
-                           : las_attention_reference(in[0], in[1], in[2], o, lengths);
-    sum(mul(outs[impl], w)).backward();
-    for (int i = 0; i < 3; ++i) grads[impl][i] = in[i].grad();
+TEST_CASE("attention cases: the fused op equals the reference, forward and every gradient (float64, float32)") {
+  for (const test::AttentionCase& c : test::attention_cases()) {
+    check_against_reference(c, DType::F64, 1e-12);
+    check_against_reference(c, DType::F32, 2e-5);
   }
-  return {rel_err(outs[0], outs[1]), rel_err(grads[0][0], grads[1][0]), rel_err(grads[0][1], grads[1][1]),
-          rel_err(grads[0][2], grads[1][2])};
 }
 
-std::vector<Case> sweep() {
-  std::vector<Case> cases;
-  for (bool causal : {true, false}) {
-    auto o = [causal](int64_t P, int64_t C) { return AttentionOptions{.causal = causal, .P = P, .C = C}; };
-    cases.push_back({1, 1, 1, 4, o(1, 0)});                  // one position
-    cases.push_back({2, 2, 7, 8, o(1, 0), {}, 0.0});           // softmax attention: alpha = 0, P = 1
-    cases.push_back({2, 3, 37, 8, o(5, 0)});                 // L below one tile
-    cases.push_back({1, 2, 3, 4, o(7, 0)});                  // L < P
-    cases.push_back({2, 2, 130, 16, o(3, 0)});               // L not a multiple of the 64-tile
-    cases.push_back({1, 4, 200, 8, o(5, 0), {}, 0.9});       // several tiles, steep decays
-    cases.push_back({2, 2, 100, 8, o(5, 0), {100, 41}});     // key padding (one full length)
-    cases.push_back({3, 2, 70, 4, o(3, 0), {0, 1, 65}});     // an empty example and a one-token one
-    cases.push_back({2, 2, 96, 8, o(5, 32)});                // LaS-Chunk, L a multiple of C
-    cases.push_back({2, 2, 101, 8, o(3, 24)});               // L not a multiple of C
-    cases.push_back({1, 2, 150, 8, o(5, 80)});               // a chunk spanning tiles, a short last chunk
-    cases.push_back({2, 2, 90, 8, o(5, 16), {90, 37}});      // chunks with key padding (whole padded chunks)
-    cases.push_back({1, 2, 20, 8, o(1, 7), {}, 0.0});        // chunked softmax attention
-    // Smoothing kernels other than the box, non-symmetric so that a missing mirror shows.
-    auto k = [causal](std::vector<double> w, int64_t C) {
-      return AttentionOptions{.causal = causal, .P = static_cast<int64_t>(w.size()), .C = C, .kernel = w};
-    };
-    cases.push_back({2, 3, 70, 8, k({0.1, 0.6, 0.3}, 0)});
-    cases.push_back({2, 2, 100, 8, k({0.3, -0.2, 0.5, 0.1, 0.9}, 0), {100, 41}});
-    cases.push_back({2, 2, 90, 8, k({0.05, 0.1, 0.2, 0.3, 0.2, 0.1, 0.05}, 16), {90, 37}});
-    cases.push_back({1, 2, 5, 4, k({1, 2, 3, 4, 5, 6, 7, 8, 9}, 0)});  // a kernel wider than L
-  }
-  return cases;
-}
-
-}  // namespace
-
-TEST_CASE("fused LaS attention equals the reference: forward and every gradient (float64)") {
-  uint64_t seed = 1;
-  for (const Case& c : sweep()) {
-    CAPTURE(c.B);
-    CAPTURE(c.H);
-    CAPTURE(c.L);
-    CAPTURE(c.dh);
-    CAPTURE(c.o.causal);
-    CAPTURE(c.o.P);
-    CAPTURE(c.o.C);
-    CAPTURE(c.o.kernel.size());
-    CAPTURE(c.lengths.size());
-    Errors e = compare(c, DType::F64, seed++);
-    CHECK(e.out < 1e-12);
-    CHECK(e.dq < 1e-12);
-    CHECK(e.dk < 1e-12);
-    CHECK(e.dv < 1e-12);
+TEST_CASE("attention cases: the reference equals the operator's definition written as plain loops") {
+  // ref::las (op_cases.h) has box smoothing and no padding: the cases with those, causal ones also
+  // strictly re-masked.
+  for (const test::AttentionCase& c : test::attention_cases()) {
+    if (!c.opt.kernel.empty() || !c.lengths.empty()) continue;
+    for (bool strict : {false, true}) {
+      if (strict && (!c.opt.causal || test::is_softmax(c))) continue;
+      CAPTURE(c.name);
+      CAPTURE(strict);
+      Tensor lengths;
+      std::vector<Tensor> in = test::attention_inputs(c, DType::F64, Device::CPU, lengths);
+      AttentionOptions o = test::case_options(c, test::is_softmax(c));
+      o.strict_causal = strict;
+      const int64_t C = o.C > 0 ? o.C : c.L;
+      test::check_close(las_attention_reference(in[0], in[1], in[2], o).to_doubles(),
+                        test::ref::las(in[0].to_doubles(), in[1].to_doubles(), in[2].to_doubles(), c.B, c.H, c.L, c.dh,
+                                       o.alpha, o.P, C, o.causal, strict),
+                        1e-12);
+    }
   }
 }
 
@@ -156,35 +102,6 @@ TEST_CASE("the reference's row smoothing by an explicit box equals its average p
                     las_attention_reference(q, k, v, box, lengths).to_doubles(), 1e-12);
 }
 
-TEST_CASE("fused LaS attention equals the reference in float32") {
-  auto opt = [](bool causal, int64_t P, int64_t C, std::vector<double> w = {}) {
-    AttentionOptions o;
-    o.causal = causal, o.P = P, o.C = C, o.kernel = std::move(w);
-    return o;
-  };
-  std::vector<Case> cases;
-  cases.push_back({2, 4, 300, 16, opt(true, 5, 0)});
-  cases.push_back({2, 4, 257, 32, opt(false, 3, 0)});
-  cases.push_back({2, 2, 300, 16, opt(true, 5, 128), {300, 190}});
-  cases.push_back({2, 2, 300, 16, opt(true, 5, 0, {0.1, 0.2, 0.4, 0.2, 0.1}), {300, 190}});
-  // Every width with a micro-kernel (16, 32, 64), one without (24: Eigen's products), and chunks shorter
-  // than a tile, with key padding.
-  cases.push_back({1, 2, 200, 64, opt(true, 5, 0), {150}});
-  cases.push_back({1, 2, 150, 64, opt(false, 3, 0)});
-  cases.push_back({2, 2, 200, 24, opt(true, 5, 0), {200, 77}});
-  cases.push_back({2, 2, 100, 16, opt(true, 3, 32), {100, 45}});
-  cases.push_back({2, 2, 100, 32, opt(false, 3, 20), {100, 45}});
-  for (const Case& c : cases) {
-    CAPTURE(c.L);
-    CAPTURE(c.dh);
-    Errors e = compare(c, DType::F32, 99);
-    CHECK(e.out < 2e-5);
-    CHECK(e.dq < 2e-5);
-    CHECK(e.dk < 2e-5);
-    CHECK(e.dv < 2e-5);
-  }
-}
-
 TEST_CASE("the fused kernels give the same bits whatever the heap held before") {
   // The kernels' scratch is reduced by Eigen, whose vectorised sums split a row by the buffer's
   // alignment: scratch placed by plain malloc made the bits depend on earlier allocations.
@@ -212,18 +129,16 @@ TEST_CASE("the fused kernels give the same bits whatever the heap held before") 
   }
 }
 
-TEST_CASE("finite-difference gradients of the fused op (float64)") {
+TEST_CASE("attention cases: finite-difference gradients of the fused op, each case's options on a small shape (float64)") {
   Rng rng(7);
-  const std::vector<double> a{0.0, 0.3};
-  for (AttentionOptions o : {AttentionOptions{.alpha = a, .causal = true, .P = 3},
-                             AttentionOptions{.alpha = a, .causal = false, .P = 5},
-                             AttentionOptions{.alpha = a, .causal = true, .P = 3, .C = 4},
-                             AttentionOptions{.alpha = a, .causal = true, .P = 3, .kernel = {0.2, 0.7, -0.4}},
-                             AttentionOptions{.alpha = a, .causal = false, .P = 5, .C = 4, .kernel = {0.1, 0.2, 0.3, 0.5, 0.8}}}) {
-    CAPTURE(o.causal);
-    CAPTURE(o.C);
+  for (const test::AttentionCase& c : test::attention_cases()) {
+    CAPTURE(c.name);
+    test::AttentionCase small = c;
+    small.H = 2;
+    small.opt.C = std::min<int64_t>(c.opt.C, 4);  // chunks as a case has them, at most 4 of the 9 positions
     In in{random({2, 2, 9, 3}, rng), random({2, 2, 9, 3}, rng), random({2, 2, 9, 3}, rng)};
-    Tensor lengths = Tensor::from(std::vector<int32_t>{9, 6}, {2});
+    Tensor lengths = Tensor::from(std::vector<int32_t>{9, c.lengths.empty() ? 9 : 6}, {2});
+    const AttentionOptions o = test::case_options(small, test::is_softmax(c));
     CHECK_GRADIENTS([&](const In& x) { return las_attention(x[0], x[1], x[2], o, lengths); }, in);
   }
 }
