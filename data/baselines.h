@@ -35,9 +35,9 @@ struct RootScore {
 
 struct BaselineScore {
   int64_t examples = 0;
-  double majority = 0;                   // accuracy in [0, 1]
-  std::optional<double> root_rule;       // ListOps only
-  std::array<RootScore, 4> per_root{};   // ListOps only
+  double majority = 0;                  // accuracy in [0, 1]
+  std::optional<double> root_rule;      // ListOps only
+  std::array<RootScore, 4> per_root{};  // ListOps only
 };
 
 BaselineScore score_baselines(const BaselineFit& fit, const Dataset& split);

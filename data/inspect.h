@@ -18,7 +18,7 @@ struct LengthStats {
 struct SplitSummary {
   std::string split;
   int64_t examples = 0;
-  std::vector<int64_t> labels;   // [num_classes] examples per class
+  std::vector<int64_t> labels;    // [num_classes] examples per class
   LengthStats lengths, lengths2;  // lengths2: retrieval's second document
   int first_label = -1;
   std::string first_text, first_text2;  // token tasks: decoded, at most 300 bytes, non-printables escaped

@@ -96,7 +96,8 @@ struct Point {
 
 // translate_coord of the original: moved by dist along orientation, rounded up to whole pixels.
 Point translate(Point c, double theta, double dist) {
-  return {static_cast<int>(std::ceil(c.y + dist * std::sin(theta))), static_cast<int>(std::ceil(c.x + dist * std::cos(theta)))};
+  return {static_cast<int>(std::ceil(c.y + dist * std::sin(theta))),
+          static_cast<int>(std::ceil(c.x + dist * std::cos(theta)))};
 }
 
 double flip(double theta) { return theta < 0 ? theta + kPi : theta - kPi; }
@@ -111,8 +112,7 @@ double segment_dist2(double py, double px, double ay, double ax, double by, doub
 // Draws one image: the state of the original's make_snake / two_snakes, with its retry rules.
 class Painter {
  public:
-  Painter(const PathfinderParams& p, Rng& rng, int margin)
-      : p_(p), rng_(rng), n_(p.side), m_(margin), mask_(p.side) {
+  Painter(const PathfinderParams& p, Rng& rng, int margin) : p_(p), rng_(rng), n_(p.side), m_(margin), mask_(p.side) {
     // The original draws a line of round(thickness * aa) pixels at aa times the resolution (at least one
     // pixel) and dilates it by margin * aa for the occupancy mask.
     half_line_ = std::max(1.0, std::round(p.thickness * p.aa)) / p.aa / 2;
@@ -189,7 +189,7 @@ class Painter {
     Patch last;     // the last paddle's occupancy, added to the mask one step later
     Point pivot{};  // the point the next paddle turns around
     double orientation = 0;
-    Point head{};   // far end of the last paddle
+    Point head{};  // far end of the last paddle
   };
 
   // One paddle from tail (y, x) along theta, intensity `contrast`; clip: keep only in-image pixels.
@@ -235,11 +235,13 @@ class Painter {
 
   void draw(Grid& image, const Patch& q) const {
     for (int i = 0; i < q.h; ++i)
-      for (int j = 0; j < q.w; ++j) image.at(q.y0 + i, q.x0 + j) = std::max(image.at(q.y0 + i, q.x0 + j), q.line[size_t(i) * q.w + j]);
+      for (int j = 0; j < q.w; ++j)
+        image.at(q.y0 + i, q.x0 + j) = std::max(image.at(q.y0 + i, q.x0 + j), q.line[size_t(i) * q.w + j]);
   }
   void occupy(const Patch& q) {
     for (int i = 0; i < q.h; ++i)
-      for (int j = 0; j < q.w; ++j) mask_.at(q.y0 + i, q.x0 + j) = std::max(mask_.at(q.y0 + i, q.x0 + j), q.mask[size_t(i) * q.w + j]);
+      for (int j = 0; j < q.w; ++j)
+        mask_.at(q.y0 + i, q.x0 + j) = std::max(mask_.at(q.y0 + i, q.x0 + j), q.mask[size_t(i) * q.w + j]);
   }
   bool overlaps(const Patch& q) const {
     for (int i = 0; i < q.h; ++i)
@@ -331,7 +333,8 @@ class Painter {
       pts.push_back({static_cast<int>(y), static_cast<int>(x)});
     }
     std::sort(pts.begin(), pts.end(), [](Point a, Point b) { return a.y != b.y ? a.y < b.y : a.x < b.x; });
-    pts.erase(std::unique(pts.begin(), pts.end(), [](Point a, Point b) { return a.y == b.y && a.x == b.x; }), pts.end());
+    pts.erase(std::unique(pts.begin(), pts.end(), [](Point a, Point b) { return a.y == b.y && a.x == b.x; }),
+              pts.end());
     if (pts.empty()) return false;
     std::vector<double> cmf(pts.size()), orient(pts.size());
     double total = 0;
@@ -366,7 +369,8 @@ class Painter {
     float best = 0;
     for (int dy = -m_; dy <= m_; ++dy)
       for (int dx = -m_; dx <= m_; ++dx)
-        if (dy * dy + dx * dx <= m_ * m_ && mask_.inside(c.y + dy, c.x + dx)) best = std::max(best, mask_.at(c.y + dy, c.x + dx));
+        if (dy * dy + dx * dx <= m_ * m_ && mask_.inside(c.y + dy, c.x + dx))
+          best = std::max(best, mask_.at(c.y + dy, c.x + dx));
     return best;
   }
 
@@ -422,7 +426,8 @@ std::vector<uint8_t> compose_pathfinder(const PathfinderScene& s, const Pathfind
   draw_marker(img, n, s.terminal_tips[label ? first : 1 - first], p.marker_radius);
   float top = *std::max_element(img.begin(), img.end());
   std::vector<uint8_t> out(img.size());
-  for (size_t i = 0; i < img.size(); ++i) out[i] = static_cast<uint8_t>(std::lround(std::clamp(img[i] / top, 0.0f, 1.0f) * 255));
+  for (size_t i = 0; i < img.size(); ++i)
+    out[i] = static_cast<uint8_t>(std::lround(std::clamp(img[i] / top, 0.0f, 1.0f) * 255));
   return out;
 }
 
@@ -463,7 +468,8 @@ std::array<int64_t, 2> generate_pathfinder(const std::string& out_dir, const Pat
         try {
           for (int64_t k = t; k < n; k += threads) {
             PathfinderSample s = make_pathfinder_sample(p, o.seed, uint64_t(first + k));
-            write_png((fs::path(out_dir) / sub / ("sample_" + std::to_string(k) + ".png")).string(), s.pixels.data(), p.side, p.side, 1);
+            write_png((fs::path(out_dir) / sub / ("sample_" + std::to_string(k) + ".png")).string(), s.pixels.data(),
+                      p.side, p.side, 1);
             label[k] = s.label;
             margin[k] = s.margin;
           }
@@ -477,8 +483,9 @@ std::array<int64_t, 2> generate_pathfinder(const std::string& out_dir, const Pat
     std::string meta_path = (fs::path(out_dir) / "metadata" / (std::to_string(b) + ".npy")).string();
     std::ofstream meta(meta_path, std::ios::binary);
     for (int64_t k = 0; k < n; ++k) {
-      meta << sub << " sample_" << k << ".png " << k << ' ' << label[k] << ' ' << fmt(p.continuity) << ' ' << p.contour_length << ' '
-           << p.distractor_length << ' ' << p.paddle_length << ' ' << fmt(p.thickness) << ' ' << margin[k] << " 1\n";
+      meta << sub << " sample_" << k << ".png " << k << ' ' << label[k] << ' ' << fmt(p.continuity) << ' '
+           << p.contour_length << ' ' << p.distractor_length << ' ' << p.paddle_length << ' ' << fmt(p.thickness) << ' '
+           << margin[k] << " 1\n";
       ++labels[label[k]];
     }
     meta.close();
@@ -488,8 +495,8 @@ std::array<int64_t, 2> generate_pathfinder(const std::string& out_dir, const Pat
   return labels;
 }
 
-void write_contact_sheet(const std::string& path, const std::vector<std::vector<uint8_t>>& images, const std::vector<int>& labels,
-                         int side, int columns, int scale) {
+void write_contact_sheet(const std::string& path, const std::vector<std::vector<uint8_t>>& images,
+                         const std::vector<int>& labels, int side, int columns, int scale) {
   const int count = static_cast<int>(images.size());
   if (count == 0) throw DataError("contact sheet: no images");
   const int rows = (count + columns - 1) / columns, gap = 2 * scale, bar = 2 * scale;
@@ -499,7 +506,8 @@ void write_contact_sheet(const std::string& path, const std::vector<std::vector<
   for (int k = 0; k < count; ++k) {
     int ox = gap + (k % columns) * cell_w, oy = gap + (k / columns) * cell_h;
     for (int y = 0; y < side * scale; ++y)
-      for (int x = 0; x < side * scale; ++x) sheet[size_t(oy + y) * W + ox + x] = images[k][size_t(y / scale) * side + x / scale];
+      for (int x = 0; x < side * scale; ++x)
+        sheet[size_t(oy + y) * W + ox + x] = images[k][size_t(y / scale) * side + x / scale];
     uint8_t shade = labels[k] ? 255 : 110;
     for (int y = 0; y < bar; ++y)
       for (int x = 0; x < side * scale; ++x) sheet[size_t(oy + side * scale + y) * W + ox + x] = shade;

@@ -61,8 +61,9 @@ bool Reader::line(std::string& out) {
     out.append(start, end_ - pos_);
     pos_ = end_;
     if (out.size() > kMaxLineBytes)
-      throw file_error(task_, name_, "line " + std::to_string(line_number_ + 1) + " runs past " +
-                                         std::to_string(kMaxLineBytes >> 20) + " MiB without a newline (not a text file?)");
+      throw file_error(task_, name_,
+                       "line " + std::to_string(line_number_ + 1) + " runs past " +
+                           std::to_string(kMaxLineBytes >> 20) + " MiB without a newline (not a text file?)");
   }
   if (!any) return false;
   if (!out.empty() && out.back() == '\r') out.pop_back();
@@ -86,8 +87,9 @@ size_t Reader::read(void* dst, size_t n) {
 void Reader::read_exact(void* dst, size_t n, const std::string& what) {
   size_t got = read(dst, n);
   if (got != n)
-    throw file_error(task_, name_, "truncated: " + what + " needs " + std::to_string(n) + " bytes, only " +
-                                       std::to_string(got) + " left");
+    throw file_error(
+        task_, name_,
+        "truncated: " + what + " needs " + std::to_string(n) + " bytes, only " + std::to_string(got) + " left");
 }
 
 std::string_view Reader::peek(size_t n) {

@@ -46,7 +46,7 @@ class Reader {
 
   std::string task_, name_;
   gzFile gz_ = nullptr;
-  std::vector<char> buf_;     // file input's buffer
+  std::vector<char> buf_;       // file input's buffer
   const char* data_ = nullptr;  // current block: buf_ or the memory
   size_t pos_ = 0, end_ = 0;
   int64_t line_number_ = 0;

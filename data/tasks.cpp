@@ -199,15 +199,16 @@ std::string count_note(int64_t k, int64_t n, const std::string& what) {
 std::unique_ptr<Dataset> open_listops(const TaskSpec& spec, const std::string& dir, Split split, const Options& o) {
   const std::string task = "ListOps";
   const std::string file = std::string("basic_") + split_name(split) + ".tsv";
-  fs::path folder = locate(task, dir, {"", "listops-1000"}, [&](const fs::path& p) { return fs::exists(p / file); },
-                           "ListOps file " + file);
+  fs::path folder = locate(
+      task, dir, {"", "listops-1000"}, [&](const fs::path& p) { return fs::exists(p / file); }, "ListOps file " + file);
   const int64_t L = o.max_length > 0 ? o.max_length : spec.length;
   auto ds = std::make_unique<StoredDataset>(TaskInfo{spec.name, spec.classes, spec.vocab, L}, Decode::ListOps);
   Reader in(task, (folder / file).string());
   ListOpsCounts counts;
   read_listops(in, L, o.strict_vocab, ds->docs[0], ds->labels, counts);
   if (counts.unknown) ds->note(std::to_string(counts.unknown) + " words outside the vocabulary mapped to <unk>");
-  if (counts.truncated) ds->note(count_note(counts.truncated, ds->size(), "examples truncated to " + std::to_string(L) + " tokens"));
+  if (counts.truncated)
+    ds->note(count_note(counts.truncated, ds->size(), "examples truncated to " + std::to_string(L) + " tokens"));
   return ds;
 }
 
@@ -217,9 +218,10 @@ std::unique_ptr<Dataset> open_text(const TaskSpec& spec, const std::string& dir,
   const std::string part = split == Split::Train ? "train" : "test";
   const int64_t L = o.max_length > 0 ? o.max_length : spec.length;
   auto ds = std::make_unique<StoredDataset>(TaskInfo{spec.name, spec.classes, spec.vocab, L}, Decode::Bytes);
-  fs::path folder = locate(task, dir, {"aclImdb", ""},
-                           [&](const fs::path& p) { return fs::is_directory(p / part / "pos") || fs::exists(p / (part + ".tsv")); },
-                           "aclImdb folder (" + part + "/pos, " + part + "/neg) or " + part + ".tsv");
+  fs::path folder = locate(
+      task, dir, {"aclImdb", ""},
+      [&](const fs::path& p) { return fs::is_directory(p / part / "pos") || fs::exists(p / (part + ".tsv")); },
+      "aclImdb folder (" + part + "/pos, " + part + "/neg) or " + part + ".tsv");
   int64_t truncated = 0;
   if (fs::is_directory(folder / part / "pos")) {
     // Raw aclImdb: the folder is the label; within a folder, files in the order of their numeric id.
@@ -254,8 +256,8 @@ std::unique_ptr<Dataset> open_text(const TaskSpec& spec, const std::string& dir,
 std::unique_ptr<Dataset> open_retrieval(const TaskSpec& spec, const std::string& dir, Split split, const Options& o) {
   const std::string task = "Retrieval";
   const std::string file = std::string("new_aan_pairs.") + (split == Split::Val ? "eval" : split_name(split)) + ".tsv";
-  fs::path folder = locate(task, dir, {"", "tsv_data"}, [&](const fs::path& p) { return fs::exists(p / file); },
-                           "AAN file " + file);
+  fs::path folder = locate(
+      task, dir, {"", "tsv_data"}, [&](const fs::path& p) { return fs::exists(p / file); }, "AAN file " + file);
   const int64_t L = o.max_length > 0 ? o.max_length : spec.length;
   TaskInfo info{spec.name, spec.classes, spec.vocab, L};
   info.pair = true;
@@ -264,15 +266,17 @@ std::unique_ptr<Dataset> open_retrieval(const TaskSpec& spec, const std::string&
   AanCounts counts;
   read_aan(in, L, ds->docs[0], ds->docs[1], ds->labels, counts);
   if (counts.extra_tabs)
-    ds->note(count_note(counts.extra_tabs, ds->size(), "lines have more than 5 tab-separated fields; the extra tabs stay in text2"));
+    ds->note(count_note(counts.extra_tabs, ds->size(),
+                        "lines have more than 5 tab-separated fields; the extra tabs stay in text2"));
   return ds;
 }
 
 std::unique_ptr<Dataset> open_image(const TaskSpec& spec, const std::string& dir, Split split, const Options& o) {
   const std::string task = "Image";
-  fs::path folder = locate(task, dir, {"", "cifar-10-batches-bin"},
-                           [&](const fs::path& p) { return fs::exists(p / "data_batch_1.bin") || fs::exists(p / "test_batch.bin"); },
-                           "CIFAR-10 binary batches (data_batch_1.bin ... test_batch.bin)");
+  fs::path folder = locate(
+      task, dir, {"", "cifar-10-batches-bin"},
+      [&](const fs::path& p) { return fs::exists(p / "data_batch_1.bin") || fs::exists(p / "test_batch.bin"); },
+      "CIFAR-10 binary batches (data_batch_1.bin ... test_batch.bin)");
   auto px = pixel_map(o);
   TaskInfo info{spec.name, spec.classes, px.tokens ? 256 : 0, spec.length};
   info.pixels = !px.tokens;
@@ -311,8 +315,9 @@ std::unique_ptr<Dataset> open_mnist(const TaskSpec& spec, const std::string& dir
     return fs::exists(p / base) ? p / base : p / (base + ".gz");
   };
   const std::string images = prefix + "-images-idx3-ubyte", labels = prefix + "-labels-idx1-ubyte";
-  fs::path folder = locate(task, dir, {"", "mnist", "fashion-mnist", "package/data"},
-                           [&](const fs::path& p) { return has(p, images); }, "MNIST file " + images + "[.gz]");
+  fs::path folder = locate(
+      task, dir, {"", "mnist", "fashion-mnist", "package/data"}, [&](const fs::path& p) { return has(p, images); },
+      "MNIST file " + images + "[.gz]");
   if (!has(folder, labels)) throw file_error(task, (folder / labels).string(), "file does not exist (nor with .gz)");
   auto px = pixel_map(o);
   TaskInfo info{name, spec.classes, px.tokens ? 256 : 0, spec.length};
@@ -326,10 +331,11 @@ std::unique_ptr<Dataset> open_mnist(const TaskSpec& spec, const std::string& dir
   Reader lab(task, file(folder, labels).string());
   int64_t n_labels = read_idx_labels(lab, ds->labels);
   if (n_images != n_labels)
-    throw DataError(task + ": " + lab.name() + " has " + std::to_string(n_labels) + " labels but " + img.name() + " has " +
-                    std::to_string(n_images) + " images");
+    throw DataError(task + ": " + lab.name() + " has " + std::to_string(n_labels) + " labels but " + img.name() +
+                    " has " + std::to_string(n_images) + " images");
   fixed_store(ds->docs[0], std::move(pixels), 784);
-  if (split != Split::Test) ds->rows = holdout(n_images, n_images / 10, o.split_seed, split == Split::Train);  // 54k / 6k
+  if (split != Split::Test)
+    ds->rows = holdout(n_images, n_images / 10, o.split_seed, split == Split::Train);  // 54k / 6k
   if (name == "psmnist") {
     if (o.permutation == "bitreversal") {
       ds->perm = bitreversal_permutation(784);
@@ -349,10 +355,12 @@ std::unique_ptr<Dataset> open_pathfinder(const TaskSpec& spec, const std::string
   const int side = o.resolution > 0 ? o.resolution : (name == "pathx" ? 128 : 32);
   const std::string& diff = o.difficulty;
   if (diff != "curv_baseline" && diff != "curv_contour_length_9" && diff != "curv_contour_length_14")
-    throw DataError(task + ": unknown difficulty '" + diff + "' (curv_baseline, curv_contour_length_9, curv_contour_length_14)");
+    throw DataError(task + ": unknown difficulty '" + diff +
+                    "' (curv_baseline, curv_contour_length_9, curv_contour_length_14)");
   const std::string res = "pathfinder" + std::to_string(side);
-  fs::path root = locate(task, dir, {"", diff, res + "/" + diff, "lra_release/" + res + "/" + diff},
-                         [&](const fs::path& p) { return fs::is_directory(p / "metadata"); }, "metadata folder for " + res + "/" + diff);
+  fs::path root = locate(
+      task, dir, {"", diff, res + "/" + diff, "lra_release/" + res + "/" + diff},
+      [&](const fs::path& p) { return fs::is_directory(p / "metadata"); }, "metadata folder for " + res + "/" + diff);
   // metadata/<b>.npy in numeric order of b, so the example order is the same on every file system.
   std::vector<std::pair<long, fs::path>> meta;
   for (const auto& e : fs::directory_iterator(root / "metadata"))
@@ -380,7 +388,8 @@ std::unique_ptr<Dataset> open_pathfinder(const TaskSpec& spec, const std::string
                          all[k].file + " is listed with label " + std::to_string(all[k].label) + ", and with label " +
                              std::to_string(first.label) + " at line " + std::to_string(first.line) + " of " +
                              sources[at->second]);
-      if (!repeated++) first_repeated = all[k].file + " (line " + std::to_string(all[k].line) + " of " + sources[k] + ")";
+      if (!repeated++)
+        first_repeated = all[k].file + " (line " + std::to_string(all[k].line) + " of " + sources[k] + ")";
       continue;
     }
     fs::path p = root / all[k].file;
@@ -443,9 +452,11 @@ std::unique_ptr<Dataset> open_pathfinder(const TaskSpec& spec, const std::string
                       std::to_string(count) + " images cannot be decoded; the first: " + example);
   }
   if (empty) ds->note("skipped " + std::to_string(empty) + " empty PNG(s) before splitting, e.g. " + first_empty);
-  if (missing) ds->note("skipped " + std::to_string(missing) + " missing PNG(s) before splitting, e.g. " + first_missing);
+  if (missing)
+    ds->note("skipped " + std::to_string(missing) + " missing PNG(s) before splitting, e.g. " + first_missing);
   if (repeated)
-    ds->note("skipped " + std::to_string(repeated) + " metadata line(s) naming an image listed before, e.g. " + first_repeated);
+    ds->note("skipped " + std::to_string(repeated) + " metadata line(s) naming an image listed before, e.g. " +
+             first_repeated);
   return ds;
 }
 

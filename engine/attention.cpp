@@ -36,8 +36,8 @@ int64_t check_attention(const char* op, const Tensor& q, const Tensor& k, const 
     if (!(a >= 0.0) || !std::isfinite(a)) fail(op, "decay rates must be finite and >= 0, got " + std::to_string(a));
   if (o.P < 1 || o.P % 2 == 0) fail(op, "pooling window P must be odd and positive, got " + std::to_string(o.P));
   if (!o.kernel.empty() && static_cast<int64_t>(o.kernel.size()) != o.P)
-    fail(op, "a smoothing kernel of " + std::to_string(o.kernel.size()) + " weights for the window P = " +
-                 std::to_string(o.P));
+    fail(op, "a smoothing kernel of " + std::to_string(o.kernel.size()) +
+                 " weights for the window P = " + std::to_string(o.P));
   for (double w : o.kernel)
     if (!std::isfinite(w)) fail(op, "smoothing weights must be finite, got " + std::to_string(w));
   if (o.C < 0) fail(op, "chunk size C must be >= 0 (0: no chunking), got " + std::to_string(o.C));
@@ -49,7 +49,8 @@ int64_t check_attention(const char* op, const Tensor& q, const Tensor& k, const 
       fail(op, "lengths must be [B] = [" + std::to_string(B) + "], got " + shape_str(lengths.shape()));
     for (double n : lengths.to_doubles())
       if (n < 0 || n > static_cast<double>(L))
-        fail(op, "a length " + std::to_string(static_cast<int64_t>(n)) + " is outside [0, L = " + std::to_string(L) + "]");
+        fail(op,
+             "a length " + std::to_string(static_cast<int64_t>(n)) + " is outside [0, L = " + std::to_string(L) + "]");
   }
   return chunk_length(o, L);
 }
@@ -122,8 +123,9 @@ Tensor las_attention(const Tensor& q, const Tensor& k, const Tensor& v, const At
   const char* op = "las_attention";
   check_attention(op, q, k, v, options, lengths);
   if (options.strict_causal)
-    fail(op, "strict causal re-masking is not fused (pooling after the mask does not move onto V); use "
-             "las_attention_reference");
+    fail(op,
+         "strict causal re-masking is not fused (pooling after the mask does not move onto V); use "
+         "las_attention_reference");
   // Spec §2: AP_row(A) V = A V~. The smoothing is ops (its backward pools dV~); the kernel sees V~.
   Tensor vt = las_smooth_values(v, options, lengths);
   const int64_t B = q.dim(0), H = q.dim(1), L = q.dim(2);
@@ -163,7 +165,8 @@ Tensor las_attention_reference(const Tensor& q, const Tensor& k, const Tensor& v
   std::vector<double> len = lengths.defined() ? lengths.to_doubles() : std::vector<double>(B, static_cast<double>(L));
   for (int64_t h = 0; h < H; ++h)
     for (int64_t i = 0; i < C; ++i)
-      for (int64_t j = 0; j < C; ++j) e[(h * C + i) * C + j] = std::exp(-options.alpha[h] * std::abs(static_cast<double>(i - j)));
+      for (int64_t j = 0; j < C; ++j)
+        e[(h * C + i) * C + j] = std::exp(-options.alpha[h] * std::abs(static_cast<double>(i - j)));
   for (int64_t b = 0; b < B; ++b)
     for (int64_t c = 0; c < n; ++c)
       for (int64_t i = 0; i < C; ++i)

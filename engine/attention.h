@@ -4,9 +4,9 @@
 //
 // Two implementations of the same function:
 // - las_attention: the fused op. The smoothing is moved onto V (spec §2: AP_row(A) V = A Ṽ with
-//   Ṽ = V smoothed by the mirrored row kernel inside each chunk), and a tiled flash-attention kernel applies the decay to the
-//   logits on the fly with an online softmax. Forward and backward keep O(L·dh) memory per head: the
-//   kernel saves only the row logsumexp, never an L×L matrix.
+//   Ṽ = V smoothed by the mirrored row kernel inside each chunk), and a tiled flash-attention kernel applies the decay
+//   to the logits on the fly with an online softmax. Forward and backward keep O(L·dh) memory per head: the kernel
+//   saves only the row logsumexp, never an L×L matrix.
 // - las_attention_reference: the paper's steps done literally with the L×L matrices materialised,
 //   composed from engine ops (so its gradient is the engine's). The tests hold the fused op to it; it
 //   also serves the options the fused op does not (strict causal re-mask, recording the matrices).
@@ -36,11 +36,11 @@ namespace lasgrad {
 struct AttentionOptions {
   std::vector<double> alpha{};  // [H] per-head decay rates, each finite and >= 0 (0 = no decay)
   bool causal = true;
-  int64_t P = 1;                // odd smoothing window; 1 = no smoothing
-  int64_t C = 0;                // attend only inside chunks of C positions; 0 = the whole sequence
-  bool strict_causal = false;   // re-apply the causal mask after pooling (reference only)
-  std::vector<double> kernel{}; // the smoothing weights w over offsets -P/2..P/2 (size P); empty = box 1/P
-  bool fused = true;            // attention(): the fused kernel where it can serve; false = the literal reference
+  int64_t P = 1;                 // odd smoothing window; 1 = no smoothing
+  int64_t C = 0;                 // attend only inside chunks of C positions; 0 = the whole sequence
+  bool strict_causal = false;    // re-apply the causal mask after pooling (reference only)
+  std::vector<double> kernel{};  // the smoothing weights w over offsets -P/2..P/2 (size P); empty = box 1/P
+  bool fused = true;             // attention(): the fused kernel where it can serve; false = the literal reference
 };
 
 // 1 / sqrt(dh), the logits' scale (spec §1 step 1).

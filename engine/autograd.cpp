@@ -64,8 +64,9 @@ static void check_not_released(const Node& node) {
 
 void run_backward(const Tensor& root, const Tensor& seed) {
   if (!root.requires_grad())
-    throw Error("backward: the tensor does not require grad (no input of its computation requires grad, "
-                "or it was computed under NoGradGuard)");
+    throw Error(
+        "backward: the tensor does not require grad (no input of its computation requires grad, "
+        "or it was computed under NoGradGuard)");
   if (seed.shape() != root.shape() || seed.dtype() != root.dtype() || seed.device() != root.device())
     throw Error("backward: the seed gradient is " + std::string(dtype_name(seed.dtype())) + " " +
                 shape_str(seed.shape()) + " on " + device_name(seed.device()) + ", the tensor is " +

@@ -23,7 +23,8 @@ Backend& backend(Device device) {
 #ifdef LASGRAD_HAVE_CUDA
   return cuda_backend();
 #else
-  throw Error("this lasgrad was built without CUDA, so it has no cuda device (configure on a machine with nvcc and cuBLAS)");
+  throw Error(
+      "this lasgrad was built without CUDA, so it has no cuda device (configure on a machine with nvcc and cuBLAS)");
 #endif
 }
 

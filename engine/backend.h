@@ -28,9 +28,9 @@ constexpr double kGeluCubic = 0.044715;
 // The scalars of one Adam or AdamW update of one parameter (train/optim.h's Adam builds them).
 struct AdamStep {
   double lr, beta1, beta2, eps, weight_decay;
-  bool decoupled;            // true: AdamW, p -= lr * wd * p first; false: Adam, g += wd * p (L2)
-  int64_t t;                 // step number, from 1 (bias correction)
-  double grad_scale = 1.0;   // g is used as grad_scale * g (clipping, accumulation)
+  bool decoupled;           // true: AdamW, p -= lr * wd * p first; false: Adam, g += wd * p (L2)
+  int64_t t;                // step number, from 1 (bias correction)
+  double grad_scale = 1.0;  // g is used as grad_scale * g (clipping, accumulation)
 };
 
 // The per-step constants of an Adam update in the parameter's type T, derived in double once per

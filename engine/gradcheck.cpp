@@ -55,8 +55,8 @@ GradCheckResult check_gradients(const GradCheckFn& f, const std::vector<Tensor>&
       if (ratio > 1.0) {
         result.ok = false;
         if (reported++ < 10)
-          report << "input " << i << " " << shape_str(x.shape()) << " entry " << j << ": analytic " << a
-                 << ", numeric " << numeric << "\n";
+          report << "input " << i << " " << shape_str(x.shape()) << " entry " << j << ": analytic " << a << ", numeric "
+                 << numeric << "\n";
       }
     }
   }

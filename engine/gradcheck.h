@@ -25,9 +25,9 @@ struct GradCheckOptions {
 
 struct GradCheckResult {
   bool ok = true;
-  int checked = 0;         // entries compared
-  double worst = 0.0;      // largest |analytic - numeric| / (atol + rtol * max(|a|, |n|)); ok when <= 1
-  std::string report;      // the failing entries (at most 10), one per line
+  int checked = 0;     // entries compared
+  double worst = 0.0;  // largest |analytic - numeric| / (atol + rtol * max(|a|, |n|)); ok when <= 1
+  std::string report;  // the failing entries (at most 10), one per line
 };
 
 using GradCheckFn = std::function<Tensor(const std::vector<Tensor>&)>;

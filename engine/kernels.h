@@ -49,43 +49,43 @@
 //   writes dq, dk, dv [B, H, L, dh] (not accumulated).
 #pragma once
 
-#define LASGRAD_KERNELS(X)                                                                                          \
-  X(fill, Elementwise, (Tensor & out, double value), (out, value))                                                  \
-  X(convert, Elementwise, (const Tensor& x, Tensor& out), (x, out))                                                 \
-  X(unary, Elementwise, (UnaryOp op, const Tensor& x, double scalar, Tensor& out), (op, x, scalar, out))            \
-  X(unary_grad, Elementwise, (UnaryOp op, const Tensor& x, const Tensor& dy, Tensor& dx), (op, x, dy, dx))          \
-  X(binary, Elementwise, (BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out), (op, a, b, out))             \
+#define LASGRAD_KERNELS(X)                                                                                             \
+  X(fill, Elementwise, (Tensor & out, double value), (out, value))                                                     \
+  X(convert, Elementwise, (const Tensor& x, Tensor& out), (x, out))                                                    \
+  X(unary, Elementwise, (UnaryOp op, const Tensor& x, double scalar, Tensor& out), (op, x, scalar, out))               \
+  X(unary_grad, Elementwise, (UnaryOp op, const Tensor& x, const Tensor& dy, Tensor& dx), (op, x, dy, dx))             \
+  X(binary, Elementwise, (BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out), (op, a, b, out))                \
   X(masked_fill, Elementwise, (const Tensor& x, const Tensor& mask, double value, Tensor& out), (x, mask, value, out)) \
-  X(sum_to, Elementwise, (const Tensor& x, Tensor& out), (x, out))                                                  \
-  X(matmul, Gemm, (const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, Tensor& out),                      \
-    (a, trans_a, b, trans_b, out))                                                                                  \
-  X(permute, Layout, (const Tensor& x, const std::vector<int>& perm, Tensor& out), (x, perm, out))                  \
-  X(copy_axis, Layout, (const Tensor& src, int64_t src_start, Tensor& dst, int64_t dst_start, int axis, int64_t len), \
-    (src, src_start, dst, dst_start, axis, len))                                                                    \
-  X(softmax, Attention, (const Tensor& x, Tensor& y), (x, y))                                                       \
-  X(softmax_grad, Attention, (const Tensor& y, const Tensor& dy, Tensor& dx), (y, dy, dx))                          \
-  X(cross_entropy, Other, (const Tensor& logits, const Tensor& targets, int64_t ignore_index, Tensor& loss),       \
-    (logits, targets, ignore_index, loss))                                                                          \
-  X(cross_entropy_grad, Other,                                                                                      \
-    (const Tensor& logits, const Tensor& targets, int64_t ignore_index, double scale, Tensor& dlogits),            \
-    (logits, targets, ignore_index, scale, dlogits))                                                                \
-  X(layer_norm, Norm,                                                                                               \
-    (const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps, Tensor& y, Tensor& mean, Tensor& rstd), \
-    (x, gamma, beta, eps, y, mean, rstd))                                                                           \
-  X(layer_norm_grad, Norm,                                                                                          \
-    (const Tensor& x, const Tensor& gamma, const Tensor& mean, const Tensor& rstd, const Tensor& dy, Tensor& dx,    \
-     Tensor& dgamma, Tensor& dbeta),                                                                                \
-    (x, gamma, mean, rstd, dy, dx, dgamma, dbeta))                                                                  \
-  X(embedding, Other, (const Tensor& table, const Tensor& ids, Tensor& out), (table, ids, out))                      \
-  X(embedding_grad, Other, (const Tensor& ids, const Tensor& dout, Tensor& dtable), (ids, dout, dtable))            \
-  X(dropout_mask, Elementwise, (uint64_t seed, double p, Tensor& out), (seed, p, out))                              \
-  X(adam, Optimizer, (const AdamStep& s, Tensor& p, const Tensor& g, Tensor& m, Tensor& v), (s, p, g, m, v))        \
-  X(avg_pool_seq, Attention, (const Tensor& x, int64_t P, Tensor& out), (x, P, out))                                \
-  X(attention, Attention,                                                                                           \
-    (const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& lengths, const AttentionOptions& p, Tensor& o, \
-     Tensor& lse),                                                                                                  \
-    (q, k, v, lengths, p, o, lse))                                                                                  \
-  X(attention_grad, Attention,                                                                                      \
-    (const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& o, const Tensor& lse, const Tensor& dout,     \
-     const Tensor& lengths, const AttentionOptions& p, Tensor& dq, Tensor& dk, Tensor& dv),                         \
+  X(sum_to, Elementwise, (const Tensor& x, Tensor& out), (x, out))                                                     \
+  X(matmul, Gemm, (const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, Tensor& out),                         \
+    (a, trans_a, b, trans_b, out))                                                                                     \
+  X(permute, Layout, (const Tensor& x, const std::vector<int>& perm, Tensor& out), (x, perm, out))                     \
+  X(copy_axis, Layout, (const Tensor& src, int64_t src_start, Tensor& dst, int64_t dst_start, int axis, int64_t len),  \
+    (src, src_start, dst, dst_start, axis, len))                                                                       \
+  X(softmax, Attention, (const Tensor& x, Tensor& y), (x, y))                                                          \
+  X(softmax_grad, Attention, (const Tensor& y, const Tensor& dy, Tensor& dx), (y, dy, dx))                             \
+  X(cross_entropy, Other, (const Tensor& logits, const Tensor& targets, int64_t ignore_index, Tensor& loss),           \
+    (logits, targets, ignore_index, loss))                                                                             \
+  X(cross_entropy_grad, Other,                                                                                         \
+    (const Tensor& logits, const Tensor& targets, int64_t ignore_index, double scale, Tensor& dlogits),                \
+    (logits, targets, ignore_index, scale, dlogits))                                                                   \
+  X(layer_norm, Norm,                                                                                                  \
+    (const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps, Tensor& y, Tensor& mean, Tensor& rstd),     \
+    (x, gamma, beta, eps, y, mean, rstd))                                                                              \
+  X(layer_norm_grad, Norm,                                                                                             \
+    (const Tensor& x, const Tensor& gamma, const Tensor& mean, const Tensor& rstd, const Tensor& dy, Tensor& dx,       \
+     Tensor& dgamma, Tensor& dbeta),                                                                                   \
+    (x, gamma, mean, rstd, dy, dx, dgamma, dbeta))                                                                     \
+  X(embedding, Other, (const Tensor& table, const Tensor& ids, Tensor& out), (table, ids, out))                        \
+  X(embedding_grad, Other, (const Tensor& ids, const Tensor& dout, Tensor& dtable), (ids, dout, dtable))               \
+  X(dropout_mask, Elementwise, (uint64_t seed, double p, Tensor& out), (seed, p, out))                                 \
+  X(adam, Optimizer, (const AdamStep& s, Tensor& p, const Tensor& g, Tensor& m, Tensor& v), (s, p, g, m, v))           \
+  X(avg_pool_seq, Attention, (const Tensor& x, int64_t P, Tensor& out), (x, P, out))                                   \
+  X(attention, Attention,                                                                                              \
+    (const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& lengths, const AttentionOptions& p, Tensor& o,   \
+     Tensor& lse),                                                                                                     \
+    (q, k, v, lengths, p, o, lse))                                                                                     \
+  X(attention_grad, Attention,                                                                                         \
+    (const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& o, const Tensor& lse, const Tensor& dout,        \
+     const Tensor& lengths, const AttentionOptions& p, Tensor& dq, Tensor& dk, Tensor& dv),                            \
     (q, k, v, o, lse, dout, lengths, p, dq, dk, dv))

@@ -29,8 +29,8 @@ void check_same_device(const char* op, const Tensor& a, const Tensor& b) {
 void check_same_dtype(const char* op, const Tensor& a, const Tensor& b) {
   check_same_device(op, a, b);
   if (a.dtype() != b.dtype())
-    fail(op, std::string("operands have two dtypes: ") + dtype_name(a.dtype()) + " " + shape_str(a.shape()) +
-                 ", " + dtype_name(b.dtype()) + " " + shape_str(b.shape()));
+    fail(op, std::string("operands have two dtypes: ") + dtype_name(a.dtype()) + " " + shape_str(a.shape()) + ", " +
+                 dtype_name(b.dtype()) + " " + shape_str(b.shape()));
 }
 
 int normalize_axis(const char* op, int axis, int ndim) {

@@ -151,7 +151,9 @@ Tensor masked_fill(const Tensor& x, const Tensor& mask, double value) {
   Tensor m = pad_rank(mask, x.ndim());
   backend(x.device()).masked_fill(x, m, value, out);
   if (needs_grad({x}))
-    record("masked_fill", out, {x, mask}, [mask](const Tensor& g) -> Grads { return {masked_fill(g, mask, 0.0), Tensor()}; });
+    record("masked_fill", out, {x, mask}, [mask](const Tensor& g) -> Grads {
+      return {masked_fill(g, mask, 0.0), Tensor()};
+    });
   return out;
 }
 

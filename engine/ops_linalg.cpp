@@ -18,7 +18,8 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
   // A batched left operand times a 2-D weight: fold the batch into M, one large GEMM. The reshapes are
   // ops, so the backward (including the weight gradient summed over the batch) follows by itself.
   if (a.ndim() > 2 && b.ndim() == 2) {
-    if (trans_a) fail(op, "trans_a with a batched left operand " + shape_str(a.shape()) + " needs a batched right operand");
+    if (trans_a)
+      fail(op, "trans_a with a batched left operand " + shape_str(a.shape()) + " needs a batched right operand");
     Shape out_shape(a.shape().begin(), a.shape().end() - 1);
     out_shape.push_back(trans_b ? b.dim(0) : b.dim(1));
     return reshape(matmul(reshape(a, {-1, a.dim(-1)}), b, false, trans_b), out_shape);
@@ -39,8 +40,8 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
   Tensor out = Tensor::empty(out_shape, a.dtype(), a.device());
   int64_t nb = numel_of(batch);
   Tensor out3 = view(out, {nb, m, n});
-  backend(a.device()).matmul(view(a, {nb, a.dim(-2), a.dim(-1)}), trans_a, view(b, {nb, b.dim(-2), b.dim(-1)}),
-                             trans_b, out3);
+  backend(a.device())
+      .matmul(view(a, {nb, a.dim(-2), a.dim(-1)}), trans_a, view(b, {nb, b.dim(-2), b.dim(-1)}), trans_b, out3);
   if (needs_grad({a, b}))
     record(op, out, {a, b},
            [a, b, trans_a, trans_b, ga = a.requires_grad(), gb = b.requires_grad()](const Tensor& g) -> Grads {

@@ -43,7 +43,8 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore
   backend(logits.device()).cross_entropy(logits, targets, ignore_index, losses);
   int64_t counted = 0;
   for (double t : targets.to_doubles()) counted += static_cast<int64_t>(t) != ignore_index;
-  if (counted == 0) fail(op, "every target equals ignore_index " + std::to_string(ignore_index) + ", so the mean is undefined");
+  if (counted == 0)
+    fail(op, "every target equals ignore_index " + std::to_string(ignore_index) + ", so the mean is undefined");
   Tensor out;
   {
     NoGradGuard no_grad;  // the loss's backward is the fused kernel below, not sum's
@@ -80,7 +81,8 @@ Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, doub
       Tensor dx = Tensor::empty(x.shape(), x.dtype(), x.device());
       Tensor dgamma = Tensor::empty({d}, x.dtype(), x.device()), dbeta = Tensor::empty({d}, x.dtype(), x.device());
       Tensor dx2 = view(dx, {rows, d});
-      backend(x.device()).layer_norm_grad(view(x, {rows, d}), gamma, mean, rstd, view(g, {rows, d}), dx2, dgamma, dbeta);
+      backend(x.device())
+          .layer_norm_grad(view(x, {rows, d}), gamma, mean, rstd, view(g, {rows, d}), dx2, dgamma, dbeta);
       return {dx, dgamma, dbeta};
     });
   return y;

@@ -30,8 +30,8 @@ Tensor reshape(const Tensor& x, const Shape& shape) {
     s[infer] = x.numel() / known;
   }
   if (numel_of(s) != x.numel())
-    fail("reshape", "cannot view " + shape_str(x.shape()) + " (" + std::to_string(x.numel()) + " entries) as " +
-                        shape_str(shape));
+    fail("reshape",
+         "cannot view " + shape_str(x.shape()) + " (" + std::to_string(x.numel()) + " entries) as " + shape_str(shape));
   Tensor out = view(x, s);
   if (needs_grad({x}))
     record("reshape", out, {x}, [sx = x.shape()](const Tensor& g) -> Grads { return {reshape(g, sx)}; });
@@ -53,7 +53,8 @@ Tensor permute(const Tensor& x, const std::vector<int>& perm) {
   for (int i = 0; i < n; ++i) s[i] = x.shape()[p[i]];
   Tensor out = Tensor::empty(s, x.dtype(), x.device());
   backend(x.device()).permute(x, p, out);
-  if (needs_grad({x})) record("permute", out, {x}, [inverse](const Tensor& g) -> Grads { return {permute(g, inverse)}; });
+  if (needs_grad({x}))
+    record("permute", out, {x}, [inverse](const Tensor& g) -> Grads { return {permute(g, inverse)}; });
   return out;
 }
 
@@ -113,8 +114,7 @@ Tensor concat(const std::vector<Tensor>& xs, int axis) {
     offset += x.shape()[a];
     sizes.push_back(x.shape()[a]);
   }
-  if (needs_grad(xs))
-    record("concat", out, xs, [a, sizes](const Tensor& g) -> Grads { return split(g, a, sizes); });
+  if (needs_grad(xs)) record("concat", out, xs, [a, sizes](const Tensor& g) -> Grads { return split(g, a, sizes); });
   return out;
 }
 

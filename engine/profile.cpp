@@ -25,15 +25,30 @@ class TimedBackend final : public Backend {
  public:
   explicit TimedBackend(Backend& inner) : b_(inner) {}
   const char* name() const override { return b_.name(); }
-  void* allocate(size_t bytes) override { Timer t(KernelPart::Other); return b_.allocate(bytes); }
-  void deallocate(void* p, size_t bytes) override { Timer t(KernelPart::Other); b_.deallocate(p, bytes); }
-  void copy_to_host(void* d, const void* s, size_t n) override { Timer t(KernelPart::Layout); b_.copy_to_host(d, s, n); }
-  void copy_from_host(void* d, const void* s, size_t n) override { Timer t(KernelPart::Layout); b_.copy_from_host(d, s, n); }
-  void copy(void* d, const void* s, size_t n) override { Timer t(KernelPart::Layout); b_.copy(d, s, n); }
+  void* allocate(size_t bytes) override {
+    Timer t(KernelPart::Other);
+    return b_.allocate(bytes);
+  }
+  void deallocate(void* p, size_t bytes) override {
+    Timer t(KernelPart::Other);
+    b_.deallocate(p, bytes);
+  }
+  void copy_to_host(void* d, const void* s, size_t n) override {
+    Timer t(KernelPart::Layout);
+    b_.copy_to_host(d, s, n);
+  }
+  void copy_from_host(void* d, const void* s, size_t n) override {
+    Timer t(KernelPart::Layout);
+    b_.copy_from_host(d, s, n);
+  }
+  void copy(void* d, const void* s, size_t n) override {
+    Timer t(KernelPart::Layout);
+    b_.copy(d, s, n);
+  }
 #define LASGRAD_TIMED_KERNEL(name, part, params, args) \
-  void name params override {                         \
-    Timer t(KernelPart::part);                        \
-    b_.name args;                                     \
+  void name params override {                          \
+    Timer t(KernelPart::part);                         \
+    b_.name args;                                      \
   }
   LASGRAD_KERNELS(LASGRAD_TIMED_KERNEL)
 #undef LASGRAD_TIMED_KERNEL

@@ -50,7 +50,9 @@ class Rng {
       if (low >= n || low >= (0 - n) % n) return static_cast<uint64_t>(m >> 64);
     }
   }
-  int64_t range(int64_t lo, int64_t hi) { return lo + static_cast<int64_t>(below(static_cast<uint64_t>(hi - lo + 1))); }  // [lo, hi]
+  int64_t range(int64_t lo, int64_t hi) {
+    return lo + static_cast<int64_t>(below(static_cast<uint64_t>(hi - lo + 1)));
+  }                  // [lo, hi]
   double normal() {  // Box-Muller; one draw per call keeps the stream simple to reproduce
     double u1 = 1.0 - uniform(), u2 = uniform();
     return std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);

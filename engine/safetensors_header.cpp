@@ -40,7 +40,8 @@ json parse_header(const std::string& text, const std::string& path) {
 
 std::vector<uint64_t> uints(const std::string& path, const std::string& name, const json& obj, const char* field) {
   const auto it = obj.find(field);
-  if (it == obj.end() || !it->is_array()) fail(path, "tensor '" + name + "': '" + field + "' must be an array of integers");
+  if (it == obj.end() || !it->is_array())
+    fail(path, "tensor '" + name + "': '" + field + "' must be an array of integers");
   std::vector<uint64_t> out;
   for (const json& x : *it) {
     if (!x.is_number_unsigned()) fail(path, "tensor '" + name + "': '" + field + "' must hold non-negative integers");
@@ -91,7 +92,8 @@ SafeTensorsHeader parse_safetensors_header(const std::string& header, uint64_t d
                      shape_str(shape) + ", which needs " + std::to_string(count * dtype_size(dtype)));
     entries.push_back({name, dtype, shape, off[0], off[1]});
   }
-  std::sort(entries.begin(), entries.end(), [](const SafeTensorsEntry& a, const SafeTensorsEntry& b) { return a.begin < b.begin; });
+  std::sort(entries.begin(), entries.end(),
+            [](const SafeTensorsEntry& a, const SafeTensorsEntry& b) { return a.begin < b.begin; });
   for (size_t i = 1; i < entries.size(); ++i)
     if (entries[i].begin < entries[i - 1].end)
       fail(path, "tensors '" + entries[i - 1].name + "' and '" + entries[i].name + "' overlap");
@@ -103,7 +105,8 @@ SafeTensorsHeader parse_safetensors_header(const std::string& header, uint64_t d
     covered = e.end;
   }
   if (covered != data_size)
-    fail(path, std::to_string(data_size - covered) + " bytes after the last tensor's data belong to no tensor (trailing garbage)");
+    fail(path, std::to_string(data_size - covered) +
+                   " bytes after the last tensor's data belong to no tensor (trailing garbage)");
   return out;
 }
 

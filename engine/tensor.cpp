@@ -18,7 +18,6 @@ const char* dtype_name(DType d) {
   return "?";
 }
 
-
 int64_t numel_of(const Shape& s) {
   int64_t n = 1;
   for (int64_t d : s) n *= d;
@@ -71,9 +70,15 @@ static Tensor from_host(const std::vector<T>& values, const Shape& shape, DType 
   return host.to(dtype).to(device);
 }
 
-Tensor Tensor::from(const std::vector<float>& v, const Shape& s, DType dt, Device dev) { return from_host(v, s, dt, dev); }
-Tensor Tensor::from(const std::vector<double>& v, const Shape& s, DType dt, Device dev) { return from_host(v, s, dt, dev); }
-Tensor Tensor::from(const std::vector<int32_t>& v, const Shape& s, Device dev) { return from_host(v, s, DType::I32, dev); }
+Tensor Tensor::from(const std::vector<float>& v, const Shape& s, DType dt, Device dev) {
+  return from_host(v, s, dt, dev);
+}
+Tensor Tensor::from(const std::vector<double>& v, const Shape& s, DType dt, Device dev) {
+  return from_host(v, s, dt, dev);
+}
+Tensor Tensor::from(const std::vector<int32_t>& v, const Shape& s, Device dev) {
+  return from_host(v, s, DType::I32, dev);
+}
 
 static const TensorImpl& checked(const std::shared_ptr<TensorImpl>& impl) {
   if (!impl) throw Error("use of an undefined Tensor");
@@ -115,12 +120,11 @@ double Tensor::item() const {
 Tensor Tensor::to(Device device) const {
   if (device == this->device()) return *this;
   Tensor out = empty(shape(), dtype(), device);
-  if (device == Device::CPU)
-    backend(this->device()).copy_to_host(out.raw(), raw(), nbytes());
-  else if (this->device() == Device::CPU)
-    backend(device).copy_from_host(out.raw(), raw(), nbytes());
+  if (device == Device::CPU) backend(this->device()).copy_to_host(out.raw(), raw(), nbytes());
+  else if (this->device() == Device::CPU) backend(device).copy_from_host(out.raw(), raw(), nbytes());
   else
-    throw Error(std::string("Tensor::to: no copy path from ") + device_name(this->device()) + " to " + device_name(device));
+    throw Error(std::string("Tensor::to: no copy path from ") + device_name(this->device()) + " to " +
+                device_name(device));
   return out;
 }
 

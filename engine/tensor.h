@@ -32,7 +32,6 @@ inline std::string shape_str(const Shape& s) {  // "[2, 3, 4]"
 }
 int64_t numel_of(const Shape& s);
 
-
 // A block of memory owned by a device's allocator; returned to it on destruction.
 class Backend;
 struct Storage {
@@ -75,25 +74,27 @@ class Tensor {
   // Raw pointers (any device). data<T>() checks that T matches the dtype.
   void* raw();
   const void* raw() const;
-  template <class T> T* data();
-  template <class T> const T* data() const;
+  template <class T>
+  T* data();
+  template <class T>
+  const T* data() const;
 
   // Host copies of the values, converted to double / float (I32 converts exactly).
   std::vector<double> to_doubles() const;
   std::vector<float> to_floats() const;
   double item() const;  // the one value of a 1-element tensor
 
-  Tensor to(Device device) const;  // a copy on that device (this tensor if already there); no grad
-  Tensor to(DType dtype) const;    // a converted copy (this tensor if already that dtype); no grad
-  Tensor clone() const;            // a copy of the data; no grad
+  Tensor to(Device device) const;     // a copy on that device (this tensor if already there); no grad
+  Tensor to(DType dtype) const;       // a converted copy (this tensor if already that dtype); no grad
+  Tensor clone() const;               // a copy of the data; no grad
   void copy_from(const Tensor& src);  // overwrite values in place (same shape; any dtype/device)
 
   // Autodiff.
   bool requires_grad() const;
   Tensor& set_requires_grad(bool on = true);  // only on leaves
   bool is_leaf() const;
-  Tensor grad() const;  // accumulated gradient of a leaf (undefined until a backward reaches it)
-  void zero_grad();     // drop the accumulated gradient
+  Tensor grad() const;                      // accumulated gradient of a leaf (undefined until a backward reaches it)
+  void zero_grad();                         // drop the accumulated gradient
   void backward() const;                    // this must hold one element: seeds with 1
   void backward(const Tensor& seed) const;  // seed has this tensor's shape
   Tensor detach() const;                    // shares data, no graph
@@ -115,17 +116,31 @@ struct TensorImpl {
   Tensor grad;
 };
 
-template <class T> constexpr DType dtype_of();
-template <> constexpr DType dtype_of<float>() { return DType::F32; }
-template <> constexpr DType dtype_of<double>() { return DType::F64; }
-template <> constexpr DType dtype_of<int32_t>() { return DType::I32; }
+template <class T>
+constexpr DType dtype_of();
+template <>
+constexpr DType dtype_of<float>() {
+  return DType::F32;
+}
+template <>
+constexpr DType dtype_of<double>() {
+  return DType::F64;
+}
+template <>
+constexpr DType dtype_of<int32_t>() {
+  return DType::I32;
+}
 
-template <class T> T* Tensor::data() {
+template <class T>
+T* Tensor::data() {
   if (dtype() != dtype_of<T>())
     throw Error(std::string("Tensor::data: tensor is ") + dtype_name(dtype()) + ", asked for " +
                 dtype_name(dtype_of<T>()));
   return static_cast<T*>(raw());
 }
-template <class T> const T* Tensor::data() const { return const_cast<Tensor*>(this)->data<T>(); }
+template <class T>
+const T* Tensor::data() const {
+  return const_cast<Tensor*>(this)->data<T>();
+}
 
 }  // namespace lasgrad

@@ -44,7 +44,8 @@ class Module {
   // Registers a parameter (made a leaf that requires grad) and returns a handle to it (handles share the tensor).
   Tensor add_parameter(const std::string& name, Tensor value);
   Tensor add_buffer(const std::string& name, Tensor value);
-  template <class M> M& add_child(const std::string& name, std::shared_ptr<M> child) {
+  template <class M>
+  M& add_child(const std::string& name, std::shared_ptr<M> child) {
     children_.emplace_back(name, child);
     return *child;
   }

@@ -32,7 +32,8 @@ std::vector<double> las_alphas(const AttentionSettings& s) {
 std::vector<double> smoothing_weights(const std::string& spec, int64_t P, double sigma) {
   if (spec == "box") return {};
   if (spec == "gaussian") {
-    if (!(sigma >= 0) || !std::isfinite(sigma)) throw Error("attention: gaussian smoothing needs sigma >= 0, got " + std::to_string(sigma));
+    if (!(sigma >= 0) || !std::isfinite(sigma))
+      throw Error("attention: gaussian smoothing needs sigma >= 0, got " + std::to_string(sigma));
     const double s = sigma > 0 ? sigma : std::sqrt((static_cast<double>(P * P) - 1.0) / 12.0);
     if (s == 0) return {1.0};  // P = 1: no smoothing
     const int64_t R = static_cast<int64_t>(std::floor(3 * s));
@@ -49,18 +50,21 @@ std::vector<double> smoothing_weights(const std::string& spec, int64_t P, double
     const std::string item = spec.substr(at, end - at);
     double x = 0;
     if (!parse_decimal(item, x))
-      throw Error("attention: smoothing '" + spec + "' is not box, gaussian or weights separated by '/' (bad entry '" + item + "')");
+      throw Error("attention: smoothing '" + spec + "' is not box, gaussian or weights separated by '/' (bad entry '" +
+                  item + "')");
     w.push_back(x);
     at = end + 1;
   }
   if (w.size() % 2 == 0)
-    throw Error("attention: smoothing '" + spec + "' has " + std::to_string(w.size()) + " weights; it needs an odd count");
+    throw Error("attention: smoothing '" + spec + "' has " + std::to_string(w.size()) +
+                " weights; it needs an odd count");
   return w;
 }
 
 AttentionOptions resolve_options(int64_t d, const AttentionSettings& s) {
   if (s.heads < 1 || d % s.heads != 0)
-    throw Error("attention: width " + std::to_string(d) + " is not a multiple of " + std::to_string(s.heads) + " heads");
+    throw Error("attention: width " + std::to_string(d) + " is not a multiple of " + std::to_string(s.heads) +
+                " heads");
   if (s.kind == AttentionKind::LasChunk && s.C < 1)
     throw Error("attention: las-chunk needs a chunk size C >= 1, got " + std::to_string(s.C));
   AttentionOptions o;
@@ -89,7 +93,8 @@ Tensor MultiHeadAttention::forward(const Tensor& x, const Tensor& lengths, Tenso
   const int64_t B = x.dim(0), L = x.dim(1), H = static_cast<int64_t>(o_.alpha.size()), dh = d_ / H;
   Tensor t = permute(reshape(qkv->forward(x), {B, L, 3, H, dh}), {2, 0, 3, 1, 4});
   std::vector<Tensor> parts = split(t, 0, {1, 1, 1});
-  Tensor q = reshape(parts[0], {B, H, L, dh}), k = reshape(parts[1], {B, H, L, dh}), v = reshape(parts[2], {B, H, L, dh});
+  Tensor q = reshape(parts[0], {B, H, L, dh}), k = reshape(parts[1], {B, H, L, dh}),
+         v = reshape(parts[2], {B, H, L, dh});
   Tensor a = attention(q, k, v, o_, lengths, weights);  // fused, or the reference where it cannot serve
   return out->forward(reshape(permute(a, {0, 2, 1, 3}), {B, L, d_}));
 }

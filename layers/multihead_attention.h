@@ -18,23 +18,23 @@ inline constexpr EnumName<AttentionKind> kAttentionKinds[] = {
 // train/settings.cpp); P, C and B keep the spec's symbols for the keys pool, chunk and decay_max.
 struct AttentionSettings {
   AttentionKind kind = AttentionKind::Las;
-  bool causal = true;           // the paper's models are causal; false = bidirectional
+  bool causal = true;  // the paper's models are causal; false = bidirectional
   int64_t heads = 8;
-  double B = 0.1;               // in (0, 1): the sharpest head's decay rate
-  double alpha_min = 0.0;       // the gentlest decaying head's rate; 0 = 1 / max_len
-  std::vector<double> alphas;   // explicit rates, one per head or one for every head; overrides B and alpha_min
-  int64_t P = 5;                // odd smoothing window (LaS kinds; softmax uses 1)
+  double B = 0.1;                 // in (0, 1): the sharpest head's decay rate
+  double alpha_min = 0.0;         // the gentlest decaying head's rate; 0 = 1 / max_len
+  std::vector<double> alphas;     // explicit rates, one per head or one for every head; overrides B and alpha_min
+  int64_t P = 5;                  // odd smoothing window (LaS kinds; softmax uses 1)
   std::string smoothing = "box";  // the smoothing kernel's spec (smoothing_weights)
-  double sigma = 0.0;           // the gaussian's width; 0 = the box's standard deviation
-  bool strict_causal = false;   // re-mask after pooling (runs the reference implementation)
-  int64_t C = 0;                // the chunk length for las-chunk (>= 1 there); unused by the other kinds
-  bool fused = true;            // the fused kernel; false = the literal reference (L x L matrices)
-  int64_t max_len = 1024;       // the task length, for the default alpha_min (not a setting: the model sets it)
+  double sigma = 0.0;             // the gaussian's width; 0 = the box's standard deviation
+  bool strict_causal = false;     // re-mask after pooling (runs the reference implementation)
+  int64_t C = 0;                  // the chunk length for las-chunk (>= 1 there); unused by the other kinds
+  bool fused = true;              // the fused kernel; false = the literal reference (L x L matrices)
+  int64_t max_len = 1024;         // the task length, for the default alpha_min (not a setting: the model sets it)
 };
 
-// The per-head decay rates: softmax -> all 0; explicit alphas when given (one rate: every head's); otherwise head 0 = 0 and heads
-// 1..H-1 a geometric sequence from alpha_min (default 1/max_len) to B, both ends included (one such
-// head: B). Throws on a bad B, alpha_min or list size.
+// The per-head decay rates: softmax -> all 0; explicit alphas when given (one rate: every head's); otherwise head 0 = 0
+// and heads 1..H-1 a geometric sequence from alpha_min (default 1/max_len) to B, both ends included (one such head: B).
+// Throws on a bad B, alpha_min or list size.
 std::vector<double> las_alphas(const AttentionSettings& s);
 
 // The smoothing weights named by `spec`: "box" -> empty (average pooling of width P); "gaussian" ->

@@ -85,7 +85,8 @@ Model::Model(const ModelConfig& c) : c_(c), seeds_(std::make_shared<SeedCounter>
 }
 
 std::vector<Tensor> Model::attention_maps(const Tensor& x, const Tensor& lengths) {
-  if (x.ndim() != 2 || x.dim(0) != 1) throw Error("attention_maps: expects one example [1, L], got " + shape_str(x.shape()));
+  if (x.ndim() != 2 || x.dim(0) != 1)
+    throw Error("attention_maps: expects one example [1, L], got " + shape_str(x.shape()));
   NoGradGuard no_grad;
   std::vector<Tensor> maps;
   encoder->forward(x, lengths, &maps);

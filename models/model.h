@@ -23,29 +23,29 @@ inline constexpr EnumName<bool> kPositionNames[] = {{true, "sinusoidal"}, {false
 // What a run chooses of the model. The member initialisers are the run settings' defaults (the paper's
 // model; their keys: train/settings.cpp).
 struct ModelSettings {
-  int64_t layers = 6;         // blocks
-  int64_t width = 256;        // d, the model width
-  int64_t expand = 4;         // feed-forward width = expand * width
+  int64_t layers = 6;   // blocks
+  int64_t width = 256;  // d, the model width
+  int64_t expand = 4;   // feed-forward width = expand * width
   NormKind norm = NormKind::Batch;
-  bool prenorm = false;       // pre-norm adds one final norm after the last block
-  bool positions = true;      // (setting pos) sinusoidal absolute positions added to the input; false = none
-  double dropout = 0.0;       // the paper's value
+  bool prenorm = false;         // pre-norm adds one final norm after the last block
+  bool positions = true;        // (setting pos) sinusoidal absolute positions added to the input; false = none
+  double dropout = 0.0;         // the paper's value
   AttentionSettings attention;  // its max_len is set from ModelConfig::max_len
 };
 
 // A model: the run's choices and what the task fixes.
 struct ModelConfig : ModelSettings {
   // Task.
-  bool pixels = false;        // input: false = token ids (embedding), true = pixel values (Linear 1 -> d)
-  int64_t vocab = 256;        // token vocabulary (token input)
+  bool pixels = false;  // input: false = token ids (embedding), true = pixel values (Linear 1 -> d)
+  int64_t vocab = 256;  // token vocabulary (token input)
   int64_t classes = 10;
-  int64_t max_len = 1024;     // the task length (sets LaS's default alpha_min = 1 / max_len)
-  bool retrieval = false;     // two documents through one encoder, [x1, x2, x1*x2, x1-x2] -> MLP -> 2 classes
+  int64_t max_len = 1024;  // the task length (sets LaS's default alpha_min = 1 / max_len)
+  bool retrieval = false;  // two documents through one encoder, [x1, x2, x1*x2, x1-x2] -> MLP -> 2 classes
   // Numbers.
   double norm_eps = 1e-5;
   double bn_momentum = 0.1;
   DType dtype = DType::F32;
-  uint64_t seed = 1;          // initialisation and dropout seeds
+  uint64_t seed = 1;  // initialisation and dropout seeds
 };
 
 // One batch: x [B, L] token ids (int32) or pixel values (float); lengths int32 [B], the valid positions
@@ -75,7 +75,7 @@ class Encoder : public Module {
   // x [B, L] (ids or pixel values), lengths I32 [B] or undefined -> pooled [B, d]. With `maps`, each
   // block's attention matrices [B, H, L, L] are appended (see Model::attention_maps).
   Tensor forward(const Tensor& x, const Tensor& lengths, std::vector<Tensor>* maps = nullptr);
-  std::shared_ptr<Module> embed;  // Embedding or Linear
+  std::shared_ptr<Module> embed;                   // Embedding or Linear
   std::shared_ptr<SinusoidalPositions> positions;  // undefined when c.positions is false
   std::vector<std::shared_ptr<Block>> blocks;
   std::shared_ptr<Norm> norm;  // pre-norm only

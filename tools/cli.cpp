@@ -25,8 +25,7 @@ int dispatch(const std::string& program, const std::vector<Command>& table, int 
   throw UsageError("unknown subcommand '" + std::string(argv[1]) + "' (see " + program + " --help)");
 }
 
-Flags::Flags(std::string command, std::string summary)
-    : command_(std::move(command)), summary_(std::move(summary)) {}
+Flags::Flags(std::string command, std::string summary) : command_(std::move(command)), summary_(std::move(summary)) {}
 
 Flags& Flags::option(const std::string& name, const std::string& default_value, const std::string& help) {
   order_.push_back(name);
@@ -65,7 +64,9 @@ bool Flags::parse(int argc, char** argv) {
     if (specs_.at(name).kind == Kind::Toggle) {
       opts[name] = app.add_flag("--" + name, toggled[name]);
     } else {
-      opts[name] = app.add_option("--" + name, got[name])->expected(1)->allow_extra_args(false)
+      opts[name] = app.add_option("--" + name, got[name])
+                       ->expected(1)
+                       ->allow_extra_args(false)
                        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);  // "given twice" is told below
     }
   }
@@ -80,7 +81,8 @@ bool Flags::parse(int argc, char** argv) {
     return false;
   }
   for (const std::string& extra : app.remaining()) {
-    if (extra.rfind("--", 0) == 0) throw UsageError("unknown flag " + extra.substr(0, extra.find('=')) + " (see --help)");
+    if (extra.rfind("--", 0) == 0)
+      throw UsageError("unknown flag " + extra.substr(0, extra.find('=')) + " (see --help)");
     throw UsageError("unexpected argument '" + extra + "' (see --help)");
   }
   for (const auto& name : order_) {
@@ -102,7 +104,8 @@ const std::string& Flags::str(const std::string& name) const {
 int64_t Flags::integer(const std::string& name) const {
   const std::string& v = str(name);
   int64_t x = 0;
-  if (!parse_int64(v, x)) throw UsageError("flag --" + name + " needs a whole number in the 64-bit range, got '" + v + "'");
+  if (!parse_int64(v, x))
+    throw UsageError("flag --" + name + " needs a whole number in the 64-bit range, got '" + v + "'");
   return x;
 }
 

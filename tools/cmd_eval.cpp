@@ -26,7 +26,8 @@ void print_breakdown(const char* title, const std::vector<std::string>& names, c
   std::printf("%s:\n", title);
   for (size_t k = 0; k < names.size(); ++k)
     if (n[k] > 0)
-      std::printf("  %-4s %6.2f%% of %lld\n", names[k].c_str(), 100.0 * double(right[k]) / double(n[k]), (long long)n[k]);
+      std::printf("  %-4s %6.2f%% of %lld\n", names[k].c_str(), 100.0 * double(right[k]) / double(n[k]),
+                  (long long)n[k]);
 }
 
 }  // namespace
@@ -45,15 +46,16 @@ int cmd_eval(int argc, char** argv) {
   const std::string predictions_path = f.str("predictions");
   if (!predictions_path.empty() && std::filesystem::exists(predictions_path))
     throw cli::UsageError("--predictions " + predictions_path + " exists; give a new file (nothing was evaluated)");
-  if (f.integer("batches") < 0) throw cli::UsageError("--batches must be >= 0 (0: the whole split), got " + f.str("batches"));
+  if (f.integer("batches") < 0)
+    throw cli::UsageError("--batches must be >= 0 (0: the whole split), got " + f.str("batches"));
   TrainedRun run = open_trained_run(f.str("checkpoint"), f, f.integer("threads"));
   const train::RunSettings& c = run.checkpoint.settings;
   const bool keep = f.on("breakdown") || !predictions_path.empty();
   const data::Dataset& d = *run.data;
   train::EvalResult r = train::evaluate(*run.model, d, c.train.batch_size, f.integer("batches"), keep);
-  std::printf("%s (step %lld): %s split of %s: accuracy %.2f%%, loss %.4f, %lld examples\n", f.str("checkpoint").c_str(),
-              (long long)run.checkpoint.state.step, f.str("split").c_str(), c.data.task.c_str(), 100 * r.accuracy, r.loss,
-              (long long)r.examples);
+  std::printf("%s (step %lld): %s split of %s: accuracy %.2f%%, loss %.4f, %lld examples\n",
+              f.str("checkpoint").c_str(), (long long)run.checkpoint.state.step, f.str("split").c_str(),
+              c.data.task.c_str(), 100 * r.accuracy, r.loss, (long long)r.examples);
   if (f.on("breakdown")) {
     std::vector<std::string> labels;
     for (int k = 0; k < d.num_classes(); ++k) labels.push_back(std::to_string(k));

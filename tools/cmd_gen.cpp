@@ -32,7 +32,8 @@ void refuse_existing(const std::vector<std::filesystem::path>& paths, bool overw
 int gen_threads(const cli::Flags& f) {
   const int64_t n = f.integer("threads");
   if (n < 0 || n > train::kMaxThreads)
-    throw cli::UsageError("--threads must be in 0.." + std::to_string(train::kMaxThreads) + ", got " + f.str("threads"));
+    throw cli::UsageError("--threads must be in 0.." + std::to_string(train::kMaxThreads) + ", got " +
+                          f.str("threads"));
   return static_cast<int>(n);
 }
 
@@ -70,10 +71,11 @@ int gen_listops(int argc, char** argv) {
   double secs = seconds_since(start);
   std::fprintf(stderr, "\n");
   std::printf("wrote %lld expressions (%lld / %lld / %lld) to %s in %.1f s (%.0f per second)\n", (long long)stats.kept,
-              (long long)o.train, (long long)o.val, (long long)o.test, f.str("out").c_str(), secs, stats.kept / std::max(secs, 1e-9));
-  std::printf("drawn %lld trees, %.1f%% in bounds, %lld duplicates dropped, mean length %.0f tokens\n", (long long)stats.drawn,
-              100.0 * (stats.kept + stats.duplicates) / std::max<int64_t>(stats.drawn, 1), (long long)stats.duplicates,
-              double(stats.total_length) / std::max<int64_t>(stats.kept, 1));
+              (long long)o.train, (long long)o.val, (long long)o.test, f.str("out").c_str(), secs,
+              stats.kept / std::max(secs, 1e-9));
+  std::printf("drawn %lld trees, %.1f%% in bounds, %lld duplicates dropped, mean length %.0f tokens\n",
+              (long long)stats.drawn, 100.0 * (stats.kept + stats.duplicates) / std::max<int64_t>(stats.drawn, 1),
+              (long long)stats.duplicates, double(stats.total_length) / std::max<int64_t>(stats.kept, 1));
   std::printf("labels:");
   for (int l = 0; l < 10; ++l) std::printf(" %d:%lld", l, (long long)stats.label_counts[l]);
   std::printf("\n");
@@ -106,8 +108,10 @@ int gen_pathfinder(int argc, char** argv) {
   o.threads = gen_threads(f);
   if (o.count < 1 || o.per_batch < 1) throw cli::UsageError("--count and --per-batch must be positive");
   const bool quiet = f.on("quiet");
-  const std::string dir = (std::filesystem::path(f.str("out")) / ("pathfinder" + std::to_string(side)) / p.difficulty).string();
-  std::vector<std::filesystem::path> targets{std::filesystem::path(dir) / "metadata", std::filesystem::path(dir) / "imgs"};
+  const std::string dir =
+      (std::filesystem::path(f.str("out")) / ("pathfinder" + std::to_string(side)) / p.difficulty).string();
+  std::vector<std::filesystem::path> targets{std::filesystem::path(dir) / "metadata",
+                                             std::filesystem::path(dir) / "imgs"};
   if (!f.str("contact-sheet").empty()) targets.emplace_back(f.str("contact-sheet"));
   refuse_existing(targets, f.on("overwrite"));
   auto start = Clock::now();
@@ -129,8 +133,9 @@ int gen_pathfinder(int argc, char** argv) {
   }
   if (quiet) return 0;
   std::fprintf(stderr, "\n");
-  std::printf("wrote %lld images of %dx%d to %s in %.1f s (%.0f per second); labels 0:%lld 1:%lld\n", (long long)o.count, side,
-              side, dir.c_str(), secs, o.count / std::max(secs, 1e-9), (long long)labels[0], (long long)labels[1]);
+  std::printf("wrote %lld images of %dx%d to %s in %.1f s (%.0f per second); labels 0:%lld 1:%lld\n",
+              (long long)o.count, side, side, dir.c_str(), secs, o.count / std::max(secs, 1e-9), (long long)labels[0],
+              (long long)labels[1]);
   if (!f.str("contact-sheet").empty()) std::printf("contact sheet: %s\n", f.str("contact-sheet").c_str());
   return 0;
 }
@@ -138,9 +143,11 @@ int gen_pathfinder(int argc, char** argv) {
 }  // namespace
 
 int cmd_gen(int argc, char** argv) {
-  return cli::dispatch("lasgrad gen", {{"listops", "ListOps TSVs with the LRA generator's rules", gen_listops},
-                                       {"pathfinder", "Pathfinder / Path-X PNGs and metadata with the snake generator", gen_pathfinder}},
-                       argc, argv);
+  return cli::dispatch(
+      "lasgrad gen",
+      {{"listops", "ListOps TSVs with the LRA generator's rules", gen_listops},
+       {"pathfinder", "Pathfinder / Path-X PNGs and metadata with the snake generator", gen_pathfinder}},
+      argc, argv);
 }
 
 }  // namespace lasgrad::tools

@@ -44,16 +44,18 @@ static std::string base64(const std::vector<uint8_t>& bytes) {
 // A run's metrics.jsonl as curves: {"train": {"step": [...], "loss": [...], ...}, "val": {...},
 // "gaps": [[from, to], ...] (steps a resume found without lines), "ended": how the run ended}.
 static json read_curves(const std::string& dir) {
-  json curves = {{"train", {{"step", json::array()}, {"loss", json::array()}, {"accuracy", json::array()}, {"lr", json::array()}}},
-                 {"val", {{"step", json::array()}, {"loss", json::array()}, {"accuracy", json::array()}}},
-                 {"gaps", json::array()}};
+  json curves = {
+      {"train", {{"step", json::array()}, {"loss", json::array()}, {"accuracy", json::array()}, {"lr", json::array()}}},
+      {"val", {{"step", json::array()}, {"loss", json::array()}, {"accuracy", json::array()}}},
+      {"gaps", json::array()}};
   std::string ended;
   int64_t last = 0;
   for (const train::MetricsLine& m : train::read_metrics(dir + "/metrics.jsonl")) {
     last = std::max(last, m.step);
     if (m.split == "gap") curves["gaps"].push_back({m.get("from"), m.get("to")});
     if (m.split == "stop") ended = "stopped at step " + std::to_string(m.step) + ": " + m.why;
-    if (m.split == "test") ended = "finished: the best validation checkpoint (step " + std::to_string(m.step) + ") tested";
+    if (m.split == "test")
+      ended = "finished: the best validation checkpoint (step " + std::to_string(m.step) + ") tested";
     if (m.split != "train" && m.split != "val") continue;
     json& c = curves[m.split];
     c["step"].push_back(m.step);
@@ -61,8 +63,9 @@ static json read_curves(const std::string& dir) {
       if (key != "step") values.push_back(m.get(key));
   }
   if (curves["train"]["step"].empty() && ended.empty()) throw Error(dir + "/metrics.jsonl has no training lines");
-  curves["ended"] = ended.empty() ? "not finished: metrics up to step " + std::to_string(last) +
-                                        " (interrupted, or still running)" : ended;
+  curves["ended"] =
+      ended.empty() ? "not finished: metrics up to step " + std::to_string(last) + " (interrupted, or still running)"
+                    : ended;
   return curves;
 }
 
@@ -70,7 +73,10 @@ static json read_curves(const std::string& dir) {
 // and its step, the test line, the mean examples/s. NaN (not there yet) is written as null.
 static json read_results(const std::string& dir) {
   const study::RunRecord r = study::read_run(dir, study::RunPlan{});
-  json out = {{"steps", r.steps}, {"best_val", r.best_val}, {"test", r.test}, {"test_loss", r.test_loss},
+  json out = {{"steps", r.steps},
+              {"best_val", r.best_val},
+              {"test", r.test},
+              {"test_loss", r.test_loss},
               {"examples_per_s", r.examples_per_s}};
   if (r.best_step >= 0) out["best_step"] = r.best_step;
   return out;
@@ -118,9 +124,11 @@ static json explore(TrainedRun& run, const std::string& checkpoint, const std::s
     const int T = static_cast<int>(b.length), valid = b.lengths[0];
     const int L = static_cast<int>(maps.size()), H = static_cast<int>(maps[0].dim(0));
     const int64_t per_query = int64_t(L) * H * valid;
-    const int Q = static_cast<int>(std::clamp<int64_t>(budget / std::max<int64_t>(per_query, 1), std::min(valid, 2), valid));
+    const int Q =
+        static_cast<int>(std::clamp<int64_t>(budget / std::max<int64_t>(per_query, 1), std::min(valid, 2), valid));
     std::vector<int> queries(Q);
-    for (int k = 0; k < Q; ++k) queries[k] = Q == valid ? k : static_cast<int>(std::lround(double(k) * (valid - 1) / (Q - 1)));
+    for (int k = 0; k < Q; ++k)
+      queries[k] = Q == valid ? k : static_cast<int>(std::lround(double(k) * (valid - 1) / (Q - 1)));
     std::vector<uint8_t> bytes;
     bytes.reserve(size_t(per_query) * Q);
     json scale = json::array();
@@ -140,9 +148,16 @@ static json explore(TrainedRun& run, const std::string& checkpoint, const std::s
       }
       scale.push_back(sl);
     }
-    json x = {{"index", index}, {"label", b.labels[0]}, {"length", valid}, {"probs", probs},
+    json x = {{"index", index},
+              {"label", b.labels[0]},
+              {"length", valid},
+              {"probs", probs},
               {"predicted", std::max_element(probs.begin(), probs.end()) - probs.begin()},
-              {"layers", L}, {"heads", H}, {"queries", queries}, {"scale", scale}, {"weights", base64(bytes)}};
+              {"layers", L},
+              {"heads", H},
+              {"queries", queries},
+              {"scale", scale},
+              {"weights", base64(bytes)}};
     if (ds.info().image_side > 0) {
       x["image"] = base64(ds.image_bytes(index));
     } else {
@@ -179,7 +194,9 @@ static json sweep_page(const std::string& dir, const std::string& run, std::stri
     const fs::path metrics = fs::path(dir) / rd / "metrics.jsonl";
     if (rd.empty() || !fs::exists(metrics)) continue;
     const json rc = read_curves((fs::path(dir) / rd).string());
-    curves.push_back({{"dir", rd}, {"group", r.value("group", "")}, {"step", rc["val"]["step"]},
+    curves.push_back({{"dir", rd},
+                      {"group", r.value("group", "")},
+                      {"step", rc["val"]["step"]},
                       {"accuracy", rc["val"]["accuracy"]}});
     if (first_done.empty() && r.value("state", "") == "done") first_done = rd;
   }
@@ -187,19 +204,21 @@ static json sweep_page(const std::string& dir, const std::string& run, std::stri
   const std::string chosen = run.empty() ? first_done : run;
   if (chosen.empty()) throw Error(path + ": no finished run to explore; --run names one");
   run_dir = (fs::path(dir) / chosen).string();
-  if (!fs::exists(fs::path(run_dir) / "metrics.jsonl")) throw cli::UsageError("--run " + chosen + ": no run in " + run_dir);
+  if (!fs::exists(fs::path(run_dir) / "metrics.jsonl"))
+    throw cli::UsageError("--run " + chosen + ": no run in " + run_dir);
   return summary;
 }
 
 int cmd_report(int argc, char** argv) {
   std::string dir;
   if (argc >= 2 && argv[1][0] != '-') dir = argv[1], --argc, ++argv;
-  cli::Flags f("lasgrad report RUN_DIR|SWEEP_DIR",
-               "Write one self-contained HTML page (no server, no network; open it from disk) with a run's curves,\n"
-               "settings and results, or a sweep's summary table and every run's validation curve, and an attention\n"
-               "explorer: pick an example, a layer and a head, hover or click a query position, and see that query's\n"
-               "weights over the input (tokens coloured by weight, or the image overlaid), with every head's alpha and\n"
-               "decay kernel. A URL hash such as #example=1&layer=0&head=2&query=17 opens it in that state.");
+  cli::Flags f(
+      "lasgrad report RUN_DIR|SWEEP_DIR",
+      "Write one self-contained HTML page (no server, no network; open it from disk) with a run's curves,\n"
+      "settings and results, or a sweep's summary table and every run's validation curve, and an attention\n"
+      "explorer: pick an example, a layer and a head, hover or click a query position, and see that query's\n"
+      "weights over the input (tokens coloured by weight, or the image overlaid), with every head's alpha and\n"
+      "decay kernel. A URL hash such as #example=1&layer=0&head=2&query=17 opens it in that state.");
   f.option("out", "", "the HTML file; empty = DIR/report.html")
       .option("run", "", "a sweep's run whose attention to explore (GROUP/seedN); empty = its first finished run")
       .option("checkpoint", "", "the checkpoint to explore; empty = the run's best.safetensors (else last.safetensors)")
@@ -220,7 +239,8 @@ int cmd_report(int argc, char** argv) {
     throw cli::UsageError(out + " exists; --overwrite replaces it, or --out names another file");
   // --overwrite replaces an earlier report, never another file (the run's metrics, a checkpoint, data).
   if (fs::exists(out) && !is_report(out))
-    throw cli::UsageError(out + " is not a report that lasgrad wrote; report replaces nothing else, even with "
+    throw cli::UsageError(out +
+                          " is not a report that lasgrad wrote; report replaces nothing else, even with "
                           "--overwrite: --out names another file");
 
   json page;
@@ -235,14 +255,17 @@ int cmd_report(int argc, char** argv) {
   } else {
     throw cli::UsageError("'" + dir + "' holds neither a run (metrics.jsonl) nor a sweep (summary.json)");
   }
-  page["run"] = {{"dir", run_dir}, {"settings", train::read_run_settings(run_dir)}, {"results", read_results(run_dir)},
+  page["run"] = {{"dir", run_dir},
+                 {"settings", train::read_run_settings(run_dir)},
+                 {"results", read_results(run_dir)},
                  {"curves", read_curves(run_dir)}};
 
   std::string checkpoint = f.str("checkpoint");
   if (checkpoint.empty()) {
     checkpoint = (fs::path(run_dir) / "best.safetensors").string();
     if (!fs::exists(checkpoint)) checkpoint = (fs::path(run_dir) / "last.safetensors").string();
-    if (!fs::exists(checkpoint)) throw Error(run_dir + " has no best.safetensors or last.safetensors; --checkpoint names one");
+    if (!fs::exists(checkpoint))
+      throw Error(run_dir + " has no best.safetensors or last.safetensors; --checkpoint names one");
   }
   TrainedRun run = open_trained_run(checkpoint, f);
   page["explorer"] = explore(run, checkpoint, f.str("split"), examples, max_kib * 1024);

@@ -98,7 +98,8 @@ std::vector<std::string> args_with_spec(int argc, char** argv, std::string& spec
   if (!spec_path.empty()) {
     std::set<std::string> given;
     for (int i = 1; i < argc; ++i)
-      if (!std::strncmp(argv[i], "--", 2)) given.insert(std::string(argv[i] + 2).substr(0, std::string(argv[i] + 2).find('=')));
+      if (!std::strncmp(argv[i], "--", 2))
+        given.insert(std::string(argv[i] + 2).substr(0, std::string(argv[i] + 2).find('=')));
     for (const auto& [name, value] : read_spec(spec_path, spec_text)) {
       if (name == "spec") throw cli::UsageError(spec_path + ": a spec file cannot name another spec file");
       const bool repeated = name == "set" || name == "grid" || name == "variant";
@@ -159,8 +160,7 @@ void check_run_folder(const std::string& out, const study::RunPlan& p) {
       try {
         row.set(theirs, it->second);
         same = row.get(theirs) == want;
-      } catch (const Error&) {
-      }
+      } catch (const Error&) {}
     }
     if (!same)
       throw Error("sweep: " + run.string() + " holds a run with " + row.key + " = " +
@@ -221,7 +221,8 @@ class Runner {
     // A run still held by a live process (most likely the run of a killed sweep, writing its checkpoint
     // before it exits) is waited for, then resumed, rather than failed as "in use".
     const bool free = DirLock::await_free(dir.string(), "lock", [&](const std::string& pid) {
-      std::printf("wait   %s: in use by pid %s, most likely a run of an earlier sweep ending\n", p.dir.c_str(), pid.c_str());
+      std::printf("wait   %s: in use by pid %s, most likely a run of an earlier sweep ending\n", p.dir.c_str(),
+                  pid.c_str());
       std::fflush(stdout);
     });
     if (!free) return false;
@@ -289,9 +290,14 @@ class Runner {
       ++failed_;
     }
     records_[i] = study::read_run(dir.string(), plans_[i]);
-    std::printf("%s %s%s\n", ok ? "done  " : interrupted ? "paused" : "FAILED", plans_[i].dir.c_str(),
-                ok ? ("  test " + std::to_string(100 * records_[i].test).substr(0, 5) + "%").c_str()
-                   : interrupted ? "" : ("  " + records_[i].error).c_str());
+    std::printf("%s %s%s\n",
+                ok            ? "done  "
+                : interrupted ? "paused"
+                              : "FAILED",
+                plans_[i].dir.c_str(),
+                ok            ? ("  test " + std::to_string(100 * records_[i].test).substr(0, 5) + "%").c_str()
+                : interrupted ? ""
+                              : ("  " + records_[i].error).c_str());
     std::fflush(stdout);
     summarize_();
   }
@@ -302,7 +308,8 @@ class Runner {
   const std::string out_;
   std::function<void()> summarize_;
   const std::string self_ = fs::read_symlink("/proc/self/exe").string();
-  struct sigaction old_int_ {}, old_term_ {};
+  struct sigaction old_int_ {
+  }, old_term_{};
   std::map<pid_t, Child> running_;
   int64_t failed_ = 0;
 };
@@ -323,16 +330,19 @@ void print_groups(const std::vector<study::RunRecord>& records, const std::strin
 cli::Flags sweep_flags() {
   std::string variant_help = "built-in variants, comma-separated: ";
   for (const auto& n : study::builtin_variants()) variant_help += n + " ";
-  cli::Flags f("lasgrad sweep",
-               "Train every point of variants x grid x seeds, J runs at a time, each in DIR/<variant>[_key=value]/seed<N>\n"
-               "as its own `lasgrad train` process, and write DIR/summary.md, summary.json and summary.png after\n"
-               "every finished run: per variant the mean and standard deviation over seeds of the best validation\n"
-               "and the test accuracy with the test mean's 95% interval; each variant against the reference variant\n"
-               "seed by seed (the paired difference with its 95% interval, and McNemar's test on the pooled test\n"
-               "predictions); each run's numbers, the validation curves, and the command that reproduces\n"
-               "the sweep. Run it again to skip finished runs and resume interrupted ones (Ctrl-C, SIGTERM, a kill\n"
-               "or a reboot); a failed run is reported with its error and the others go on.");
-  f.option("spec", "", "a file of flag lines, 'name = value' (e.g. 'variants = softmax,las', 'set = steps=500'); flags given here add to or replace them")
+  cli::Flags f(
+      "lasgrad sweep",
+      "Train every point of variants x grid x seeds, J runs at a time, each in DIR/<variant>[_key=value]/seed<N>\n"
+      "as its own `lasgrad train` process, and write DIR/summary.md, summary.json and summary.png after\n"
+      "every finished run: per variant the mean and standard deviation over seeds of the best validation\n"
+      "and the test accuracy with the test mean's 95% interval; each variant against the reference variant\n"
+      "seed by seed (the paired difference with its 95% interval, and McNemar's test on the pooled test\n"
+      "predictions); each run's numbers, the validation curves, and the command that reproduces\n"
+      "the sweep. Run it again to skip finished runs and resume interrupted ones (Ctrl-C, SIGTERM, a kill\n"
+      "or a reboot); a failed run is reported with its error and the others go on.");
+  f.option("spec", "",
+           "a file of flag lines, 'name = value' (e.g. 'variants = softmax,las', 'set = steps=500'); flags given here "
+           "add to or replace them")
       .option("task", "listops", data::task_list())
       .option("data", "", "the task's data folder (required)")
       .option("preset", "small", "paper or small, the base of every run")
@@ -344,7 +354,8 @@ cli::Flags sweep_flags() {
       .option("out", "", "the sweep folder (required)")
       .option("jobs", "0", "runs at once; 0 = the machine's cores / threads")
       .option("threads", "1", "CPU threads per run")
-      .option("reference", "softmax", "the variant (group) every other is compared with, seed by seed; none if the sweep has no such group")
+      .option("reference", "softmax",
+              "the variant (group) every other is compared with, seed by seed; none if the sweep has no such group")
       .toggle("dry-run", "print the runs and their states, run nothing");
   return f;
 }
@@ -362,7 +373,8 @@ int cmd_sweep(int argc, char** argv) {
   if (out.empty()) throw cli::UsageError("--out is required (the sweep folder)");
   const int64_t threads = f.integer("threads");
   if (threads < 1 || threads > train::kMaxThreads)
-    throw cli::UsageError("--threads must be in 1.." + std::to_string(train::kMaxThreads) + ", got " + f.str("threads"));
+    throw cli::UsageError("--threads must be in 1.." + std::to_string(train::kMaxThreads) + ", got " +
+                          f.str("threads"));
   int64_t jobs = f.integer("jobs");
   if (jobs < 0) throw cli::UsageError("--jobs must be >= 0, got " + f.str("jobs"));
   if (jobs == 0) jobs = std::max<int64_t>(1, static_cast<int64_t>(sysconf(_SC_NPROCESSORS_ONLN)) / threads);
@@ -383,7 +395,9 @@ int cmd_sweep(int argc, char** argv) {
   if (f.on("dry-run")) {
     for (const auto& r : records)
       std::printf("%-40s %s%s\n", r.dir.c_str(),
-                  r.state == study::RunState::Done ? "done" : r.state == study::RunState::Partial ? "resume" : "new",
+                  r.state == study::RunState::Done      ? "done"
+                  : r.state == study::RunState::Partial ? "resume"
+                                                        : "new",
                   r.error.empty() ? "" : ("  (last attempt failed: " + r.error + ")").c_str());
     return 0;
   }

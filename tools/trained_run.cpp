@@ -21,8 +21,8 @@ TrainedRun open_trained_run(const std::string& checkpoint, const cli::Flags& f, 
   if (f.given("device")) c.run.device = parse_device(f.choice("device", {"cpu", "cuda"}), "--device");
   train::run_device(c);  // a device that cannot be used here fails before the data is read
   if (threads < 0 || threads > train::kMaxThreads)
-    throw cli::UsageError("--threads must be in 0.." + std::to_string(train::kMaxThreads) + " (0: the run's setting), got " +
-                          std::to_string(threads));
+    throw cli::UsageError("--threads must be in 0.." + std::to_string(train::kMaxThreads) +
+                          " (0: the run's setting), got " + std::to_string(threads));
   if (threads > 0) c.run.threads = threads;
   omp_set_num_threads(train::usable_threads(c.run.threads));
   run.data = train::open_split(c, split);

@@ -69,8 +69,8 @@ void save_checkpoint(const std::string& path, const Module& model, const Adam* o
   for (const auto& [name, t] : tensors) {
     const Tensor host = t.to(Device::CPU);
     if (!all_finite(host))
-      throw Error("checkpoint " + path + " not written: " + name + " holds NaN or Inf values (the weights diverged at step " +
-                  std::to_string(s.step) + ")");
+      throw Error("checkpoint " + path + " not written: " + name +
+                  " holds NaN or Inf values (the weights diverged at step " + std::to_string(s.step) + ")");
     meta["checksum." + name] = checksum(host);
   }
   save_safetensors(path, tensors, meta);
@@ -146,8 +146,8 @@ Checkpoint load_checkpoint(const std::string& path) {
   s.data_dir = meta.count("data_dir") ? meta.at("data_dir") : "";
   s.ranks = meta.count("ranks") ? integer("ranks", 1) : 1;
   if (s.window_correct > s.window_examples)
-    throw Error(path + ": __metadata__ window.correct = " + get("window.correct") + " exceeds window.examples = " +
-                get("window.examples"));
+    throw Error(path + ": __metadata__ window.correct = " + get("window.correct") +
+                " exceeds window.examples = " + get("window.examples"));
   // Settings added after a checkpoint was written take the value every earlier run had: device (before
   // GPU training: the CPU), smoothing and sigma (before other kernels: the box). Any other gap is refused.
   static const std::map<std::string, std::string> added = {{"device", "cpu"}, {"smoothing", "box"}, {"sigma", "0"}};

@@ -22,12 +22,12 @@ namespace lasgrad::train {
 
 // Where a run stands: everything beyond the tensors that resuming needs to continue bit for bit.
 struct TrainState {
-  int64_t step = 0;       // optimizer steps done
-  int64_t epoch = 0;      // current epoch of the batch iterator
-  int64_t batch = 0;      // micro-batches already taken from that epoch
-  uint64_t rng = 0;       // the model's dropout-seed stream (TaskModel::rng_state)
+  int64_t step = 0;   // optimizer steps done
+  int64_t epoch = 0;  // current epoch of the batch iterator
+  int64_t batch = 0;  // micro-batches already taken from that epoch
+  uint64_t rng = 0;   // the model's dropout-seed stream (TaskModel::rng_state)
   Schedule::State schedule;
-  double best_val = -1;   // best validation accuracy so far (-1: none yet)
+  double best_val = -1;  // best validation accuracy so far (-1: none yet)
   int64_t best_step = -1;
   // The running sums of the metrics line being accumulated (so logged values match too).
   double window_loss = 0;

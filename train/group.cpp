@@ -50,8 +50,9 @@ Group::Group() {
   MPI_Comm_free(&machine);
   mpi_ = true;
 #else
-  throw Error("this job was started as " + std::to_string(launched) +
-              " ranks (mpirun), but this lasgrad was built without MPI: install libopenmpi-dev (tools/deps.sh) and rebuild");
+  throw Error(
+      "this job was started as " + std::to_string(launched) +
+      " ranks (mpirun), but this lasgrad was built without MPI: install libopenmpi-dev (tools/deps.sh) and rebuild");
 #endif
 }
 
@@ -110,7 +111,8 @@ void Group::check_same(const std::string& what, const std::string& text) {
   sum(halves);
   for (int r = 1; r < size_; ++r)
     if (halves[static_cast<size_t>(2 * r)] != halves[0] || halves[static_cast<size_t>(2 * r + 1)] != halves[1])
-      throw Error(what + " differ between ranks: rank " + std::to_string(r) + " has other " + what + " than rank 0 "
+      throw Error(what + " differ between ranks: rank " + std::to_string(r) + " has other " + what +
+                  " than rank 0 "
                   "(every rank must be started with the same flags and files)");
 }
 

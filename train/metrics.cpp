@@ -43,7 +43,8 @@ std::vector<MetricsLine> read_metrics(const std::string& path) {
     ++n;
     if (line.empty()) continue;
     MetricsLine m;
-    if (!parse_metrics_line(line, m)) throw Error(path + ":" + std::to_string(n) + ": not a metrics line: '" + line.substr(0, 80) + "'");
+    if (!parse_metrics_line(line, m))
+      throw Error(path + ":" + std::to_string(n) + ": not a metrics line: '" + line.substr(0, 80) + "'");
     out.push_back(std::move(m));
   }
   return out;

@@ -15,8 +15,8 @@ namespace lasgrad::train {
 struct MetricsLine {
   std::string split;
   int64_t step = 0;
-  std::map<std::string, double> values;  // every numeric field but step ("loss", "accuracy", ...)
-  std::string why;                        // a stop line's reason
+  std::map<std::string, double> values;      // every numeric field but step ("loss", "accuracy", ...)
+  std::string why;                           // a stop line's reason
   double get(const std::string& key) const;  // NaN when absent
 };
 

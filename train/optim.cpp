@@ -40,7 +40,8 @@ void Adam::step(double lr, double grad_scale) {
   for (auto& s : slots_) {
     Tensor g = s.p.grad();
     if (!g.defined()) continue;
-    AdamStep st{lr, cfg_.beta1, cfg_.beta2, cfg_.eps, s.decay ? cfg_.weight_decay : 0.0, cfg_.decoupled, t_, grad_scale};
+    AdamStep st{lr, cfg_.beta1, cfg_.beta2, cfg_.eps, s.decay ? cfg_.weight_decay : 0.0, cfg_.decoupled,
+                t_, grad_scale};
     adam_update(st, s.p, g, s.m, s.v);
   }
 }

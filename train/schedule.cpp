@@ -9,11 +9,13 @@ namespace lasgrad::train {
 
 Schedule::Schedule(ScheduleConfig config) : cfg_(std::move(config)) {
   if (!(cfg_.lr > 0)) throw Error("schedule: lr must be > 0");
-  if (cfg_.warmup < 0 || cfg_.min_lr < 0 || cfg_.min_lr > cfg_.lr) throw Error("schedule: need warmup >= 0, 0 <= min_lr <= lr");
+  if (cfg_.warmup < 0 || cfg_.min_lr < 0 || cfg_.min_lr > cfg_.lr)
+    throw Error("schedule: need warmup >= 0, 0 <= min_lr <= lr");
   if (cfg_.kind == ScheduleKind::Cosine && cfg_.total <= cfg_.warmup)
     throw Error("schedule: cosine needs total steps (" + std::to_string(cfg_.total) + ") > warmup (" +
                 std::to_string(cfg_.warmup) + ")");
-  if (cfg_.kind == ScheduleKind::Plateau && !(cfg_.factor > 0 && cfg_.factor < 1)) throw Error("schedule: plateau factor must be in (0, 1)");
+  if (cfg_.kind == ScheduleKind::Plateau && !(cfg_.factor > 0 && cfg_.factor < 1))
+    throw Error("schedule: plateau factor must be in (0, 1)");
 }
 
 double Schedule::lr(int64_t step) const {

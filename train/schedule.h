@@ -21,13 +21,13 @@ inline constexpr EnumName<ScheduleKind> kScheduleNames[] = {
 // plateau_patience); the trainer sets total.
 struct ScheduleConfig {
   ScheduleKind kind = ScheduleKind::Cosine;
-  double lr = 1e-3;               // peak rate
-  int64_t warmup = 0;             // linear warm-up steps
-  int64_t total = 0;              // cosine: the step at which the rate reaches min_lr
-  double min_lr = 0.0;            // cosine floor; plateau floor
-  double factor = 0.5;            // plateau: rate *= factor after `patience` evaluations without improvement
+  double lr = 1e-3;     // peak rate
+  int64_t warmup = 0;   // linear warm-up steps
+  int64_t total = 0;    // cosine: the step at which the rate reaches min_lr
+  double min_lr = 0.0;  // cosine floor; plateau floor
+  double factor = 0.5;  // plateau: rate *= factor after `patience` evaluations without improvement
   int64_t patience = 5;
-  double threshold = 1e-4;        // plateau: improvement means metric < best * (1 - threshold)
+  double threshold = 1e-4;  // plateau: improvement means metric < best * (1 - threshold)
 };
 
 class Schedule {

@@ -37,11 +37,13 @@ std::string join(const std::vector<std::string>& items) {
 }
 
 // Row makers. `field` is a generic lambda giving the member of a RunSettings (const or not).
-#define FIELD(path) [](auto& s) -> auto& { return s.path; }
+#define FIELD(path) \
+  [](auto& s) -> auto& { return s.path; }
 
 template <class F>
 SettingRow integer(const char* key, F field, int64_t lo, int64_t hi, std::string help) {
-  return {key, std::move(help),
+  return {key,
+          std::move(help),
           [=](RunSettings& s, const std::string& v) {
             int64_t x = 0;
             if (!parse_int64(v, x)) refuse(key, "needs a whole number in the 64-bit range", v);
@@ -49,31 +51,36 @@ SettingRow integer(const char* key, F field, int64_t lo, int64_t hi, std::string
             if (x > hi) refuse(key, "must be <= " + std::to_string(hi), v);
             field(s) = x;
           },
-          [=](const RunSettings& s) { return std::to_string(field(s)); }, {}};
+          [=](const RunSettings& s) { return std::to_string(field(s)); },
+          {}};
 }
 
 // A number with `ok` its range, `range` that range in words ("in (0, 1)").
 template <class F, class Ok>
 SettingRow number(const char* key, F field, Ok ok, std::string range, std::string help) {
-  return {key, std::move(help),
+  return {key,
+          std::move(help),
           [=](RunSettings& s, const std::string& v) {
             double x = 0;
             if (!parse_decimal(v, x)) refuse(key, "needs a finite decimal number", v);
             if (!ok(x)) refuse(key, "must be " + range, v);
             field(s) = x;
           },
-          [=](const RunSettings& s) { return number_text(field(s)); }, {}};
+          [=](const RunSettings& s) { return number_text(field(s)); },
+          {}};
 }
 auto any_number = [](double) { return true; };
 
 template <class F>
 SettingRow flag(const char* key, F field, std::string help) {
-  return {key, std::move(help),
+  return {key,
+          std::move(help),
           [=](RunSettings& s, const std::string& v) {
             if (v != "true" && v != "false") refuse(key, "needs true or false", v);
             field(s) = v == "true";
           },
-          [=](const RunSettings& s) { return std::string(field(s) ? "true" : "false"); }, {}};
+          [=](const RunSettings& s) { return std::string(field(s) ? "true" : "false"); },
+          {}};
 }
 
 template <class F>
@@ -93,20 +100,25 @@ SettingRow choice(const char* key, F field, const EnumName<E> (&table)[N], std::
   std::vector<std::string> names;
   for (const auto& e : table) names.push_back(e.name);
   return {key, names_list(table, "|") + ": " + help,
-          [=, &table](RunSettings& s, const std::string& v) { field(s) = parse_name(table, v, "config: " + std::string(key)); },
+          [=, &table](RunSettings& s, const std::string& v) {
+            field(s) = parse_name(table, v, "config: " + std::string(key));
+          },
           [=, &table](const RunSettings& s) { return std::string(name_of(table, field(s))); }, names};
 }
 
 template <class F>
 SettingRow words(const char* key, F field, std::string help) {
-  return {key, std::move(help),
+  return {key,
+          std::move(help),
           [=](RunSettings& s, const std::string& v) { field(s) = split_commas(v, "config: " + std::string(key)); },
-          [=](const RunSettings& s) { return join(field(s)); }, {}};
+          [=](const RunSettings& s) { return join(field(s)); },
+          {}};
 }
 
 template <class F>
 SettingRow numbers(const char* key, F field, std::string help) {
-  return {key, std::move(help),
+  return {key,
+          std::move(help),
           [=](RunSettings& s, const std::string& v) {
             std::vector<double> out;
             for (const auto& item : split_commas(v, "config: " + std::string(key))) {
@@ -121,13 +133,15 @@ SettingRow numbers(const char* key, F field, std::string help) {
             std::vector<std::string> items;
             for (double x : field(s)) items.push_back(number_text(x));
             return join(items);
-          }, {}};
+          },
+          {}};
 }
 
 // The smoothing spec is checked as it is set (its weights parse); its width against the sequence in validate.
 SettingRow smoothing() {
-  SettingRow r = text("smoothing", FIELD(model.attention.smoothing),
-                      "las: the smoothing kernel: box (average pooling over P) | gaussian (sigma, cut at 3 sigma) | weights a/b/c");
+  SettingRow r = text(
+      "smoothing", FIELD(model.attention.smoothing),
+      "las: the smoothing kernel: box (average pooling over P) | gaussian (sigma, cut at 3 sigma) | weights a/b/c");
   r.set = [](RunSettings& s, const std::string& v) {
     try {
       smoothing_weights(v, 1, 0.0);
@@ -155,10 +169,13 @@ std::vector<SettingRow> make_rows() {
       // What to train on.
       text("task", FIELD(data.task), data::task_list(), task_names()),
       text("data", FIELD(data.data), "data directory (the task's folder or the LRA release root)"),
-      text("preset", FIELD(data.preset), "the preset the run started from (paper|small), for the record", {"paper", "small"}),
+      text("preset", FIELD(data.preset), "the preset the run started from (paper|small), for the record",
+           {"paper", "small"}),
       integer("max_length", FIELD(data.max_length), 0, kMax, "sequence length per document; 0 = the task's length"),
-      choice("pixel_scale", FIELD(data.pixel_scale), data::kPixelNames, "pixel tasks: value/255 (unit) or 0..255 (raw)"),
-      text("difficulty", FIELD(data.difficulty), "pathfinder: curv_baseline|curv_contour_length_9|curv_contour_length_14"),
+      choice("pixel_scale", FIELD(data.pixel_scale), data::kPixelNames,
+             "pixel tasks: value/255 (unit) or 0..255 (raw)"),
+      text("difficulty", FIELD(data.difficulty),
+           "pathfinder: curv_baseline|curv_contour_length_9|curv_contour_length_14"),
       text("permutation", FIELD(data.permutation), "psmnist: bitreversal|random", {"bitreversal", "random"}),
       integer("split_seed", FIELD(data.split_seed), kMin, kMax,
               "seed of the held-out validation splits (image, pathfinder, mnist) and of a random psmnist permutation"),
@@ -169,7 +186,8 @@ std::vector<SettingRow> make_rows() {
       integer("heads", FIELD(model.attention.heads), 1, kMax, "attention heads (must divide width)"),
       integer("expand", FIELD(model.expand), 1, kMax, "feed-forward width = expand * width"),
       choice("norm", FIELD(model.norm), kNormNames, "the normalisation"),
-      flag("prenorm", FIELD(model.prenorm), "true: norm before each sublayer (and one after the last block); false: after"),
+      flag("prenorm", FIELD(model.prenorm),
+           "true: norm before each sublayer (and one after the last block); false: after"),
       choice("pos", FIELD(model.positions), kPositionNames, "positional encoding (the field: positions)"),
       number("dropout", FIELD(model.dropout), unit_half_open, "in [0, 1)", "dropout probability"),
       flag("causal", FIELD(model.attention.causal), "causal attention (the paper's models are causal)"),
@@ -184,10 +202,12 @@ std::vector<SettingRow> make_rows() {
       number("alpha_min", FIELD(model.attention.alpha_min), non_negative, ">= 0",
              "las: the gentlest decaying head's rate; 0 = 1 / sequence length"),
       numbers("alphas", FIELD(model.attention.alphas),
-              "las: explicit decay rates, one per head or one for every head, comma-separated (overrides decay_max, alpha_min)"),
+              "las: explicit decay rates, one per head or one for every head, comma-separated (overrides decay_max, "
+              "alpha_min)"),
       flag("strict_causal", FIELD(model.attention.strict_causal),
            "las: re-mask future columns after pooling (uses the reference implementation)"),
-      flag("fused", FIELD(model.attention.fused), "the fused O(L)-memory attention kernel; false = the literal L x L reference"),
+      flag("fused", FIELD(model.attention.fused),
+           "the fused O(L)-memory attention kernel; false = the literal L x L reference"),
       // Optimisation.
       choice("optimizer", FIELD(train.adam.decoupled), kOptimizerNames,
              "decoupled weight decay (adamw) or L2 added to the gradient (adam)"),
@@ -211,7 +231,8 @@ std::vector<SettingRow> make_rows() {
       integer("accum", FIELD(train.accum), 1, kMax, "micro-batches per optimizer step (gradient accumulation)"),
       integer("epochs", FIELD(train.epochs), 0, kMax, "passes over the training split (used when steps = 0)"),
       integer("steps", FIELD(train.steps), 0, kMax, "optimizer steps; 0 = epochs * steps per epoch"),
-      integer("eval_every", FIELD(train.eval_every), 0, kMax, "evaluate on val every this many steps; 0 = once per epoch"),
+      integer("eval_every", FIELD(train.eval_every), 0, kMax,
+              "evaluate on val every this many steps; 0 = once per epoch"),
       integer("eval_batches", FIELD(train.eval_batches), 0, kMax, "batches per evaluation; 0 = the whole split"),
       integer("log_every", FIELD(train.log_every), 1, kMax, "write a metrics line every this many steps"),
       integer("seed", FIELD(train.seed), kMin, kMax, "seed of the weights, the batch order and dropout"),
@@ -219,7 +240,8 @@ std::vector<SettingRow> make_rows() {
               "CPU threads at most, 0.." + std::to_string(kMaxThreads) +
                   " (the loop uses fewer while that is faster: busy cores); 0 or more than the cores = all cores. "
                   "Any count gives the same bits"),
-      choice("device", FIELD(run.device), kDeviceNames, "where the model trains (cuda needs a build with CUDA and a GPU)"),
+      choice("device", FIELD(run.device), kDeviceNames,
+             "where the model trains (cuda needs a build with CUDA and a GPU)"),
   };
 }
 
@@ -336,7 +358,9 @@ std::map<std::string, std::string> read_config_toml(const std::string& path) {
     else if (const auto* b = node.as_boolean()) out[k] = b->get() ? "true" : "false";
     else if (node.is_integer() || node.is_floating_point()) {
       const std::string t = source_text(node);
-      out[k] = t.empty() ? (node.is_integer() ? std::to_string(node.as_integer()->get()) : std::to_string(node.as_floating_point()->get())) : t;
+      out[k] = t.empty() ? (node.is_integer() ? std::to_string(node.as_integer()->get())
+                                              : std::to_string(node.as_floating_point()->get()))
+                         : t;
     } else {
       throw Error(where + ": '" + k + "' must be a string, a number or a boolean");
     }
@@ -360,7 +384,6 @@ std::map<std::string, std::string> read_run_settings(const std::string& dir) {
   return out;
 }
 
-
 int64_t task_length(const std::string& task) { return data::task_spec(task).length; }
 
 namespace {
@@ -375,10 +398,10 @@ void paper_preset(RunSettings& s) {
     int64_t epochs, batch_size;
   };
   static const Row rows[] = {
-      {"listops", false, 1e-3, 0.01, 50, 50},  {"retrieval", true, 2e-3, 0, 20, 64},
-      {"text", true, 1e-3, 0.01, 32, 50},      {"image", true, 1e-3, 0.01, 200, 50},
+      {"listops", false, 1e-3, 0.01, 50, 50},     {"retrieval", true, 2e-3, 0, 20, 64},
+      {"text", true, 1e-3, 0.01, 32, 50},         {"image", true, 1e-3, 0.01, 200, 50},
       {"pathfinder", true, 1e-3, 0.01, 200, 100}, {"pathx", true, 1e-3, 0.01, 50, 32},
-      {"smnist", true, 1e-3, 0.01, 100, 50},   {"psmnist", true, 1e-3, 0.01, 100, 50},
+      {"smnist", true, 1e-3, 0.01, 100, 50},      {"psmnist", true, 1e-3, 0.01, 100, 50},
       {"sfmnist", true, 1e-3, 0.01, 100, 50},
   };
   const Row* row = nullptr;
@@ -487,10 +510,12 @@ void validate(const RunSettings& s) {
   refuse_if(a.P % 2 == 0, "pool (P) must be odd, got " + std::to_string(a.P));
   refuse_if(a.P > sequence_length(s), "pool = " + std::to_string(a.P) + " is longer than the sequence (" + L + ")");
   refuse_if(a.C > sequence_length(s), "chunk = " + std::to_string(a.C) + " is longer than the sequence (" + L + ")");
-  refuse_if(a.kind != AttentionKind::LasChunk && a.C != 0, "chunk = " + std::to_string(a.C) + " is only for attention = las-chunk");
-  refuse_if(s.train.schedule.kind == ScheduleKind::Cosine && s.train.steps > 0 && s.train.schedule.warmup >= s.train.steps,
-            "warmup = " + std::to_string(s.train.schedule.warmup) + " must be shorter than steps = " +
-                std::to_string(s.train.steps) + " for the cosine schedule");
+  refuse_if(a.kind != AttentionKind::LasChunk && a.C != 0,
+            "chunk = " + std::to_string(a.C) + " is only for attention = las-chunk");
+  refuse_if(
+      s.train.schedule.kind == ScheduleKind::Cosine && s.train.steps > 0 && s.train.schedule.warmup >= s.train.steps,
+      "warmup = " + std::to_string(s.train.schedule.warmup) +
+          " must be shorter than steps = " + std::to_string(s.train.steps) + " for the cosine schedule");
   // The attention's own rules (heads dividing width, a chunk for las-chunk, the decay rates, the
   // smoothing kernel) are the layer's: resolve_options checks them, as it does for every model.
   AttentionSettings at_length = a;

@@ -30,35 +30,35 @@ inline constexpr int64_t kMaxThreads = 1024;
 // What to train on; read by open_task through data_options (train/trainer.h).
 struct DataSettings {
   std::string task = "listops";
-  std::string data;                  // the task's folder, or the LRA release root
-  std::string preset = "small";      // the preset the run started from, for the record
-  int64_t max_length = 0;            // per document; 0 = the task's length
+  std::string data;              // the task's folder, or the LRA release root
+  std::string preset = "small";  // the preset the run started from, for the record
+  int64_t max_length = 0;        // per document; 0 = the task's length
   data::Pixels pixel_scale = data::Options{}.pixel_scale;
   std::string difficulty = data::Options{}.difficulty;
   std::string permutation = data::Options{}.permutation;
-  int64_t split_seed = 0;            // held-out validation splits, a random psmnist permutation
+  int64_t split_seed = 0;  // held-out validation splits, a random psmnist permutation
 };
 
 // The optimisation and the loop.
 struct TrainSettings {
-  AdamConfig adam;                   // optimizer (adamw = decoupled), beta1, beta2, eps, weight_decay
+  AdamConfig adam;  // optimizer (adamw = decoupled), beta1, beta2, eps, weight_decay
   std::vector<std::string> no_decay = {"bias", "norm", "embed"};  // names containing one get no weight decay
-  double clip = 0.0;                 // global gradient-norm clip; 0 = off
-  ScheduleConfig schedule;           // schedule, lr, warmup, min_lr, plateau_factor, plateau_patience
-  int64_t batch_size = 32;           // examples per micro-batch (per rank)
-  int64_t accum = 1;                 // micro-batches per optimizer step
-  int64_t epochs = 1;                // used when steps = 0
-  int64_t steps = 0;                 // 0 = epochs x steps per epoch
-  int64_t eval_every = 0;            // 0 = once per epoch
-  int64_t eval_batches = 0;          // 0 = the whole split
+  double clip = 0.0;                                              // global gradient-norm clip; 0 = off
+  ScheduleConfig schedule;   // schedule, lr, warmup, min_lr, plateau_factor, plateau_patience
+  int64_t batch_size = 32;   // examples per micro-batch (per rank)
+  int64_t accum = 1;         // micro-batches per optimizer step
+  int64_t epochs = 1;        // used when steps = 0
+  int64_t steps = 0;         // 0 = epochs x steps per epoch
+  int64_t eval_every = 0;    // 0 = once per epoch
+  int64_t eval_batches = 0;  // 0 = the whole split
   int64_t log_every = 10;
-  int64_t seed = 1;                  // the weights, the batch order and dropout
+  int64_t seed = 1;  // the weights, the batch order and dropout
 };
 
 // Where it runs.
 struct DeviceSettings {
   Device device = Device::CPU;
-  int64_t threads = 2;               // CPU threads at most; 0 = every core (usable_threads)
+  int64_t threads = 2;  // CPU threads at most; 0 = every core (usable_threads)
 };
 
 struct RunSettings {

@@ -57,9 +57,9 @@ class LasTaskModel : public TaskModel {
       return Tensor::from(std::vector<int32_t>(v.begin(), v.begin() + rows), {rows}, device_);
     };
     ModelInput in;
-    in.x = b.pixels.empty()
-               ? ids(b.tokens)
-               : Tensor::from(std::vector<float>(b.pixels.begin(), b.pixels.begin() + n), {rows, T}, DType::F32, device_);
+    in.x = b.pixels.empty() ? ids(b.tokens)
+                            : Tensor::from(std::vector<float>(b.pixels.begin(), b.pixels.begin() + n), {rows, T},
+                                           DType::F32, device_);
     in.lengths = lens(b.lengths);
     if (!b.tokens2.empty()) {
       in.x2 = ids(b.tokens2);

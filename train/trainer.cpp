@@ -126,7 +126,8 @@ void write_predictions(const std::string& path, const data::Dataset& data, const
     std::ofstream out(tmp, std::ios::trunc);
     out << "index\tlabel\tprediction\n";
     for (size_t i = 0; i < predictions.size(); ++i)
-      if (predictions[i] >= 0) out << i << '\t' << data.label(static_cast<int64_t>(i)) << '\t' << predictions[i] << '\n';
+      if (predictions[i] >= 0)
+        out << i << '\t' << data.label(static_cast<int64_t>(i)) << '\t' << predictions[i] << '\n';
     out.flush();
     if (!out) {
       const int err = errno;
@@ -202,7 +203,8 @@ std::string parameter_checksum(const Module& m) {
 static std::string clock_str(double seconds) {
   int64_t s = std::isfinite(seconds) ? static_cast<int64_t>(seconds) : 0;
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%lld:%02lld:%02lld", (long long)(s / 3600), (long long)(s / 60 % 60), (long long)(s % 60));
+  std::snprintf(buf, sizeof buf, "%lld:%02lld:%02lld", (long long)(s / 3600), (long long)(s / 60 % 60),
+                (long long)(s % 60));
   return buf;
 }
 
@@ -221,15 +223,16 @@ std::string run_in(const std::string& dir) {
   }
   if (tested) return "a finished run (" + metrics.string() + " has its test result)";
   if (fs::exists(d / "last.safetensors"))
-    return "a partial run (" + (d / "last.safetensors").string() + (step >= 0 ? ", metrics up to step " + std::to_string(step) : "") + ")";
+    return "a partial run (" + (d / "last.safetensors").string() +
+           (step >= 0 ? ", metrics up to step " + std::to_string(step) : "") + ")";
   for (const char* f : {"config.toml", "config.txt", "metrics.jsonl", "best.safetensors"})
     if (fs::exists(d / f)) return "the start of a run (" + (d / f).string() + ")";
   return "";
 }
 
 void clear_run(const std::string& dir) {
-  for (const char* f : {"config.toml", "config.txt", "metrics.jsonl", "last.safetensors", "best.safetensors",
-                        "test_predictions.tsv"})
+  for (const char* f :
+       {"config.toml", "config.txt", "metrics.jsonl", "last.safetensors", "best.safetensors", "test_predictions.tsv"})
     fs::remove(fs::path(dir) / f);
 }
 
@@ -288,7 +291,8 @@ static std::string check_metrics(const std::string& path, int64_t step, int64_t 
 
 std::string data_fingerprint(const Splits& data) {
   std::string out;
-  const std::pair<const char*, const data::Dataset*> splits[] = {{"train", data.train}, {"val", data.val}, {"test", data.test}};
+  const std::pair<const char*, const data::Dataset*> splits[] = {
+      {"train", data.train}, {"val", data.val}, {"test", data.test}};
   for (const auto& [name, d] : splits) {
     uint64_t h = 1469598103934665603ull;  // FNV-1a over the labels in order
     for (int64_t i = 0; i < d->size(); ++i) h = (h ^ static_cast<uint64_t>(d->label(i))) * 1099511628211ull;
@@ -351,9 +355,9 @@ double millis(double seconds) { return std::round(seconds * 1000) / 1000; }
 
 // What one optimizer step measured on this rank (summed over the ranks before it is used).
 struct StepParts {
-  double loss = 0;        // the mean loss over the micro-batches, weighted by this rank's share
+  double loss = 0;  // the mean loss over the micro-batches, weighted by this rank's share
   double correct = 0, examples = 0;
-  double bad_micro = 0;   // the first micro-batch whose loss was not finite (1-based); 0: none
+  double bad_micro = 0;  // the first micro-batch whose loss was not finite (1-based); 0: none
 };
 
 // A run of fit: the set-up, then the loop's named parts. Rank 0 alone prints and writes the run's files.
@@ -411,8 +415,8 @@ class Training {
   TrainResult res_;
   const Clock::time_point t0_ = Clock::now();
   Clock::time_point window_t0_ = t0_;
-  int64_t first_ = 0;   // the step this process started from
-  double norm_ = 0;     // the last step's gradient norm
+  int64_t first_ = 0;  // the step this process started from
+  double norm_ = 0;    // the last step's gradient norm
 };
 
 ScheduleConfig schedule_of(const TrainSettings& s, int64_t total) {
@@ -487,9 +491,10 @@ void Training::resume() {
   const std::string& from = o_.resume;
   Checkpoint ck = load_checkpoint(from);
   if (ck.state.ranks != ranks_)
-    throw Error("resume: " + from + " was written by " + std::to_string(ck.state.ranks) + " rank(s), whose global batch " +
-                "differs from " + std::to_string(ranks_) + " ranks'; resume it with mpirun -np " +
-                std::to_string(ck.state.ranks) + (ck.state.ranks == 1 ? " (or without mpirun)" : ""));
+    throw Error("resume: " + from + " was written by " + std::to_string(ck.state.ranks) +
+                " rank(s), whose global batch " + "differs from " + std::to_string(ranks_) +
+                " ranks'; resume it with mpirun -np " + std::to_string(ck.state.ranks) +
+                (ck.state.ranks == 1 ? " (or without mpirun)" : ""));
   if (!ck.state.data.empty() && ck.state.data != fingerprint_)
     throw Error("resume: the data in " + c_.data.data + " is not what " + from + " trained on (then: " + ck.state.data +
                 "; now: " + fingerprint_ + ")");
@@ -498,8 +503,8 @@ void Training::resume() {
                 " of an epoch that has " + std::to_string(it_.batches_per_epoch()));
   // The test at the end evaluates best.safetensors: find out now, not after training, that it is gone.
   if (ck.state.best_step >= 0 && !fs::exists(best))
-    throw Error("resume: " + from + " records a best validation checkpoint (step " + std::to_string(ck.state.best_step) +
-                ") but " + best + " is missing; copy it back into " + o_.run_dir);
+    throw Error("resume: " + from + " records a best validation checkpoint (step " +
+                std::to_string(ck.state.best_step) + ") but " + best + " is missing; copy it back into " + o_.run_dir);
   load_model(ck, m_);
   opt_.load_state(ck.file.tensors);
   st_ = ck.state;
@@ -519,8 +524,7 @@ void Training::mend_metrics() {
     if (!damage.empty() && o_.allow_gaps) {  // unreadable lines are dropped; missing steps make the gap
       std::fprintf(stderr, "resume: %s; %s (--allow-gaps)\n", damage.c_str(),
                    from >= 0 ? "recorded as a gap in the log" : "the unreadable lines dropped");
-      if (from >= 0)
-        kept += metrics_line({{"split", "gap"}, {"step", st_.step}, {"from", from}, {"to", to}}) + "\n";
+      if (from >= 0) kept += metrics_line({{"split", "gap"}, {"step", st_.step}, {"from", from}, {"to", to}}) + "\n";
     }
     if (damage.empty() || o_.allow_gaps) data::write_file_atomic(metrics_path_, kept);
   }
@@ -647,8 +651,13 @@ void Training::log(const StepParts& p, double lr, bool print) {
     const double wall = std::chrono::duration<double>(Clock::now() - window_t0_).count();
     const double loss = st_.window_loss / double(st_.window_steps);
     const double acc = double(st_.window_correct) / double(st_.window_examples);
-    emit({{"split", "train"}, {"step", st_.step}, {"epoch", st_.epoch}, {"loss", rounded(loss, 7)},
-          {"accuracy", rounded(acc, 6)}, {"lr", rounded(lr, 6)}, {"grad_norm", rounded(norm_, 6)},
+    emit({{"split", "train"},
+          {"step", st_.step},
+          {"epoch", st_.epoch},
+          {"loss", rounded(loss, 7)},
+          {"accuracy", rounded(acc, 6)},
+          {"lr", rounded(lr, 6)},
+          {"grad_norm", rounded(norm_, 6)},
           {"examples_per_s", rounded(double(st_.window_examples) / std::max(wall, 1e-9), 4)},
           {"elapsed_s", millis(elapsed)}});
     if (print && !o_.progress_bar) {
@@ -681,8 +690,12 @@ void Training::evaluate_and_checkpoint(bool print) {
   sched_.on_eval(v.loss);
   const bool improved = v.accuracy > st_.best_val;
   if (improved) st_.best_val = v.accuracy, st_.best_step = st_.step;
-  emit({{"split", "val"}, {"step", st_.step}, {"loss", rounded(v.loss, 7)}, {"accuracy", rounded(v.accuracy, 6)},
-        {"examples", v.examples}, {"elapsed_s", millis(elapsed)}});
+  emit({{"split", "val"},
+        {"step", st_.step},
+        {"loss", rounded(v.loss, 7)},
+        {"accuracy", rounded(v.accuracy, 6)},
+        {"examples", v.examples},
+        {"elapsed_s", millis(elapsed)}});
   if (print) {
     std::printf("%sval  step %lld  loss %.4f  acc %.2f%% (%lld examples)%s\n", o_.progress_bar ? "\n" : "",
                 (long long)st_.step, v.loss, 100 * v.accuracy, (long long)v.examples, improved ? "  best" : "");
@@ -704,7 +717,8 @@ void Training::checkpoint(const std::string& path) {
 TrainResult Training::finish(bool interrupted) {
   if (!quiet_ && o_.progress_bar) std::fputc('\n', stderr);
   if (!quiet_ && ranks_ > 1 && st_.step > first_) {  // what docs/distributed.md's cost model starts from
-    const double steps_here = double(st_.step - first_), wall = std::chrono::duration<double>(Clock::now() - t0_).count();
+    const double steps_here = double(st_.step - first_),
+                 wall = std::chrono::duration<double>(Clock::now() - t0_).count();
     std::printf("all-reduce: %.2f MiB and %.2f ms per step (%.1f%% of the step's %.1f ms), %lld ranks\n",
                 double(g_.bytes_reduced()) / steps_here / (1 << 20), 1e3 * g_.seconds_reducing() / steps_here,
                 100 * g_.seconds_reducing() / wall, 1e3 * wall / steps_here, (long long)ranks_);
@@ -715,15 +729,19 @@ TrainResult Training::finish(bool interrupted) {
   res_.interrupted = interrupted;
   if (interrupted) {
     g_.barrier();  // no rank exits before rank 0 has written last.safetensors (mpirun would kill it)
-    if (!quiet_ && ranks_ == 1) std::printf("interrupted at step %lld; resume with --resume %s\n", (long long)st_.step, last.c_str());
+    if (!quiet_ && ranks_ == 1)
+      std::printf("interrupted at step %lld; resume with --resume %s\n", (long long)st_.step, last.c_str());
     return res_;
   }
   g_.barrier();  // rank 0 has written best.safetensors before any rank reads it
   load_model(load_checkpoint(best), m_);
   res_.test = evaluate(model_, *data_.test, s_.batch_size, 0, true);
   if (g_.root()) write_predictions(o_.run_dir + "/test_predictions.tsv", *data_.test, res_.test.predictions);
-  emit({{"split", "test"}, {"step", st_.best_step}, {"loss", rounded(res_.test.loss, 7)},
-        {"accuracy", rounded(res_.test.accuracy, 6)}, {"examples", res_.test.examples}});
+  emit({{"split", "test"},
+        {"step", st_.best_step},
+        {"loss", rounded(res_.test.loss, 7)},
+        {"accuracy", rounded(res_.test.accuracy, 6)},
+        {"examples", res_.test.examples}});
   return res_;
 }
 

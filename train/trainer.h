@@ -71,12 +71,12 @@ struct EvalResult {
 };
 
 struct TrainResult {
-  int64_t steps = 0;             // optimizer steps done in total
+  int64_t steps = 0;  // optimizer steps done in total
   bool interrupted = false;
-  std::vector<double> losses;    // training loss of each step this call ran (mean over micro-batches)
-  double best_val = -1;          // best validation accuracy, at best_step
+  std::vector<double> losses;  // training loss of each step this call ran (mean over micro-batches)
+  double best_val = -1;        // best validation accuracy, at best_step
   int64_t best_step = -1;
-  EvalResult test;               // the best-validation checkpoint on the test split (not when interrupted)
+  EvalResult test;  // the best-validation checkpoint on the test split (not when interrupted)
 };
 
 // Trains `model` (built from `settings`, or from the resumed checkpoint's settings) on `data`.

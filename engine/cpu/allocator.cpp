@@ -23,7 +23,7 @@
 namespace lasgrad {
 
 constexpr size_t kAlign = 64;
-constexpr size_t kHuge = size_t{2} << 20;        // a transparent huge page
+constexpr size_t kHuge = size_t{2} << 20;       // a transparent huge page
 constexpr size_t kHugeFrom = size_t{16} << 20;  // from here on buckets are multiples of kHuge
 
 size_t CachingAllocator::bucket_size(size_t bytes) { return size_bucket(bytes, kAlign); }
@@ -80,8 +80,7 @@ void CachingAllocator::deallocate(void* ptr, size_t bytes) noexcept {
         LASGRAD_POISON(ptr, size);
         stats_.cached_bytes += size;
         return;
-      } catch (const std::bad_alloc&) {
-      }
+      } catch (const std::bad_alloc&) {}
     }
   }
   LASGRAD_UNPOISON(ptr, size);

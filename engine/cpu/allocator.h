@@ -37,7 +37,7 @@ class CachingAllocator {
   void* allocate(size_t bytes);
   // bytes as given to allocate. Never throws: it runs in destructors, also while an exception unwinds.
   void deallocate(void* ptr, size_t bytes) noexcept;
-  void release_cached();                     // return every cached block to the system
+  void release_cached();  // return every cached block to the system
   void set_cache_limit(size_t bytes);
   Stats stats() const;
 

@@ -217,7 +217,7 @@ struct Head {
   int64_t L, dh, C;    // C: chunk length
   int64_t len;         // keys at positions >= len are padding
   bool causal;
-  const T* decay;      // decay[t] = scale * exp(-alpha |t|) for t = j - i in [-(C-1), C-1] (centred pointer)
+  const T* decay;  // decay[t] = scale * exp(-alpha |t|) for t = j - i in [-(C-1), C-1] (centred pointer)
 
   // Keys [c0, kend) can be valid for some query in [i0, i1) of the chunk [c0, cend).
   int64_t key_end(int64_t cend, int64_t i1) const {
@@ -282,7 +282,14 @@ void CpuBackend::attention(const Tensor& q, const Tensor& k, const Tensor& v, co
         if (i0 >= cend) continue;  // the last chunk is shorter than C
         const int64_t i1 = std::min(i0 + kBr, cend), rows = i1 - i0;
         const int64_t off = bh * L * dh;
-        Head<T> hd{qp + off, kp + off, vp + off, L, dh, C, valid_length(lengths, b, L), p.causal,
+        Head<T> hd{qp + off,
+                   kp + off,
+                   vp + off,
+                   L,
+                   dh,
+                   C,
+                   valid_length(lengths, b, L),
+                   p.causal,
                    tab.data() + (bh % H) * table_span(C) + C - 1};
         MatMap<T> acc(O.data(), rows, dh);
         acc.setZero();
@@ -331,9 +338,9 @@ void CpuBackend::attention(const Tensor& q, const Tensor& k, const Tensor& v, co
 //   dv_j = sum_i P_ij do_i;   dP_ij = do_i . v_j;   G_ij = P_ij (dP_ij - D_i) * decay(j - i)
 //   dq_i = sum_j G_ij k_j;    dk_j = sum_i G_ij q_i;  where D_i = do_i . o_i = sum_j P_ij dP_ij.
 // (dS' = P (dP - D) is the softmax backward; dS = dS' * E is the decay's; the scale sits in the decay.)
-void CpuBackend::attention_grad(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& o,
-                                const Tensor& lse, const Tensor& dout, const Tensor& lengths,
-                                const AttentionOptions& p, Tensor& dq, Tensor& dk, Tensor& dv) {
+void CpuBackend::attention_grad(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& o, const Tensor& lse,
+                                const Tensor& dout, const Tensor& lengths, const AttentionOptions& p, Tensor& dq,
+                                Tensor& dk, Tensor& dv) {
   dispatch_floating("las_attention", q.dtype(), [&](auto tag) {
     using T = decltype(tag);
     const int64_t B = q.dim(0), H = q.dim(1), L = q.dim(2), dh = q.dim(3), C = chunk_length(p, L);
@@ -350,7 +357,14 @@ void CpuBackend::attention_grad(const Tensor& q, const Tensor& k, const Tensor& 
       for (int64_t item = 0; item < items; ++item) {
         const int64_t c = item % chunks, bh = item / chunks, b = bh / H;
         const int64_t c0 = c * C, cend = std::min(L, c0 + C), off = bh * L * dh;
-        Head<T> hd{qp + off, kp + off, vp + off, L, dh, C, valid_length(lengths, b, L), p.causal,
+        Head<T> hd{qp + off,
+                   kp + off,
+                   vp + off,
+                   L,
+                   dh,
+                   C,
+                   valid_length(lengths, b, L),
+                   p.causal,
                    tab.data() + (bh % H) * table_span(C) + C - 1};
         const T* g = gp + off;
         const T* lrow = lp + bh * L;

@@ -21,7 +21,9 @@ Backend& cpu_backend() {
 }
 
 void CpuBackend::copy_to_host(void* host_dst, const void* src, size_t bytes) { parallel_memcpy(host_dst, src, bytes); }
-void CpuBackend::copy_from_host(void* dst, const void* host_src, size_t bytes) { parallel_memcpy(dst, host_src, bytes); }
+void CpuBackend::copy_from_host(void* dst, const void* host_src, size_t bytes) {
+  parallel_memcpy(dst, host_src, bytes);
+}
 void CpuBackend::copy(void* dst, const void* src, size_t bytes) { parallel_memcpy(dst, src, bytes); }
 
 // out[i] = value converted to out's dtype (any dtype).

@@ -31,9 +31,7 @@ static void unary_run(UnaryOp op, const T* xp, T s, T* yp, int64_t n) {
       for (int64_t i = 0; i < n; ++i) yp[i] = xp[i] < T(0) ? T(0) : xp[i];
       break;
     case UnaryOp::GeluErf: y = T(0.5) * x * (T(1) + (x * T(kSqrt1_2)).erf()); break;
-    case UnaryOp::GeluTanh:
-      y = T(0.5) * x * (T(1) + (T(kSqrt2OverPi) * (x + T(kGeluCubic) * x.cube())).tanh());
-      break;
+    case UnaryOp::GeluTanh: y = T(0.5) * x * (T(1) + (T(kSqrt2OverPi) * (x + T(kGeluCubic) * x.cube())).tanh()); break;
     case UnaryOp::AddScalar: y = x + s; break;
     case UnaryOp::MulScalar: y = x * s; break;
     case UnaryOp::RsubScalar: y = s - x; break;
@@ -89,7 +87,8 @@ void CpuBackend::unary_grad(UnaryOp op, const Tensor& x, const Tensor& dy, Tenso
     const T* xp = x.data<T>();
     const T* dyp = dy.data<T>();
     T* dxp = dx.data<T>();
-    parallel_for(x.numel(), kGrain, [&](int64_t b, int64_t e) { unary_grad_run<T>(op, xp + b, dyp + b, dxp + b, e - b); });
+    parallel_for(x.numel(), kGrain,
+                 [&](int64_t b, int64_t e) { unary_grad_run<T>(op, xp + b, dyp + b, dxp + b, e - b); });
   });
 }
 
@@ -192,7 +191,8 @@ void CpuBackend::binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& o
     Broadcast bc(out.shape(), a.shape(), b.shape());
     bool ua = bc.inner_a() != 0, ub = bc.inner_b() != 0;
     auto launch = [&](auto f) {
-      bc.for_each_run([&](int64_t o, int64_t oa, int64_t ob, int64_t n) { run_strided(outp + o, ap + oa, bp + ob, n, ua, ub, f); });
+      bc.for_each_run(
+          [&](int64_t o, int64_t oa, int64_t ob, int64_t n) { run_strided(outp + o, ap + oa, bp + ob, n, ua, ub, f); });
     };
     switch (op) {
       case BinaryOp::Add: return launch([](T x, T y) { return x + y; });
@@ -249,10 +249,8 @@ void CpuBackend::adam(const AdamStep& s, Tensor& p, const Tensor& g, Tensor& m, 
     parallel_for(p.numel(), kGrain, [&](int64_t b, int64_t e) {
       for (int64_t i = b; i < e; ++i) {
         T gi = gp[i] * c.scale;
-        if (c.decoupled)
-          pp[i] *= c.decay;
-        else
-          gi += c.wd * pp[i];
+        if (c.decoupled) pp[i] *= c.decay;
+        else gi += c.wd * pp[i];
         mp[i] = mp[i] * c.b1 + (T(1) - c.b1) * gi;  // torch: m.lerp_(g, 1 - b1)
         vp[i] = vp[i] * c.b2 + (T(1) - c.b2) * gi * gi;
         pp[i] -= c.step_size * mp[i] / (std::sqrt(vp[i]) / c.bc2_sqrt + c.eps);

@@ -25,8 +25,8 @@ using namespace cpu;
 namespace {
 
 constexpr int64_t kTileM = 256, kTileN = 256;
-constexpr int64_t kChunkK = 512;       // K per partial product when K is split
-constexpr int64_t kFewTiles = 8;       // fewer output tiles than this (over the batch) and a long K: split K
+constexpr int64_t kChunkK = 512;  // K per partial product when K is split
+constexpr int64_t kFewTiles = 8;  // fewer output tiles than this (over the batch) and a long K: split K
 constexpr int64_t kMaxChunks = 16;
 
 // c [m, n] (row stride ldc) = op(a) @ op(b) over k, single-threaded. a is [M, K] ([K, M] when ta) with
@@ -40,7 +40,8 @@ void tile_gemm(const T* a, int64_t lda, bool ta, const T* b, int64_t ldb, bool t
     C.setZero();
     return;
   }
-  Eigen::Map<const RowMat<T>, 0, Stride> A(a, ta ? k : m, ta ? m : k, Stride(lda)), B(b, tb ? n : k, tb ? k : n, Stride(ldb));
+  Eigen::Map<const RowMat<T>, 0, Stride> A(a, ta ? k : m, ta ? m : k, Stride(lda)),
+      B(b, tb ? n : k, tb ? k : n, Stride(ldb));
   if (!ta && !tb) C.noalias() = A * B;
   else if (ta && !tb) C.noalias() = A.transpose() * B;
   else if (!ta && tb) C.noalias() = A * B.transpose();

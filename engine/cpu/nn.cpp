@@ -142,7 +142,12 @@ void CpuBackend::layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& 
       for (int64_t r = r0; r < r1; ++r) {
         const T* xr = xp + r * D;
         const double mu = lane_sum(D, [&](int64_t i) { return double(xr[i]); }) / D;
-        const double var = lane_sum(D, [&](int64_t i) { double c = xr[i] - mu; return c * c; }) / D;
+        const double var = lane_sum(D,
+                                    [&](int64_t i) {
+                                      double c = xr[i] - mu;
+                                      return c * c;
+                                    }) /
+                           D;
         const T m = static_cast<T>(mu), rs = static_cast<T>(1.0 / std::sqrt(var + eps));
         mp[r] = m;
         rp[r] = rs;
@@ -182,8 +187,7 @@ void CpuBackend::layer_norm_grad(const Tensor& x, const Tensor& gamma, const Ten
           const T* gr = dyp + r * D;
           const T m = mp[r], rs = rp[r];
           const double mg = lane_sum(D, [&](int64_t i) { return double(gr[i]) * gp[i]; }) / D;
-          const double mgx =
-              lane_sum(D, [&](int64_t i) { return double(gr[i]) * gp[i] * ((xr[i] - m) * rs); }) / D;
+          const double mgx = lane_sum(D, [&](int64_t i) { return double(gr[i]) * gp[i] * ((xr[i] - m) * rs); }) / D;
           const T c1 = static_cast<T>(mg), c2 = static_cast<T>(mgx);
           T* dr = dxp + r * D;
           for (int64_t i = 0; i < D; ++i) {

@@ -1,6 +1,7 @@
 // The fused LaS attention kernels of the GPU backend: flash-attention tiling in shared memory (online
 // softmax, only the row logsumexp saved, never an L x L matrix), with the multiplicative decay applied
-// to each logits tile on the fly. The smoothing is already folded into V (spec §2) by the op layer, so these kernels see V~.
+// to each logits tile on the fly. The smoothing is already folded into V (spec §2) by the op layer, so these kernels
+// see V~.
 //
 // Three kernels and a helper, all with 128 threads per block seen as 16 row groups x 8 column groups
 // (thread t: rg = t / 8, cg = t % 8; the 8 threads of a row group are consecutive lanes of one warp, so
@@ -46,7 +47,7 @@ template <class T>
 struct AttnArgs {
   const T *q, *k, *v, *o, *dout, *lse_in, *delta;  // [B, H, L, dh] / [B, H, L]; unused ones null
   T *out, *lse, *dq, *dk, *dv;
-  const int32_t* lengths;  // [B] or null (every key valid)
+  const int32_t* lengths;              // [B] or null (every key valid)
   int64_t H, L, dh, C, chunks, tiles;  // C: chunk length; tiles: row tiles per chunk
   bool causal;
   double scale;
@@ -225,8 +226,7 @@ __global__ void __launch_bounds__(kAttnThreads) attn_fwd_kernel(AttnArgs<T> a) {
   for (int i = 0; i < TR; ++i) {
     inv[i] = l[i] > T(0) ? T(1) / l[i] : T(0);  // no valid key: a zero row
     const int64_t qi = p.t0 + rg * TR + i;
-    if (cg == 0 && qi < p.t1)
-      a.lse[p.bh * a.L + qi] = l[i] > T(0) ? m[i] + dlog(l[i]) : static_cast<T>(INFINITY);
+    if (cg == 0 && qi < p.t1) a.lse[p.bh * a.L + qi] = l[i] > T(0) ? m[i] + dlog(l[i]) : static_cast<T>(INFINITY);
   }
   store_rows<T, TR, TD>(a.out + off, acc, inv, p.t0, p.t1, a.dh, rg, cg);
 }
@@ -457,13 +457,13 @@ void attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, const 
 // terms delta [B, H, L] go to scratch from `mem`.
 template <class T, class Mem, class Launch>
 void attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& o, const Tensor& lse,
-                        const Tensor& dout, const Tensor& lengths, const AttentionOptions& p, Tensor& dq,
-                        Tensor& dk, Tensor& dv, Mem& mem, const Launch& launch) {
+                        const Tensor& dout, const Tensor& lengths, const AttentionOptions& p, Tensor& dq, Tensor& dk,
+                        Tensor& dv, Mem& mem, const Launch& launch) {
   AttnArgs<T> a = make_args<T>(q, lengths, p);
   const int64_t BH = q.dim(0) * a.H, rows = BH * a.L;
   Scratch<T, Mem> delta(mem, rows);
-  launch(attn_delta_kernel<T>, "attn_delta_kernel", int64_t{blocks_for(rows * 32)}, kThreads, size_t{0},
-         dout.data<T>(), o.data<T>(), rows, a.dh, delta.p);
+  launch(attn_delta_kernel<T>, "attn_delta_kernel", int64_t{blocks_for(rows * 32)}, kThreads, size_t{0}, dout.data<T>(),
+         o.data<T>(), rows, a.dh, delta.p);
   a.q = q.data<T>();
   a.k = k.data<T>();
   a.v = v.data<T>();

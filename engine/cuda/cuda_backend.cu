@@ -46,7 +46,8 @@ bool cuda_device_available(std::string* why) {
   cudaError_t e = cudaGetDeviceCount(&n);
   if (e != cudaSuccess) {
     cudaGetLastError();
-    if (why) *why = std::string("cudaGetDeviceCount failed: ") + cudaGetErrorName(e) + " (" + cudaGetErrorString(e) + ")";
+    if (why)
+      *why = std::string("cudaGetDeviceCount failed: ") + cudaGetErrorName(e) + " (" + cudaGetErrorString(e) + ")";
     return false;
   }
   if (n == 0) {
@@ -121,9 +122,9 @@ void CudaBackend::set_tf32(bool on) {
   std::lock_guard<std::mutex> lock(handle_mutex_);
   tf32_ = on;
   if (cublas_)
-    LASGRAD_CUBLAS_CHECK(cublasSetMathMode(static_cast<cublasHandle_t>(cublas_),
-                                           on ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH),
-                         "set_tf32");
+    LASGRAD_CUBLAS_CHECK(
+        cublasSetMathMode(static_cast<cublasHandle_t>(cublas_), on ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH),
+        "set_tf32");
 }
 
 // ---- what cuda::Kernels asks of the device ----

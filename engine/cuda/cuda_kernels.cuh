@@ -21,10 +21,9 @@ void Kernels<D>::check_flag(int* f, const char* op, const char* what, const char
   int w[2];
   self().read_flag(f, w);
   if (w[0] != -1)
-    throw Error(std::string(op) + ": " + what + " " + std::to_string(w[1]) + " at " + where + " " + std::to_string(w[0]) +
-                " is outside [0, " + std::to_string(bound) + ")");
+    throw Error(std::string(op) + ": " + what + " " + std::to_string(w[1]) + " at " + where + " " +
+                std::to_string(w[0]) + " is outside [0, " + std::to_string(bound) + ")");
 }
-
 
 template <class D>
 void Kernels<D>::fill(Tensor& out, double value) {
@@ -81,7 +80,8 @@ void Kernels<D>::permute(const Tensor& x, const std::vector<int>& perm, Tensor& 
   layout::permute(x, perm, out, self().launch("permute"));
 }
 template <class D>
-void Kernels<D>::copy_axis(const Tensor& src, int64_t src_start, Tensor& dst, int64_t dst_start, int axis, int64_t len) {
+void Kernels<D>::copy_axis(const Tensor& src, int64_t src_start, Tensor& dst, int64_t dst_start, int axis,
+                           int64_t len) {
   layout::copy_axis(src, src_start, dst, dst_start, axis, len, self().launch("copy_axis"));
 }
 
@@ -109,8 +109,8 @@ void Kernels<D>::cross_entropy_grad(const Tensor& logits, const Tensor& targets,
   check_flag(f, "cross_entropy_grad", "target", "row", logits.dim(1));
 }
 template <class D>
-void Kernels<D>::layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps, Tensor& y, Tensor& mean,
-                            Tensor& rstd) {
+void Kernels<D>::layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps, Tensor& y,
+                            Tensor& mean, Tensor& rstd) {
   nn::layer_norm(x, gamma, beta, eps, y, mean, rstd, self().launch("layer_norm"));
 }
 template <class D>

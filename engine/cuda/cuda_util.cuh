@@ -21,15 +21,15 @@ namespace lasgrad::cuda {
 
 // LASGRAD_CUDA_CHECK(cudaMemcpy(...), "copy_to_host"): throws Error("copy_to_host: cudaMemcpy(...) failed:
 // <CUDA's message>") naming the op and the call.
-#define LASGRAD_CUDA_CHECK(call, op)                                                        \
-  do {                                                                                      \
-    cudaError_t e_ = (call);                                                                \
+#define LASGRAD_CUDA_CHECK(call, op)                                                       \
+  do {                                                                                     \
+    cudaError_t e_ = (call);                                                               \
     if (e_ != cudaSuccess) ::lasgrad::cuda::throw_cuda(e_, #call, op, __FILE__, __LINE__); \
   } while (0)
 
-#define LASGRAD_CUBLAS_CHECK(call, op)                                                                  \
-  do {                                                                                                  \
-    cublasStatus_t s_ = (call);                                                                         \
+#define LASGRAD_CUBLAS_CHECK(call, op)                                                                 \
+  do {                                                                                                 \
+    cublasStatus_t s_ = (call);                                                                        \
     if (s_ != CUBLAS_STATUS_SUCCESS) ::lasgrad::cuda::throw_cublas(s_, #call, op, __FILE__, __LINE__); \
   } while (0)
 

@@ -61,13 +61,13 @@ __global__ void unary_grad_kernel(UnaryOp op, const T* x, const T* dy, T* dx, in
         break;
       }
       case UnaryOp::Relu: d = v > T(0) ? g : T(0); break;  // f'(0) = 0
-      case UnaryOp::GeluErf:  // Phi(x) + x phi(x)
+      case UnaryOp::GeluErf:                               // Phi(x) + x phi(x)
         d = g * (T(0.5) * (T(1) + derf(v * T(kSqrt1_2))) + v * T(kInvSqrt2Pi) * dexp(T(-0.5) * v * v));
         break;
       case UnaryOp::GeluTanh: {
         const T t = dtanh(T(kSqrt2OverPi) * (v + T(kGeluCubic) * v * v * v));
-        d = g * (T(0.5) * (T(1) + t) +
-                 T(0.5) * v * (T(1) - t * t) * T(kSqrt2OverPi) * (T(1) + T(3 * kGeluCubic) * v * v));
+        d = g *
+            (T(0.5) * (T(1) + t) + T(0.5) * v * (T(1) - t * t) * T(kSqrt2OverPi) * (T(1) + T(3 * kGeluCubic) * v * v));
         break;
       }
       default: d = g; break;  // rejected on the host before the launch
@@ -162,10 +162,8 @@ template <class T>
 __global__ void adam_kernel(AdamCoefficients<T> c, T* p, const T* g, T* m, T* v, int64_t n) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
     T gi = g[i] * c.scale, pi = p[i];
-    if (c.decoupled)
-      pi *= c.decay;
-    else
-      gi += c.wd * pi;
+    if (c.decoupled) pi *= c.decay;
+    else gi += c.wd * pi;
     const T mi = m[i] * c.b1 + (T(1) - c.b1) * gi;
     const T vi = v[i] * c.b2 + (T(1) - c.b2) * gi * gi;
     m[i] = mi;

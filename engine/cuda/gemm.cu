@@ -29,10 +29,10 @@ void CudaBackend::gemm(const GemmPlan& p, const T* first, const T* second, T* ou
   auto h = static_cast<cublasHandle_t>(cublas_handle());
   const T one = 1, zero = 0;
   auto op = [](bool t) { return t ? CUBLAS_OP_T : CUBLAS_OP_N; };
-  LASGRAD_CUBLAS_CHECK(gemm_batched(h, op(p.trans_first), op(p.trans_second), p.m, p.n, p.k, &one, first, p.ld_first,
-                                    p.stride_first, second, p.ld_second, p.stride_second, &zero, out, p.ldc, p.stride_c,
-                                    p.batch),
-                       "matmul");
+  LASGRAD_CUBLAS_CHECK(
+      gemm_batched(h, op(p.trans_first), op(p.trans_second), p.m, p.n, p.k, &one, first, p.ld_first, p.stride_first,
+                   second, p.ld_second, p.stride_second, &zero, out, p.ldc, p.stride_c, p.batch),
+      "matmul");
 }
 template void CudaBackend::gemm<float>(const GemmPlan&, const float*, const float*, float*);
 template void CudaBackend::gemm<double>(const GemmPlan&, const double*, const double*, double*);

@@ -41,7 +41,8 @@ struct Scratch {
   Mem& mem;
   size_t bytes;
   E* p;
-  Scratch(Mem& m, int64_t n) : mem(m), bytes(static_cast<size_t>(n) * sizeof(E)), p(static_cast<E*>(m.allocate(bytes))) {}
+  Scratch(Mem& m, int64_t n)
+      : mem(m), bytes(static_cast<size_t>(n) * sizeof(E)), p(static_cast<E*>(m.allocate(bytes))) {}
   ~Scratch() { mem.deallocate(p, bytes); }
   Scratch(const Scratch&) = delete;
   Scratch& operator=(const Scratch&) = delete;

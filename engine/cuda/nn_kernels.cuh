@@ -191,7 +191,8 @@ __global__ void layer_norm_dgb_final_kernel(const double* part, int64_t D, int64
 
 // table [V, D], ids [N], out [N, D]; a thread per output entry, grid-stride. A bad id is reported.
 template <class E>
-__global__ void embedding_kernel(const E* table, const int32_t* ids, int64_t V, int64_t D, int64_t N, E* out, int* flag) {
+__global__ void embedding_kernel(const E* table, const int32_t* ids, int64_t V, int64_t D, int64_t N, E* out,
+                                 int* flag) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < N * D; i += int64_t(gridDim.x) * blockDim.x) {
     const int64_t n = i / D, id = ids[n];
     if (id < 0 || id >= V) {
@@ -261,7 +262,8 @@ inline int64_t rows_of(const Tensor& x, int64_t len) { return len ? x.numel() / 
 
 // One block per row: refused beyond a cuda grid's x limit.
 inline int64_t row_grid(const char* op, int64_t rows) {
-  if (rows > (int64_t{1} << 31) - 1) throw Error(std::string(op) + ": too many rows for one cuda grid: " + std::to_string(rows));
+  if (rows > (int64_t{1} << 31) - 1)
+    throw Error(std::string(op) + ": too many rows for one cuda grid: " + std::to_string(rows));
   return rows;
 }
 
@@ -320,8 +322,8 @@ void layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, double
     using T = decltype(tag);
     const int64_t D = x.dim(-1), R = rows_of(x, D);
     if (R == 0) return;
-    launch(layer_norm_kernel<T>, "layer_norm_kernel", row_grid("layer_norm", R), row_threads(D), size_t{0},
-           x.data<T>(), gamma.data<T>(), beta.data<T>(), eps, D, y.data<T>(), mean.data<T>(), rstd.data<T>());
+    launch(layer_norm_kernel<T>, "layer_norm_kernel", row_grid("layer_norm", R), row_threads(D), size_t{0}, x.data<T>(),
+           gamma.data<T>(), beta.data<T>(), eps, D, y.data<T>(), mean.data<T>(), rstd.data<T>());
   });
 }
 
@@ -389,8 +391,8 @@ void avg_pool_seq(const Tensor& x, int64_t P, Tensor& out, const Launch& launch)
     using T = decltype(tag);
     const int64_t L = x.dim(1), D = x.dim(2), n = x.numel();
     if (n == 0) return;
-    launch(avg_pool_seq_kernel<T>, "avg_pool_seq_kernel", int64_t{blocks_for(n)}, kThreads, size_t{0}, x.data<T>(), L, D,
-           P, n, out.data<T>());
+    launch(avg_pool_seq_kernel<T>, "avg_pool_seq_kernel", int64_t{blocks_for(n)}, kThreads, size_t{0}, x.data<T>(), L,
+           D, P, n, out.data<T>());
   });
 }
 

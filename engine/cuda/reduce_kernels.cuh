@@ -24,7 +24,7 @@ namespace lasgrad::cuda {
 inline namespace LASGRAD_CUDA_ABI {
 namespace reduce {
 
-constexpr int64_t kSlice = 4096;           // rows of R summed by one block (row case)
+constexpr int64_t kSlice = 4096;          // rows of R summed by one block (row case)
 constexpr int64_t kColThreads = 1 << 17;  // column case: aim for this many threads (a full H100 is ~270K)
 
 // Row case (B == 1): x [A, R] -> out [A, S], S = ceil(R / kSlice): out[a, s] = sum of x[a, s*kSlice ..].
@@ -64,7 +64,8 @@ __global__ void sum_cols_kernel(const In* x, int64_t A, int64_t R, int64_t B, in
 
 // One launch of the [A, R, B] -> [A, S, B] slice reduction, `slice` rows per slice.
 template <class In, class Out, class Launch>
-void launch_slices(const In* x, int64_t A, int64_t R, int64_t B, int64_t S, int64_t slice, Out* out, const Launch& launch) {
+void launch_slices(const In* x, int64_t A, int64_t R, int64_t B, int64_t S, int64_t slice, Out* out,
+                   const Launch& launch) {
   if (B == 1)
     launch(sum_rows_kernel<In, Out>, "sum_rows_kernel", Extent{A * S}, Extent{kThreads}, size_t{0}, x, R, S, out);
   else

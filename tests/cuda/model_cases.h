@@ -35,7 +35,7 @@ struct ModelCase {
 
 inline std::vector<ModelCase> model_cases() {
   return {
-      {"listops", "softmax", "layer", true},   {"listops", "las", "batch", false},
+      {"listops", "softmax", "layer", true},    {"listops", "las", "batch", false},
       {"listops", "las-chunk", "layer", false}, {"smnist", "las", "layer", true},
       {"smnist", "las-chunk", "batch", true},   {"smnist", "softmax", "batch", false},
       {"retrieval", "las", "layer", false},     {"retrieval", "las-chunk", "batch", true},
@@ -47,7 +47,8 @@ inline std::string case_name(const ModelCase& c) {
 }
 
 // |got - want| <= tol * (1 + |want|) entry by entry; one CHECK naming the worst entry.
-inline void check_close(const std::vector<double>& got, const std::vector<double>& want, double tol, const std::string& what) {
+inline void check_close(const std::vector<double>& got, const std::vector<double>& want, double tol,
+                        const std::string& what) {
   REQUIRE_MESSAGE(got.size() == want.size(), what << ": " << got.size() << " values against " << want.size());
   double worst = 0;
   size_t at = 0;
@@ -79,9 +80,20 @@ inline testing::RandomTokens case_data(const ModelCase& c, int64_t n, uint64_t s
 inline train::RunSettings case_config(const ModelCase& c, const char* device) {
   train::RunSettings cfg = train::preset(c.task, c.attention, "small");
   const std::string max_length = std::to_string(case_info(c).max_length);
-  for (auto [k, v] : {std::pair{"max_length", max_length.c_str()}, {"width", "16"}, {"layers", "2"}, {"heads", "2"},
-                      {"expand", "2"}, {"dropout", "0.1"}, {"batch_size", "8"}, {"steps", "2"}, {"eval_every", "2"},
-                      {"log_every", "1"}, {"warmup", "1"}, {"clip", "1"}, {"lr", "3e-3"}, {"device", device}})
+  for (auto [k, v] : {std::pair{"max_length", max_length.c_str()},
+                      {"width", "16"},
+                      {"layers", "2"},
+                      {"heads", "2"},
+                      {"expand", "2"},
+                      {"dropout", "0.1"},
+                      {"batch_size", "8"},
+                      {"steps", "2"},
+                      {"eval_every", "2"},
+                      {"log_every", "1"},
+                      {"warmup", "1"},
+                      {"clip", "1"},
+                      {"lr", "3e-3"},
+                      {"device", device}})
     train::set_setting(cfg, k, v);
   train::set_setting(cfg, "norm", c.norm);
   cfg.model.prenorm = c.prenorm;
@@ -159,7 +171,8 @@ inline void check_model_case_on_device(const ModelCase& c, Device device) {
   REQUIRE(maps_cpu.size() == maps_dev.size());
   for (size_t l = 0; l < maps_cpu.size(); ++l) {
     REQUIRE(maps_dev[l].shape() == maps_cpu[l].shape());
-    check_close(maps_dev[l].to_doubles(), maps_cpu[l].to_doubles(), 5e-4, name + ": attention of layer " + std::to_string(l));
+    check_close(maps_dev[l].to_doubles(), maps_cpu[l].to_doubles(), 5e-4,
+                name + ": attention of layer " + std::to_string(l));
   }
 }
 

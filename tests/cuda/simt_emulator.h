@@ -11,8 +11,8 @@
 // a kernel that can never get past one of them (a barrier in divergent code) is reported as an error
 // naming the threads, instead of hanging. `__shared__` variables are thread_local, hence shared by all
 // fibers; the includer defines the dynamic shared-memory array that kernels declare `extern __shared__`,
-// as a thread_local array in the kernels' namespace. Before each block it is filled with 0xFF bytes (NaN as float or double), so a
-// read of shared memory the block never wrote poisons the result, and a write past the launch's byte
+// as a thread_local array in the kernels' namespace. Before each block it is filled with 0xFF bytes (NaN as float or
+// double), so a read of shared memory the block never wrote poisons the result, and a write past the launch's byte
 // count is caught after the block.
 //
 // Include this before the kernels' headers: it defines CUDA's keywords and built-ins as macros.
@@ -126,8 +126,8 @@ struct Block {
   };
   const char* kernel = "";
   dim3 block_idx{0, 0, 0}, block_dim{1, 1, 1}, grid_dim{1, 1, 1};
-  unsigned threads = 0;  // block_dim.x * .y * .z
-  unsigned current = 0;  // the running thread's linear index: x + y * block_dim.x + z * block_dim.x * block_dim.y
+  unsigned threads = 0;     // block_dim.x * .y * .z
+  unsigned current = 0;     // the running thread's linear index: x + y * block_dim.x + z * block_dim.x * block_dim.y
   std::span<Fiber> fibers;  // the first `threads` of the thread's fiber pool
   // Per warp, two buffers of 32 lane slots: shuffle n writes buffer n % 2, so a lane that runs ahead into
   // shuffle n + 1 cannot overwrite a value that a slower lane of shuffle n has yet to read.
@@ -299,8 +299,8 @@ inline void launch(const char* kernel, dim3 grid, dim3 block, size_t smem_bytes,
     throw Error(name + ": a grid of (" + std::to_string(grid.x) + ", " + std::to_string(grid.y) + ", " +
                 std::to_string(grid.z) + ") blocks");
   if (smem_bytes > capacity)
-    throw Error(name + ": asks for " + std::to_string(smem_bytes) + " bytes of dynamic shared memory, the emulator has " +
-                std::to_string(capacity));
+    throw Error(name + ": asks for " + std::to_string(smem_bytes) +
+                " bytes of dynamic shared memory, the emulator has " + std::to_string(capacity));
   Block b;
   b.kernel = kernel;
   b.block_dim = block;

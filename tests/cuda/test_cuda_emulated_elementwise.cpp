@@ -46,8 +46,8 @@ struct HostMemory {
 
 TEST_CASE("emulated cuda unary ops and their derivatives equal the CPU's") {
   Rng rng(11);
-  const UnaryOp ops[] = {UnaryOp::Neg,      UnaryOp::Exp,       UnaryOp::Log,        UnaryOp::Sqrt,
-                         UnaryOp::Tanh,     UnaryOp::Relu,      UnaryOp::GeluErf,    UnaryOp::GeluTanh,
+  const UnaryOp ops[] = {UnaryOp::Neg,       UnaryOp::Exp,       UnaryOp::Log,        UnaryOp::Sqrt,
+                         UnaryOp::Tanh,      UnaryOp::Relu,      UnaryOp::GeluErf,    UnaryOp::GeluTanh,
                          UnaryOp::AddScalar, UnaryOp::MulScalar, UnaryOp::RsubScalar, UnaryOp::RdivScalar};
   for (DType dt : kDtypes) {
     // 600 entries: three blocks, the last one partly idle. Positive inputs for log and sqrt.
@@ -79,8 +79,8 @@ TEST_CASE("emulated cuda broadcasting binary ops and masked_fill equal the CPU's
   };
   // Same shapes; a row and a column broadcast; both operands broadcast on different axes; size-1 axes
   // in the output; a scalar. Operands come padded to the output's rank (the backend's contract).
-  const Pair pairs[] = {{{4, 70}, {4, 70}, {4, 70}},         {{3, 5, 40}, {1, 1, 40}, {3, 5, 40}},
-                        {{3, 5, 40}, {3, 5, 1}, {3, 5, 40}}, {{2, 1, 7, 9}, {1, 6, 7, 1}, {2, 6, 7, 9}},
+  const Pair pairs[] = {{{4, 70}, {4, 70}, {4, 70}},          {{3, 5, 40}, {1, 1, 40}, {3, 5, 40}},
+                        {{3, 5, 40}, {3, 5, 1}, {3, 5, 40}},  {{2, 1, 7, 9}, {1, 6, 7, 1}, {2, 6, 7, 9}},
                         {{1, 30, 1}, {1, 30, 1}, {1, 30, 1}}, {{5, 33}, {1, 1}, {5, 33}}};
   for (DType dt : kDtypes)
     for (const Pair& p : pairs) {
@@ -144,8 +144,8 @@ TEST_CASE("emulated cuda Adam update equals the CPU's over three steps, AdamW an
         const AdamStep s{1e-2 * double(t), 0.9, 0.999, 1e-8, 0.05, decoupled, t, 0.5};
         cuda::elementwise::adam(s, p, g, m, v, kLaunch);
         cpu_backend().adam(s, cp, g, cm, cv);
-        const std::string what = std::string(decoupled ? "adamw" : "adam") + " step " + std::to_string(t) + " " +
-                                 dtype_name(dt);
+        const std::string what =
+            std::string(decoupled ? "adamw" : "adam") + " step " + std::to_string(t) + " " + dtype_name(dt);
         expect_close(p, cp, tol_of(dt), what + " p");
         expect_close(m, cm, tol_of(dt), what + " m");
         expect_close(v, cv, tol_of(dt), what + " v");
@@ -161,7 +161,7 @@ TEST_CASE("emulated cuda sum_to equals the CPU's: row and column kernels, sliced
   };
   // [1, 10000] -> [1, 1]: three row slices, then their sum; [1000, 3] -> [1, 3]: 63 column slices of 16
   // rows, then one pass; [4, 6, 5] -> [1, 6, 1]: two steps; [2, 3] -> [2, 3]: a copy; a scalar out.
-  const Case cases[] = {{{1, 10000}, {1, 1}}, {{1000, 3}, {1, 3}},       {{4, 6, 5}, {1, 6, 1}}, {{7, 300}, {7, 1}},
+  const Case cases[] = {{{1, 10000}, {1, 1}}, {{1000, 3}, {1, 3}},          {{4, 6, 5}, {1, 6, 1}}, {{7, 300}, {7, 1}},
                         {{2, 3}, {2, 3}},     {{3, 4, 5, 6}, {1, 4, 1, 6}}, {{6, 50}, {1, 1}}};
   for (DType dt : kDtypes)
     for (const Case& c : cases) {
@@ -171,6 +171,7 @@ TEST_CASE("emulated cuda sum_to equals the CPU's: row and column kernels, sliced
       cuda::reduce::sum_to(x, got, mem, kLaunch);
       cpu_backend().sum_to(x, want);
       CHECK(mem.live == 0);
-      expect_close(got, want, tol_of(dt), "sum_to " + shape_str(c.x) + " -> " + shape_str(c.out) + " " + dtype_name(dt));
+      expect_close(got, want, tol_of(dt),
+                   "sum_to " + shape_str(c.x) + " -> " + shape_str(c.out) + " " + dtype_name(dt));
     }
 }

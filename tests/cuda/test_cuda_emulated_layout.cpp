@@ -33,7 +33,8 @@ Tensor iota(const Shape& shape, DType dt) {
 }  // namespace
 
 TEST_CASE("emulated cuda permute equals the CPU's: every permutation of rank 2 to 4, transposes with partial tiles") {
-  const std::vector<Shape> shapes = {{33, 70}, {1, 40}, {3, 33, 70}, {2, 1, 5}, {4, 3, 1, 5}, {2, 3, 4, 5}, {40, 2, 35}};
+  const std::vector<Shape> shapes = {{33, 70},     {1, 40},      {3, 33, 70}, {2, 1, 5},
+                                     {4, 3, 1, 5}, {2, 3, 4, 5}, {40, 2, 35}};
   int transposes = 0;
   for (DType dt : {DType::F32, DType::F64, DType::I32})
     for (const Shape& shape : shapes) {

@@ -62,8 +62,8 @@ TEST_CASE("device allocator buckets: 512-byte steps to 4 KiB, then eight per pow
   CHECK(Allocator::bucket_size(512) == 512);
   CHECK(Allocator::bucket_size(513) == 1024);
   CHECK(Allocator::bucket_size(4096) == 4096);
-  CHECK(Allocator::bucket_size(4097) == 4608);               // 4096 + 4096/8
-  CHECK(Allocator::bucket_size(10000) == 10240);             // steps of 8192/8 = 1024
+  CHECK(Allocator::bucket_size(4097) == 4608);    // 4096 + 4096/8
+  CHECK(Allocator::bucket_size(10000) == 10240);  // steps of 8192/8 = 1024
   CHECK(Allocator::bucket_size(size_t{1} << 20) == size_t{1} << 20);
   CHECK(Allocator::bucket_size((size_t{1} << 20) + 1) == (size_t{1} << 20) + (size_t{1} << 17));
   size_t last = 0;
@@ -128,7 +128,7 @@ TEST_CASE("device allocator: out of memory, it waits, hands the cache back and r
   auto dev = device_of(10 * 1024);
   Allocator a{FakeMemory{dev}};
   void* big = a.allocate(8 * 1024);
-  a.deallocate(big, 8 * 1024);  // cached: the device is full of a free block
+  a.deallocate(big, 8 * 1024);     // cached: the device is full of a free block
   void* p = a.allocate(6 * 1024);  // another bucket: 8 + 6 KiB > 10 KiB
   CHECK(p != nullptr);
   CHECK(dev->syncs == 1);
@@ -140,9 +140,9 @@ TEST_CASE("device allocator: out of memory, it waits, hands the cache back and r
   CHECK(a.stats().in_use_bytes == 6 * 1024);
 
   // Nothing cached and no room: an error naming the request and the usage; the state is unchanged.
-  CHECK_THROWS_WITH_AS(a.allocate(8 * 1024),
-                       doctest::Contains("fakeMalloc(8192 bytes) found no free device memory; lasgrad holds 6144 bytes"),
-                       Error);
+  CHECK_THROWS_WITH_AS(
+      a.allocate(8 * 1024),
+      doctest::Contains("fakeMalloc(8192 bytes) found no free device memory; lasgrad holds 6144 bytes"), Error);
   CHECK(dev->syncs == 1);  // no cache to hand back: no wait
   CHECK(a.stats().in_use_bytes == 6 * 1024);
   CHECK(a.stats().reserved_bytes == 6 * 1024);

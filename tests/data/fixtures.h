@@ -75,11 +75,11 @@ inline std::string error_of(const std::function<void()>& f) {
 }  // namespace fixtures
 
 // CHECK that `msg` contains every one of the given pieces, printing the message when it does not.
-#define CHECK_MSG(msg, ...)                                       \
-  do {                                                            \
-    std::string m_ = (msg);                                       \
-    for (std::string piece : {__VA_ARGS__}) {                      \
+#define CHECK_MSG(msg, ...)                                                  \
+  do {                                                                       \
+    std::string m_ = (msg);                                                  \
+    for (std::string piece : {__VA_ARGS__}) {                                \
       INFO("message: " << m_ << "  (expected to contain: " << piece << ")"); \
-      CHECK(m_.find(piece) != std::string::npos);                 \
-    }                                                             \
+      CHECK(m_.find(piece) != std::string::npos);                            \
+    }                                                                        \
   } while (0)

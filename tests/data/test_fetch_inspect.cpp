@@ -15,7 +15,8 @@ using namespace fixtures;
 TEST_CASE("SHA-1 matches the FIPS 180 test vectors") {
   CHECK(sha1_hex("") == "da39a3ee5e6b4b0d3255bfef95601890afd80709");
   CHECK(sha1_hex("abc") == "a9993e364706816aba3e25717850c26c9cd0d89d");
-  CHECK(sha1_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq") == "84983e441c3bd26ebaae4aa1f95129e5e54670f1");
+  CHECK(sha1_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq") ==
+        "84983e441c3bd26ebaae4aa1f95129e5e54670f1");
   Sha1 s;  // a million 'a', fed in uneven pieces
   std::string chunk(999, 'a');
   for (int i = 0; i < 1001; ++i) s.update(chunk.data(), chunk.size());
@@ -39,7 +40,8 @@ static std::string tar_entry(const std::string& name, const std::string& data, c
 TEST_CASE("untar_gz extracts the files under a prefix, whole or not at all") {
   TempDir dir;
   std::string tar = tar_entry("package/readme.md", "hi") + tar_entry("package/data/", "", '5') +
-                    tar_entry("package/data/a", std::string(700, 'x')) + tar_entry("package/data/b", "bee") + std::string(1024, '\0');
+                    tar_entry("package/data/a", std::string(700, 'x')) + tar_entry("package/data/b", "bee") +
+                    std::string(1024, '\0');
   write_gz(dir / "p.tgz", tar);
   fs::create_directories(dir / "out");
   auto files = untar_gz((dir / "p.tgz").string(), "package/data/", (dir / "out").string());
@@ -47,7 +49,8 @@ TEST_CASE("untar_gz extracts the files under a prefix, whole or not at all") {
   CHECK(fs::file_size(dir / "out/a") == 700);
   CHECK(!fs::exists(dir / "out/readme.md"));
   write_gz(dir / "cut.tgz", tar.substr(0, 1536 + 100));
-  CHECK_MSG(error_of([&] { untar_gz((dir / "cut.tgz").string(), "package/data/", (dir / "out").string()); }), "cut.tgz", "truncated");
+  CHECK_MSG(error_of([&] { untar_gz((dir / "cut.tgz").string(), "package/data/", (dir / "out").string()); }), "cut.tgz",
+            "truncated");
 }
 
 // Runs f with PATH set to `path`, restoring it afterwards.
@@ -101,7 +104,8 @@ TEST_CASE("inspect: counts, label histogram, length distribution, decoded first 
   CHECK(s.first_text == "[MAX 2 9 X");
   CHECK(s.first_label == 9);
   std::string text = format_text(d->info(), {s});
-  CHECK_MSG(text, "[train] 3 examples", "labels: 0:0 1:1", "length: min 1, median 4, max 5", "first example (label 9): [MAX 2 9 X");
+  CHECK_MSG(text, "[train] 3 examples", "labels: 0:0 1:1", "length: min 1, median 4, max 5",
+            "first example (label 9): [MAX 2 9 X");
   const auto json = nlohmann::json::parse(format_json(d->info(), {s}));
   CHECK(json["task"] == "listops");
   REQUIRE(json["splits"].size() == 1);
@@ -112,7 +116,9 @@ TEST_CASE("inspect: counts, label histogram, length distribution, decoded first 
   CHECK(js["first_text"] == "[MAX 2 9 X");
 
   CHECK(s.baselines.majority == doctest::Approx(1.0 / 3));  // labels 9, 4, 1: a tie, broken towards 1
-  CHECK_MSG(text, "baselines (fitted on train): majority class 33.33%, root-operator rule 100.00% (by root: MIN 100.00% MAX 100.00% MED - SM -)");
+  CHECK_MSG(text,
+            "baselines (fitted on train): majority class 33.33%, root-operator rule 100.00% (by root: MIN 100.00% MAX "
+            "100.00% MED - SM -)");
   CHECK(js["baselines"]["root_rule"] == 1.0);
 
   std::vector<uint8_t> img(64 * 64, 0);
@@ -135,7 +141,8 @@ TEST_CASE("baselines: the majority class and the root-operator rule, fitted on t
   // Test: the rule answers 9, 4, 3, 3 and (no root: the majority) 3, right on the 1st, 3rd and 5th;
   // the majority answers 3, right on the 3rd and 5th.
   write(dir / "basic_test.tsv",
-        "Source\tTarget\n( [MAX 9 1 ] )\t9\n( [MIN 2 4 ] )\t2\n( [MED ( [MIN 0 1 ] ) 3 5 ] )\t3\n( [SM 5 5 ] )\t0\n3\t3\n");
+        "Source\tTarget\n( [MAX 9 1 ] )\t9\n( [MIN 2 4 ] )\t2\n( [MED ( [MIN 0 1 ] ) 3 5 ] )\t3\n( [SM 5 5 ] "
+        ")\t0\n3\t3\n");
   auto train = open_task("listops", dir.str(), Split::Train), test = open_task("listops", dir.str(), Split::Test);
   CHECK(listops_root(*train, 3) == 0);  // MIN
   CHECK(listops_root(*train, 5) == -1);

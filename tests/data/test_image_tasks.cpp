@@ -76,7 +76,8 @@ TEST_CASE("Image: CIFAR-10 records to grayscale, seeded 9:1 split of train") {
   std::string bad = cifar_records(2);
   bad[3073] = 12;
   write(c / "test_batch.bin", bad);
-  CHECK_MSG(error_of([&] { open_task("image", dir.str(), Split::Test); }), "test_batch.bin record 1", "label 12 is out of range");
+  CHECK_MSG(error_of([&] { open_task("image", dir.str(), Split::Test); }), "test_batch.bin record 1",
+            "label 12 is out of range");
   write(c / "test_batch.bin", "");
   CHECK_MSG(error_of([&] { open_task("image", dir.str(), Split::Test); }), "test_batch.bin", "empty file");
   fs::remove(c / "data_batch_3.bin");
@@ -177,8 +178,10 @@ static void pathfinder_tree(const fs::path& root, int n, int side) {
   for (int k = 0; k < n; ++k) {
     int b = k % 2;
     std::string name = "sample_" + std::to_string(k) + ".png";
-    write_png(root / "imgs" / std::to_string(b) / name, side, side, PNG_FORMAT_GRAY, std::vector<uint8_t>(side * side, k));
-    meta[b] += "imgs/" + std::to_string(b) + " " + name + " " + std::to_string(k) + " " + std::to_string(k % 2) + " 1.8 14 4 2 0.5 1 1\n";
+    write_png(root / "imgs" / std::to_string(b) / name, side, side, PNG_FORMAT_GRAY,
+              std::vector<uint8_t>(side * side, k));
+    meta[b] += "imgs/" + std::to_string(b) + " " + name + " " + std::to_string(k) + " " + std::to_string(k % 2) +
+               " 1.8 14 4 2 0.5 1 1\n";
   }
   write(root / "metadata" / "0.npy", meta[0]);
   write(root / "metadata" / "1.npy", meta[1]);
@@ -264,9 +267,11 @@ TEST_CASE("Pathfinder: PNG + text metadata, 80/10/10 split, empty PNG skipped an
 
   // Bad metadata lines.
   write(root / "metadata" / "1.npy", "imgs/1 sample_1.png 1\n");
-  CHECK_MSG(error_of([&] { open_task("pathfinder", dir.str(), Split::Train); }), "metadata/1.npy line 1", "missing column");
+  CHECK_MSG(error_of([&] { open_task("pathfinder", dir.str(), Split::Train); }), "metadata/1.npy line 1",
+            "missing column");
   write(root / "metadata" / "1.npy", "imgs/1 sample_1.png 1 yes\n");
-  CHECK_MSG(error_of([&] { open_task("pathfinder", dir.str(), Split::Train); }), "line 1", "label 'yes' is not a number");
+  CHECK_MSG(error_of([&] { open_task("pathfinder", dir.str(), Split::Train); }), "line 1",
+            "label 'yes' is not a number");
   write(root / "metadata" / "1.npy", "imgs/1 sample_1.png 1 2\n");
   CHECK_MSG(error_of([&] { open_task("pathfinder", dir.str(), Split::Train); }), "label '2' is out of range");
   write(root / "metadata" / "1.npy", "../../x sample_1.png 1 1\n");
@@ -281,8 +286,10 @@ TEST_CASE("Pathfinder: PNG + text metadata, 80/10/10 split, empty PNG skipped an
 TEST_CASE("Pathfinder: real NumPy metadata files are read too") {
   TempDir dir;
   pathfinder_tree(dir.path, 4, 32);
-  write(dir / "metadata" / "0.npy", npy_rows({{"imgs/0", "sample_0.png", "0", "0"}, {"imgs/0", "sample_2.png", "2", "0"}}));
-  write(dir / "metadata" / "1.npy", npy_rows({{"imgs/1", "sample_1.png", "1", "1"}, {"imgs/1", "sample_3.png", "3", "1"}}));
+  write(dir / "metadata" / "0.npy",
+        npy_rows({{"imgs/0", "sample_0.png", "0", "0"}, {"imgs/0", "sample_2.png", "2", "0"}}));
+  write(dir / "metadata" / "1.npy",
+        npy_rows({{"imgs/1", "sample_1.png", "1", "1"}, {"imgs/1", "sample_3.png", "3", "1"}}));
   int64_t total = 0;
   for (auto split : {Split::Train, Split::Val, Split::Test}) total += open_task("pathfinder", dir.str(), split)->size();
   CHECK(total == 4);

@@ -45,8 +45,11 @@ static int evaluate(const std::string& src, int64_t& length) {
       int value;
       if (op == "[MIN") value = v.front();
       else if (op == "[MAX") value = v.back();
-      else if (op == "[SM") { value = 0; for (int x : v) value += x; value %= 10; }
-      else if (op == "[MED") {
+      else if (op == "[SM") {
+        value = 0;
+        for (int x : v) value += x;
+        value %= 10;
+      } else if (op == "[MED") {
         size_t n = v.size();
         double med = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2.0;
         value = static_cast<int>(std::floor(med));

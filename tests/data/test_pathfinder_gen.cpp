@@ -43,7 +43,8 @@ TEST_CASE("Pathfinder generator: markers on target ends; classes differ only at 
         }
       }
       // The targets start seed_distance apart (rounded to pixels).
-      CHECK(std::abs(dist(scene.origin_tips[0][0], scene.origin_tips[0][1], scene.origin_tips[1]) - p.seed_distance) < 1.0);
+      CHECK(std::abs(dist(scene.origin_tips[0][0], scene.origin_tips[0][1], scene.origin_tips[1]) - p.seed_distance) <
+            1.0);
       for (int first : {0, 1}) {
         auto pos = compose_pathfinder(scene, p, 1, first), neg = compose_pathfinder(scene, p, 0, first);
         float top = std::max(1.0f, *std::max_element(scene.image.begin(), scene.image.end()));

@@ -71,7 +71,8 @@ TEST_CASE("ListOps: bad input names the file and line") {
   CHECK_MSG(err("Source\tTarget\n( [MAX 2 ] )\t12\n"), "line 2", "label '12' is out of range 0..9");
   CHECK_MSG(err("Source\tTarget\n( [MAX 2 ] )\t-1\n"), "line 2", "out of range");
   CHECK_MSG(err("Source\tTarget\n( [MAX 2 ] )\t\n"), "line 2", "label '' is not a number");
-  CHECK_MSG(err("Source\tTarget\n( [MAX 2 [FOO ] )\t1\n"), f.c_str(), "line 2", "token '[FOO' is not in the ListOps vocabulary");
+  CHECK_MSG(err("Source\tTarget\n( [MAX 2 [FOO ] )\t1\n"), f.c_str(), "line 2",
+            "token '[FOO' is not in the ListOps vocabulary");
   CHECK_MSG(err("Source\tTarget\n( [MAX 12 ] )\t1\n"), "token '12'");
   CHECK_MSG(err("Source\tTarget\n( )\t1\n"), "line 2", "empty expression");
 
@@ -133,7 +134,8 @@ TEST_CASE("Text: label<TAB>text TSV") {
   CHECK(d->label(0) == 1);
   CHECK(d->label(1) == 0);
   write(dir / "train.tsv", "0\tok\npos\tgreat\n");
-  CHECK_MSG(error_of([&] { open_task("text", dir.str(), Split::Train); }), "train.tsv line 2", "label 'pos' is not a number");
+  CHECK_MSG(error_of([&] { open_task("text", dir.str(), Split::Train); }), "train.tsv line 2",
+            "label 'pos' is not a number");
   write(dir / "train.tsv", "0\tok\n2\tgreat\n");
   CHECK_MSG(error_of([&] { open_task("text", dir.str(), Split::Train); }), "line 2", "out of range 0..1");
   write(dir / "train.tsv", "0 ok\n");
@@ -170,9 +172,9 @@ TEST_CASE("Retrieval: AAN lines with quotes, tabs inside quotes and non-ASCII by
   CHECK(b.length == 17);
   CHECK(b.lengths == std::vector<int32_t>{17, 2});
   CHECK(b.lengths2 == std::vector<int32_t>{7, 6});
-  CHECK(b.tokens2[7] == 0);             // padding after document 2 of row 0
-  CHECK(b.tokens2[17] == 'b' + 1);      // row 1 of document 2
-  CHECK(b.tokens[17 + 2] == 0);         // row 1 padded after 2 tokens
+  CHECK(b.tokens2[7] == 0);         // padding after document 2 of row 0
+  CHECK(b.tokens2[17] == 'b' + 1);  // row 1 of document 2
+  CHECK(b.tokens[17 + 2] == 0);     // row 1 padded after 2 tokens
 
   auto v = open_task("retrieval", (dir / "tsv_data").string(), Split::Val);  // val reads the eval file
   CHECK(v->text(0, 1) == "y");
@@ -192,7 +194,8 @@ TEST_CASE("Retrieval: AAN lines with quotes, tabs inside quotes and non-ASCII by
 TEST_CASE("open_task: unknown task, missing folder, missing file") {
   TempDir dir;
   CHECK_MSG(error_of([&] { open_task("cifar", dir.str(), Split::Train); }), "unknown task 'cifar'", "listops");
-  CHECK_MSG(error_of([&] { open_task("listops", (dir / "nope").string(), Split::Train); }), "ListOps: data folder", "does not exist");
+  CHECK_MSG(error_of([&] { open_task("listops", (dir / "nope").string(), Split::Train); }), "ListOps: data folder",
+            "does not exist");
   CHECK_MSG(error_of([&] { open_task("listops", dir.str(), Split::Train); }), "no ListOps file basic_train.tsv");
   CHECK_MSG(error_of([&] { parse_split("dev"); }), "unknown split 'dev'");
 }

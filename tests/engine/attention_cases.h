@@ -112,7 +112,8 @@ std::vector<Tensor> attention_run(const AttentionCase& c, DType dt, Device devic
   std::vector<double> w(static_cast<size_t>(out.numel()));
   for (double& x : w) x = rng.uniform(-1, 1);
   sum(mul(out, Tensor::from(w, out.shape(), dt).to(device))).backward();
-  return {out.to(Device::CPU), in[0].grad().to(Device::CPU), in[1].grad().to(Device::CPU), in[2].grad().to(Device::CPU)};
+  return {out.to(Device::CPU), in[0].grad().to(Device::CPU), in[1].grad().to(Device::CPU),
+          in[2].grad().to(Device::CPU)};
 }
 
 // Case c's fused op on `device` against the CPU's, output and gradients, within tol (relative to

@@ -22,12 +22,12 @@ inline Tensor random(const Shape& shape, Rng& rng, double lo = -1.0, double hi =
 }
 
 // CHECK_GRADIENTS(f, inputs): variadic because a lambda's capture list may hold commas.
-#define CHECK_GRADIENTS(...)                                                      \
-  do {                                                                            \
-    GradCheckResult r_ = check_gradients(__VA_ARGS__);                            \
+#define CHECK_GRADIENTS(...)                                                        \
+  do {                                                                              \
+    GradCheckResult r_ = check_gradients(__VA_ARGS__);                              \
     INFO("gradient check failed (worst ratio " << r_.worst << "):\n" << r_.report); \
-    CHECK(r_.ok);                                                                 \
-    CHECK(r_.checked > 0);                                                        \
+    CHECK(r_.ok);                                                                   \
+    CHECK(r_.checked > 0);                                                          \
   } while (0)
 
 // The message of the lasgrad::Error that f throws; empty when it throws none.

@@ -35,7 +35,7 @@ using Values = std::vector<double>;  // a tensor's entries, row-major
 struct OpCase {
   std::string name;
   std::vector<OpInput> inputs;
-  std::function<Tensor(const std::vector<Tensor>&)> op;      // the op under test
+  std::function<Tensor(const std::vector<Tensor>&)> op;         // the op under test
   std::function<Values(const std::vector<Values>&)> reference;  // the same function, by plain loops
   double tol32 = 1e-5;  // float32 device against CPU, per entry, relative to 1 + |cpu|
 };
@@ -155,6 +155,8 @@ inline Values map(const Values& x, const std::function<double(double)>& f) {
 inline const std::vector<OpCase>& op_cases() {
   using In = std::vector<Tensor>;
   using V = std::vector<Values>;
+  // The table keeps one case per paragraph (its name, inputs and op on the first line), unformatted.
+  // clang-format off
   static const std::vector<OpCase> cases = {
       {"add, b broadcast over rows", {{{3, 4}}, {{4}}}, [](const In& x) { return add(x[0], x[1]); },
        [](const V& x) {
@@ -341,6 +343,7 @@ inline const std::vector<OpCase>& op_cases() {
          return y;
        }},
   };
+  // clang-format on
   return cases;
 }
 

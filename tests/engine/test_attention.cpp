@@ -121,15 +121,16 @@ TEST_CASE("the fused kernels give the same bits whatever the heap held before") 
     Tensor dq = Tensor::zeros({B, H, L, dh}), dk = Tensor::zeros({B, H, L, dh}), dv = Tensor::zeros({B, H, L, dh});
     cpu_backend().attention(q, k, v, Tensor(), p, o, lse);
     cpu_backend().attention_grad(q, k, v, o, lse, dout, Tensor(), p, dq, dk, dv);
-    const std::vector<std::vector<double>> bits = {o.to_doubles(), lse.to_doubles(), dq.to_doubles(),
-                                                   dk.to_doubles(), dv.to_doubles()};
+    const std::vector<std::vector<double>> bits = {o.to_doubles(), lse.to_doubles(), dq.to_doubles(), dk.to_doubles(),
+                                                   dv.to_doubles()};
     if (shift == 0) first = bits;
     CAPTURE(shift);
     CHECK(bits == first);
   }
 }
 
-TEST_CASE("attention cases: finite-difference gradients of the fused op, each case's options on a small shape (float64)") {
+TEST_CASE(
+    "attention cases: finite-difference gradients of the fused op, each case's options on a small shape (float64)") {
   Rng rng(7);
   for (const test::AttentionCase& c : test::attention_cases()) {
     CAPTURE(c.name);
@@ -222,16 +223,20 @@ TEST_CASE("attention over an empty input: zeros, and backward gives zero gradien
 
 TEST_CASE("las_attention validates its inputs and names itself") {
   Tensor q = Tensor::zeros({1, 2, 4, 3});
-  auto throws = [](auto f, const char* what) {
-    CHECK_THROWS_WITH_AS(f(), doctest::Contains(what), Error);
-  };
+  auto throws = [](auto f, const char* what) { CHECK_THROWS_WITH_AS(f(), doctest::Contains(what), Error); };
   throws([&] { return las_attention(q, q, q, {.alpha = {0.0}}); }, "1 decay rates for 2 heads");
   throws([&] { return las_attention(q, q, Tensor::zeros({1, 2, 5, 3}), {.alpha = {0, 0}}); }, "[B, H, L, dh]");
   throws([&] { return las_attention(q, q, q, {.alpha = {0, -1}}); }, ">= 0");
   throws([&] { return las_attention(q, q, q, {.alpha = {0, 0}, .P = 2}); }, "odd");
-  throws([&] { return las_attention(q, q, q, {.alpha = {0, 0}, .P = 3, .kernel = {1, 1, 1, 1, 1}}); },
-         "a smoothing kernel of 5 weights for the window P = 3");
-  throws([&] { return las_attention(q, q, q, {.alpha = {0, 0}}, Tensor::from(std::vector<int32_t>{5}, {1})); },
-         "outside [0, L = 4]");
+  throws(
+      [&] {
+        return las_attention(q, q, q, {.alpha = {0, 0}, .P = 3, .kernel = {1, 1, 1, 1, 1}});
+      },
+      "a smoothing kernel of 5 weights for the window P = 3");
+  throws(
+      [&] {
+        return las_attention(q, q, q, {.alpha = {0, 0}}, Tensor::from(std::vector<int32_t>{5}, {1}));
+      },
+      "outside [0, L = 4]");
   throws([&] { return las_attention(q, q, q.to(DType::F64), {.alpha = {0, 0}}); }, "las_attention");
 }

@@ -93,7 +93,8 @@ TEST_CASE("backward with an explicit seed on a non-scalar output") {
   Tensor y = mul(x, x);
   y.backward(Tensor::from(std::vector<double>{1, 0, 2}, {3}));
   CHECK(x.grad().to_doubles() == std::vector<double>{2, 0, 12});
-  CHECK(error_of([&] { mul(x, 1.0).backward(Tensor::zeros({2}, DType::F64)); }).find("seed gradient") != std::string::npos);
+  CHECK(error_of([&] { mul(x, 1.0).backward(Tensor::zeros({2}, DType::F64)); }).find("seed gradient") !=
+        std::string::npos);
 }
 
 TEST_CASE("reshape shares storage; detach drops the graph") {

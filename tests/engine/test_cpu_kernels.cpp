@@ -216,7 +216,8 @@ TEST_CASE("unary_grad against central differences of the double forward") {
         cpu().unary_grad(op, x, dy, dx);
         check_close(dx, want, tol(dt, 2e-5, 1e-8));
       }
-  Tensor z = tensor({0.0, -0.0}, {2}, DType::F64), one = tensor({1.0, 1.0}, {2}, DType::F64), dz = Tensor::empty({2}, DType::F64);
+  Tensor z = tensor({0.0, -0.0}, {2}, DType::F64), one = tensor({1.0, 1.0}, {2}, DType::F64),
+         dz = Tensor::empty({2}, DType::F64);
   cpu().unary_grad(UnaryOp::Relu, z, one, dz);
   CHECK(dz.to_doubles() == std::vector<double>{0, 0});  // relu'(0) = 0
   CHECK_THROWS_AS(cpu().unary_grad(UnaryOp::Exp, z, one, dz), Error);
@@ -224,10 +225,22 @@ TEST_CASE("unary_grad against central differences of the double forward") {
 
 TEST_CASE("binary ops broadcast on every axis") {
   const std::vector<std::pair<Shape, Shape>> shapes = {
-      {{2, 3, 4}, {2, 3, 4}}, {{5, 7}, {1, 7}},       {{1, 7}, {5, 7}},          {{5, 7}, {5, 1}},
-      {{5, 1}, {5, 7}},       {{5, 7}, {1, 1}},       {{1, 1}, {5, 7}},          {{3, 1, 5}, {1, 4, 1}},
-      {{2, 1, 3, 1}, {1, 4, 1, 5}}, {{1}, {1}},       {{6, 1}, {1, 1}},          {{300, 257}, {1, 257}},
-      {{1000, 1, 67}, {1, 3, 67}}, {{257, 300}, {257, 1}}, {{2, 1, 40000}, {1, 2, 1}}, {{70001}, {1}},
+      {{2, 3, 4}, {2, 3, 4}},
+      {{5, 7}, {1, 7}},
+      {{1, 7}, {5, 7}},
+      {{5, 7}, {5, 1}},
+      {{5, 1}, {5, 7}},
+      {{5, 7}, {1, 1}},
+      {{1, 1}, {5, 7}},
+      {{3, 1, 5}, {1, 4, 1}},
+      {{2, 1, 3, 1}, {1, 4, 1, 5}},
+      {{1}, {1}},
+      {{6, 1}, {1, 1}},
+      {{300, 257}, {1, 257}},
+      {{1000, 1, 67}, {1, 3, 67}},
+      {{257, 300}, {257, 1}},
+      {{2, 1, 40000}, {1, 2, 1}},
+      {{70001}, {1}},
   };
   Rng rng(3);
   for (DType dt : kFloats)
@@ -283,10 +296,22 @@ TEST_CASE("masked_fill with a broadcast mask") {
 
 TEST_CASE("sum_to over any set of axes, independent of the thread count") {
   const std::vector<std::pair<Shape, Shape>> cases = {
-      {{3, 4, 5}, {1, 4, 1}},      {{3, 4, 5}, {3, 1, 5}},     {{3, 4, 5}, {1, 1, 1}},   {{3, 4, 5}, {3, 4, 1}},
-      {{3, 4, 5}, {1, 4, 5}},      {{3, 4, 5}, {3, 4, 5}},     {{7}, {1}},               {{1000, 37}, {1, 37}},
-      {{37, 1000}, {37, 1}},       {{2, 3, 4, 5}, {2, 1, 4, 1}}, {{2, 3, 4, 5}, {1, 3, 1, 5}}, {{1, 5, 1, 3}, {1, 1, 1, 3}},
-      {{100003}, {1}},             {{3, 70001}, {3, 1}},       {{1, 300, 5000}, {1, 1, 5000}}, {{9, 130, 3, 70}, {1, 130, 1, 70}},
+      {{3, 4, 5}, {1, 4, 1}},
+      {{3, 4, 5}, {3, 1, 5}},
+      {{3, 4, 5}, {1, 1, 1}},
+      {{3, 4, 5}, {3, 4, 1}},
+      {{3, 4, 5}, {1, 4, 5}},
+      {{3, 4, 5}, {3, 4, 5}},
+      {{7}, {1}},
+      {{1000, 37}, {1, 37}},
+      {{37, 1000}, {37, 1}},
+      {{2, 3, 4, 5}, {2, 1, 4, 1}},
+      {{2, 3, 4, 5}, {1, 3, 1, 5}},
+      {{1, 5, 1, 3}, {1, 1, 1, 3}},
+      {{100003}, {1}},
+      {{3, 70001}, {3, 1}},
+      {{1, 300, 5000}, {1, 1, 5000}},
+      {{9, 130, 3, 70}, {1, 130, 1, 70}},
       {{5, 0, 3}, {5, 1, 3}},
   };
   Rng rng(5);
@@ -465,8 +490,8 @@ TEST_CASE("softmax and its gradient: stable for +-1e4, zeros for an all -inf row
       std::vector<double> xv = uniform(numel_of(s), rng, -5, 5);
       if (R >= 3 && C >= 2) {
         for (int64_t c = 0; c < C; ++c) xv[c] = c % 2 ? 1e4 : -1e4;  // huge logits
-        for (int64_t c = 0; c < C; ++c) xv[C + c] = -kInf;             // fully masked
-        xv[2 * C] = -kInf;                                              // partly masked
+        for (int64_t c = 0; c < C; ++c) xv[C + c] = -kInf;           // fully masked
+        xv[2 * C] = -kInf;                                           // partly masked
       }
       Tensor x = tensor(xv, s, dt), y = Tensor::empty(s, dt);
       xv = x.to_doubles();
@@ -580,12 +605,14 @@ TEST_CASE("layer_norm forward and backward; dgamma/dbeta independent of the thre
       check_close(db, wdb, tol(dt, 1e-6, 1e-12));
     }
   const int64_t R = 2000, D = 96;
-  Tensor x = tensor(uniform(R * D, rng), {R, D}, DType::F32), g = Tensor::full({D}, 1.1), dy = tensor(uniform(R * D, rng), {R, D}, DType::F32);
+  Tensor x = tensor(uniform(R * D, rng), {R, D}, DType::F32), g = Tensor::full({D}, 1.1),
+         dy = tensor(uniform(R * D, rng), {R, D}, DType::F32);
   Tensor mean = Tensor::empty({R}), rstd = Tensor::empty({R}), y = Tensor::empty({R, D});
   cpu().layer_norm(x, g, g, eps, y, mean, rstd);
   Tensor dx[2] = {Tensor::empty({R, D}), Tensor::empty({R, D})}, dg[2] = {Tensor::empty({D}), Tensor::empty({D})},
          db[2] = {Tensor::empty({D}), Tensor::empty({D})};
-  for (int k = 0; k < 2; ++k) with_threads(k + 1, [&] { cpu().layer_norm_grad(x, g, mean, rstd, dy, dx[k], dg[k], db[k]); });
+  for (int k = 0; k < 2; ++k)
+    with_threads(k + 1, [&] { cpu().layer_norm_grad(x, g, mean, rstd, dy, dx[k], dg[k], db[k]); });
   CHECK(bitwise_equal(dx[0], dx[1]));
   CHECK(bitwise_equal(dg[0], dg[1]));
   CHECK(bitwise_equal(db[0], db[1]));
@@ -686,7 +713,8 @@ TEST_CASE("avg_pool_seq equals the direct window sum, edges and L < P included")
 
 TEST_CASE("the kernel profile times each call into its part and changes no result") {
   Rng rng(7);
-  const Tensor a = Tensor::from(uniform(300 * 200, rng), {300, 200}), b = Tensor::from(uniform(200 * 100, rng), {200, 100});
+  const Tensor a = Tensor::from(uniform(300 * 200, rng), {300, 200}),
+               b = Tensor::from(uniform(200 * 100, rng), {200, 100});
   const Tensor plain = matmul(a, b);
   CHECK(&backend(Device::CPU) == &cpu_backend());  // no profile: the backend itself
   {

@@ -20,7 +20,8 @@ TEST_CASE("element-wise values with broadcasting, float32 and float64") {
     CHECK(div(b, c).to_doubles() == std::vector<double>{5, 10, 15, 2.5, 5, 7.5});
     CHECK(rsub(1.0, a).to_doubles() == std::vector<double>{0, -1, -2, -3, -4, -5});
     check_close(rdiv(12.0, a).to_doubles(), {12, 6, 4, 3, 2.4, 2}, 1e-7);
-    check_close(exp(a).to_doubles(), {std::exp(1.), std::exp(2.), std::exp(3.), std::exp(4.), std::exp(5.), std::exp(6.)}, 1e-6);
+    check_close(exp(a).to_doubles(),
+                {std::exp(1.), std::exp(2.), std::exp(3.), std::exp(4.), std::exp(5.), std::exp(6.)}, 1e-6);
     check_close(log(a).to_doubles(), {0, std::log(2.), std::log(3.), std::log(4.), std::log(5.), std::log(6.)}, 1e-6);
     CHECK(relu(sub(a, 3.5)).to_doubles() == std::vector<double>{0, 0, 0, 0.5, 1.5, 2.5});
   }
@@ -114,7 +115,8 @@ TEST_CASE("sum and mean over axes") {
 TEST_CASE("softmax: values, huge logits, masked rows") {
   Tensor x = Tensor::from(std::vector<double>{1, 2, 3, 0, 0, 0}, {2, 3});
   double z = std::exp(1.) + std::exp(2.) + std::exp(3.);
-  check_close(softmax(x).to_doubles(), {std::exp(1.) / z, std::exp(2.) / z, std::exp(3.) / z, 1. / 3, 1. / 3, 1. / 3}, 1e-12);
+  check_close(softmax(x).to_doubles(), {std::exp(1.) / z, std::exp(2.) / z, std::exp(3.) / z, 1. / 3, 1. / 3, 1. / 3},
+              1e-12);
 
   for (DType dt : {DType::F32, DType::F64}) {
     // Shifting all logits by 1e4 changes neither the probabilities nor their gradient.
@@ -131,8 +133,9 @@ TEST_CASE("softmax: values, huge logits, masked rows") {
 
   std::vector<double> m = {0, -INFINITY, 0, -INFINITY, -INFINITY, -INFINITY};
   Tensor y = softmax(x, Tensor::from(m, {2, 3}));  // the second row is masked entirely: zeros, not NaN
-  check_close(y.to_doubles(), {std::exp(1.) / (std::exp(1.) + std::exp(3.)), 0,
-                               std::exp(3.) / (std::exp(1.) + std::exp(3.)), 0, 0, 0}, 1e-12);
+  check_close(y.to_doubles(),
+              {std::exp(1.) / (std::exp(1.) + std::exp(3.)), 0, std::exp(3.) / (std::exp(1.) + std::exp(3.)), 0, 0, 0},
+              1e-12);
 }
 
 TEST_CASE("cross-entropy: values, huge logits, ignore index, bad targets") {
@@ -161,13 +164,17 @@ TEST_CASE("cross-entropy: values, huge logits, ignore index, bad targets") {
   CHECK(e.find("cross_entropy") == 0);
   CHECK(e.find("3") != std::string::npos);
   Tensor ignored = Tensor::from(std::vector<int32_t>{-100, -100, -100}, {3});
-  CHECK(error_of([&] { cross_entropy(logits, ignored); }).find("every target equals ignore_index") != std::string::npos);
-  CHECK(error_of([&] { cross_entropy(logits, Tensor::from(std::vector<int32_t>{0, 1}, {2})); }).find("cross_entropy") == 0);
+  CHECK(error_of([&] { cross_entropy(logits, ignored); }).find("every target equals ignore_index") !=
+        std::string::npos);
+  CHECK(error_of([&] {
+          cross_entropy(logits, Tensor::from(std::vector<int32_t>{0, 1}, {2}));
+        }).find("cross_entropy") == 0);
 }
 
 TEST_CASE("layer norm values") {
   Rng rng(2);
-  Tensor x = random({3, 5}, rng, -2, 2, false), gamma = random({5}, rng, 0.5, 1.5, false), beta = random({5}, rng, -1, 1, false);
+  Tensor x = random({3, 5}, rng, -2, 2, false), gamma = random({5}, rng, 0.5, 1.5, false),
+         beta = random({5}, rng, -1, 1, false);
   auto xv = x.to_doubles(), gv = gamma.to_doubles(), bv = beta.to_doubles();
   std::vector<double> want;
   for (int r = 0; r < 3; ++r) {
@@ -224,15 +231,14 @@ TEST_CASE("masked fill and sequence average pooling") {
   check_close(avg_pool_seq(s, 3).to_doubles(), {1, 10, 2, 20, 3, 30, 4, 40, 3, 30}, 1e-12);
   check_close(avg_pool_seq(s, 1).to_doubles(), v, 1e-12);
   // P = 7 > L: every position sees the whole sequence minus what falls past the ends.
-  check_close(avg_pool_seq(s, 7).to_doubles(), {10. / 7, 100. / 7, 15. / 7, 150. / 7, 15. / 7, 150. / 7, 15. / 7,
-                                                150. / 7, 14. / 7, 140. / 7}, 1e-12);
+  check_close(avg_pool_seq(s, 7).to_doubles(),
+              {10. / 7, 100. / 7, 15. / 7, 150. / 7, 15. / 7, 150. / 7, 15. / 7, 150. / 7, 14. / 7, 140. / 7}, 1e-12);
   CHECK(error_of([&] { avg_pool_seq(s, 4); }).find("avg_pool_seq: window P must be odd") == 0);
 
   // conv_seq, w = (1, 2, 4) over offsets (-1, 0, +1): out[l] = x[l-1] + 2 x[l] + 4 x[l+1], worked by hand.
   check_close(conv_seq(s, {1, 2, 4}).to_doubles(), {10, 100, 17, 170, 24, 240, 31, 310, 14, 140}, 1e-12);
   // Five weights over L = 5; offsets past both ends read zeros: out[0] = 3 x0 + 4 x1 + 5 x2.
-  check_close(conv_seq(s, {1, 2, 3, 4, 5}).to_doubles(),
-              {26, 260, 40, 400, 55, 550, 40, 400, 26, 260}, 1e-12);
+  check_close(conv_seq(s, {1, 2, 3, 4, 5}).to_doubles(), {26, 260, 40, 400, 55, 550, 40, 400, 26, 260}, 1e-12);
   // Seven weights, L = 5: the outermost offsets never land inside, so only w[1..5] count at l = 2.
   CHECK(conv_seq(s, {100, 1, 1, 1, 1, 1, 100}).to_doubles()[4] == doctest::Approx(15.0).epsilon(1e-12));
   check_close(conv_seq(s, {0.5}).to_doubles(), {0.5, 5, 1, 10, 1.5, 15, 2, 20, 2.5, 25}, 1e-12);

@@ -10,7 +10,7 @@ TEST_CASE("binary ops with broadcasting") {
   Rng rng(1);
   const std::vector<std::pair<Shape, Shape>> pairs = {
       {{2, 3, 4}, {2, 3, 4}}, {{2, 3, 4}, {3, 1}}, {{2, 3, 4}, {1, 4}}, {{2, 1, 4}, {3, 1}},
-      {{1}, {2, 3}},          {{}, {2, 3}},        {{5, 1}, {1, 7}},  {{1, 1, 1}, {4, 1, 2}}};
+      {{1}, {2, 3}},          {{}, {2, 3}},        {{5, 1}, {1, 7}},    {{1, 1, 1}, {4, 1, 2}}};
   for (auto [sa, sb] : pairs) {
     CAPTURE(shape_str(sa));
     CAPTURE(shape_str(sb));
@@ -64,7 +64,8 @@ TEST_CASE("matmul: 2-D, batched, transposed, and batched times a weight") {
     for (bool tb : {false, true}) {
       CAPTURE(ta);
       CAPTURE(tb);
-      Tensor a = random(ta ? Shape{2, 5, 3} : Shape{2, 3, 5}, rng), b = random(tb ? Shape{2, 4, 5} : Shape{2, 5, 4}, rng);
+      Tensor a = random(ta ? Shape{2, 5, 3} : Shape{2, 3, 5}, rng),
+             b = random(tb ? Shape{2, 4, 5} : Shape{2, 5, 4}, rng);
       CHECK_GRADIENTS([ta, tb](const In& in) { return matmul(in[0], in[1], ta, tb); }, (In{a, b}));
     }
   CHECK_GRADIENTS([](const In& in) { return matmul(in[0], in[1]); }, (In{random({2, 3, 4}, rng), random({4, 6}, rng)}));
@@ -149,7 +150,8 @@ TEST_CASE("dropout, masked fill and sequence pooling") {
   }
   CHECK_GRADIENTS([](const In& in) { return avg_pool_seq(in[0], 3); }, (In{random({2, 2, 1, 4}, rng)}));
   // A non-symmetric kernel: the backward must mirror it. 11 weights over L = 7 reach past both ends.
-  for (const std::vector<double>& w : {std::vector<double>{0.1, 0.7, -0.3}, std::vector<double>{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}}) {
+  for (const std::vector<double>& w :
+       {std::vector<double>{0.1, 0.7, -0.3}, std::vector<double>{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}}) {
     CAPTURE(w.size());
     CHECK_GRADIENTS([w](const In& in) { return conv_seq(in[0], w); }, (In{x}));
   }

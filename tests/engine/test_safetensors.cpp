@@ -14,7 +14,9 @@ using namespace lasgrad;
 
 namespace {
 
-std::string temp_path(const std::string& name) { return "/tmp/lasgrad_test_st_" + std::to_string(::getpid()) + "_" + name; }
+std::string temp_path(const std::string& name) {
+  return "/tmp/lasgrad_test_st_" + std::to_string(::getpid()) + "_" + name;
+}
 
 // A file of an 8-byte header length, the header, then `data`.
 std::string raw_file(const std::string& name, const std::string& header, const std::string& data,
@@ -75,7 +77,8 @@ TEST_CASE("round trip: every dtype, a scalar, an empty tensor, metadata with esc
 TEST_CASE("writing refuses bad names and reports an unwritable folder") {
   Tensor a = Tensor::zeros({2});
   CHECK_THROWS_WITH_AS(save_safetensors(temp_path("dup"), {{"a", a}, {"a", a}}), doctest::Contains("duplicate"), Error);
-  CHECK_THROWS_WITH_AS(save_safetensors(temp_path("meta"), {{"__metadata__", a}}), doctest::Contains("reserved"), Error);
+  CHECK_THROWS_WITH_AS(save_safetensors(temp_path("meta"), {{"__metadata__", a}}), doctest::Contains("reserved"),
+                       Error);
   CHECK_THROWS_WITH_AS(save_safetensors("/nonexistent-dir/x.safetensors", {{"a", a}}),
                        doctest::Contains("/nonexistent-dir/x.safetensors"), Error);
 }
@@ -98,19 +101,27 @@ TEST_CASE("bad files: every error names the file and the problem") {
   check_error(raw_file("dtype", R"({"a":{"dtype":"BF16","shape":[2],"data_offsets":[0,4]}})", eight), "BF16");
   check_error(raw_file("no_dtype", R"({"a":{"shape":[2],"data_offsets":[0,8]}})", eight), "no dtype");
   check_error(raw_file("size", R"({"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", eight), "needs 12");
-  check_error(raw_file("shape", R"({"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,8]}})", eight), "'shape' must hold non-negative integers");
+  check_error(raw_file("shape", R"({"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,8]}})", eight),
+              "'shape' must hold non-negative integers");
   check_error(raw_file("offsets", R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[8]}})", eight), "data_offsets");
-  check_error(raw_file("overlap",
-                       R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"I32","shape":[1],"data_offsets":[4,8]}})",
-                       eight),
-              "'a' and 'b' overlap");
-  check_error(raw_file("twice", R"({"a":{"dtype":"F32","shape":[0],"data_offsets":[0,0]},"a":{"dtype":"F32","shape":[0],"data_offsets":[0,0]}})", ""),
-              "tensor 'a' appears twice");
+  check_error(
+      raw_file(
+          "overlap",
+          R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"I32","shape":[1],"data_offsets":[4,8]}})",
+          eight),
+      "'a' and 'b' overlap");
+  check_error(
+      raw_file(
+          "twice",
+          R"({"a":{"dtype":"F32","shape":[0],"data_offsets":[0,0]},"a":{"dtype":"F32","shape":[0],"data_offsets":[0,0]}})",
+          ""),
+      "tensor 'a' appears twice");
   check_error(raw_file("meta", R"({"__metadata__":{"k":1}})", ""), "not a string");
   check_error(raw_file("meta_twice", R"({"__metadata__":{"k":"1","k":"2"}})", ""), "member 'k' appears twice");
   // found by the fuzzer: a number past double's range is nlohmann's out_of_range, not its parse_error
   check_error(raw_file("huge_number", R"({"a":1E98736})", ""), "bad JSON header");
   check_error(raw_file("deep", std::string(100, '[') + std::string(100, ']'), ""), "nested too deeply");
-  check_error(raw_file("big_shape", R"({"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,8]}})", eight),
-              "larger than the file");
+  check_error(
+      raw_file("big_shape", R"({"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,8]}})", eight),
+      "larger than the file");
 }

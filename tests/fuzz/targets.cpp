@@ -24,8 +24,7 @@ template <class F>
 void guarded(F&& f) {
   try {
     f();
-  } catch (const DataError&) {
-  }
+  } catch (const DataError&) {}
 }
 
 // TSV: the first byte picks the parser (ListOps strict, ListOps lenient, IMDB TSV, AAN), the rest is the file.
@@ -42,9 +41,7 @@ void run_tsv(const uint8_t* d, size_t n) {
         read_listops(in, 64, d[0] % 4 == 0, a, labels, c);
         break;
       }
-      case 2:
-        read_imdb_tsv(in, 64, a, labels);
-        break;
+      case 2: read_imdb_tsv(in, 64, a, labels); break;
       default: {
         AanCounts c;
         read_aan(in, 64, a, b, labels, c);
@@ -129,7 +126,8 @@ std::vector<std::string> seeds_pathfinder() {
   if (!png_image_write_to_memory(&img, png.data(), &bytes, 0, px, 4, nullptr)) std::abort();
   png.resize(bytes);
   out.push_back(std::string(1, '\0') + png);
-  out.push_back(std::string(1, '\3') + "imgs/0 sample_0.png 0 1 1.8 14 4 2 0.5 1 1\nimgs/0 sample_1.png 1 0 1.8 14 4 2 0.5 1 1\n");
+  out.push_back(std::string(1, '\3') +
+                "imgs/0 sample_0.png 0 1 1.8 14 4 2 0.5 1 1\nimgs/0 sample_1.png 1 0 1.8 14 4 2 0.5 1 1\n");
   std::string header = "{'descr': '|S12', 'fortran_order': False, 'shape': (1, 4), }";
   while ((10 + header.size() + 1) % 64) header += ' ';
   header += '\n';
@@ -149,8 +147,7 @@ void run_safetensors(const uint8_t* d, size_t n) {
   const uint64_t data_size = d[0] | uint64_t(d[1]) << 8;
   try {
     parse_safetensors_header(std::string(view(d + 2, n - 2)), data_size, "fuzz.safetensors");
-  } catch (const Error&) {
-  }
+  } catch (const Error&) {}
 }
 
 std::vector<std::string> seeds_safetensors() {

@@ -14,7 +14,7 @@ namespace lasgrad::fuzz {
 struct Target {
   const char* name;
   void (*run)(const uint8_t* data, size_t size);  // throws nothing: the parser's own error is the answer
-  std::vector<std::string> (*seeds)();             // valid inputs to start from
+  std::vector<std::string> (*seeds)();            // valid inputs to start from
 };
 
 const std::vector<Target>& targets();

@@ -62,7 +62,8 @@ TEST_CASE("BatchNorm: batch statistics in training, running statistics in eval, 
   for (int c = 0; c < 3; ++c) {
     double m = 0, v = 0, xm = 0, xv2 = 0;
     for (int i = 0; i < 10; ++i) m += yv[i * 3 + c] / 10, xm += xv[i * 3 + c] / 10;
-    for (int i = 0; i < 10; ++i) v += (yv[i * 3 + c] - m) * (yv[i * 3 + c] - m) / 10, xv2 += (xv[i * 3 + c] - xm) * (xv[i * 3 + c] - xm) / 9;
+    for (int i = 0; i < 10; ++i)
+      v += (yv[i * 3 + c] - m) * (yv[i * 3 + c] - m) / 10, xv2 += (xv[i * 3 + c] - xm) * (xv[i * 3 + c] - xm) / 9;
     CHECK(std::abs(m) < 1e-12);
     CHECK(v == doctest::Approx(1.0).epsilon(1e-4));
     CHECK(bn.running_mean.to_doubles()[c] == doctest::Approx(0.1 * xm));
@@ -90,7 +91,8 @@ struct ReplicaPair {
     ReplicaPair* pair;
     int me;
     Side(ReplicaPair* p, int i) : pair(p), me(i) {}
-    template <class T> void add(T* data, int64_t n) {
+    template <class T>
+    void add(T* data, int64_t n) {
       pair->slot[me].assign(data, data + n);
       pair->meet.arrive_and_wait();
       for (int64_t i = 0; i < n; ++i) data[i] = static_cast<T>(pair->slot[0][i] + pair->slot[1][i]);
@@ -283,7 +285,7 @@ TEST_CASE("MultiHeadAttention: strict re-mask runs the reference; recorded weigh
   s.strict_causal = false;
   MultiHeadAttention plain(4, s, rng, DType::F64);
   plain.forward(x, Tensor(), &w);
-  CHECK(w.to_doubles()[0 * 5 + 1] > 0.0);  // pooling spreads weight one column ahead
+  CHECK(w.to_doubles()[0 * 5 + 1] > 0.0);                 // pooling spreads weight one column ahead
   CHECK_THROWS_AS(MultiHeadAttention(5, s, rng), Error);  // 5 is not a multiple of 2 heads
 }
 

@@ -74,8 +74,9 @@ TEST_CASE("whole models: post-norm BatchNorm, bidirectional, pixel input, retrie
   c.attention.causal = false;
   c.positions = false;
   c.pixels = true;
-  check_model(c, {.x = Tensor::from(std::vector<double>{.1, .5, -.3, .9, 0, .2, .7, -.1, .4, 0, 0, 0}, {2, 6}, DType::F32),
-                  .lengths = Tensor::from(std::vector<int32_t>{6, 4}, {2})});
+  check_model(c,
+              {.x = Tensor::from(std::vector<double>{.1, .5, -.3, .9, 0, .2, .7, -.1, .4, 0, 0, 0}, {2, 6}, DType::F32),
+               .lengths = Tensor::from(std::vector<int32_t>{6, 4}, {2})});
   c = tiny(AttentionKind::Las);
   c.retrieval = true;
   ModelInput in = tokens();

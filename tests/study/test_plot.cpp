@@ -52,7 +52,9 @@ TEST_CASE("a heatmap paints each cell in its colour; text is antialiased") {
   int w = 0, ht = 0;
   std::vector<uint8_t> px = rasterize(h, w, ht);
   // No axis labels: the matrix starts at (12, 28); cell (1, 2) holds 5, the maximum.
-  auto at = [&](int x, int y) { return Rgb{px[(size_t(y) * w + x) * 3], px[(size_t(y) * w + x) * 3 + 1], px[(size_t(y) * w + x) * 3 + 2]}; };
+  auto at = [&](int x, int y) {
+    return Rgb{px[(size_t(y) * w + x) * 3], px[(size_t(y) * w + x) * 3 + 1], px[(size_t(y) * w + x) * 3 + 2]};
+  };
   const Rgb hi = at(12 + 2 * 10 + 5, 28 + 10 + 5), lo = at(12 + 5, 28 + 5);
   CHECK(hi.r == colormap(1).r);
   CHECK(hi.g == colormap(1).g);
@@ -72,11 +74,16 @@ TEST_CASE("grid places figures row by row") {
 }
 
 TEST_CASE("line plots and bar charts are written as PNG and SVG; a bad path is named") {
-  Figure p = line_plots({{"loss", {{"train", {0, 100, 200}, {3, 2, 1}, palette(0)}, {"val", {100, 200}, {2.5, 1.5}, palette(1)}},
-                          "step", "cross-entropy", true},
-                         {"lr", {{"lr", {0, 100}, {1e-3, 1e-4}, palette(2)}}, "step", "learning rate", true}});
-  Figure b = bar_chart("test accuracy", "accuracy %", {{"softmax", 34.3, 0.6, 34.1, palette(0)}, {"las", 33.4, 1.3, NAN, palette(1)}},
-                       "best val", {{"majority class", 16.7, palette(7)}});
+  Figure p =
+      line_plots({{"loss",
+                   {{"train", {0, 100, 200}, {3, 2, 1}, palette(0)}, {"val", {100, 200}, {2.5, 1.5}, palette(1)}},
+                   "step",
+                   "cross-entropy",
+                   true},
+                  {"lr", {{"lr", {0, 100}, {1e-3, 1e-4}, palette(2)}}, "step", "learning rate", true}});
+  Figure b = bar_chart("test accuracy", "accuracy %",
+                       {{"softmax", 34.3, 0.6, 34.1, palette(0)}, {"las", 33.4, 1.3, NAN, palette(1)}}, "best val",
+                       {{"majority class", 16.7, palette(7)}});
   const std::string dir = fs::temp_directory_path().string();
   write_png(dir + "/lasgrad_plot_test.png", p);
   write_svg(dir + "/lasgrad_plot_test.svg", grid({p, b}, 1));

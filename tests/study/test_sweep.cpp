@@ -84,17 +84,21 @@ TEST_CASE("run records and the summary's statistics") {
     fs::create_directories(dir / plans[i].dir);
     std::ofstream m(dir / plans[i].dir / "metrics.jsonl");
     for (size_t k = 0; k < fakes[i].val.size(); ++k)
-      m << "{\"split\": \"train\", \"step\": " << 10 * (k + 1) << ", \"loss\": 1.5, \"examples_per_s\": " << 100 * (k + 1)
-        << "}\n{\"split\": \"val\", \"step\": " << 10 * (k + 1) << ", \"loss\": 1, \"accuracy\": " << fakes[i].val[k] << "}\n";
+      m << "{\"split\": \"train\", \"step\": " << 10 * (k + 1)
+        << ", \"loss\": 1.5, \"examples_per_s\": " << 100 * (k + 1)
+        << "}\n{\"split\": \"val\", \"step\": " << 10 * (k + 1) << ", \"loss\": 1, \"accuracy\": " << fakes[i].val[k]
+        << "}\n";
     m << "{\"split\": \"test\", \"step\": 10, \"loss\": 2.25, \"accuracy\": " << fakes[i].test << "}\n";
   }
   std::ofstream(dir / plans[0].dir / "test_predictions.tsv") << "index\tlabel\tprediction\n0\t3\t3\n1\t7\t2\n2\t0\t0\n";
   std::ofstream(dir / plans[1].dir / "test_predictions.tsv") << "index\tlabel\tprediction\n0\t3\t3\n2\t0\t0\n";
   fs::create_directories(dir / plans[4].dir);
-  std::ofstream(dir / plans[4].dir / "metrics.jsonl") << "{\"split\": \"train\", \"step\": 10, \"loss\": 1.5}\n{\"split\": \"va";
+  std::ofstream(dir / plans[4].dir / "metrics.jsonl")
+      << "{\"split\": \"train\", \"step\": 10, \"loss\": 1.5}\n{\"split\": \"va";
   std::ofstream(dir / plans[4].dir / "last.safetensors") << "x";
   fs::create_directories(dir / plans[5].dir);
-  std::ofstream(dir / plans[5].dir / "error.txt") << "exit status 1: lasgrad train: error: data folder d does not exist";
+  std::ofstream(dir / plans[5].dir / "error.txt")
+      << "exit status 1: lasgrad train: error: data folder d does not exist";
   std::ofstream(dir / plans[5].dir / "wall_s.txt") << "2.5\n";
 
   CHECK_THROWS_WITH_AS(read_run((dir / plans[1].dir).string(), plans[1]),
@@ -131,7 +135,8 @@ TEST_CASE("run records and the summary's statistics") {
   CHECK(g[1].test.mean == doctest::Approx(0.65));
   CHECK(g[1].test.sd == 0.0);  // one seed
 
-  write_summary(dir.string(), runs, "lasgrad sweep --task listops", "", "", {{"majority class", 0.1506}, {"root-operator rule", 0.3178}});
+  write_summary(dir.string(), runs, "lasgrad sweep --task listops", "", "",
+                {{"majority class", 0.1506}, {"root-operator rule", 0.3178}});
   for (const char* f : {"summary.md", "summary.json", "summary.png"}) CHECK(fs::file_size(dir / f) > 100);
   std::ifstream md(dir / "summary.md");
   std::string text((std::istreambuf_iterator<char>(md)), std::istreambuf_iterator<char>());
@@ -164,7 +169,9 @@ TEST_CASE("statistics: t quantiles, a mean's interval and McNemar's exact test, 
   // 3 examples only the reference got right, 10 only the variant, 5 both, 2 neither:
   // p = 2 (C(13,0) + C(13,1) + C(13,2) + C(13,3)) / 2^13 = 2 x 378 / 8192 = 0.09228515625.
   std::vector<bool> ref, var;
-  auto add = [&](int count, bool r, bool v) { for (int k = 0; k < count; ++k) ref.push_back(r), var.push_back(v); };
+  auto add = [&](int count, bool r, bool v) {
+    for (int k = 0; k < count; ++k) ref.push_back(r), var.push_back(v);
+  };
   add(3, true, false), add(10, false, true), add(5, true, true), add(2, false, false);
   McNemar m = mcnemar(ref, var);
   CHECK(m.only_reference == 3);
@@ -174,7 +181,8 @@ TEST_CASE("statistics: t quantiles, a mean's interval and McNemar's exact test, 
   CHECK_THROWS_AS(mcnemar({true}, {true, false}), Error);
 }
 
-TEST_CASE("summarize against a reference: the paired difference seed by seed, a verdict only past zero, McNemar pooled") {
+TEST_CASE(
+    "summarize against a reference: the paired difference seed by seed, a verdict only past zero, McNemar pooled") {
   auto run = [](const char* group, int64_t seed, double test, std::vector<bool> right) {
     RunRecord r;
     r.group = group, r.seed = seed, r.state = RunState::Done, r.best_val = test, r.test = test, r.test_right = right;
@@ -184,11 +192,11 @@ TEST_CASE("summarize against a reference: the paired difference seed by seed, a 
   // sd 0.020817, half width 4.302653 x 0.020817 / sqrt(3) = 0.051712: [-0.018378, 0.085045], zero inside.
   // Predictions on two examples per seed, pooled: only softmax right once (seed 1), only las right four times
   // (once on seed 1, twice on seed 2, once on seed 3): p = 2 (1 + 5) / 2^5 = 0.375.
-  std::vector<RunRecord> runs = {
-      run("softmax", 1, 0.30, {true, false}),  run("softmax", 2, 0.35, {false, false}), run("softmax", 3, 0.55, {true, false}),
-      run("las", 1, 0.34, {false, true}),      run("las", 2, 0.36, {true, true}),      run("las", 3, 0.60, {true, true}),
-      run("local-only", 1, 0.35, {}),          run("local-only", 2, 0.41, {}),         run("local-only", 3, 0.62, {}),
-      run("smooth-only", 2, 0.40, {})};
+  std::vector<RunRecord> runs = {run("softmax", 1, 0.30, {true, false}), run("softmax", 2, 0.35, {false, false}),
+                                 run("softmax", 3, 0.55, {true, false}), run("las", 1, 0.34, {false, true}),
+                                 run("las", 2, 0.36, {true, true}),      run("las", 3, 0.60, {true, true}),
+                                 run("local-only", 1, 0.35, {}),         run("local-only", 2, 0.41, {}),
+                                 run("local-only", 3, 0.62, {}),         run("smooth-only", 2, 0.40, {})};
   std::vector<GroupSummary> g = summarize(runs, "softmax");
   REQUIRE(g.size() == 4);
   CHECK(g[0].diff.n == 0);  // the reference itself
@@ -223,11 +231,12 @@ TEST_CASE("read_metrics: fields by name; a line that is not a metrics object is 
   CHECK(m[0].get("lr") == 2e-3);
   CHECK(std::isnan(m[0].get("accuracy")));
   CHECK(m[1].get("accuracy") == 0.25);
-  for (const char* bad : {"{\"split\": \"val\", \"step\": 3, \"loss\": 1.2", "{\"step\": 3}", "{\"split\": \"val\", \"step\": x}",
-                          "[1, 2]"}) {
+  for (const char* bad : {"{\"split\": \"val\", \"step\": 3, \"loss\": 1.2", "{\"step\": 3}",
+                          "{\"split\": \"val\", \"step\": x}", "[1, 2]"}) {
     CAPTURE(bad);
     std::ofstream(path) << "{\"split\": \"train\", \"step\": 1}\n" << bad << "\n";
-    CHECK_THROWS_WITH_AS(read_metrics(path.string()), doctest::Contains((path.string() + ":2: not a metrics line").c_str()), Error);
+    CHECK_THROWS_WITH_AS(read_metrics(path.string()),
+                         doctest::Contains((path.string() + ":2: not a metrics line").c_str()), Error);
   }
   fs::remove(path);
   CHECK_THROWS_WITH_AS(read_metrics(path.string()), doctest::Contains("cannot read"), Error);

@@ -36,7 +36,9 @@ class RandomTokens : public data::Dataset {
   int64_t size() const override { return static_cast<int64_t>(docs_[0].size()); }
   int32_t label(int64_t i) const override { return labels_[i]; }
   int64_t length(int64_t i, int doc) const override { return static_cast<int64_t>(docs_[doc][i].size()); }
-  void tokens(int64_t i, int doc, int32_t* out) const override { std::copy(docs_[doc][i].begin(), docs_[doc][i].end(), out); }
+  void tokens(int64_t i, int doc, int32_t* out) const override {
+    std::copy(docs_[doc][i].begin(), docs_[doc][i].end(), out);
+  }
   void pixels(int64_t i, float* out) const override {
     for (int32_t s : docs_[0][i]) *out++ = static_cast<float>(s) / 255.0f;
   }

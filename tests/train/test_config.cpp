@@ -32,20 +32,56 @@ TEST_CASE("the settings table: one row per member, every row reads back what it 
     CHECK(setting_values(s) == setting_values(defaults));
   }
   // Each row sets its own member and no other: a changed value shows up under its key alone.
-  const std::map<std::string, std::string> changed = {
-      {"task", "text"},         {"data", "d"},          {"preset", "paper"},     {"max_length", "7"},
-      {"pixel_scale", "raw"},   {"difficulty", "curv_baseline"}, {"permutation", "random"}, {"split_seed", "3"},
-      {"attention", "softmax"}, {"layers", "3"},        {"width", "96"},         {"heads", "3"},
-      {"expand", "5"},          {"norm", "layer"},      {"prenorm", "true"},     {"pos", "none"},
-      {"dropout", "0.25"},      {"causal", "false"},    {"pool", "7"},           {"smoothing", "gaussian"},
-      {"sigma", "1.5"},         {"chunk", "9"},         {"decay_max", "0.25"},   {"alpha_min", "0.125"},
-      {"alphas", "0.5,0.25"},   {"strict_causal", "true"}, {"fused", "false"},   {"optimizer", "adam"},
-      {"lr", "0.5"},            {"beta1", "0.5"},       {"beta2", "0.75"},       {"eps", "0.001"},
-      {"weight_decay", "0.5"},  {"no_decay", "a,b"},    {"clip", "2"},           {"schedule", "plateau"},
-      {"warmup", "4"},          {"min_lr", "0.125"},    {"plateau_factor", "0.25"}, {"plateau_patience", "6"},
-      {"batch_size", "5"},      {"accum", "2"},         {"epochs", "4"},         {"steps", "11"},
-      {"eval_every", "12"},     {"eval_batches", "13"}, {"log_every", "14"},     {"seed", "15"},
-      {"threads", "3"},         {"device", "cuda"}};
+  const std::map<std::string, std::string> changed = {{"task", "text"},
+                                                      {"data", "d"},
+                                                      {"preset", "paper"},
+                                                      {"max_length", "7"},
+                                                      {"pixel_scale", "raw"},
+                                                      {"difficulty", "curv_baseline"},
+                                                      {"permutation", "random"},
+                                                      {"split_seed", "3"},
+                                                      {"attention", "softmax"},
+                                                      {"layers", "3"},
+                                                      {"width", "96"},
+                                                      {"heads", "3"},
+                                                      {"expand", "5"},
+                                                      {"norm", "layer"},
+                                                      {"prenorm", "true"},
+                                                      {"pos", "none"},
+                                                      {"dropout", "0.25"},
+                                                      {"causal", "false"},
+                                                      {"pool", "7"},
+                                                      {"smoothing", "gaussian"},
+                                                      {"sigma", "1.5"},
+                                                      {"chunk", "9"},
+                                                      {"decay_max", "0.25"},
+                                                      {"alpha_min", "0.125"},
+                                                      {"alphas", "0.5,0.25"},
+                                                      {"strict_causal", "true"},
+                                                      {"fused", "false"},
+                                                      {"optimizer", "adam"},
+                                                      {"lr", "0.5"},
+                                                      {"beta1", "0.5"},
+                                                      {"beta2", "0.75"},
+                                                      {"eps", "0.001"},
+                                                      {"weight_decay", "0.5"},
+                                                      {"no_decay", "a,b"},
+                                                      {"clip", "2"},
+                                                      {"schedule", "plateau"},
+                                                      {"warmup", "4"},
+                                                      {"min_lr", "0.125"},
+                                                      {"plateau_factor", "0.25"},
+                                                      {"plateau_patience", "6"},
+                                                      {"batch_size", "5"},
+                                                      {"accum", "2"},
+                                                      {"epochs", "4"},
+                                                      {"steps", "11"},
+                                                      {"eval_every", "12"},
+                                                      {"eval_batches", "13"},
+                                                      {"log_every", "14"},
+                                                      {"seed", "15"},
+                                                      {"threads", "3"},
+                                                      {"device", "cuda"}};
   CHECK(changed.size() == rows.size());
   for (const auto& [key, value] : changed) {
     CAPTURE(key);
@@ -166,8 +202,10 @@ TEST_CASE("overrides, and errors that name what is wrong") {
   CHECK_THROWS_WITH_AS(validate(none), doctest::Contains("set steps or epochs"), Error);
 
   // A value's own range: its row, as it is set; the settings keep their old value.
-  CHECK_THROWS_WITH_AS(set_setting(c, "norm", "group"), doctest::Contains("norm = 'group' is not one of layer, batch"), Error);
-  CHECK_THROWS_WITH_AS(set_setting(c, "task", "cifar"), doctest::Contains("task = 'cifar' is not one of listops"), Error);
+  CHECK_THROWS_WITH_AS(set_setting(c, "norm", "group"), doctest::Contains("norm = 'group' is not one of layer, batch"),
+                       Error);
+  CHECK_THROWS_WITH_AS(set_setting(c, "task", "cifar"), doctest::Contains("task = 'cifar' is not one of listops"),
+                       Error);
   CHECK_THROWS_WITH_AS(set_setting(c, "lr", "fast"), doctest::Contains("lr needs a finite decimal number"), Error);
   CHECK_THROWS_WITH_AS(set_setting(c, "lr", "0"), doctest::Contains("lr must be > 0, got '0'"), Error);
   CHECK_THROWS_WITH_AS(set_setting(c, "heads", "0"), doctest::Contains("heads must be >= 1"), Error);
@@ -180,7 +218,8 @@ TEST_CASE("overrides, and errors that name what is wrong") {
   // Out of range or in another base: refused, never clamped to INT64_MAX or read as hexadecimal.
   for (const char* big : {"99999999999999999999", "1e3", " 5", "0x10"}) {
     CAPTURE(big);
-    CHECK_THROWS_WITH_AS(set_setting(c, "batch_size", big), doctest::Contains("batch_size needs a whole number in the 64-bit range"), Error);
+    CHECK_THROWS_WITH_AS(set_setting(c, "batch_size", big),
+                         doctest::Contains("batch_size needs a whole number in the 64-bit range"), Error);
   }
   for (const char* odd : {"0x10", "inf", "nan", "1e999", "2e-3 "}) {
     CAPTURE(odd);
@@ -198,7 +237,8 @@ TEST_CASE("the device setting: cpu or cuda, and cuda refused with the reason whe
   RunSettings c = preset("listops", "las", "small");
   CHECK(c.run.device == Device::CPU);
   CHECK(run_device(c) == Device::CPU);
-  CHECK_THROWS_WITH_AS(set_setting(c, "device", "gpu"), doctest::Contains("device = 'gpu' is not one of cpu, cuda"), Error);
+  CHECK_THROWS_WITH_AS(set_setting(c, "device", "gpu"), doctest::Contains("device = 'gpu' is not one of cpu, cuda"),
+                       Error);
   set_setting(c, "device", "cuda");
   CHECK_NOTHROW(validate(c));
   std::string why;
@@ -215,7 +255,7 @@ TEST_CASE("the device setting: cpu or cuda, and cuda refused with the reason whe
 
 TEST_CASE("config.toml lists every key once and reads back to the same settings") {
   RunSettings c = preset("listops", "las-chunk", "small");
-  set_setting(c, "lr", "1e-3");           // written back as the shortest text of the number
+  set_setting(c, "lr", "1e-3");               // written back as the shortest text of the number
   set_setting(c, "alphas", "0,0.1,0.2,0.3");  // not a TOML literal: a string
   set_setting(c, "data", "my \"data\"\\dir");
   const std::string t = settings_toml(c);
@@ -239,11 +279,13 @@ TEST_CASE("config.toml lists every key once and reads back to the same settings"
   std::ofstream(path) << "steps = 50\nlearning_rate = 1\n";
   CHECK_THROWS_WITH_AS(settings_from_toml(path), doctest::Contains(":2: 'learning_rate' is not a setting"), Error);
   std::ofstream(path) << "steps = [1, 2]\n";
-  CHECK_THROWS_WITH_AS(settings_from_toml(path), doctest::Contains(":1: 'steps' must be a string, a number or a boolean"), Error);
+  CHECK_THROWS_WITH_AS(settings_from_toml(path),
+                       doctest::Contains(":1: 'steps' must be a string, a number or a boolean"), Error);
   std::ofstream(path) << "steps = = 3\n";
   CHECK_THROWS_WITH_AS(settings_from_toml(path), doctest::Contains("lasgrad_config_test.toml:1:"), Error);
   std::ofstream(path) << "steps = 0x10\n";  // TOML reads it; the setting's own parser refuses it, naming the file
-  CHECK_THROWS_WITH_AS(settings_from_toml(path), doctest::Contains("lasgrad_config_test.toml: config: steps needs a whole number"), Error);
+  CHECK_THROWS_WITH_AS(settings_from_toml(path),
+                       doctest::Contains("lasgrad_config_test.toml: config: steps needs a whole number"), Error);
   fs::remove(path);
 
   std::map<std::string, std::string> v = setting_values(c);

@@ -171,8 +171,8 @@ TEST_CASE("an interrupted and resumed run equals an uninterrupted one bit for bi
   TrainResult r1 = fit(full, f.config, f.splits, {.run_dir = d1, .quiet = true});
 
   ToyModel first(7);  // interrupted after step 8 (not an evaluation step: mid-epoch, mid-window)
-  TrainResult ri = fit(first, f.config, f.splits,
-                         {.run_dir = d2, .quiet = true, .stop = [](int64_t step) { return step == 8; }});
+  TrainResult ri =
+      fit(first, f.config, f.splits, {.run_dir = d2, .quiet = true, .stop = [](int64_t step) { return step == 8; }});
   CHECK(ri.interrupted);
   CHECK(ri.steps == 8);
   ToyModel second(99);  // different weights: everything must come from the checkpoint
@@ -263,9 +263,9 @@ TEST_CASE("checkpoints: round trip, and truncated, corrupted or foreign files ar
     return d + "/edited.safetensors";
   };
   const std::pair<const char*, const char*> bad_fields[] = {
-      {"step", "-5"},           {"epoch", "-1"},        {"batch", "x4"},         {"rng", "zzz"},
-      {"rng", "-3"},            {"best_val", "7"},      {"best_step", "13"},     {"schedule.seen", "2"},
-      {"schedule.scale", "0"},  {"window.loss", "nan"}, {"window.correct", "5"}, {"step", "99999999999999999999"}};
+      {"step", "-5"},          {"epoch", "-1"},        {"batch", "x4"},         {"rng", "zzz"},
+      {"rng", "-3"},           {"best_val", "7"},      {"best_step", "13"},     {"schedule.seen", "2"},
+      {"schedule.scale", "0"}, {"window.loss", "nan"}, {"window.correct", "5"}, {"step", "99999999999999999999"}};
   for (const auto& [key, value] : bad_fields) {
     CAPTURE(key);
     CAPTURE(value);
@@ -289,7 +289,8 @@ TEST_CASE("checkpoints: round trip, and truncated, corrupted or foreign files ar
   CHECK_THROWS_WITH_AS(load_checkpoint(d + "/missing.safetensors"), doctest::Contains("missing.safetensors"), Error);
 
   save_safetensors(d + "/foreign.safetensors", {{"w", Tensor::zeros({2})}});
-  CHECK_THROWS_WITH_AS(load_checkpoint(d + "/foreign.safetensors"), doctest::Contains("not a lasgrad checkpoint"), Error);
+  CHECK_THROWS_WITH_AS(load_checkpoint(d + "/foreign.safetensors"), doctest::Contains("not a lasgrad checkpoint"),
+                       Error);
 
   struct Other : Module {
     Other() { add_parameter("embed.weight", Tensor::zeros({3, 3})); }
@@ -313,7 +314,8 @@ TEST_CASE("a checkpoint holds a checksum of each tensor and only finite values; 
   }
   bytes.back() ^= 1;
   std::ofstream(d + "/flipped.safetensors", std::ios::binary) << bytes;
-  CHECK_THROWS_WITH_AS(load_checkpoint(d + "/flipped.safetensors"), doctest::Contains("does not match its checksum"), Error);
+  CHECK_THROWS_WITH_AS(load_checkpoint(d + "/flipped.safetensors"), doctest::Contains("does not match its checksum"),
+                       Error);
 
   // Written before checksums were stored: still loads. With a NaN in it: refused.
   std::map<std::string, std::string> old;
@@ -336,9 +338,11 @@ TEST_CASE("a checkpoint holds a checksum of each tensor and only finite values; 
   std::map<std::string, std::string> bad = file.metadata;
   bad["config.heads"] = "0";
   save_safetensors(d + "/heads.safetensors", file.tensors, bad);
-  CHECK_THROWS_WITH_AS(load_checkpoint(d + "/heads.safetensors"),
-                       doctest::Contains((d + "/heads.safetensors: the settings it holds are not valid: config: heads must be >= 1").c_str()),
-                       Error);
+  CHECK_THROWS_WITH_AS(
+      load_checkpoint(d + "/heads.safetensors"),
+      doctest::Contains(
+          (d + "/heads.safetensors: the settings it holds are not valid: config: heads must be >= 1").c_str()),
+      Error);
 }
 
 TEST_CASE("a resume over a metrics log with a hole is refused, or with allow_gaps records the gap") {
@@ -347,7 +351,7 @@ TEST_CASE("a resume over a metrics log with a hole is refused, or with allow_gap
   const std::string d = f.dir("gaps");
   fit(a, f.config, f.splits, {.run_dir = d, .quiet = true, .stop = [](int64_t step) { return step == 12; }});
   const std::string log = d + "/metrics.jsonl", ck = d + "/at12.safetensors";
-  fs::copy_file(d + "/last.safetensors", ck);  // every resume below starts at step 12
+  fs::copy_file(d + "/last.safetensors", ck);                // every resume below starts at step 12
   const std::vector<std::string> whole = metric_lines(log);  // train lines at 3, 6, 9, 12; val at 5, 10
   auto write_log = [&](const std::vector<std::string>& lines) {
     std::ofstream out(log, std::ios::trunc);
@@ -355,15 +359,18 @@ TEST_CASE("a resume over a metrics log with a hole is refused, or with allow_gap
   };
   auto resume = [&](bool allow) {
     ToyModel b(7);
-    return fit(b, f.config, f.splits, {.run_dir = d, .resume = ck, .quiet = true, .allow_gaps = allow,
-                                       .stop = [](int64_t step) { return step == 13; }});
+    return fit(b, f.config, f.splits,
+               {.run_dir = d, .resume = ck, .quiet = true, .allow_gaps = allow, .stop = [](int64_t step) {
+                  return step == 13;
+                }});
   };
   REQUIRE(whole.size() == 6);
   write_log({whole[0], whole[1]});  // cut
   CHECK_THROWS_WITH_AS(resume(false), doctest::Contains("lacks the lines of 4 step(s) between 6 and 12"), Error);
   CHECK(metric_lines(log).size() == 2);  // refused: nothing written
   write_log({whole[0], "garbage", whole[1], whole[2], whole[3], whole[4], whole[5]});
-  CHECK_THROWS_WITH_AS(resume(false), doctest::Contains(("line 2 of " + log + " is not a metrics line").c_str()), Error);
+  CHECK_THROWS_WITH_AS(resume(false), doctest::Contains(("line 2 of " + log + " is not a metrics line").c_str()),
+                       Error);
   fs::remove(log);
   CHECK_THROWS_WITH_AS(resume(false), doctest::Contains((log + " is missing").c_str()), Error);
   write_log(whole);

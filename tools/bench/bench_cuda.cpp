@@ -11,8 +11,9 @@
 //
 // Models (both pre-LayerNorm, sinusoidal positions, mean pooling; the PyTorch side is
 // tests/reference/make_fixture.py's model, LaS written literally, with the same shapes):
-//   bench:   L = 1024, d = 128, 8 heads, 4 blocks, expand 4, batch 8, vocabulary 20, 10 classes (tools/bench/bench_step)
-//   listops: L = 2000, d = 256, 8 heads, 6 blocks, expand 4, vocabulary 20, 10 classes, batch 8 by default
+//   bench:   L = 1024, d = 128, 8 heads, 4 blocks, expand 4, batch 8, vocabulary 20, 10 classes
+//   (tools/bench/bench_step) listops: L = 2000, d = 256, 8 heads, 6 blocks, expand 4, vocabulary 20, 10 classes, batch
+//   8 by default
 //            (the literal PyTorch LaS keeps about seven L x L matrices per head for its backward: batch 16
 //            would not fit in 80 GB).
 //            The paper's ListOps model is post-BatchNorm; the PyTorch reference model is pre-LayerNorm, so
@@ -152,10 +153,11 @@ void bench_kernel(const std::string& kind, int64_t B, int64_t H, int64_t L, int6
     k.zero_grad();
     v.zero_grad();
   });
-  std::printf("lasgrad kernel kind=%s B=%lld H=%lld L=%lld dh=%lld fwd_ms=%.3f fwd_tflops=%.2f fwdbwd_ms=%.3f "
-              "fwdbwd_tflops=%.2f\n",
-              kind.c_str(), static_cast<long long>(B), static_cast<long long>(H), static_cast<long long>(L),
-              static_cast<long long>(dh), f * 1e3, fwd_flops / f / 1e12, fb * 1e3, 3.5 * fwd_flops / fb / 1e12);
+  std::printf(
+      "lasgrad kernel kind=%s B=%lld H=%lld L=%lld dh=%lld fwd_ms=%.3f fwd_tflops=%.2f fwdbwd_ms=%.3f "
+      "fwdbwd_tflops=%.2f\n",
+      kind.c_str(), static_cast<long long>(B), static_cast<long long>(H), static_cast<long long>(L),
+      static_cast<long long>(dh), f * 1e3, fwd_flops / f / 1e12, fb * 1e3, 3.5 * fwd_flops / fb / 1e12);
 }
 
 void bench_memory(const std::string& kind, int64_t L, int64_t H, int64_t dh) {
@@ -167,11 +169,12 @@ void bench_memory(const std::string& kind, int64_t L, int64_t H, int64_t dh) {
   gpu().allocator().reset_peak();
   const double t = seconds([&] { sum(mul(las_attention(q, k, v, options_of(kind, H, L)), w)).backward(); });
   const double mib = 1048576.0;
-  std::printf("lasgrad memory kind=%s L=%lld H=%lld dh=%lld inputs_mib=%.1f peak_mib=%.1f growth_mib=%.1f "
-              "LxL_matrix_mib=%.1f seconds=%.3f\n",
-              kind.c_str(), static_cast<long long>(L), static_cast<long long>(H), static_cast<long long>(dh),
-              before / mib, gpu().allocator().stats().peak_bytes / mib,
-              (gpu().allocator().stats().peak_bytes - before) / mib, 4.0 * H * L * L / mib, t);
+  std::printf(
+      "lasgrad memory kind=%s L=%lld H=%lld dh=%lld inputs_mib=%.1f peak_mib=%.1f growth_mib=%.1f "
+      "LxL_matrix_mib=%.1f seconds=%.3f\n",
+      kind.c_str(), static_cast<long long>(L), static_cast<long long>(H), static_cast<long long>(dh), before / mib,
+      gpu().allocator().stats().peak_bytes / mib, (gpu().allocator().stats().peak_bytes - before) / mib,
+      4.0 * H * L * L / mib, t);
 }
 
 }  // namespace
@@ -201,10 +204,11 @@ int main(int argc, char** argv) {
     else mode = "usage";
   }
   if (mode.empty() || mode == "usage" || (mode == "kernel" && (B <= 0 || L <= 0))) {
-    std::fprintf(stderr,
-                 "usage: bench_cuda --step [--model bench|listops] [--kind K] [--batch B] [--steps N]\n"
-                 "       bench_cuda --kernel --batch B --heads H --len L --dh D [--kind K] [--steps N]\n"
-                 "       bench_cuda --memory L [--heads H] [--dh D] [--kind K]      (K: las|softmax|las-chunk; add --tf32)\n");
+    std::fprintf(
+        stderr,
+        "usage: bench_cuda --step [--model bench|listops] [--kind K] [--batch B] [--steps N]\n"
+        "       bench_cuda --kernel --batch B --heads H --len L --dh D [--kind K] [--steps N]\n"
+        "       bench_cuda --memory L [--heads H] [--dh D] [--kind K]      (K: las|softmax|las-chunk; add --tf32)\n");
     return 2;
   }
   std::string why;

@@ -46,7 +46,6 @@ static Tensor random(const Shape& shape, Rng& rng) {
   return Tensor::from(v, shape);
 }
 
-
 int main() {
   Backend& cpu = cpu_backend();
   Rng rng(1);
@@ -129,7 +128,8 @@ int main() {
     Tensor t = random({8192, 1024}, rng), tt = Tensor::empty({1024, 8192});
     report("transpose", {8192, 1024}, 2.0 * 8192 * 1024 * sizeof(float), [&] { cpu.permute(t, {1, 0}, tt); });
   }
-  std::printf("\nnote: the triad streams 384 MiB from DRAM; a [8192, 128] tensor (4 MiB) stays in cache between\n"
-              "repetitions, so kernels on it can run above 100%% of the triad.\n");
+  std::printf(
+      "\nnote: the triad streams 384 MiB from DRAM; a [8192, 128] tensor (4 MiB) stays in cache between\n"
+      "repetitions, so kernels on it can run above 100%% of the triad.\n");
   return 0;
 }

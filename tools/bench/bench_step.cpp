@@ -52,8 +52,13 @@ BenchModel bench_model(const std::string& name) {
   int64_t B = 0, L = 0, min_len = 0;
   if (name == "bench" || name == "bench-softmax" || name == "bench-chunk") {
     c = train::preset("listops", name == "bench" ? "las" : name == "bench-softmax" ? "softmax" : "las-chunk", "small");
-    for (auto [k, v] : {std::pair{"layers", "4"}, {"width", "128"}, {"heads", "8"}, {"expand", "4"}, {"decay_max", "0.1"},
-                        {"pool", "5"}, {"max_length", "1024"}})
+    for (auto [k, v] : {std::pair{"layers", "4"},
+                        {"width", "128"},
+                        {"heads", "8"},
+                        {"expand", "4"},
+                        {"decay_max", "0.1"},
+                        {"pool", "5"},
+                        {"max_length", "1024"}})
       train::set_setting(c, k, v);
     if (name == "bench-chunk") c.model.attention.C = 128;
     b.info = {.name = "listops", .num_classes = 10, .vocab_size = data::kListOpsVocab, .max_length = 1024};
@@ -68,7 +73,8 @@ BenchModel bench_model(const std::string& name) {
     b.info = {.name = "listops", .num_classes = 10, .vocab_size = data::kListOpsVocab, .max_length = 128};
     B = 32, L = 100, min_len = 11;
   } else {
-    throw Error("bench_step: unknown model '" + name + "' (bench, bench-softmax, bench-chunk, smnist, smnist-chunk, listops)");
+    throw Error("bench_step: unknown model '" + name +
+                "' (bench, bench-softmax, bench-chunk, smnist, smnist-chunk, listops)");
   }
   train::validate(c);
   b.model = train::model_config(c, b.info);
@@ -217,10 +223,11 @@ void bench_memory(int64_t L, int64_t H, int64_t dh) {
   const double before = peak_rss_mib();
   double t = seconds([&] { sum(mul(las_attention(q, k, v, o), w)).backward(); });
   const double after = peak_rss_mib(), input_mib = 4.0 * H * L * dh * 4 / (1 << 20);
-  std::printf("memory L=%lld heads=%lld dh=%lld inputs_mib=%.1f rss_before_mib=%.1f rss_peak_mib=%.1f "
-              "growth_mib=%.1f LxL_matrix_mib=%.1f seconds=%.2f\n",
-              static_cast<long long>(L), static_cast<long long>(H), static_cast<long long>(dh), input_mib, before,
-              after, after - before, 4.0 * H * L * L / (1 << 20), t);
+  std::printf(
+      "memory L=%lld heads=%lld dh=%lld inputs_mib=%.1f rss_before_mib=%.1f rss_peak_mib=%.1f "
+      "growth_mib=%.1f LxL_matrix_mib=%.1f seconds=%.2f\n",
+      static_cast<long long>(L), static_cast<long long>(H), static_cast<long long>(dh), input_mib, before, after,
+      after - before, 4.0 * H * L * L / (1 << 20), t);
 }
 
 std::vector<int> parse_threads(const std::string& s) {

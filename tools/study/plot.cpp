@@ -99,12 +99,14 @@ Rgb colormap(double t) {
   t = std::clamp(std::isfinite(t) ? t : 0.0, 0.0, 1.0) * 4;
   int i = std::min(3, static_cast<int>(t));
   double f = t - i;
-  auto mix = [&](int k) { return static_cast<uint8_t>(std::lround(stops[i][k] + f * (stops[i + 1][k] - stops[i][k]))); };
+  auto mix = [&](int k) {
+    return static_cast<uint8_t>(std::lround(stops[i][k] + f * (stops[i + 1][k] - stops[i][k])));
+  };
   return {mix(0), mix(1), mix(2)};
 }
 
 Rgb palette(size_t i) {
-  static const Rgb p[] = {{31, 119, 180}, {214, 39, 40},  {44, 160, 44},  {255, 127, 14}, {148, 103, 189},
+  static const Rgb p[] = {{31, 119, 180}, {214, 39, 40},   {44, 160, 44},   {255, 127, 14}, {148, 103, 189},
                           {140, 86, 75},  {227, 119, 194}, {127, 127, 127}, {188, 189, 34}, {23, 190, 207}};
   return p[i % 10];
 }
@@ -205,7 +207,8 @@ std::vector<uint8_t> rasterize(const Figure& f, int& width, int& height) {
 Figure heatmap(const std::vector<float>& m, int rows, int cols, int cell, const std::string& title,
                const HeatmapAxes& axes, double lo, double hi) {
   const std::string &xlabel = axes.xlabel, &ylabel = axes.ylabel;
-  if (static_cast<int64_t>(m.size()) != int64_t(rows) * cols) throw Error("heatmap: matrix size does not match rows x cols");
+  if (static_cast<int64_t>(m.size()) != int64_t(rows) * cols)
+    throw Error("heatmap: matrix size does not match rows x cols");
   if (lo == hi) {
     auto [mn, mx] = std::minmax_element(m.begin(), m.end());
     lo = m.empty() ? 0 : *mn, hi = m.empty() ? 1 : *mx;
@@ -230,7 +233,8 @@ Figure heatmap(const std::vector<float>& m, int rows, int cols, int cell, const 
     return Rgb{g, g, g};
   };
   for (int r = 0; r < rows; ++r)
-    for (int c = 0; c < cols; ++c) p.rect(left + c * cell, top + r * cell, cell, cell, shade((m[size_t(r) * cols + c] - lo) / (hi - lo)));
+    for (int c = 0; c < cols; ++c)
+      p.rect(left + c * cell, top + r * cell, cell, cell, shade((m[size_t(r) * cols + c] - lo) / (hi - lo)));
   for (size_t c = 0; c < axes.xticks.size() && int(c) < cols; ++c)  // token labels, read bottom to top
     p.text(left + (c + 0.5) * cell, top + H + 4, axes.xticks[c], kText - 3, 1, kInk, -M_PI / 2);
   for (size_t r = 0; r < axes.yticks.size() && int(r) < rows; ++r)
@@ -277,7 +281,8 @@ Figure grid(const std::vector<Figure>& figures, int cols, double gap) {
   Figure out(used * cw + (used + 1) * gap, rows * ch + (rows + 1) * gap);
   Pen p(out);
   for (int k = 0; k < n; ++k) {
-    cairo_set_source_surface(p.cr, figures[k].surface()->s, gap + (k % cols) * (cw + gap), gap + (k / cols) * (ch + gap));
+    cairo_set_source_surface(p.cr, figures[k].surface()->s, gap + (k % cols) * (cw + gap),
+                             gap + (k / cols) * (ch + gap));
     cairo_paint(p.cr);
   }
   return out;
@@ -295,7 +300,8 @@ Figure line_plots(const std::vector<Panel>& panels) {
     double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
     for (const auto& s : pn.series)
       for (size_t i = 0; i < s.x.size(); ++i)
-        if (usable(s.y[i])) x0 = std::min(x0, s.x[i]), x1 = std::max(x1, s.x[i]), y0 = std::min(y0, s.y[i]), y1 = std::max(y1, s.y[i]);
+        if (usable(s.y[i]))
+          x0 = std::min(x0, s.x[i]), x1 = std::max(x1, s.x[i]), y0 = std::min(y0, s.y[i]), y1 = std::max(y1, s.y[i]);
     if (!(x0 <= x1)) x0 = 0, x1 = 1, y0 = pn.log_y ? 0.1 : 0, y1 = 1;
     if (x0 == x1) x1 = x0 + 1;
     if (pn.log_y) {
@@ -322,7 +328,8 @@ Figure line_plots(const std::vector<Panel>& panels) {
     p.line(ox, oy + ph, ox + pw, oy + ph, kInk);
     p.text(ox + pw / 2, 14, pn.title, kTitle, 0.5);
     if (!pn.xlabel.empty()) p.text(ox + pw / 2, oy + ph + 34, pn.xlabel, kText, 0.5);
-    if (!pn.ylabel.empty()) p.text(k * cw + 14, oy + ph / 2, pn.ylabel + (pn.log_y ? " (log)" : ""), kText, 0.5, kInk, -M_PI / 2);
+    if (!pn.ylabel.empty())
+      p.text(k * cw + 14, oy + ph / 2, pn.ylabel + (pn.log_y ? " (log)" : ""), kText, 0.5, kInk, -M_PI / 2);
     cairo_save(p.cr);
     cairo_rectangle(p.cr, ox, oy, pw, ph);
     cairo_clip(p.cr);

@@ -13,7 +13,7 @@ namespace lasgrad::study {
 double t975(int64_t df);
 
 struct Interval {
-  int64_t n = 0;          // finite values used
+  int64_t n = 0;            // finite values used
   double mean = 0, sd = 0;  // sample standard deviation (n - 1); 0 for one value
   double lo = 0, hi = 0;    // mean -+ t975(n - 1) sd / sqrt(n); NaN for fewer than two values
 };

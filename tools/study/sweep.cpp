@@ -30,8 +30,8 @@ const std::vector<Variant>& builtins() {
       {"softmax", {{"attention", "softmax"}}},
       {"las", {{"attention", "las"}}},
       {"las-chunk", {{"attention", "las-chunk"}}},
-      {"local-only", {{"attention", "las"}, {"pool", "1"}}},        // the decay without smoothing
-      {"smooth-only", {{"attention", "las"}, {"alphas", "0"}}},     // smoothing without decay: every alpha 0
+      {"local-only", {{"attention", "las"}, {"pool", "1"}}},                // the decay without smoothing
+      {"smooth-only", {{"attention", "las"}, {"alphas", "0"}}},             // smoothing without decay: every alpha 0
       {"las-gaussian", {{"attention", "las"}, {"smoothing", "gaussian"}}},  // sigma of the box of width P
   };
   return v;
@@ -171,7 +171,8 @@ RunRecord read_run(const std::string& run_dir, const RunPlan& plan) {
   r.seed = plan.seed;
   const fs::path d(run_dir);
   if (fs::exists(d / "error.txt")) r.error = data::read_file("sweep", (d / "error.txt").string());
-  if (fs::exists(d / "wall_s.txt")) r.wall_s = std::strtod(data::read_file("sweep", (d / "wall_s.txt").string()).c_str(), nullptr);
+  if (fs::exists(d / "wall_s.txt"))
+    r.wall_s = std::strtod(data::read_file("sweep", (d / "wall_s.txt").string()).c_str(), nullptr);
   if (fs::exists(d / "last.safetensors")) r.state = RunState::Partial;
   if (!fs::exists(d / "metrics.jsonl")) return r;
   std::vector<train::MetricsLine> lines;
@@ -298,7 +299,8 @@ Figure val_curves(const std::vector<GroupSummary>& groups, const std::vector<Run
 }  // namespace
 
 std::vector<Baseline> test_baselines(const train::RunSettings& settings) {
-  const auto train = train::open_split(settings, data::Split::Train), test = train::open_split(settings, data::Split::Test);
+  const auto train = train::open_split(settings, data::Split::Train),
+             test = train::open_split(settings, data::Split::Test);
   const data::BaselineScore s = data::score_baselines(data::fit_baselines(*train), *test);
   std::vector<Baseline> out = {{"majority class", s.majority}};
   if (s.root_rule) out.push_back({"root-operator rule", *s.root_rule});
@@ -316,9 +318,10 @@ void write_summary(const std::string& sweep_dir, const std::vector<RunRecord>& r
         "accuracy, \"test\" that checkpoint's test accuracy.\n\n"
      << "| variant | runs done | best val | test | test 95% CI |\n|---|---|---|---|---|\n";
   for (const auto& g : groups)
-    md << "| " << g.group << " | " << g.done << "/" << g.runs << (g.failed ? " (" + std::to_string(g.failed) + " failed)" : "")
-       << " | " << percent(g.val.mean) << " ± " << percent(g.val.sd) << " | " << percent(g.test.mean) << " ± "
-       << percent(g.test.sd) << " | [" << percent(g.test.lo) << ", " << percent(g.test.hi) << "] |\n";
+    md << "| " << g.group << " | " << g.done << "/" << g.runs
+       << (g.failed ? " (" + std::to_string(g.failed) + " failed)" : "") << " | " << percent(g.val.mean) << " ± "
+       << percent(g.val.sd) << " | " << percent(g.test.mean) << " ± " << percent(g.test.sd) << " | ["
+       << percent(g.test.lo) << ", " << percent(g.test.hi) << "] |\n";
   for (const Baseline& b : baselines)
     md << "| *" << b.name << "* (fitted on train) |  |  | *" << percent(b.accuracy) << "* |  |\n";
   if (std::any_of(groups.begin(), groups.end(), [](const GroupSummary& g) { return g.diff.n > 0; })) {
@@ -334,7 +337,9 @@ void write_summary(const std::string& sweep_dir, const std::vector<RunRecord>& r
       md << "| " << g.group << " | " << g.diff.n << " | " << number_text(100 * g.diff.mean, "%+.2f") << " | ["
          << number_text(100 * g.diff.lo, "%+.2f") << ", " << number_text(100 * g.diff.hi, "%+.2f") << "] | "
          << verdict(g.diff) << " | ";
-      if (g.mcnemar) md << g.mcnemar->only_reference << " | " << g.mcnemar->only_variant << " | " << number_text(g.mcnemar->p, "%.3g");
+      if (g.mcnemar)
+        md << g.mcnemar->only_reference << " | " << g.mcnemar->only_variant << " | "
+           << number_text(g.mcnemar->p, "%.3g");
       else md << "- | - | -";
       md << " |\n";
     }
@@ -350,7 +355,8 @@ void write_summary(const std::string& sweep_dir, const std::vector<RunRecord>& r
        << number_text(r.examples_per_s, "%.1f") << " | " << err << " |\n";
   }
   md << "\n## Reproduce\n\n```sh\n" << command << "\n```\n";
-  if (!spec_text.empty()) md << "\nwith the spec file:\n\n```\n" << spec_text << (spec_text.back() == '\n' ? "" : "\n") << "```\n";
+  if (!spec_text.empty())
+    md << "\nwith the spec file:\n\n```\n" << spec_text << (spec_text.back() == '\n' ? "" : "\n") << "```\n";
   data::write_file_atomic((dir / "summary.md").string(), md.str());
 
   // summary.json: NaN (no finished run, no test yet) is written as null.
@@ -360,24 +366,36 @@ void write_summary(const std::string& sweep_dir, const std::vector<RunRecord>& r
   js["baselines"] = json::array();
   for (const Baseline& b : baselines) js["baselines"].push_back({{"name", b.name}, {"test", b.accuracy}});
   for (const auto& g : groups) {
-    json jg = {{"group", g.group}, {"runs", g.runs}, {"done", g.done}, {"failed", g.failed},
-               {"val_mean", g.val.mean}, {"val_std", g.val.sd}, {"test_mean", g.test.mean}, {"test_std", g.test.sd},
-               {"test_ci95", {g.test.lo, g.test.hi}}};
+    json jg = {{"group", g.group},         {"runs", g.runs},         {"done", g.done},
+               {"failed", g.failed},       {"val_mean", g.val.mean}, {"val_std", g.val.sd},
+               {"test_mean", g.test.mean}, {"test_std", g.test.sd},  {"test_ci95", {g.test.lo, g.test.hi}}};
     if (g.diff.n > 0) {
-      jg["vs_reference"] = {{"seeds", g.diff.n}, {"diff_mean", g.diff.mean}, {"diff_ci95", {g.diff.lo, g.diff.hi}},
+      jg["vs_reference"] = {{"seeds", g.diff.n},
+                            {"diff_mean", g.diff.mean},
+                            {"diff_ci95", {g.diff.lo, g.diff.hi}},
                             {"verdict", verdict(g.diff)}};
       if (g.mcnemar)
         jg["vs_reference"]["mcnemar"] = {{"only_reference", g.mcnemar->only_reference},
-                                         {"only_variant", g.mcnemar->only_variant}, {"p", g.mcnemar->p}};
+                                         {"only_variant", g.mcnemar->only_variant},
+                                         {"p", g.mcnemar->p}};
     }
     js["groups"].push_back(jg);
   }
   for (const auto& r : runs)
-    js["runs"].push_back({{"dir", r.dir}, {"group", r.group}, {"seed", r.seed}, {"state", state_name(r.state)},
-                          {"steps", r.steps}, {"best_val", r.best_val}, {"best_step", r.best_step}, {"test", r.test},
-                          {"test_loss", r.test_loss}, {"wall_s", r.wall_s}, {"examples_per_s", r.examples_per_s},
+    js["runs"].push_back({{"dir", r.dir},
+                          {"group", r.group},
+                          {"seed", r.seed},
+                          {"state", state_name(r.state)},
+                          {"steps", r.steps},
+                          {"best_val", r.best_val},
+                          {"best_step", r.best_step},
+                          {"test", r.test},
+                          {"test_loss", r.test_loss},
+                          {"wall_s", r.wall_s},
+                          {"examples_per_s", r.examples_per_s},
                           {"error", r.error}});
-  data::write_file_atomic((dir / "summary.json").string(), js.dump(2, ' ', false, json::error_handler_t::replace) + "\n");
+  data::write_file_atomic((dir / "summary.json").string(),
+                          js.dump(2, ' ', false, json::error_handler_t::replace) + "\n");
 
   const fs::path png = dir / "summary.png", tmp = dir / "summary.png.tmp";
   const Figure figure = grid({accuracy_bars(groups, baselines), val_curves(groups, runs)}, 2);

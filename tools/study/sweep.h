@@ -47,8 +47,8 @@ struct SweepSpec {
   std::string task, data, preset = "small";
   std::vector<Variant> variants;
   std::vector<int64_t> seeds{1};
-  Settings sets;                // every run
-  std::vector<GridAxis> grid;   // crossed with the variants
+  Settings sets;               // every run
+  std::vector<GridAxis> grid;  // crossed with the variants
 };
 
 struct RunPlan {
@@ -69,12 +69,12 @@ struct RunRecord {
   std::string group, dir;
   int64_t seed = 0;
   RunState state = RunState::New;
-  std::string error;            // why the run's last attempt failed; empty if it did not
-  int64_t steps = 0;            // the last step in its metrics
+  std::string error;                                   // why the run's last attempt failed; empty if it did not
+  int64_t steps = 0;                                   // the last step in its metrics
   double best_val = NAN, test = NAN, test_loss = NAN;  // accuracies in [0, 1]
   int64_t best_step = -1;
-  double wall_s = 0;            // seconds the sweep spent running it, over all its invocations
-  double examples_per_s = NAN;  // mean over the metrics' training lines
+  double wall_s = 0;                            // seconds the sweep spent running it, over all its invocations
+  double examples_per_s = NAN;                  // mean over the metrics' training lines
   std::vector<std::pair<int64_t, double>> val;  // (step, validation accuracy)
   std::vector<bool> test_right;  // per test example, from test_predictions.tsv; empty where the run kept none
 };
@@ -89,8 +89,8 @@ struct GroupSummary {
   int64_t done = 0, failed = 0, runs = 0;
   Interval val, test;  // best validation and test accuracy over the finished seeds
   // Against the reference group (for every other group, when the sweep has one), seed by seed:
-  Interval diff;                    // test accuracy minus the reference's, over the seeds both finished
-  std::optional<McNemar> mcnemar;   // over those seeds' test predictions pooled, where both runs kept them
+  Interval diff;                   // test accuracy minus the reference's, over the seeds both finished
+  std::optional<McNemar> mcnemar;  // over those seeds' test predictions pooled, where both runs kept them
 };
 // Per group, in the order of `runs`; `reference` names the group the others are paired with ("": none,
 // or a name no group has).
