@@ -41,7 +41,7 @@ std::string join(const std::vector<std::string>& items) {
   [](auto& s) -> auto& { return s.path; }
 
 template <class F>
-SettingRow integer(const char* key, F field, int64_t lo, int64_t hi, std::string help) {
+SettingRow integer(const char* key, F field, int64_t lo, int64_t hi, std::string help, bool odd = false) {
   return {key,
           std::move(help),
           [=](RunSettings& s, const std::string& v) {
@@ -49,6 +49,7 @@ SettingRow integer(const char* key, F field, int64_t lo, int64_t hi, std::string
             if (!parse_int64(v, x)) refuse(key, "needs a whole number in the 64-bit range", v);
             if (x < lo) refuse(key, "must be >= " + std::to_string(lo), v);
             if (x > hi) refuse(key, "must be <= " + std::to_string(hi), v);
+            if (odd && x % 2 == 0) refuse(key, "must be odd", v);
             field(s) = x;
           },
           [=](const RunSettings& s) { return std::to_string(field(s)); },
@@ -191,7 +192,8 @@ std::vector<SettingRow> make_rows() {
       choice("pos", FIELD(model.positions), kPositionNames, "positional encoding (the field: positions)"),
       number("dropout", FIELD(model.dropout), unit_half_open, "in [0, 1)", "dropout probability"),
       flag("causal", FIELD(model.attention.causal), "causal attention (the paper's models are causal)"),
-      integer("pool", FIELD(model.attention.P), 1, kMax, "las: smoothing window P (odd); 1 = none (the field: P)"),
+      integer("pool", FIELD(model.attention.P), 1, kMax, "las: smoothing window P (odd); 1 = none (the field: P)",
+              true),
       smoothing(),
       number("sigma", FIELD(model.attention.sigma), non_negative, ">= 0",
              "las: the gaussian's width; 0 = the standard deviation of the box of width P"),
@@ -507,7 +509,6 @@ void validate(const RunSettings& s) {
     if (bad) throw Error("config: " + why);
   };
   refuse_if(s.train.steps == 0 && s.train.epochs == 0, "set steps or epochs (both are 0)");
-  refuse_if(a.P % 2 == 0, "pool (P) must be odd, got " + std::to_string(a.P));
   refuse_if(a.P > sequence_length(s), "pool = " + std::to_string(a.P) + " is longer than the sequence (" + L + ")");
   refuse_if(a.C > sequence_length(s), "chunk = " + std::to_string(a.C) + " is longer than the sequence (" + L + ")");
   refuse_if(a.kind != AttentionKind::LasChunk && a.C != 0,

@@ -58,7 +58,8 @@ TEST_CASE("expand: variants x grid x seeds, in order, each config resolved over 
   CHECK(runs[0].resolved.model.attention.kind == AttentionKind::Softmax);
 
   s.grid = {grid_axis("pool=4")};  // invalid for every run: refused before anything runs, naming the run
-  CHECK_THROWS_WITH_AS(expand(s), doctest::Contains("run softmax_pool=4/seed1: config: pool (P) must be odd"), Error);
+  CHECK_THROWS_WITH_AS(expand(s), doctest::Contains("run softmax_pool=4/seed1: config: pool must be odd, got '4'"),
+                       Error);
   s.grid = {};
   s.variants = {variant("las"), variant("las")};
   CHECK_THROWS_WITH_AS(expand(s), doctest::Contains("share the folder las/seed1"), Error);
