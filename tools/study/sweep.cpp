@@ -307,11 +307,12 @@ std::vector<Baseline> test_baselines(const train::RunSettings& settings) {
   return out;
 }
 
-void write_summary(const std::string& sweep_dir, const std::vector<RunRecord>& runs, const std::string& command,
-                   const std::string& spec_text, const std::string& reference, const std::vector<Baseline>& baselines) {
-  const std::vector<GroupSummary> groups = summarize(runs, reference);
-  const fs::path dir(sweep_dir);
+namespace {
 
+// summary.md: the variants with the baselines, the paired differences, the runs, the command.
+std::string summary_md(const std::vector<GroupSummary>& groups, const std::vector<RunRecord>& runs,
+                       const std::string& command, const std::string& spec_text, const std::string& reference,
+                       const std::vector<Baseline>& baselines) {
   std::ostringstream md;
   md << "# Sweep summary\n\nAccuracies in %, mean ± sample standard deviation over the finished seeds, and the "
         "95% confidence interval of the test mean (Student's t); \"best val\" is each run's best validation "
@@ -357,9 +358,13 @@ void write_summary(const std::string& sweep_dir, const std::vector<RunRecord>& r
   md << "\n## Reproduce\n\n```sh\n" << command << "\n```\n";
   if (!spec_text.empty())
     md << "\nwith the spec file:\n\n```\n" << spec_text << (spec_text.back() == '\n' ? "" : "\n") << "```\n";
-  data::write_file_atomic((dir / "summary.md").string(), md.str());
+  return md.str();
+}
 
-  // summary.json: NaN (no finished run, no test yet) is written as null.
+// summary.json: the same numbers; NaN (no finished run, no test yet) is written as null.
+std::string summary_json(const std::vector<GroupSummary>& groups, const std::vector<RunRecord>& runs,
+                         const std::string& command, const std::string& spec_text, const std::string& reference,
+                         const std::vector<Baseline>& baselines) {
   using json = nlohmann::ordered_json;
   json js = {{"command", command}, {"spec", spec_text}, {"groups", json::array()}, {"runs", json::array()}};
   js["reference"] = reference;
@@ -394,9 +399,19 @@ void write_summary(const std::string& sweep_dir, const std::vector<RunRecord>& r
                           {"wall_s", r.wall_s},
                           {"examples_per_s", r.examples_per_s},
                           {"error", r.error}});
-  data::write_file_atomic((dir / "summary.json").string(),
-                          js.dump(2, ' ', false, json::error_handler_t::replace) + "\n");
+  return js.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
+}
 
+}  // namespace
+
+void write_summary(const std::string& sweep_dir, const std::vector<RunRecord>& runs, const std::string& command,
+                   const std::string& spec_text, const std::string& reference, const std::vector<Baseline>& baselines) {
+  const std::vector<GroupSummary> groups = summarize(runs, reference);
+  const fs::path dir(sweep_dir);
+  data::write_file_atomic((dir / "summary.md").string(),
+                          summary_md(groups, runs, command, spec_text, reference, baselines));
+  data::write_file_atomic((dir / "summary.json").string(),
+                          summary_json(groups, runs, command, spec_text, reference, baselines));
   const fs::path png = dir / "summary.png", tmp = dir / "summary.png.tmp";
   const Figure figure = grid({accuracy_bars(groups, baselines), val_curves(groups, runs)}, 2);
   write_png(tmp.string(), figure);
