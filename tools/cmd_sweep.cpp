@@ -386,8 +386,8 @@ int cmd_sweep(int argc, char** argv) {
   for (int i = 1; i < argc; ++i)
     if (std::strcmp(argv[i], "--dry-run")) command += " " + shell_quote(argv[i]);
   // A single run's folder is not a sweep's: its runs would go in beside it, hiding it from report.
-  if (const std::string held = train::run_in(out); !held.empty())
-    throw Error("sweep: " + out + " holds " + held + ", not a sweep; give another --out");
+  if (const train::HeldRun held = train::run_in(out); held.kind != train::HeldRun::None)
+    throw Error("sweep: " + out + " holds " + held.what + ", not a sweep; give another --out");
   for (const auto& p : plans) check_run_folder(out, p);
 
   std::vector<study::RunRecord> records;

@@ -128,18 +128,19 @@ train::RunSettings new_settings(const cli::Flags& f) {
 // test at the end finds best.safetensors. Rank 0 only.
 void prepare_run_dir(const std::string& run_dir, const std::string& resume, bool overwrite) {
   if (resume.empty()) {
-    const std::string held = train::run_in(run_dir), last = (fs::path(run_dir) / "last.safetensors").string();
+    const train::HeldRun held = train::run_in(run_dir);
+    const std::string last = (fs::path(run_dir) / "last.safetensors").string();
     // --resume is suggested only where it can continue something: a checkpoint of an unfinished run.
-    const bool resumable = held.rfind("a partial run", 0) == 0;
-    if (!held.empty() && !overwrite)
-      throw Error("run directory " + run_dir + " already holds " + held + "; " +
-                  (resumable ? "continue it with --resume " + last + ", " : "") +
+    if (held.kind != train::HeldRun::None && !overwrite)
+      throw Error("run directory " + run_dir + " already holds " + held.what + "; " +
+                  (held.kind == train::HeldRun::Partial ? "continue it with --resume " + last + ", " : "") +
                   "replace it with --overwrite, or give another --out");
-    if (!held.empty()) clear_old_run(run_dir);
+    if (held.kind != train::HeldRun::None) clear_old_run(run_dir);
     return;
   }
   const fs::path from = fs::path(resume).parent_path();
-  if (!train::run_in(run_dir).empty() || fs::equivalent(fs::absolute(from.empty() ? "." : from), fs::absolute(run_dir)))
+  if (train::run_in(run_dir).kind != train::HeldRun::None ||
+      fs::equivalent(fs::absolute(from.empty() ? "." : from), fs::absolute(run_dir)))
     return;
   for (const char* name : {"config.toml", "metrics.jsonl", "best.safetensors"})
     if (fs::exists(from / name)) {

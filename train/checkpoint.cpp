@@ -66,8 +66,9 @@ void save_checkpoint(const std::string& path, const Module& model, const Adam* o
       {"ranks", std::to_string(s.ranks)},
   };
   for (const auto& [key, value] : setting_values(settings)) meta["config." + key] = value;
-  for (const auto& [name, t] : tensors) {
-    const Tensor host = t.to(Device::CPU);
+  // Each tensor comes to the host once, for its checks and the file.
+  for (auto& [name, t] : tensors) {
+    const Tensor host = t = t.to(Device::CPU);
     if (!all_finite(host))
       throw Error("checkpoint " + path + " not written: " + name +
                   " holds NaN or Inf values (the weights diverged at step " + std::to_string(s.step) + ")");

@@ -208,26 +208,24 @@ static std::string clock_str(double seconds) {
   return buf;
 }
 
-std::string run_in(const std::string& dir) {
-  const fs::path d(dir);
-  const fs::path metrics = d / "metrics.jsonl";
+HeldRun run_in(const std::string& dir) {
+  const fs::path d(dir), metrics = d / "metrics.jsonl", last = d / "last.safetensors";
   int64_t step = -1;
   bool tested = false;
-  if (fs::exists(metrics)) {
-    std::ifstream in(metrics);
-    for (std::string line; std::getline(in, line);) {
-      auto at = line.find("\"step\": ");
-      if (at != std::string::npos) step = std::max<int64_t>(step, std::atoll(line.c_str() + at + 8));
-      tested = tested || line.find("\"split\": \"test\"") != std::string::npos;
-    }
+  std::ifstream in(metrics);
+  for (std::string line; std::getline(in, line);) {
+    MetricsLine m;
+    if (!parse_metrics_line(line, m)) continue;
+    step = std::max(step, m.step);
+    tested = tested || m.split == "test";
   }
-  if (tested) return "a finished run (" + metrics.string() + " has its test result)";
-  if (fs::exists(d / "last.safetensors"))
-    return "a partial run (" + (d / "last.safetensors").string() +
-           (step >= 0 ? ", metrics up to step " + std::to_string(step) : "") + ")";
+  if (tested) return {HeldRun::Finished, "a finished run (" + metrics.string() + " has its test result)"};
+  if (fs::exists(last))
+    return {HeldRun::Partial, "a partial run (" + last.string() +
+                                  (step >= 0 ? ", metrics up to step " + std::to_string(step) : "") + ")"};
   for (const char* f : {"config.toml", "config.txt", "metrics.jsonl", "best.safetensors"})
-    if (fs::exists(d / f)) return "the start of a run (" + (d / f).string() + ")";
-  return "";
+    if (fs::exists(d / f)) return {HeldRun::Start, "the start of a run (" + (d / f).string() + ")"};
+  return {};
 }
 
 void clear_run(const std::string& dir) {

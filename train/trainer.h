@@ -35,9 +35,14 @@ data::Options data_options(const RunSettings& settings);
 // unset or missing (and data::DataError for bad contents).
 std::unique_ptr<data::Dataset> open_split(const RunSettings& settings, data::Split split);
 
-// What run directory `dir` holds of an earlier run, in words ("a finished run (...)", "a partial run
-// (...)"), or "" when it holds none of the files fit writes.
-std::string run_in(const std::string& dir);
+// What run directory `dir` holds of an earlier run: nothing, the start of one (settings or a log, no
+// checkpoint), a partial run (last.safetensors, no test result) or a finished one, and that in words
+// ("a partial run (...)"; "" for nothing).
+struct HeldRun {
+  enum Kind { None, Start, Partial, Finished } kind = None;
+  std::string what;
+};
+HeldRun run_in(const std::string& dir);
 // Removes the files fit writes in `dir` (config.toml, metrics.jsonl, the checkpoints, test_predictions.tsv;
 // config.txt of runs written before config.toml), nothing else.
 void clear_run(const std::string& dir);
