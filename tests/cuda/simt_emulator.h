@@ -4,7 +4,8 @@
 // library (expf and the like come from the host's libm) are out of its reach.
 //
 // Model: the blocks of a grid run one after another; the threads of a block are fibers on the calling
-// thread (Context below), switched only at __syncthreads() and __shfl_xor_sync(), so a run is deterministic.
+// thread (Context below), switched only at __syncthreads(), __shfl_xor_sync() and the warp-collective
+// tensor-core instruction (mma_m16n8k16_bf16), so a run is deterministic.
 //   __syncthreads():   every thread of the block waits there until all have arrived;
 //   __shfl_xor_sync(): every lane of the warp waits until all 32 have arrived, then reads its partner's
 //                      value (full mask only, blocks a multiple of 32 threads);
@@ -132,6 +133,12 @@ struct Block {
   // Per warp, two buffers of 32 lane slots: shuffle n writes buffer n % 2, so a lane that runs ahead into
   // shuffle n + 1 cannot overwrite a value that a slower lane of shuffle n has yet to read.
   std::vector<std::array<std::array<uint64_t, 32>, 2>> exchange;
+  // The same for the tensor-core instructions, whose lanes exchange whole fragments.
+  struct MmaLane {
+    uint32_t a[4], b[2];
+    float c[4];
+  };
+  std::vector<std::array<std::array<MmaLane, 32>, 2>> mma_exchange;
   std::function<void()> body;
   std::exception_ptr error;
   Context scheduler;
@@ -217,6 +224,49 @@ T shfl_xor_sync(unsigned mask, T v, int lane_mask) {
   T r;
   std::memcpy(&r, &slots[(lane ^ static_cast<unsigned>(lane_mask)) % 32], sizeof(T));
   return r;
+}
+
+// mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {d}, {a}, {b}, {c}: D (16 x 8) = A (16 x 16) B (16 x 8)
+// + C with bfloat16 A and B (two per 32-bit register, the lower index in the lower half) and float32 C
+// and D, a warp-collective step like a shuffle: every lane waits until all 32 have arrived, then
+// computes its part of D from all their fragments, products exact in float32 and summed over k in order,
+// then C added. Each element is found in the lanes that hold it by the PTX ISA's fragment layout
+// (mma.m16n8k16, floating point) inverted, with g = lane / 4 and t = lane % 4 of the holder:
+//   A[r][k]: lane (r % 8) * 4 + (k % 8) / 2, element (k % 2) + 2 (r / 8) + 4 (k / 8) of a0..a7;
+//   B[k][n]: lane n * 4 + (k % 8) / 2, element (k % 2) + 2 (k / 8) of b0..b3;
+//   C[r][n], D[r][n]: lane (r % 8) * 4 + n / 2, element (n % 2) + 2 (r / 8) of c0..c3.
+inline void mma_m16n8k16_bf16(float* d, const uint32_t* a, const uint32_t* b, const float* c) {
+  Block& b_ = block();
+  const unsigned t = b_.current, lane = t % 32;
+  Block::Fiber& f = b_.fibers[t];
+  auto& slots = b_.mma_exchange[t / 32][f.shuffles++ % 2];
+  Block::MmaLane& mine = slots[lane];
+  std::memcpy(mine.a, a, sizeof mine.a);
+  std::memcpy(mine.b, b, sizeof mine.b);
+  std::memcpy(mine.c, c, sizeof mine.c);
+  f.wait = Wait::Shuffle;
+  to_scheduler(b_, false);
+  auto half = [](uint32_t reg, unsigned e) {
+    const uint32_t bits = (e % 2 ? reg >> 16 : reg) & 0xffffu;
+    const uint32_t u = bits << 16;
+    float x;
+    std::memcpy(&x, &u, sizeof x);
+    return x;
+  };
+  auto A = [&](unsigned r, unsigned k) {
+    const unsigned e = k % 2 + 2 * (r / 8) + 4 * (k / 8);
+    return half(slots[(r % 8) * 4 + (k % 8) / 2].a[e / 2], e);
+  };
+  auto B = [&](unsigned k, unsigned n) {
+    const unsigned e = k % 2 + 2 * (k / 8);
+    return half(slots[n * 4 + (k % 8) / 2].b[e / 2], e);
+  };
+  for (unsigned i = 0; i < 4; ++i) {
+    const unsigned r = lane / 4 + 8 * (i / 2), n = 2 * (lane % 4) + i % 2;
+    float sum = 0;
+    for (unsigned k = 0; k < 16; ++k) sum += A(r, k) * B(k, n);
+    d[i] = sum + slots[(r % 8) * 4 + n / 2].c[n % 2 + 2 * (r / 8)];
+  }
 }
 
 // A fresh thread at the kernel's entry. This and resume() are kept out of run_block: a switch returns
@@ -310,6 +360,7 @@ inline void launch(const char* kernel, dim3 grid, dim3 block, size_t smem_bytes,
   if (pool.size() < b.threads) pool.resize(b.threads);
   b.fibers = {pool.data(), b.threads};
   b.exchange.resize(b.threads / 32);
+  b.mma_exchange.resize(b.threads / 32);
   b.body = std::move(body);
   active() = &b;
   try {
@@ -384,6 +435,7 @@ T atomicAdd(T* address, T value) {
 #define gridDim (::simt::grid_dim())
 #define __syncthreads() ::simt::syncthreads()
 #define __shfl_xor_sync(mask, v, lane_mask) ::simt::shfl_xor_sync(mask, v, lane_mask)
+#define LASGRAD_SIMT 1  // engine/cuda/mma.cuh: the tensor-core instructions are the emulator's
 
 // CUDA's integer min and max, found by unqualified calls in device code.
 template <class A, class B>

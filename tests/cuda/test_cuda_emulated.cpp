@@ -16,7 +16,9 @@
 #include "engine/tensor.h"
 #include "tests/cuda/emulated.h"
 
+#include "engine/bf16.h"
 #include "engine/cuda/attention_kernels.cuh"
+#include "engine/cuda/mma.cuh"
 
 using namespace lasgrad;
 using namespace lasgrad::emulated;
@@ -54,6 +56,39 @@ __global__ void divergent_sync_kernel() {
   if (threadIdx.x < 32) __syncthreads();
 }
 
+// Each warp w multiplies its own tile: D = A B + C with A [16 x 16], B [16 x 8] and C [16 x 8] at
+// offsets w * 256, w * 128, w * 128, every lane loading its fragments by the PTX ISA's formulas for
+// mma.m16n8k16 (groupID = lane >> 2, threadID_in_group = lane % 4), written here as the ISA states them.
+__global__ void mma_tile_kernel(const float* A, const float* B, const float* C, float* D) {
+  const int w = threadIdx.x / 32, lane = threadIdx.x % 32, group = lane >> 2, in_group = lane % 4;
+  A += w * 256, B += w * 128, C += w * 128, D += w * 128;
+  float av[8], bv[4];
+  for (int i = 0; i < 8; ++i) {
+    const int row = (i < 2 || (i >= 4 && i < 6)) ? group : group + 8;
+    const int col = i < 4 ? in_group * 2 + (i & 1) : in_group * 2 + (i & 1) + 8;
+    av[i] = A[row * 16 + col];
+  }
+  for (int i = 0; i < 4; ++i) {
+    const int row = i < 2 ? in_group * 2 + (i & 1) : in_group * 2 + (i & 1) + 8;
+    bv[i] = B[row * 8 + group];
+  }
+  const uint32_t a[4] = {bf16x2(av[0], av[1]), bf16x2(av[2], av[3]), bf16x2(av[4], av[5]), bf16x2(av[6], av[7])};
+  const uint32_t b[2] = {bf16x2(bv[0], bv[1]), bf16x2(bv[2], bv[3])};
+  float c[4], d[4];
+  for (int i = 0; i < 4; ++i) c[i] = C[(i < 2 ? group : group + 8) * 8 + in_group * 2 + (i & 1)];
+  cuda::mma_m16n8k16_bf16(d, a, b, c);
+  for (int i = 0; i < 4; ++i) D[(i < 2 ? group : group + 8) * 8 + in_group * 2 + (i & 1)] = d[i];
+}
+
+// Only the first half of the warp reaches the instruction.
+__global__ void mma_divergent_kernel(float* D) {
+  const uint32_t a[4] = {}, b[2] = {};
+  const float c[4] = {};
+  float d[4];
+  if (threadIdx.x < 16) cuda::mma_m16n8k16_bf16(d, a, b, c);
+  D[threadIdx.x] = 0;
+}
+
 void run(const char* name, unsigned grid, unsigned block, size_t smem, std::function<void()> body) {
   simt::launch(name, {grid, 1, 1}, {block, 1, 1}, smem, test_smem, sizeof test_smem, std::move(body));
 }
@@ -77,7 +112,35 @@ TEST_CASE("the emulator: shuffles, block reductions, barriers and shared memory 
   for (int t = 0; t < 64; ++t) CHECK(got[t] == (t < 63 ? t + 1 : 0xFF));  // byte 64 was never written
 }
 
+TEST_CASE("the emulated mma.m16n8k16 (bf16 in, float32 out) equals a plain matrix product, per warp") {
+  // Values already bfloat16, so the products are exact in float32 and only the order of the sums differs.
+  Rng rng(3);
+  const int warps = 2;
+  std::vector<float> A(warps * 256), B(warps * 128), C(warps * 128), D(warps * 128, NAN);
+  for (auto* m : {&A, &B, &C})
+    for (float& x : *m) x = bf16_to_float(bf16_from_float(static_cast<float>(rng.uniform(-2, 2))));
+  run("mma_tile_kernel", 1, 32 * warps, 0, [&] { mma_tile_kernel(A.data(), B.data(), C.data(), D.data()); });
+  for (int w = 0; w < warps; ++w)
+    for (int r = 0; r < 16; ++r)
+      for (int n = 0; n < 8; ++n) {
+        double want = C[w * 128 + r * 8 + n];
+        for (int k = 0; k < 16; ++k) want += double(A[w * 256 + r * 16 + k]) * B[w * 128 + k * 8 + n];
+        CAPTURE(w);
+        CAPTURE(r);
+        CAPTURE(n);
+        CHECK(D[w * 128 + r * 8 + n] == doctest::Approx(want).epsilon(1e-6));
+      }
+  // bf16x2 packing: rounding to nearest even, the lower element in the lower half.
+  CHECK(bf16x2(1.0f, -2.0f) == 0xc0003f80u);
+  CHECK(bf16_from_float(1.00390625f) == 0x3f80u);  // halfway between 1 and 1 + 2^-7: to the even one
+  CHECK(bf16_from_float(1.01171875f) == 0x3f82u);  // halfway between 1 + 2^-7 and 1 + 2^-6: up to the even one
+  CHECK(std::isnan(bf16_to_float(bf16_from_float(NAN))));
+}
+
 TEST_CASE("the emulator catches a barrier in divergent code, a missing barrier and a shared-memory overrun") {
+  std::vector<float> d(32);
+  CHECK_THROWS_WITH_AS(run("mma_divergent_kernel", 1, 32, 0, [&] { mma_divergent_kernel(d.data()); }),
+                       doctest::Contains("can never go on"), simt::Error);
   CHECK_THROWS_WITH_AS(run("divergent_sync_kernel", 1, 64, 0, [] { divergent_sync_kernel(); }),
                        doctest::Contains("can never go on"), simt::Error);
   // Without the barrier, thread t reads byte t + 1 before thread t + 1 has run: the fill pattern, not t + 1.
