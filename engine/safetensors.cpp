@@ -26,7 +26,15 @@ constexpr uint64_t kMaxHeader = 100ull << 20;  // the format's own limit on the 
   throw Error("safetensors: " + path + ": " + what);
 }
 
-const char* dtype_code(DType d) { return d == DType::F32 ? "F32" : d == DType::F64 ? "F64" : "I32"; }
+const char* dtype_code(DType d) {
+  switch (d) {
+    case DType::F32: return "F32";
+    case DType::F64: return "F64";
+    case DType::I32: return "I32";
+    case DType::BF16: return "BF16";
+  }
+  return "?";
+}
 
 }  // namespace
 

@@ -74,7 +74,8 @@ SafeTensorsHeader parse_safetensors_header(const std::string& header, uint64_t d
     if (code == "F32") dtype = DType::F32;
     else if (code == "F64") dtype = DType::F64;
     else if (code == "I32") dtype = DType::I32;
-    else fail(path, "tensor '" + name + "' has dtype " + code + "; supported: F32, F64, I32");
+    else if (code == "BF16") dtype = DType::BF16;
+    else fail(path, "tensor '" + name + "' has dtype " + code + "; supported: F32, F64, I32, BF16");
     Shape shape;
     uint64_t count = 1;
     for (uint64_t d : uints(path, name, v, "shape")) {

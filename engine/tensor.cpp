@@ -14,6 +14,7 @@ const char* dtype_name(DType d) {
     case DType::F32: return "float32";
     case DType::F64: return "float64";
     case DType::I32: return "int32";
+    case DType::BF16: return "bfloat16";
   }
   return "?";
 }

@@ -15,7 +15,9 @@
 
 namespace lasgrad {
 
-enum class DType : uint8_t { F32, F64, I32 };
+// BF16: bfloat16 (engine/bf16.h), a storage type so far: tensors convert to and from it, and safetensors
+// files hold it; the arithmetic kernels take F32 and F64.
+enum class DType : uint8_t { F32, F64, I32, BF16 };
 enum class Device : uint8_t { CPU, CUDA };
 using Shape = std::vector<int64_t>;
 
@@ -24,7 +26,7 @@ inline constexpr EnumName<Device> kDeviceNames[] = {{Device::CPU, "cpu"}, {Devic
 inline const char* device_name(Device d) { return name_of(kDeviceNames, d); }
 // Inline, so that code checking shapes and sizes without tensors (the safetensors header check, which
 // the fuzzer builds alone) needs no tensor runtime.
-inline size_t dtype_size(DType d) { return d == DType::F64 ? 8 : 4; }
+inline size_t dtype_size(DType d) { return d == DType::F64 ? 8 : d == DType::BF16 ? 2 : 4; }
 inline std::string shape_str(const Shape& s) {  // "[2, 3, 4]"
   std::string out = "[";
   for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);

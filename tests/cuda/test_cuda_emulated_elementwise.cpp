@@ -111,7 +111,7 @@ TEST_CASE("emulated cuda dropout masks, fill and conversion equal the CPU's bit 
       INFO("dropout p " << p << " " << std::string(dtype_name(dt)));
       CHECK(got.to_doubles() == want.to_doubles());
     }
-  const DType all[] = {DType::F32, DType::F64, DType::I32};
+  const DType all[] = {DType::F32, DType::F64, DType::I32, DType::BF16};
   for (DType dt : all) {
     Tensor t = Tensor::zeros({3, 100}, dt);
     cuda::elementwise::fill(t, 7.0, kLaunch);

@@ -150,6 +150,33 @@ TEST_CASE("fill and convert, every dtype") {
   CHECK(d.to_doubles() == std::vector<double>{-3, 0, 2147483647.0});
 }
 
+TEST_CASE("bfloat16: conversion rounds to nearest even, keeps signs, infinities and NaN, and fill rounds the same") {
+  const float inf = std::numeric_limits<float>::infinity();
+  // 1 + 2^-8 is halfway between 1 and 1 + 2^-7: to 1 (even); 1 + 3 2^-8 halfway between 1 + 2^-7 and
+  // 1 + 2^-6: to 1 + 2^-6 (even); 1 + 2^-8 + 2^-20 is past halfway: up; 3.4e38 rounds past the largest
+  // bfloat16 (3.3895e38) to infinity; 2^-133 is a float denormal that stays one.
+  const std::vector<float> x = {1.0f, 1.00390625f, 1.01171875f, 1.00390720f, -2.5f, -0.0f,
+                                inf,  -inf,        3.4e38f,     0x1p-133f,   NAN};
+  const std::vector<uint16_t> want = {0x3f80, 0x3f80, 0x3f82, 0x3f81, 0xc020, 0x8000,
+                                      0x7f80, 0xff80, 0x7f80, 0x0001, 0x7fc0};
+  Tensor t = Tensor::from(x, {static_cast<int64_t>(x.size())}).to(DType::BF16);
+  REQUIRE(t.dtype() == DType::BF16);
+  REQUIRE(t.nbytes() == 2 * x.size());
+  std::vector<uint16_t> bits(x.size());
+  std::memcpy(bits.data(), t.raw(), t.nbytes());
+  CHECK(bits == want);
+  const std::vector<double> back = t.to_doubles();
+  CHECK(back[2] == 1.015625);
+  CHECK(std::isnan(back.back()));
+  // From float64 through float32, as PyTorch's conversion; to int32 by truncation.
+  Tensor d = Tensor::from(std::vector<double>{-7.75, 300.5}, {2}).to(DType::BF16);
+  CHECK(d.to_doubles() == std::vector<double>{-7.75, 300.0});  // 300.5 needs 10 mantissa bits
+  CHECK(d.to(DType::I32).to_doubles() == std::vector<double>{-7, 300});
+  Tensor f = Tensor::empty({3}, DType::BF16);
+  cpu().fill(f, 1.00390720);
+  CHECK(f.to_doubles() == std::vector<double>(3, 1.0078125));
+}
+
 TEST_CASE("unary ops against std:: in double") {
   const double c = std::sqrt(2 / M_PI);
   struct Case {

@@ -44,10 +44,11 @@ TEST_CASE("round trip: every dtype, a scalar, an empty tensor, metadata with esc
   Tensor b = Tensor::from(std::vector<double>{3.141592653589793}, {});
   Tensor c = Tensor::from(std::vector<int32_t>{7, -8, 2147483647}, {3});
   Tensor d = Tensor::zeros({0, 4});
+  Tensor e = a.to(DType::BF16);
   std::map<std::string, std::string> meta{{"format", "pt"}, {"note", "a \"quoted\"\\ line\nnext"}};
-  save_safetensors(path, {{"layer.weight", a}, {"pi", b}, {"ids", c}, {"empty", d}}, meta);
+  save_safetensors(path, {{"layer.weight", a}, {"pi", b}, {"ids", c}, {"empty", d}, {"half", e}}, meta);
   SafeTensors f = load_safetensors(path);
-  REQUIRE(f.tensors.size() == 4);
+  REQUIRE(f.tensors.size() == 5);
   CHECK(f.tensors[0].first == "layer.weight");  // file order
   CHECK(f.metadata == meta);
   CHECK(f.at("layer.weight").dtype() == DType::F32);
@@ -59,6 +60,9 @@ TEST_CASE("round trip: every dtype, a scalar, an empty tensor, metadata with esc
   CHECK(f.at("ids").dtype() == DType::I32);
   CHECK(f.at("ids").to_doubles() == c.to_doubles());
   CHECK(f.at("empty").shape() == Shape{0, 4});
+  CHECK(f.at("half").dtype() == DType::BF16);
+  CHECK(f.at("half").nbytes() == 12);
+  CHECK(f.at("half").to_doubles() == a.to_doubles());  // each of a's values is a bfloat16
   CHECK(f.contains("pi"));
   CHECK_FALSE(f.contains("nope"));
   CHECK_THROWS_WITH_AS(f.at("nope"), doctest::Contains("no tensor named 'nope'"), Error);
@@ -98,7 +102,7 @@ TEST_CASE("bad files: every error names the file and the problem") {
   check_error(raw_file("json", R"({"a":{"dtype":"F32",)", eight), "bad JSON");
   check_error(raw_file("trailing", ok + "x", eight), "expected end of input");
   check_error(raw_file("not_object", "[1,2]", ""), "JSON object");
-  check_error(raw_file("dtype", R"({"a":{"dtype":"BF16","shape":[2],"data_offsets":[0,4]}})", eight), "BF16");
+  check_error(raw_file("dtype", R"({"a":{"dtype":"F16","shape":[2],"data_offsets":[0,4]}})", eight), "F16");
   check_error(raw_file("no_dtype", R"({"a":{"shape":[2],"data_offsets":[0,8]}})", eight), "no dtype");
   check_error(raw_file("size", R"({"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", eight), "needs 12");
   check_error(raw_file("shape", R"({"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,8]}})", eight),
