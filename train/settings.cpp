@@ -42,8 +42,7 @@ std::string join(const std::vector<std::string>& items) {
 
 template <class F>
 SettingRow integer(const char* key, F field, int64_t lo, int64_t hi, std::string help, bool odd = false) {
-  return {key,
-          std::move(help),
+  return {key, std::move(help),
           [=](RunSettings& s, const std::string& v) {
             int64_t x = 0;
             if (!parse_int64(v, x)) refuse(key, "needs a whole number in the 64-bit range", v);
@@ -52,36 +51,31 @@ SettingRow integer(const char* key, F field, int64_t lo, int64_t hi, std::string
             if (odd && x % 2 == 0) refuse(key, "must be odd", v);
             field(s) = x;
           },
-          [=](const RunSettings& s) { return std::to_string(field(s)); },
-          {}};
+          [=](const RunSettings& s) { return std::to_string(field(s)); }};
 }
 
 // A number with `ok` its range, `range` that range in words ("in (0, 1)").
 template <class F, class Ok>
 SettingRow number(const char* key, F field, Ok ok, std::string range, std::string help) {
-  return {key,
-          std::move(help),
+  return {key, std::move(help),
           [=](RunSettings& s, const std::string& v) {
             double x = 0;
             if (!parse_decimal(v, x)) refuse(key, "needs a finite decimal number", v);
             if (!ok(x)) refuse(key, "must be " + range, v);
             field(s) = x;
           },
-          [=](const RunSettings& s) { return number_text(field(s)); },
-          {}};
+          [=](const RunSettings& s) { return number_text(field(s)); }};
 }
 auto any_number = [](double) { return true; };
 
 template <class F>
 SettingRow flag(const char* key, F field, std::string help) {
-  return {key,
-          std::move(help),
+  return {key, std::move(help),
           [=](RunSettings& s, const std::string& v) {
             if (v != "true" && v != "false") refuse(key, "needs true or false", v);
             field(s) = v == "true";
           },
-          [=](const RunSettings& s) { return std::string(field(s) ? "true" : "false"); },
-          {}};
+          [=](const RunSettings& s) { return std::string(field(s) ? "true" : "false"); }};
 }
 
 template <class F>
@@ -92,34 +86,29 @@ SettingRow text(const char* key, F field, std::string help, std::vector<std::str
               throw Error("config: " + std::string(key) + " = '" + v + "' is not one of " + join(choices));
             field(s) = v;
           },
-          [=](const RunSettings& s) { return field(s); }, choices};
+          [=](const RunSettings& s) { return field(s); }};
 }
 
 // One of an enum's names (its table: engine/names.h).
 template <class F, class E, size_t N>
 SettingRow choice(const char* key, F field, const EnumName<E> (&table)[N], std::string help) {
-  std::vector<std::string> names;
-  for (const auto& e : table) names.push_back(e.name);
   return {key, names_list(table, "|") + ": " + help,
           [=, &table](RunSettings& s, const std::string& v) {
             field(s) = parse_name(table, v, "config: " + std::string(key));
           },
-          [=, &table](const RunSettings& s) { return std::string(name_of(table, field(s))); }, names};
+          [=, &table](const RunSettings& s) { return std::string(name_of(table, field(s))); }};
 }
 
 template <class F>
 SettingRow words(const char* key, F field, std::string help) {
-  return {key,
-          std::move(help),
+  return {key, std::move(help),
           [=](RunSettings& s, const std::string& v) { field(s) = split_commas(v, "config: " + std::string(key)); },
-          [=](const RunSettings& s) { return join(field(s)); },
-          {}};
+          [=](const RunSettings& s) { return join(field(s)); }};
 }
 
 template <class F>
 SettingRow numbers(const char* key, F field, std::string help) {
-  return {key,
-          std::move(help),
+  return {key, std::move(help),
           [=](RunSettings& s, const std::string& v) {
             std::vector<double> out;
             for (const auto& item : split_commas(v, "config: " + std::string(key))) {
@@ -134,8 +123,7 @@ SettingRow numbers(const char* key, F field, std::string help) {
             std::vector<std::string> items;
             for (double x : field(s)) items.push_back(number_text(x));
             return join(items);
-          },
-          {}};
+          }};
 }
 
 // The smoothing spec is checked as it is set (its weights parse); its width against the sequence in validate.

@@ -74,7 +74,6 @@ struct SettingRow {
   std::string key, help;
   std::function<void(RunSettings&, const std::string&)> set;
   std::function<std::string(const RunSettings&)> get;
-  std::vector<std::string> choices;  // for a setting naming one of a few choices; empty otherwise
 };
 
 // Every setting, in the order config.toml and --help list them.

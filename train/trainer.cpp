@@ -373,11 +373,8 @@ class Training {
   void checkpoint(const std::string& path);
   TrainResult finish(bool interrupted);
   double lr() const { return sched_.lr(st_.step); }
-  double step_seconds_done(Clock::time_point t0) {
-    const double dt = std::chrono::duration<double>(Clock::now() - t0).count();
-    threads_.step_done(dt);
-    return dt;
-  }
+  // The step that began at t0 is done: its time picks the next steps' thread count.
+  void step_done(Clock::time_point t0) { threads_.step_done(std::chrono::duration<double>(Clock::now() - t0).count()); }
 
   const std::string last, best;
 
@@ -755,7 +752,7 @@ TrainResult fit(TaskModel& model, const RunSettings& settings, const Splits& dat
     const double lr = run.lr();
     StepParts parts = run.forward_backward();
     run.update(parts, lr);
-    run.step_seconds_done(t0);
+    run.step_done(t0);
     // Asked to stop: decided before this step's lines, which are then not printed, since under mpirun
     // the ranks' output is no longer read (a blocked write would hold the checkpoint).
     const bool stop = run.asked_to_stop();
