@@ -258,6 +258,22 @@ int64_t valid_length(const Tensor& lengths, int64_t b, int64_t L) {
   return lengths.defined() ? std::clamp<int64_t>(lengths.data<int32_t>()[b], 0, L) : L;
 }
 
+// Slice bh = b H + h of q, k, v [B, H, L, dh] with its valid length and its head's decay table row.
+template <class T>
+Head<T> head_at(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& lengths, bool causal, int64_t C,
+                const std::vector<T>& tab, int64_t bh) {
+  const int64_t H = q.dim(1), L = q.dim(2), dh = q.dim(3), off = bh * L * dh;
+  return {q.data<T>() + off,
+          k.data<T>() + off,
+          v.data<T>() + off,
+          L,
+          dh,
+          C,
+          valid_length(lengths, bh / H, L),
+          causal,
+          tab.data() + (bh % H) * table_span(C) + C - 1};
+}
+
 }  // namespace
 
 // q, k, v [B, H, L, dh]; o [B, H, L, dh]; lse [B, H, L].
@@ -268,7 +284,6 @@ void CpuBackend::attention(const Tensor& q, const Tensor& k, const Tensor& v, co
     const int64_t B = q.dim(0), H = q.dim(1), L = q.dim(2), dh = q.dim(3), C = chunk_length(p, L);
     const int64_t chunks = (L + C - 1) / C, tiles = (C + kBr - 1) / kBr, items = B * H * chunks * tiles;
     const std::vector<T> tab = decay_tables<T>(p, C, dh);
-    const T *qp = q.data<T>(), *kp = k.data<T>(), *vp = v.data<T>();
     T *op = o.data<T>(), *lp = lse.data<T>();
     const T inf = std::numeric_limits<T>::infinity();
     const TileOps<T> ops{dh};
@@ -277,20 +292,12 @@ void CpuBackend::attention(const Tensor& q, const Tensor& k, const Tensor& v, co
       Scratch<T> S(kBr * kBc), Kt(dh * kBc), O(kBr * dh), m(kBr), l(kBr);
 #pragma omp for schedule(dynamic)
       for (int64_t item = 0; item < items; ++item) {
-        const int64_t t = item % tiles, c = item / tiles % chunks, bh = item / (tiles * chunks), b = bh / H;
+        const int64_t t = item % tiles, c = item / tiles % chunks, bh = item / (tiles * chunks);
         const int64_t c0 = c * C, cend = std::min(L, c0 + C), i0 = c0 + t * kBr;
         if (i0 >= cend) continue;  // the last chunk is shorter than C
         const int64_t i1 = std::min(i0 + kBr, cend), rows = i1 - i0;
         const int64_t off = bh * L * dh;
-        Head<T> hd{qp + off,
-                   kp + off,
-                   vp + off,
-                   L,
-                   dh,
-                   C,
-                   valid_length(lengths, b, L),
-                   p.causal,
-                   tab.data() + (bh % H) * table_span(C) + C - 1};
+        const Head<T> hd = head_at(q, k, v, lengths, p.causal, C, tab, bh);
         MatMap<T> acc(O.data(), rows, dh);
         acc.setZero();
         std::fill(m.begin(), m.end(), -inf);
@@ -346,8 +353,7 @@ void CpuBackend::attention_grad(const Tensor& q, const Tensor& k, const Tensor& 
     const int64_t B = q.dim(0), H = q.dim(1), L = q.dim(2), dh = q.dim(3), C = chunk_length(p, L);
     const int64_t chunks = (L + C - 1) / C, items = B * H * chunks;
     const std::vector<T> tab = decay_tables<T>(p, C, dh);
-    const T *qp = q.data<T>(), *kp = k.data<T>(), *vp = v.data<T>(), *opp = o.data<T>(), *lp = lse.data<T>(),
-            *gp = dout.data<T>();
+    const T *opp = o.data<T>(), *lp = lse.data<T>(), *gp = dout.data<T>();
     T *dqp = dq.data<T>(), *dkp = dk.data<T>(), *dvp = dv.data<T>();
     const TileOps<T> ops{dh};
 #pragma omp parallel
@@ -355,17 +361,9 @@ void CpuBackend::attention_grad(const Tensor& q, const Tensor& k, const Tensor& 
       Scratch<T> P(kBr * kBc), dP(kBr * kBc), dK(kBc * dh), dV(kBc * dh), Kt(dh * kBc), Vt(dh * kBc), D(C);
 #pragma omp for schedule(dynamic)
       for (int64_t item = 0; item < items; ++item) {
-        const int64_t c = item % chunks, bh = item / chunks, b = bh / H;
+        const int64_t c = item % chunks, bh = item / chunks;
         const int64_t c0 = c * C, cend = std::min(L, c0 + C), off = bh * L * dh;
-        Head<T> hd{qp + off,
-                   kp + off,
-                   vp + off,
-                   L,
-                   dh,
-                   C,
-                   valid_length(lengths, b, L),
-                   p.causal,
-                   tab.data() + (bh % H) * table_span(C) + C - 1};
+        const Head<T> hd = head_at(q, k, v, lengths, p.causal, C, tab, bh);
         const T* g = gp + off;
         const T* lrow = lp + bh * L;
         T *gq = dqp + off, *gk = dkp + off, *gv = dvp + off;
