@@ -42,6 +42,8 @@ int64_t check_attention(const char* op, const Tensor& q, const Tensor& k, const 
     if (!std::isfinite(w)) fail(op, "smoothing weights must be finite, got " + std::to_string(w));
   if (o.C < 0) fail(op, "chunk size C must be >= 0 (0: no chunking), got " + std::to_string(o.C));
   if (o.strict_causal && !o.causal) fail(op, "strict_causal re-masking needs causal attention");
+  if (o.bf16 && q.dtype() != DType::F32)
+    fail(op, std::string("bfloat16 rounding needs float32 q, k, v, got ") + dtype_name(q.dtype()));
   if (lengths.defined()) {
     check_int(op, lengths, "lengths");
     check_same_device(op, q, lengths);
@@ -126,19 +128,22 @@ Tensor las_attention(const Tensor& q, const Tensor& k, const Tensor& v, const At
     fail(op,
          "strict causal re-masking is not fused (pooling after the mask does not move onto V); use "
          "las_attention_reference");
+  if (q.numel() == 0) return empty_attention(q, k, v);
   // Spec §2: AP_row(A) V = A V~. The smoothing is ops (its backward pools dV~); the kernel sees V~.
-  Tensor vt = las_smooth_values(v, options, lengths);
+  // Mixed precision rounds the kernel's operands (casts: their gradients pass through unrounded).
+  const DType dt = options.bf16 ? DType::BF16 : q.dtype();
+  const Tensor qr = cast(q, dt), kr = cast(k, dt), vt = cast(las_smooth_values(v, options, lengths), dt);
   const int64_t B = q.dim(0), H = q.dim(1), L = q.dim(2);
   Tensor out = Tensor::empty(q.shape(), q.dtype(), q.device());
   Tensor lse = Tensor::empty({B, H, L}, q.dtype(), q.device());
-  if (q.numel() == 0) return empty_attention(q, k, v);
-  backend(q.device()).attention(q, k, vt, lengths, options, out, lse);
-  if (needs_grad({q, k, vt}))
-    record(op, out, {q, k, vt}, [q, k, vt, o = out.detach(), lse, lengths, options](const Tensor& g) -> Grads {
-      Tensor dq = Tensor::empty(q.shape(), q.dtype(), q.device());
-      Tensor dk = Tensor::empty(q.shape(), q.dtype(), q.device());
-      Tensor dv = Tensor::empty(q.shape(), q.dtype(), q.device());
-      backend(q.device()).attention_grad(q, k, vt, o, lse, g, lengths, options, dq, dk, dv);
+  backend(q.device()).attention(qr, kr, vt, lengths, options, out, lse);
+  if (needs_grad({qr, kr, vt}))
+    record(op, out, {qr, kr, vt}, [qr, kr, vt, o = out.detach(), lse, lengths, options](const Tensor& g) -> Grads {
+      const DType gt = compute_dtype(qr.dtype());
+      Tensor dq = Tensor::empty(qr.shape(), gt, qr.device());
+      Tensor dk = Tensor::empty(qr.shape(), gt, qr.device());
+      Tensor dv = Tensor::empty(qr.shape(), gt, qr.device());
+      backend(qr.device()).attention_grad(qr, kr, vt, o, lse, cast(g, qr.dtype()), lengths, options, dq, dk, dv);
       return {dq, dk, dv};
     });
   return out;
@@ -156,8 +161,10 @@ Tensor las_attention_reference(const Tensor& q, const Tensor& k, const Tensor& v
   const int64_t C = check_attention(op, q, k, v, options, lengths);
   const int64_t B = q.dim(0), H = q.dim(1), L = q.dim(2), dh = q.dim(3), n = (L + C - 1) / C;
   if (q.numel() == 0) return empty_attention(q, k, v);
+  // Mixed precision: the operands rounded to bfloat16, the steps in float32.
+  auto rounded = [&](const Tensor& x) { return options.bf16 ? cast(cast(x, DType::BF16), DType::F32) : x; };
   // Chunks as a batch axis: [B, H, n, C, dh]; without chunking n = 1 and C = L.
-  Tensor qc = to_chunks(q, C), kc = to_chunks(k, C), vc = to_chunks(v, C);
+  Tensor qc = to_chunks(rounded(q), C), kc = to_chunks(rounded(k), C), vc = to_chunks(rounded(v), C);
 
   // Constants over (chunk-local) positions: the decay E [H, 1, C, C], the additive mask [B, 1, n, C, C]
   // (causal, and keys past lengths[b] or past L), and `keep` [B, 1, n, C, C], 1 where a key is valid.

@@ -5,7 +5,8 @@
 // implementations.
 //
 // Contract for every kernel: inputs and outputs are contiguous, on the backend's device, with the
-// shapes and dtypes the op layer already checked (floating kernels take F32 or F64). Outputs are
+// shapes and dtypes the op layer already checked (floating kernels take F32 or F64; matmul, attention
+// and attention_grad also take BF16 operands, a, b, q, k, v and dout, with F32 outputs). Outputs are
 // preallocated. Only element-wise outputs (unary, unary_grad, binary, masked_fill) may alias an input;
 // every other kernel's output must be a separate block. Kernels give the same bits for the same inputs
 // and thread count.

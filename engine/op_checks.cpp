@@ -10,8 +10,15 @@ void check_defined(const char* op, const Tensor& t, const char* role) {
 
 void check_floating(const char* op, const Tensor& t, const char* role) {
   check_defined(op, t, role);
+  if (t.dtype() != DType::F32 && t.dtype() != DType::F64)
+    fail(op, std::string(role) + " must be float32 or float64, got " + dtype_name(t.dtype()) + " " +
+                 shape_str(t.shape()) + (t.dtype() == DType::BF16 ? " (cast it to float32)" : ""));
+}
+
+void check_product_operand(const char* op, const Tensor& t, const char* role) {
+  check_defined(op, t, role);
   if (t.dtype() == DType::I32)
-    fail(op, std::string(role) + " must be float32 or float64, got int32 " + shape_str(t.shape()));
+    fail(op, std::string(role) + " must be float32, float64 or bfloat16, got int32 " + shape_str(t.shape()));
 }
 
 void check_int(const char* op, const Tensor& t, const char* role) {

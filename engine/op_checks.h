@@ -10,9 +10,11 @@ namespace lasgrad::detail {
 
 [[noreturn]] void fail(const char* op, const std::string& message);
 
-// Defined, and floating (F32/F64) where the op computes in floating point.
+// Defined, and floating (F32/F64) where the op computes in floating point; check_product_operand also
+// takes BF16 (the operands of matmul, whose products accumulate in float32).
 void check_defined(const char* op, const Tensor& t, const char* role);
 void check_floating(const char* op, const Tensor& t, const char* role);
+void check_product_operand(const char* op, const Tensor& t, const char* role);
 void check_int(const char* op, const Tensor& t, const char* role);
 // Same device (and for check_same_dtype, same dtype) as the first operand; errors show both.
 void check_same_device(const char* op, const Tensor& a, const Tensor& b);

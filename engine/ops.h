@@ -45,9 +45,15 @@ inline Tensor operator*(double s, const Tensor& a) { return mul(a, s); }
 inline Tensor operator/(double s, const Tensor& a) { return rdiv(s, a); }
 inline Tensor operator-(const Tensor& x) { return neg(x); }
 
+// x converted to `dtype` (float32, float64 or bfloat16; to bfloat16 rounds to nearest even); x itself when
+// it has that dtype already. The backward converts the gradient back to compute_dtype(x.dtype()).
+Tensor cast(const Tensor& x, DType dtype);
+
 // ---- linear algebra ----
 // a [..., M, K] @ b [..., K, N] -> [..., M, N] (with trans_a, a is [..., K, M]; with trans_b, b is
 // [..., N, K]). The batch axes of a and b must be equal, or b must be 2-D (a weight shared by the batch).
+// bfloat16 operands give a float32 product (exact products, float32 sums); their backward rounds the
+// incoming gradient to bfloat16 before its two products, and gives float32 gradients.
 Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a = false, bool trans_b = false);
 
 // ---- shape ----

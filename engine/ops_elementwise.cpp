@@ -157,4 +157,15 @@ Tensor masked_fill(const Tensor& x, const Tensor& mask, double value) {
   return out;
 }
 
+Tensor cast(const Tensor& x, DType dtype) {
+  const char* op = "cast";
+  check_product_operand(op, x, "input");
+  if (dtype == DType::I32) fail(op, "casts between floating dtypes; int32 is not one");
+  if (dtype == x.dtype()) return x;
+  Tensor out = x.to(dtype);
+  if (needs_grad({x}))
+    record(op, out, {x}, [to = compute_dtype(x.dtype())](const Tensor& g) -> Grads { return {cast(g, to)}; });
+  return out;
+}
+
 }  // namespace lasgrad

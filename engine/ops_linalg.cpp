@@ -9,8 +9,8 @@ using namespace detail;
 
 Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
   const char* op = "matmul";
-  check_floating(op, a, "left operand");
-  check_floating(op, b, "right operand");
+  check_product_operand(op, a, "left operand");
+  check_product_operand(op, b, "right operand");
   check_same_dtype(op, a, b);
   if (a.ndim() < 2 || b.ndim() < 2)
     fail(op, "operands need rank >= 2, got " + shape_str(a.shape()) + " and " + shape_str(b.shape()));
@@ -37,15 +37,17 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
   Shape out_shape = batch;
   out_shape.push_back(m);
   out_shape.push_back(n);
-  Tensor out = Tensor::empty(out_shape, a.dtype(), a.device());
+  Tensor out = Tensor::empty(out_shape, compute_dtype(a.dtype()), a.device());
   int64_t nb = numel_of(batch);
   Tensor out3 = view(out, {nb, m, n});
   backend(a.device())
       .matmul(view(a, {nb, a.dim(-2), a.dim(-1)}), trans_a, view(b, {nb, b.dim(-2), b.dim(-1)}), trans_b, out3);
   if (needs_grad({a, b}))
     record(op, out, {a, b},
-           [a, b, trans_a, trans_b, ga = a.requires_grad(), gb = b.requires_grad()](const Tensor& g) -> Grads {
+           [a, b, trans_a, trans_b, ga = a.requires_grad(), gb = b.requires_grad()](const Tensor& grad) -> Grads {
              // out = op(a) op(b): d op(a) = g op(b)^T and d op(b) = op(a)^T g, transposed back where op is.
+             // bfloat16 operands take g in bfloat16 too, as a mixed-precision GEMM does.
+             const Tensor g = cast(grad, a.dtype());
              Tensor da, db;
              if (ga) da = trans_a ? matmul(b, g, trans_b, true) : matmul(g, b, false, !trans_b);
              if (gb) db = trans_b ? matmul(g, a, true, trans_a) : matmul(a, g, !trans_a, false);

@@ -15,8 +15,9 @@
 
 namespace lasgrad {
 
-// BF16: bfloat16 (engine/bf16.h), a storage type so far: tensors convert to and from it, and safetensors
-// files hold it; the arithmetic kernels take F32 and F64.
+// BF16: bfloat16 (engine/bf16.h), a storage and operand type: tensors convert to and from it (cast),
+// safetensors files hold it, and matmul and the fused attention take bf16 operands and give float32
+// results; every other arithmetic op takes F32 and F64.
 enum class DType : uint8_t { F32, F64, I32, BF16 };
 enum class Device : uint8_t { CPU, CUDA };
 using Shape = std::vector<int64_t>;
@@ -27,6 +28,9 @@ inline const char* device_name(Device d) { return name_of(kDeviceNames, d); }
 // Inline, so that code checking shapes and sizes without tensors (the safetensors header check, which
 // the fuzzer builds alone) needs no tensor runtime.
 inline size_t dtype_size(DType d) { return d == DType::F64 ? 8 : d == DType::BF16 ? 2 : 4; }
+// The dtype that arithmetic on d-operands yields, float32 for bfloat16 (accumulation in float32), else d;
+// also the dtype of a bfloat16 tensor's gradient, so that gradients are never rounded where they sum.
+inline DType compute_dtype(DType d) { return d == DType::BF16 ? DType::F32 : d; }
 inline std::string shape_str(const Shape& s) {  // "[2, 3, 4]"
   std::string out = "[";
   for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
@@ -131,6 +135,11 @@ constexpr DType dtype_of<double>() {
 template <>
 constexpr DType dtype_of<int32_t>() {
   return DType::I32;
+}
+struct bf16;  // engine/bf16.h
+template <>
+constexpr DType dtype_of<bf16>() {
+  return DType::BF16;
 }
 
 template <class T>

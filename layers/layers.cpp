@@ -18,7 +18,9 @@ Linear::Linear(int64_t in, int64_t out, Rng& rng, DType dtype, bool with_bias) {
 }
 
 Tensor Linear::forward(const Tensor& x) const {
-  Tensor y = matmul(x, weight, false, true);
+  const bool bf16 = precision() == Precision::Bf16;
+  Tensor y =
+      bf16 ? matmul(cast(x, DType::BF16), cast(weight, DType::BF16), false, true) : matmul(x, weight, false, true);
   return bias.defined() ? add(y, bias) : y;
 }
 

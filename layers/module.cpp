@@ -36,6 +36,11 @@ void Module::train(bool on) {
   for (auto& [name, child] : children_) child->train(on);
 }
 
+void Module::set_precision(Precision p) {
+  precision_ = p;
+  for (auto& [name, child] : children_) child->set_precision(p);
+}
+
 void Module::to(Device device) {
   for (auto* group : {&parameters_, &buffers_})
     for (auto& [name, t] : *group) t.impl()->storage = t.to(device).impl()->storage;

@@ -1,6 +1,6 @@
 // Module: the base of every layer and model. It owns named parameters (leaves that require grad),
 // named buffers (state that is saved but not trained, e.g. BatchNorm running statistics) and named
-// children, and a train/eval flag that propagates to the children.
+// children, and a train/eval flag and a precision that propagate to the children.
 //
 // Names are dotted paths from the root, e.g. "blocks.3.attn.qkv.weight"; the optimizer (weight-decay
 // groups) and checkpoints address parameters by these names.
@@ -17,6 +17,12 @@ namespace lasgrad {
 
 using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
 
+// How a module computes its products (setting precision; docs/training.md, "Precision"). Fp32: in its
+// parameters' dtype. Bf16: Linear and attention round their product operands to bfloat16 and
+// accumulate in float32; parameters, and everything else, stay float32.
+enum class Precision { Fp32, Bf16 };
+inline constexpr EnumName<Precision> kPrecisionNames[] = {{Precision::Fp32, "fp32"}, {Precision::Bf16, "bf16"}};
+
 class Module {
  public:
   virtual ~Module() = default;
@@ -32,6 +38,8 @@ class Module {
   void train(bool on = true);  // this module and every child
   void eval() { train(false); }
   bool training() const { return training_; }
+  void set_precision(Precision p);  // this module and every child
+  Precision precision() const { return precision_; }
 
   // Moves every parameter and buffer to `device` in place: handles held elsewhere stay valid.
   void to(Device device);
@@ -56,6 +64,7 @@ class Module {
   NamedTensors parameters_, buffers_;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
   bool training_ = true;
+  Precision precision_ = Precision::Fp32;
 };
 
 }  // namespace lasgrad

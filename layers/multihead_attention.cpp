@@ -95,7 +95,9 @@ Tensor MultiHeadAttention::forward(const Tensor& x, const Tensor& lengths, Tenso
   std::vector<Tensor> parts = split(t, 0, {1, 1, 1});
   Tensor q = reshape(parts[0], {B, H, L, dh}), k = reshape(parts[1], {B, H, L, dh}),
          v = reshape(parts[2], {B, H, L, dh});
-  Tensor a = attention(q, k, v, o_, lengths, weights);  // fused, or the reference where it cannot serve
+  AttentionOptions o = o_;
+  o.bf16 = precision() == Precision::Bf16;
+  Tensor a = attention(q, k, v, o, lengths, weights);  // fused, or the reference where it cannot serve
   return out->forward(reshape(permute(a, {0, 2, 1, 3}), {B, L, d_}));
 }
 

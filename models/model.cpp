@@ -121,8 +121,14 @@ std::shared_ptr<Model> make_model(const ModelConfig& c) {
     throw Error("make_model: width, expand and classes must be >= 1 and layers >= 0");
   if (!c.pixels && c.vocab < 1) throw Error("make_model: token input needs vocab >= 1");
   if (c.retrieval && c.pixels) throw Error("make_model: the retrieval model takes token documents");
-  if (c.retrieval) return std::make_shared<RetrievalModel>(c);
-  return std::make_shared<SequenceClassifier>(c);
+  if (c.precision == Precision::Bf16 && c.dtype != DType::F32)
+    throw Error(std::string("make_model: precision bf16 keeps float32 master weights; the dtype is ") +
+                dtype_name(c.dtype));
+  std::shared_ptr<Model> m;
+  if (c.retrieval) m = std::make_shared<RetrievalModel>(c);
+  else m = std::make_shared<SequenceClassifier>(c);
+  m->set_precision(c.precision);
+  return m;
 }
 
 }  // namespace lasgrad

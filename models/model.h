@@ -31,6 +31,7 @@ struct ModelSettings {
   bool positions = true;        // (setting pos) sinusoidal absolute positions added to the input; false = none
   double dropout = 0.0;         // the paper's value
   AttentionSettings attention;  // its max_len is set from ModelConfig::max_len
+  Precision precision = Precision::Fp32;  // bf16 needs dtype F32 (the master weights)
 };
 
 // A model: the run's choices and what the task fixes.
@@ -118,7 +119,8 @@ class RetrievalModel : public Model {
   std::shared_ptr<Linear> mlp1, mlp2;
 };
 
-// The classifier, or the retrieval model when c.retrieval. Throws on an inconsistent config.
+// The classifier, or the retrieval model when c.retrieval, computing in c.precision. Throws on an
+// inconsistent config.
 std::shared_ptr<Model> make_model(const ModelConfig& c);
 
 }  // namespace lasgrad

@@ -150,8 +150,10 @@ Checkpoint load_checkpoint(const std::string& path) {
     throw Error(path + ": __metadata__ window.correct = " + get("window.correct") +
                 " exceeds window.examples = " + get("window.examples"));
   // Settings added after a checkpoint was written take the value every earlier run had: device (before
-  // GPU training: the CPU), smoothing and sigma (before other kernels: the box). Any other gap is refused.
-  static const std::map<std::string, std::string> added = {{"device", "cpu"}, {"smoothing", "box"}, {"sigma", "0"}};
+  // GPU training: the CPU), smoothing and sigma (before other kernels: the box), precision (before bf16:
+  // fp32). Any other gap is refused.
+  static const std::map<std::string, std::string> added = {
+      {"device", "cpu"}, {"smoothing", "box"}, {"sigma", "0"}, {"precision", "fp32"}};
   std::map<std::string, std::string> values;
   for (const auto& row : setting_rows()) {
     auto old = added.find(row.key);

@@ -198,6 +198,9 @@ std::vector<SettingRow> make_rows() {
            "las: re-mask future columns after pooling (uses the reference implementation)"),
       flag("fused", FIELD(model.attention.fused),
            "the fused O(L)-memory attention kernel; false = the literal L x L reference"),
+      choice("precision", FIELD(model.precision), kPrecisionNames,
+             "fp32, or bf16: matrix products and attention from bfloat16 operands with float32 sums; float32 "
+             "weights, optimizer, norms and loss (docs/training.md, Precision)"),
       // Optimisation.
       choice("optimizer", FIELD(train.adam.decoupled), kOptimizerNames,
              "decoupled weight decay (adamw) or L2 added to the gradient (adam)"),

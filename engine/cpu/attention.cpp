@@ -276,9 +276,12 @@ Head<T> head_at(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor&
 
 }  // namespace
 
-// q, k, v [B, H, L, dh]; o [B, H, L, dh]; lse [B, H, L].
+// q, k, v [B, H, L, dh]; o [B, H, L, dh]; lse [B, H, L]. bfloat16 q, k, v (o, lse float32) are widened
+// to float32 first, exactly: the float32 kernel on the rounded operands is the precision's reference.
 void CpuBackend::attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& lengths,
                            const AttentionOptions& p, Tensor& o, Tensor& lse) {
+  if (q.dtype() == DType::BF16)
+    return attention(q.to(DType::F32), k.to(DType::F32), v.to(DType::F32), lengths, p, o, lse);
   dispatch_floating("las_attention", q.dtype(), [&](auto tag) {
     using T = decltype(tag);
     const int64_t B = q.dim(0), H = q.dim(1), L = q.dim(2), dh = q.dim(3), C = chunk_length(p, L);
@@ -348,6 +351,9 @@ void CpuBackend::attention(const Tensor& q, const Tensor& k, const Tensor& v, co
 void CpuBackend::attention_grad(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& o, const Tensor& lse,
                                 const Tensor& dout, const Tensor& lengths, const AttentionOptions& p, Tensor& dq,
                                 Tensor& dk, Tensor& dv) {
+  if (q.dtype() == DType::BF16)  // widened as in the forward; dout is bfloat16 too
+    return attention_grad(q.to(DType::F32), k.to(DType::F32), v.to(DType::F32), o, lse, dout.to(DType::F32), lengths, p,
+                          dq, dk, dv);
   dispatch_floating("las_attention", q.dtype(), [&](auto tag) {
     using T = decltype(tag);
     const int64_t B = q.dim(0), H = q.dim(1), L = q.dim(2), dh = q.dim(3), C = chunk_length(p, L);

@@ -51,8 +51,10 @@ void tile_gemm(const T* a, int64_t lda, bool ta, const T* b, int64_t ldb, bool t
 }  // namespace
 
 // a [batch, M, K] or [batch, K, M], b [batch, K, N] or [batch, N, K], out [batch, M, N]; out must not
-// alias a or b.
+// alias a or b. bfloat16 a and b (out float32) are widened to float32 first, exactly: the product is
+// the float32 GEMM of the rounded operands, which is what the precision's reference asks for.
 void CpuBackend::matmul(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, Tensor& out) {
+  if (a.dtype() == DType::BF16) return matmul(a.to(DType::F32), trans_a, b.to(DType::F32), trans_b, out);
   dispatch_floating("matmul", out.dtype(), [&](auto tag) {
     using T = decltype(tag);
     const int64_t batch = out.dim(0), M = out.dim(1), N = out.dim(2), K = trans_a ? a.dim(1) : a.dim(2);

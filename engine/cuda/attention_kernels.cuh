@@ -59,8 +59,9 @@ struct Place {
   int64_t bh, h, c0, cend, t0, t1, kvalid;
 };
 
-template <class T, int TILE>
-__device__ Place place_of(const AttnArgs<T>& a) {
+// A: AttnArgs, or any arguments with its geometry (H, L, C, chunks, tiles, lengths).
+template <int TILE, class A>
+__device__ Place place_of(const A& a) {
   Place p;
   const int64_t item = blockIdx.x, t = item % a.tiles, c = item / a.tiles % a.chunks;
   p.bh = item / (a.tiles * a.chunks);
@@ -170,7 +171,7 @@ __global__ void __launch_bounds__(kAttnThreads) attn_fwd_kernel(AttnArgs<T> a) {
   T* Vs = Ks + BC * (DH + 1);
   T* Ps = Vs + BC * (DH + 1);
   T* dec = Ps + BR * (BC + 1);
-  const Place p = place_of<T, BR>(a);
+  const Place p = place_of<BR>(a);
   if (p.t0 >= p.cend) return;  // the last chunk is shorter than C: no rows here (uniform over the block)
   const int rg = threadIdx.x / 8, cg = threadIdx.x % 8;
   const int64_t off = p.bh * a.L * a.dh;
@@ -265,7 +266,7 @@ __global__ void __launch_bounds__(kAttnThreads) attn_dkdv_kernel(AttnArgs<T> a) 
   T* dec = Gt + NK * (NQ + 1);
   T* lse_s = dec + NK + NQ - 1;
   T* del_s = lse_s + NQ;
-  const Place p = place_of<T, NK>(a);
+  const Place p = place_of<NK>(a);
   if (p.t0 >= p.cend) return;
   const int rg = threadIdx.x / 8, cg = threadIdx.x % 8;
   const int64_t off = p.bh * a.L * a.dh, loff = p.bh * a.L;
@@ -330,7 +331,7 @@ __global__ void __launch_bounds__(kAttnThreads) attn_dq_kernel(AttnArgs<T> a) {
   T* Vs = Ks + NK * (DH + 1);
   T* Gs = Vs + NK * (DH + 1);
   T* dec = Gs + NQ * (NK + 1);
-  const Place p = place_of<T, NQ>(a);
+  const Place p = place_of<NQ>(a);
   if (p.t0 >= p.cend) return;
   const int rg = threadIdx.x / 8, cg = threadIdx.x % 8;
   const int64_t off = p.bh * a.L * a.dh, loff = p.bh * a.L;

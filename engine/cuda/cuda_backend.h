@@ -68,8 +68,8 @@ class CudaBackend final : public cuda::Kernels<CudaBackend> {
   // reset before the launch and read back after it.
   int* armed_flag(const char* op);
   void read_flag(const int* f, int* words) const;
-  template <class T>
-  void gemm(const cuda::GemmPlan& plan, const T* first, const T* second, T* out);  // gemm.cu: cuBLAS
+  template <class In, class Out>
+  void gemm(const cuda::GemmPlan& plan, const In* first, const In* second, Out* out);  // gemm.cu: cuBLAS
 
  private:
   CudaAllocator allocator_;

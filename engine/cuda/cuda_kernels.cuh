@@ -6,6 +6,7 @@
 
 #include "engine/attention.h"
 #include "engine/cuda/attention_kernels.cuh"
+#include "engine/cuda/attention_tc_kernels.cuh"
 #include "engine/cuda/cuda_kernels.h"
 #include "engine/cuda/elementwise_kernels.cuh"
 #include "engine/cuda/gemm_plan.h"
@@ -63,15 +64,17 @@ void Kernels<D>::sum_to(const Tensor& x, Tensor& out) {
   reduce::sum_to(x, out, *this, self().launch("sum_to"));
 }
 
-// Through gemm_plan's row-major to column-major mapping; out must not alias a or b.
+// Through gemm_plan's row-major to column-major mapping; out must not alias a or b. bfloat16 a and b
+// give a float32 out.
 template <class D>
 void Kernels<D>::matmul(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, Tensor& out) {
+  const int64_t batch = out.dim(0), M = out.dim(1), N = out.dim(2), K = trans_a ? a.dim(1) : a.dim(2);
+  if (batch == 0 || M == 0 || N == 0) return;
+  if (K == 0) return fill(out, 0.0);  // an empty sum; cuBLAS is not asked to define it
+  const GemmPlan plan = gemm_plan(batch, M, N, K, trans_a, trans_b);
+  if (a.dtype() == DType::BF16) return self().gemm(plan, b.data<bf16>(), a.data<bf16>(), out.data<float>());
   dispatch_floating("matmul", out.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    const int64_t batch = out.dim(0), M = out.dim(1), N = out.dim(2), K = trans_a ? a.dim(1) : a.dim(2);
-    if (batch == 0 || M == 0 || N == 0) return;
-    if (K == 0) return fill(out, 0.0);  // an empty sum; cuBLAS is not asked to define it
-    self().template gemm<T>(gemm_plan(batch, M, N, K, trans_a, trans_b), b.data<T>(), a.data<T>(), out.data<T>());
+    self().gemm(plan, b.data<decltype(tag)>(), a.data<decltype(tag)>(), out.data<decltype(tag)>());
   });
 }
 
@@ -138,9 +141,13 @@ void Kernels<D>::avg_pool_seq(const Tensor& x, int64_t P, Tensor& out) {
   nn::avg_pool_seq(x, P, out, self().launch("avg_pool_seq"));
 }
 
+// bfloat16 q, k, v: the tensor-core forward. Their backward (and dout) is the float32 kernels' on their
+// exact values, widened first: no tensor-core backward yet.
 template <class D>
 void Kernels<D>::attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& lengths,
                            const AttentionOptions& p, Tensor& o, Tensor& lse) {
+  if (q.dtype() == DType::BF16)
+    return attn::attention_forward_tc(q, k, v, lengths, p, o, lse, self().attention_launch("las_attention"));
   dispatch_floating("las_attention", q.dtype(), [&](auto tag) {
     attn::attention_forward<decltype(tag)>(q, k, v, lengths, p, o, lse, self().attention_launch("las_attention"));
   });
@@ -149,6 +156,9 @@ template <class D>
 void Kernels<D>::attention_grad(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& o, const Tensor& lse,
                                 const Tensor& dout, const Tensor& lengths, const AttentionOptions& p, Tensor& dq,
                                 Tensor& dk, Tensor& dv) {
+  if (q.dtype() == DType::BF16)
+    return attention_grad(q.to(DType::F32), k.to(DType::F32), v.to(DType::F32), o, lse, dout.to(DType::F32), lengths, p,
+                          dq, dk, dv);
   dispatch_floating("las_attention", q.dtype(), [&](auto tag) {
     attn::attention_backward<decltype(tag)>(q, k, v, o, lse, dout, lengths, p, dq, dk, dv, *this,
                                             self().attention_launch("las_attention"));

@@ -7,7 +7,8 @@
 //   launch(op), attention_launch(op)        the launch of op's kernels (attention's take shared memory)
 //   int* armed_flag(op)                      the two-word error flag of nn's checks, reset to -1
 //   read_flag(f, words)                      its two words, read back after the kernel
-//   gemm<T>(plan, first, second, out)        the column-major GEMM of a GemmPlan, sizes nonzero
+//   gemm(plan, first, second, out)           the column-major GEMM of a GemmPlan, sizes nonzero: float
+//                                            and double operands into their own type, bf16 into float
 #pragma once
 #include <cstdint>
 #include <vector>

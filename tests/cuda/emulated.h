@@ -61,22 +61,25 @@ inline void expect_close(const Tensor& got, const Tensor& want, double tol, cons
 // cublas<t>gemmStridedBatched's definition: for each batch entry, C = op(A) op(B) with op(A) m x k,
 // op(B) k x n, C m x n, all column-major: entry (i, j) of X with leading dimension ld is X[i + j ld];
 // op transposes when its flag is set. A is the call's first operand, B its second. What cuBLAS does
-// with a GemmPlan, for the host (test_gemm_plan, and matmul of the emulated backend).
-template <class T>
-void column_major_gemm(const cuda::GemmPlan& p, const T* first, const T* second, T* c) {
+// with a GemmPlan, for the host (test_gemm_plan, and matmul of the emulated backend). Operands of type
+// In (float, double or bf16) are read as their exact values; sums in double, stored as Out.
+template <class In, class Out>
+void column_major_gemm(const cuda::GemmPlan& p, const In* first, const In* second, Out* c) {
   for (int b = 0; b < p.batch; ++b) {
-    const T* A = first + b * p.stride_first;
-    const T* B = second + b * p.stride_second;
-    T* C = c + b * p.stride_c;
+    const In* A = first + b * p.stride_first;
+    const In* B = second + b * p.stride_second;
+    Out* C = c + b * p.stride_c;
     for (int j = 0; j < p.n; ++j)
       for (int i = 0; i < p.m; ++i) {
         double sum = 0;
         for (int l = 0; l < p.k; ++l) {
-          const double a = p.trans_first ? A[l + i * int64_t(p.ld_first)] : A[i + l * int64_t(p.ld_first)];
-          const double bb = p.trans_second ? B[j + l * int64_t(p.ld_second)] : B[l + j * int64_t(p.ld_second)];
+          const auto a =
+              static_cast<double>(p.trans_first ? A[l + i * int64_t(p.ld_first)] : A[i + l * int64_t(p.ld_first)]);
+          const auto bb =
+              static_cast<double>(p.trans_second ? B[j + l * int64_t(p.ld_second)] : B[l + j * int64_t(p.ld_second)]);
           sum += a * bb;
         }
-        C[i + j * int64_t(p.ldc)] = static_cast<T>(sum);
+        C[i + j * int64_t(p.ldc)] = static_cast<Out>(sum);
       }
   }
 }

@@ -24,8 +24,8 @@ int* EmulatedCudaBackend::armed_flag(const char*) {
 }
 
 // cuBLAS's strided-batched GEMM with gemm.cu's arguments, computed by its definition.
-template <class T>
-void EmulatedCudaBackend::gemm(const cuda::GemmPlan& plan, const T* first, const T* second, T* out) const {
+template <class In, class Out>
+void EmulatedCudaBackend::gemm(const cuda::GemmPlan& plan, const In* first, const In* second, Out* out) const {
   column_major_gemm(plan, first, second, out);
 }
 

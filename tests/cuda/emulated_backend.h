@@ -28,8 +28,8 @@ class EmulatedCudaBackend final : public cuda::Kernels<EmulatedCudaBackend> {
   Launch attention_launch(const char* op) const;
   int* armed_flag(const char* op);
   void read_flag(const int* f, int* words) const { words[0] = f[0], words[1] = f[1]; }
-  template <class T>
-  void gemm(const cuda::GemmPlan& plan, const T* first, const T* second, T* out) const;
+  template <class In, class Out>
+  void gemm(const cuda::GemmPlan& plan, const In* first, const In* second, Out* out) const;
 
  private:
   int flag_[2] = {-1, -1};

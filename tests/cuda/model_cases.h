@@ -8,7 +8,8 @@
 //      result, and the device run's checkpoint evaluated on the CPU;
 //   3. one example's attention maps from the trained model (what `lasgrad attn` draws).
 // Between them the cases take every attention kind, both norms, both prenorm settings, token and pixel
-// input and the retrieval model.
+// input, the retrieval model and both precisions. A bf16 case also evaluates its device checkpoint on the
+// CPU in fp32: the weights are float32 masters.
 #pragma once
 #include <doctest/doctest.h>
 
@@ -31,20 +32,27 @@ struct ModelCase {
   const char* attention;
   const char* norm;
   bool prenorm;
+  const char* precision = "fp32";
 };
 
 inline std::vector<ModelCase> model_cases() {
   return {
-      {"listops", "softmax", "layer", true},    {"listops", "las", "batch", false},
-      {"listops", "las-chunk", "layer", false}, {"smnist", "las", "layer", true},
-      {"smnist", "las-chunk", "batch", true},   {"smnist", "softmax", "batch", false},
-      {"retrieval", "las", "layer", false},     {"retrieval", "las-chunk", "batch", true},
+      {"listops", "softmax", "layer", true},     {"listops", "las", "batch", false},
+      {"listops", "las-chunk", "layer", false},  {"smnist", "las", "layer", true},
+      {"smnist", "las-chunk", "batch", true},    {"smnist", "softmax", "batch", false},
+      {"retrieval", "las", "layer", false},      {"retrieval", "las-chunk", "batch", true},
+      {"listops", "las", "layer", true, "bf16"}, {"smnist", "las-chunk", "batch", false, "bf16"},
   };
 }
 
 inline std::string case_name(const ModelCase& c) {
-  return std::string(c.task) + " " + c.attention + " " + c.norm + (c.prenorm ? " prenorm" : " postnorm");
+  return std::string(c.task) + " " + c.attention + " " + c.norm + (c.prenorm ? " prenorm " : " postnorm ") +
+         c.precision;
 }
+
+// Tolerances scale by this in bf16: the devices' float32 sums differ in the last bits, and where such a
+// value is then rounded to bfloat16, the two roundings can differ by one bfloat16 step (2^-8).
+inline double precision_slack(const ModelCase& c) { return std::string(c.precision) == "bf16" ? 10 : 1; }
 
 // |got - want| <= tol * (1 + |want|) entry by entry; one CHECK naming the worst entry.
 inline void check_close(const std::vector<double>& got, const std::vector<double>& want, double tol,
@@ -96,6 +104,7 @@ inline train::RunSettings case_config(const ModelCase& c, const char* device) {
                       {"device", device}})
     train::set_setting(cfg, k, v);
   train::set_setting(cfg, "norm", c.norm);
+  train::set_setting(cfg, "precision", c.precision);
   cfg.model.prenorm = c.prenorm;
   cfg.model.attention.C = std::string(c.attention) == "las-chunk" ? 8 : 0;
   train::validate(cfg);
@@ -109,6 +118,7 @@ inline void check_model_case_on_device(const ModelCase& c, Device device) {
   const char* device_name = device == Device::CUDA ? "cuda" : "cpu";
   const std::string name = case_name(c);
   const testing::RandomTokens tr = case_data(c, 24, 1), va = case_data(c, 8, 2), te = case_data(c, 8, 3);
+  const double slack = precision_slack(c);
 
   // 1. One forward and backward of the first 8 training examples.
   {
@@ -127,11 +137,11 @@ inline void check_model_case_on_device(const ModelCase& c, Device device) {
       loss[models.size() - 1] = l.to_doubles();
       params.push_back(models.back()->module().named_parameters());
     }
-    check_close(loss[1], loss[0], 5e-4, name + ": loss of one batch");
+    check_close(loss[1], loss[0], 5e-4 * slack, name + ": loss of one batch");
     REQUIRE(params[0].size() == params[1].size());
     for (size_t i = 0; i < params[0].size(); ++i) {
       REQUIRE_MESSAGE(params[1][i].second.grad().defined(), name << ": no gradient for " << params[1][i].first);
-      check_close(params[1][i].second.grad().to_doubles(), params[0][i].second.grad().to_doubles(), 1e-3,
+      check_close(params[1][i].second.grad().to_doubles(), params[0][i].second.grad().to_doubles(), 1e-3 * slack,
                   name + ": gradient of " + params[0][i].first);
     }
   }
@@ -151,18 +161,28 @@ inline void check_model_case_on_device(const ModelCase& c, Device device) {
     device_dir = dir;
   }
   const train::TrainResult &cpu = results[0], &dev = results[1];
-  check_close(dev.losses, cpu.losses, 2e-3, name + ": training losses");
+  check_close(dev.losses, cpu.losses, 2e-3 * slack, name + ": training losses");
   REQUIRE(cpu.best_step == 2);  // one evaluation, at the end: both test the final weights
   REQUIRE(dev.best_step == 2);
-  check_close({dev.best_val, dev.test.loss, dev.test.accuracy}, {cpu.best_val, cpu.test.loss, cpu.test.accuracy}, 2e-3,
-              name + ": validation accuracy, test loss and accuracy");
-  // The device run's checkpoint on the CPU evaluates to the loss the device run reported.
+  check_close({dev.best_val, dev.test.loss, dev.test.accuracy}, {cpu.best_val, cpu.test.loss, cpu.test.accuracy},
+              2e-3 * slack, name + ": validation accuracy, test loss and accuracy");
+  // The device run's checkpoint on the CPU evaluates to the loss the device run reported; it holds no
+  // bfloat16 in either precision (float32 masters).
   train::Checkpoint ck = train::load_checkpoint(device_dir + "/best.safetensors");
   CHECK(ck.settings.run.device == device);
+  CHECK(name_of(kPrecisionNames, ck.settings.model.precision) == std::string(c.precision));
+  for (const auto& [key, t] : ck.file.tensors) CHECK_MESSAGE(t.dtype() != DType::BF16, name << ": " << key);
   ck.settings.run.device = Device::CPU;
   auto on_cpu = train::build_model(ck.settings, te.info());
   train::load_model(ck, on_cpu->module());
-  check_close({train::evaluate(*on_cpu, te, 8).loss}, {dev.test.loss}, 2e-3, name + ": device checkpoint on the cpu");
+  check_close({train::evaluate(*on_cpu, te, 8).loss}, {dev.test.loss}, 2e-3 * slack,
+              name + ": device checkpoint on the cpu");
+  if (slack > 1) {  // the bf16 checkpoint in fp32: the same weights, within bfloat16's rounding of them
+    ck.settings.model.precision = Precision::Fp32;
+    auto fp32 = train::build_model(ck.settings, te.info());
+    train::load_model(ck, fp32->module());
+    check_close({train::evaluate(*fp32, te, 8).loss}, {dev.test.loss}, 5e-2, name + ": bf16 checkpoint in fp32");
+  }
 
   data::Batch one;
   const std::vector<int64_t> first = {1};
@@ -171,7 +191,7 @@ inline void check_model_case_on_device(const ModelCase& c, Device device) {
   REQUIRE(maps_cpu.size() == maps_dev.size());
   for (size_t l = 0; l < maps_cpu.size(); ++l) {
     REQUIRE(maps_dev[l].shape() == maps_cpu[l].shape());
-    check_close(maps_dev[l].to_doubles(), maps_cpu[l].to_doubles(), 5e-4,
+    check_close(maps_dev[l].to_doubles(), maps_cpu[l].to_doubles(), 5e-4 * slack,
                 name + ": attention of layer " + std::to_string(l));
   }
 }

@@ -1,7 +1,7 @@
 // The op-case table (tests/engine/op_cases.h) and the attention case table (tests/engine/attention_cases.h)
 // in their emulated mode: every case through the CUDA backend's kernels on the CPU emulator
-// (emulated_backend.h) against the CPU, float32 and float64, the output and every floating input's
-// gradient. Runs in every build, with or without CUDA.
+// (emulated_backend.h) against the CPU, float32, float64 and the bf16 mode, the output and every
+// floating input's gradient. Runs in every build, with or without CUDA.
 #include "tests/cuda/emulated_backend.h"
 #include "tests/engine/attention_cases.h"
 #include "tests/engine/op_cases.h"
@@ -13,10 +13,11 @@ TEST_CASE("op cases: the emulated cuda kernels equal the cpu, output and gradien
   emulated::EmulatedCudaBackend emulated;
   CudaStandIn stand_in(emulated);
   for (const OpCase& c : op_cases())
-    for (DType dt : {DType::F32, DType::F64}) {
-      CAPTURE(c.name);
-      check_case_on_device(c, dt, Device::CUDA);
-    }
+    for (DType dt : {DType::F32, DType::F64, DType::BF16})
+      if (dt != DType::BF16 || c.bf16) {
+        CAPTURE(c.name);
+        check_case_on_device(c, dt, Device::CUDA);
+      }
 }
 
 TEST_CASE("attention cases: the emulated cuda kernels equal the cpu, output and gradients") {
@@ -25,6 +26,7 @@ TEST_CASE("attention cases: the emulated cuda kernels equal the cpu, output and 
   for (const AttentionCase& c : attention_cases()) {
     check_attention_on_device(c, DType::F64, Device::CUDA, 1e-10);
     check_attention_on_device(c, DType::F32, Device::CUDA, 2e-5);
+    check_attention_on_device(c, DType::BF16, Device::CUDA, kTolBf16);
   }
 }
 

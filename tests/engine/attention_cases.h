@@ -4,8 +4,8 @@
 //              matrices), float64 and float32, forward and every gradient (tests/engine/test_attention.cpp);
 //   gradient   float64 finite differences of the fused op, with each case's options on a small shape
 //              (tests/engine/test_attention.cpp);
-//   emulated   the CUDA kernels on the CPU emulator against the CPU, float32 and float64
-//              (tests/cuda/test_cuda_emulated.cpp);
+//   emulated   the CUDA kernels on the CPU emulator against the CPU, float32, float64 and bf16 (float32
+//              with options.bf16) (tests/cuda/test_op_cases_emulated.cpp);
 //   gpu        the same on a GPU where one exists (tests/cuda/test_cuda.cpp).
 // The cases cover every kind (softmax, LaS, LaS-Chunk, causal and bidirectional, box and other smoothing
 // kernels), head widths 16 to 128 (at and between the kernels' instantiations), chunks shorter than a
@@ -116,16 +116,24 @@ std::vector<Tensor> attention_run(const AttentionCase& c, DType dt, Device devic
           in[2].grad().to(Device::CPU)};
 }
 
+// The bf16 mode's tolerance on a CUDA device against the CPU: one bfloat16 step (2^-8). The CPU widens
+// q, k, V~ and runs its float32 kernel; the tensor-core forward also rounds P to bfloat16 before P V
+// (the emulator measures up to 1.7e-3 on these cases; an indexing error gives errors near 1).
+constexpr double kTolBf16 = 4e-3;
+
 // Case c's fused op on `device` against the CPU's, output and gradients, within tol (relative to
-// 1 + max |cpu|).
+// 1 + max |cpu|). DType::BF16: float32 inputs with options.bf16 (the bf16 precision's rounding).
 inline void check_attention_on_device(const AttentionCase& c, DType dt, Device device, double tol) {
-  auto fused = [](const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& o, const Tensor& len) {
+  const bool bf16 = dt == DType::BF16;
+  if (bf16) dt = DType::F32;
+  auto fused = [bf16](const Tensor& q, const Tensor& k, const Tensor& v, AttentionOptions o, const Tensor& len) {
+    o.bf16 = bf16;
     return las_attention(q, k, v, o, len);
   };
   const std::vector<Tensor> cpu = attention_run(c, dt, Device::CPU, fused), dev = attention_run(c, dt, device, fused);
   const char* what[] = {"o", "dq", "dk", "dv"};
   for (int i = 0; i < 4; ++i) {
-    INFO(c.name << " " << dtype_name(dt) << ": " << what[i]);
+    INFO(c.name << " " << std::string(bf16 ? "bf16" : dtype_name(dt)) << ": " << std::string(what[i]));
     CHECK(attention_error(dev[i], cpu[i]) < tol);
   }
 }

@@ -5,6 +5,9 @@
 //   gradient  float64 finite differences of every floating input (tests/engine/test_op_cases.cpp);
 //   emulated  the CUDA kernels on the CPU emulator against the CPU, float32 and float64, the output and
 //             every floating input's gradient (tests/cuda/test_op_cases_emulated.cpp);
+//   bf16      for the ops that take bfloat16 operands (OpCase::bf16): float32 inputs cast to bfloat16
+//             before the op, on the CPU against the reference of the rounded values (test_op_cases.cpp),
+//             and on the emulator and a GPU against the CPU, as above;
 //   gpu       the same on a GPU where one exists (tests/cuda/test_cuda.cpp).
 // Adding an op: add its case to op_cases() below (README, "Adding an op").
 #pragma once
@@ -38,10 +41,14 @@ struct OpCase {
   std::function<Tensor(const std::vector<Tensor>&)> op;         // the op under test
   std::function<Values(const std::vector<Values>&)> reference;  // the same function, by plain loops
   double tol32 = 1e-5;  // float32 device against CPU, per entry, relative to 1 + |cpu|
+  bool bf16 = false;    // the op takes bfloat16 operands: run the bf16 mode too
 };
 
+// The bf16 mode's dtype argument: float32 leaves, cast to DType::BF16 on their way into the op.
+inline DType leaf_dtype(DType dt) { return compute_dtype(dt); }
+
 // The inputs of case c, the same values for every dtype and device (floating ones as leaves that
-// require grad).
+// require grad, float32 ones for DType::BF16).
 inline std::vector<Tensor> case_inputs(const OpCase& c, DType dt, Device device) {
   Rng rng(std::hash<std::string>{}(c.name));
   std::vector<Tensor> out;
@@ -54,12 +61,20 @@ inline std::vector<Tensor> case_inputs(const OpCase& c, DType dt, Device device)
     } else {
       std::vector<double> v(n);
       for (double& x : v) x = rng.uniform(in.lo, in.hi);
-      Tensor t = Tensor::from(v, in.shape, dt).to(device);
+      Tensor t = Tensor::from(v, in.shape, leaf_dtype(dt)).to(device);
       t.set_requires_grad(true);
       out.push_back(t);
     }
   }
   return out;
+}
+
+// The op of case c on its inputs, the floating ones cast to bfloat16 first in the bf16 mode.
+inline Tensor case_op(const OpCase& c, const std::vector<Tensor>& in, DType dt) {
+  if (dt != DType::BF16) return c.op(in);
+  std::vector<Tensor> args;
+  for (const Tensor& t : in) args.push_back(t.dtype() == DType::I32 ? t : cast(t, DType::BF16));
+  return c.op(args);
 }
 
 // Runs case c on `device` in `dt`: the output and, after the backward of sum(out * up) for a fixed
@@ -71,7 +86,7 @@ struct CaseRun {
 inline CaseRun run_case(const OpCase& c, DType dt, Device device) {
   std::vector<Tensor> in = case_inputs(c, dt, device);
   CaseRun r;
-  r.out = c.op(in);
+  r.out = case_op(c, in, dt);
   Rng rng(7);
   std::vector<double> up(static_cast<size_t>(r.out.numel()));
   for (double& u : up) u = rng.uniform(-1, 1);
@@ -96,7 +111,8 @@ inline void check_entries(const Tensor& got, const Tensor& want, double tol, con
 }
 
 // The device mode: case c on `device` against the CPU, in `dt`, output and gradients, within 1e-10
-// (float64) or the case's tol32, times `slack` (a GPU's sums round in other orders than the emulator's).
+// (float64) or the case's tol32 (float32, and bf16, whose products both devices sum in float32 from the
+// same rounded operands), times `slack` (a GPU's sums round in other orders than the emulator's).
 inline void check_case_on_device(const OpCase& c, DType dt, Device device, double slack = 1) {
   const double tol = (dt == DType::F64 ? 1e-10 : c.tol32) * slack;
   const CaseRun want = run_case(c, dt, Device::CPU), got = run_case(c, dt, device);
@@ -232,7 +248,9 @@ inline const std::vector<OpCase>& op_cases() {
              for (int n = 0; n < 5; ++n)
                for (int k = 0; k < 4; ++k) y[(b * 3 + m) * 5 + n] += x[0][(b * 3 + m) * 4 + k] * x[1][(b * 5 + n) * 4 + k];
          return y;
-       }},
+       },
+       1e-5,
+       true},
       {"matmul, a transposed, 2-D", {{{4, 3}}, {{4, 5}}}, [](const In& x) { return matmul(x[0], x[1], true); },
        [](const V& x) {
          Values y(15, 0.0);
@@ -240,7 +258,9 @@ inline const std::vector<OpCase>& op_cases() {
            for (int n = 0; n < 5; ++n)
              for (int k = 0; k < 4; ++k) y[m * 5 + n] += x[0][k * 3 + m] * x[1][k * 5 + n];
          return y;
-       }},
+       },
+       1e-5,
+       true},
       {"matmul, a 2-D b shared by the batch", {{{2, 3, 4}}, {{4, 5}}}, [](const In& x) { return matmul(x[0], x[1]); },
        [](const V& x) {
          Values y(30, 0.0);
@@ -249,7 +269,9 @@ inline const std::vector<OpCase>& op_cases() {
              for (int n = 0; n < 5; ++n)
                for (int k = 0; k < 4; ++k) y[(b * 3 + m) * 5 + n] += x[0][(b * 3 + m) * 4 + k] * x[1][k * 5 + n];
          return y;
-       }},
+       },
+       1e-5,
+       true},
       {"permute", {{{2, 3, 4}}}, [](const In& x) { return permute(x[0], {2, 0, 1}); },
        [](const V& x) {
          Values y(24);

@@ -27,6 +27,10 @@ In with_params(const Tensor& x, const Module& m) {
   return in;
 }
 
+// x's values rounded to bfloat16, as a float32 tensor without grad.
+Tensor bf16_rounded(const Tensor& x) { return x.detach().to(DType::BF16).to(DType::F32); }
+bool same_floats(const Tensor& a, const Tensor& b) { return a.to_floats() == b.to_floats(); }
+
 }  // namespace
 
 TEST_CASE("Linear: names, init bound, gradient") {
@@ -317,4 +321,35 @@ TEST_CASE("smoothing_weights: box, gaussian and explicit kernels; the layer pass
   MultiHeadAttention softmax(4, s, rng, DType::F64);
   CHECK(softmax.options().P == 1);
   CHECK(softmax.options().kernel.empty());
+}
+
+TEST_CASE("Linear and multi-head attention in Precision::Bf16 round their product operands; parameters stay float32") {
+  Rng init(1), rng(2);
+  Linear lin(6, 4, init);
+  Tensor x = random({3, 5, 6}, rng).to(DType::F32);
+  x.set_requires_grad(true);
+  Tensor y32 = lin.forward(x);
+  lin.set_precision(Precision::Bf16);
+  Tensor y = lin.forward(x);
+  CHECK(same_floats(y, add(matmul(bf16_rounded(x), bf16_rounded(lin.weight), false, true), lin.bias.detach())));
+  CHECK_FALSE(same_floats(y, y32));
+  sum(y).backward();
+  CHECK(lin.weight.grad().dtype() == DType::F32);
+  CHECK(lin.weight.dtype() == DType::F32);
+
+  AttentionSettings s;
+  s.kind = AttentionKind::Las;
+  s.heads = 2;
+  s.P = 3;
+  s.max_len = 12;
+  MultiHeadAttention mha(8, s, init);
+  const Tensor xa = random({2, 12, 8}, rng).to(DType::F32);
+  Tensor a32 = mha.forward(xa, Tensor());
+  mha.set_precision(Precision::Bf16);
+  CHECK(mha.qkv->precision() == Precision::Bf16);  // children follow
+  Tensor a16 = mha.forward(xa, Tensor());
+  CHECK_FALSE(same_floats(a16, a32));
+  const std::vector<float> p = a16.to_floats(), q = a32.to_floats();
+  for (size_t i = 0; i < p.size(); ++i) REQUIRE(std::abs(p[i] - q[i]) < 3e-2);
+  CHECK_FALSE(mha.options().bf16);  // the layer's own options are unchanged; each forward sets the flag
 }

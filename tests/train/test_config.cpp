@@ -21,7 +21,7 @@ TEST_CASE("the settings table: one row per member, every row reads back what it 
   // not touch the same member (or format what they cannot parse) fails the round trip.
   const RunSettings defaults;
   const auto& rows = setting_rows();
-  CHECK(rows.size() == 50);
+  CHECK(rows.size() == 51);
   std::set<std::string> keys;
   for (const auto& row : rows) {
     CAPTURE(row.key);
@@ -59,6 +59,7 @@ TEST_CASE("the settings table: one row per member, every row reads back what it 
                                                       {"alphas", "0.5,0.25"},
                                                       {"strict_causal", "true"},
                                                       {"fused", "false"},
+                                                      {"precision", "bf16"},
                                                       {"optimizer", "adam"},
                                                       {"lr", "0.5"},
                                                       {"beta1", "0.5"},
@@ -104,6 +105,7 @@ TEST_CASE("the settings table: one row per member, every row reads back what it 
   CHECK(s.train.schedule.factor == 0.25);
   CHECK(s.data.pixel_scale == data::Pixels::Raw);
   CHECK(s.run.device == Device::CUDA);
+  CHECK(s.model.precision == Precision::Bf16);
   CHECK(s.model.attention.alphas == std::vector<double>{0.5, 0.25});
 }
 

@@ -1,0 +1,132 @@
+// Mixed precision on the CPU, the reference of the bf16 precision: cast, matmul and the fused attention
+// with bfloat16 operands round exactly where docs/training.md says and compute the rest in float32, so
+// each equals, bit for bit, the float32 op on operands rounded beforehand. (The layers that use them in
+// Precision::Bf16: tests/layers/test_layers.cpp.)
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "engine/attention.h"
+#include "engine/ops.h"
+#include "engine/rng.h"
+#include "tests/engine/helpers.h"
+
+using namespace lasgrad;
+using namespace lasgrad::test;
+
+namespace {
+
+// Uniform values in [-1, 1) as a float32 leaf that requires grad.
+Tensor leaf32(const Shape& shape, Rng& rng) {
+  Tensor t = random(shape, rng).to(DType::F32);
+  t.set_requires_grad(true);
+  return t;
+}
+
+// x's values rounded to bfloat16, as a float32 tensor without grad.
+Tensor rounded(const Tensor& x) { return x.detach().to(DType::BF16).to(DType::F32); }
+
+bool same_bits(const Tensor& a, const Tensor& b) { return a.dtype() == b.dtype() && a.to_floats() == b.to_floats(); }
+
+}  // namespace
+
+TEST_CASE("cast rounds to bfloat16, to nearest even, and passes the gradient through unrounded") {
+  // 1 + 2^-8 lies halfway between 1 and 1 + 2^-7: even is 1. 1 + 3 * 2^-8: even is 1 + 2^-6.
+  Tensor x =
+      Tensor::from(std::vector<double>{1 + std::ldexp(1, -8), 1 + 3 * std::ldexp(1, -8), 0.1, -3}, {4}, DType::F32);
+  x.set_requires_grad(true);
+  Tensor h = cast(x, DType::BF16);
+  CHECK(h.dtype() == DType::BF16);
+  CHECK(h.to_doubles() == std::vector<double>{1, 1 + std::ldexp(1, -6), 0.10009765625, -3});
+  Tensor w = Tensor::from(std::vector<double>{0.1, 0.2, 0.3, 0.7}, {4}, DType::F32);  // not bfloat16 values
+  sum(mul(cast(h, DType::F32), w)).backward();
+  CHECK(x.grad().dtype() == DType::F32);
+  CHECK(x.grad().to_floats() == w.to_floats());
+  CHECK(cast(x, DType::F32).impl() == x.impl());  // already float32: x itself
+  CHECK(error_of([&] { cast(x, DType::I32); }).find("cast: ") == 0);
+  // The other ops take float32 or float64 and say how to get there.
+  CHECK(error_of([&] { add(h, h); }).find("cast it to float32") != std::string::npos);
+}
+
+TEST_CASE("matmul of bfloat16 operands is the float32 product of the rounded operands, and rounds its gradient") {
+  Rng rng(3);
+  struct Shapes {
+    Shape a, b;
+    bool ta, tb;
+  };
+  for (const Shapes& s : {Shapes{{2, 5, 7}, {2, 7, 3}, false, false}, Shapes{{7, 5}, {3, 7}, true, true},
+                          Shapes{{2, 4, 6}, {3, 6}, false, true}}) {
+    CAPTURE(shape_str(s.a));
+    Tensor a = leaf32(s.a, rng), b = leaf32(s.b, rng);
+    Tensor y = matmul(cast(a, DType::BF16), cast(b, DType::BF16), s.ta, s.tb);
+    REQUIRE(y.dtype() == DType::F32);
+    CHECK(same_bits(y, matmul(rounded(a), rounded(b), s.ta, s.tb)));
+    CHECK_FALSE(same_bits(y, matmul(a.detach(), b.detach(), s.ta, s.tb)));  // the rounding shows
+
+    // The backward rounds the incoming gradient g = w before its two products.
+    Tensor w = random(y.shape(), rng).to(DType::F32);
+    sum(mul(y, w)).backward();
+    Tensor ar = rounded(a), br = rounded(b), wr = rounded(w);
+    ar.set_requires_grad(true), br.set_requires_grad(true);
+    sum(mul(matmul(ar, br, s.ta, s.tb), wr)).backward();
+    CHECK(a.grad().dtype() == DType::F32);
+    CHECK(same_bits(a.grad(), ar.grad()));
+    CHECK(same_bits(b.grad(), br.grad()));
+  }
+  Tensor h = Tensor::zeros({2, 2}, DType::BF16);
+  CHECK(error_of([&] { matmul(h, Tensor::zeros({2, 2})); }).find("two dtypes") != std::string::npos);
+}
+
+TEST_CASE("fused attention with bf16 is the float32 kernel on rounded q, k, v and a rounded gradient") {
+  Rng rng(5);
+  const int64_t B = 2, H = 2, L = 40, dh = 16;
+  for (bool chunked : {false, true}) {
+    AttentionOptions o;
+    o.alpha = {0.0, 0.3};
+    o.C = chunked ? 16 : 0;
+    Tensor q = leaf32({B, H, L, dh}, rng), k = leaf32({B, H, L, dh}, rng), v = leaf32({B, H, L, dh}, rng);
+    const Tensor lengths = Tensor::from(std::vector<int32_t>{40, 23}, {B});
+    Tensor w = random({B, H, L, dh}, rng).to(DType::F32);
+    AttentionOptions ob = o;
+    ob.bf16 = true;
+    Tensor out = las_attention(q, k, v, ob, lengths);
+    REQUIRE(out.dtype() == DType::F32);
+    sum(mul(out, w)).backward();
+
+    // P = 1: the smoothed v is v, so the same function in float32 on rounded leaves and a rounded w.
+    Tensor qr = rounded(q), kr = rounded(k), vr = rounded(v);
+    for (Tensor* t : {&qr, &kr, &vr}) t->set_requires_grad(true);
+    Tensor want = las_attention(qr, kr, vr, o, lengths);
+    CHECK(same_bits(out, want));
+    CHECK_FALSE(same_bits(out, las_attention(q.detach(), k.detach(), v.detach(), o, lengths)));
+    sum(mul(want, rounded(w))).backward();
+    CHECK(same_bits(q.grad(), qr.grad()));
+    CHECK(same_bits(k.grad(), kr.grad()));
+    CHECK(same_bits(v.grad(), vr.grad()));
+  }
+  AttentionOptions ob;
+  ob.alpha = {0.0};
+  ob.bf16 = true;
+  Tensor q64 = Tensor::zeros({1, 1, 4, 8}, DType::F64);
+  CHECK(error_of([&] { las_attention(q64, q64, q64, ob); }).find("needs float32 q, k, v") != std::string::npos);
+}
+
+TEST_CASE("bf16 attention: the fused op and the reference (which rounds v before smoothing) agree to bfloat16") {
+  Rng rng(8);
+  const int64_t B = 1, H = 3, L = 50, dh = 32;
+  AttentionOptions o;
+  o.alpha = {0.0, 0.1, 0.5};
+  o.P = 5;
+  o.bf16 = true;
+  Tensor q = leaf32({B, H, L, dh}, rng), k = leaf32({B, H, L, dh}, rng), v = leaf32({B, H, L, dh}, rng);
+  const Tensor fused = las_attention(q, k, v, o), ref = las_attention_reference(q, k, v, o);
+  Tensor weights;
+  attention(q, k, v, o, Tensor(), &weights);  // what `lasgrad attn` draws in a bf16 run
+  CHECK(weights.shape() == Shape{B, H, L, L});
+  double worst = 0;
+  const std::vector<float> f = fused.to_floats(), r = ref.to_floats();
+  for (size_t i = 0; i < f.size(); ++i) worst = std::max(worst, double(std::abs(f[i] - r[i])));
+  CHECK(worst < 1e-2);  // the outputs are averages of v entries in [-1, 1): a few bfloat16 steps
+  CHECK(worst > 0);     // the two round different tensors (v, the smoothed v)
+}
