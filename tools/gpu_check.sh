@@ -10,7 +10,8 @@
 #   memcheck    90   compute-sanitizer memcheck over the op cases and the model cases
 #   racecheck   45   compute-sanitizer racecheck over the small attention case (every kind, dh 16, 64, 128)
 #   synccheck   30   compute-sanitizer synccheck over the same case
-#   bench      190   tools/bench/bench_cuda.sh BENCH_STEPS (default 5), each cell within BENCH_CELL_SECONDS (45)
+#   bench      190   tools/bench/bench_cuda.sh BENCH_STEPS (default 5), each cell within BENCH_CELL_SECONDS (45),
+#                    the tables of BENCH_SECTIONS (default "bf16 kernel": issue 24's; all four exceed 190 s)
 #   pathx       50   lasgrad train on the bundled Path-X set: the paper's 6 x 256 model, L = 16384, 4 steps
 # GPU_PILOT=1 runs the science pilot of issue 25 instead (about 500 s): generated ListOps of 500-2000
 # tokens made there (20k / 1k / 2k), the root-operator rule on its test split, then softmax and LaS at the
@@ -120,7 +121,7 @@ else
   step racecheck 45 "${with_libs[@]}" "$sanitizer" --tool racecheck --error-exitcode 1 "$test_cuda" -tc="sanitizer attention*"
   step synccheck 30 "${with_libs[@]}" "$sanitizer" --tool synccheck --error-exitcode 1 "$test_cuda" -tc="sanitizer attention*"
   step bench 190 env LASGRAD_BENCH_CUDA="$here/bin/bench_cuda" LASGRAD_LIBRARY_PATH="$libpath" BENCH_LOG="$logs/bench-errors.log" \
-    BENCH_CELL_SECONDS="${BENCH_CELL_SECONDS:-45}" "$here/tools/bench/bench_cuda.sh" "${BENCH_STEPS:-5}"
+    BENCH_CELL_SECONDS="${BENCH_CELL_SECONDS:-45}" BENCH_SECTIONS="${BENCH_SECTIONS:-bf16 kernel}" "$here/tools/bench/bench_cuda.sh" "${BENCH_STEPS:-5}"
   step pathx 50 "${with_libs[@]}" "$here/bin/lasgrad" train --task pathx --attention las --preset paper --data "$here/data/pathx" \
     --out "$logs/pathx-run" --device cuda --set steps=4 --set eval_every=4 --set batch_size=8 --set log_every=1 --progress lines
 fi

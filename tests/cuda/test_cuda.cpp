@@ -126,10 +126,11 @@ const DType kDtypes[] = {DType::F32, DType::F64};
 // tolerances (1e-10 and 1e-5 there; kTol32 here): cuBLAS and the GPU's reductions sum in other orders.
 GPU_CASE("op cases: the gpu equals the cpu, output and gradients") {
   for (const test::OpCase& c : test::op_cases())
-    for (DType dt : {DType::F32, DType::F64}) {
-      CAPTURE(c.name);
-      test::check_case_on_device(c, dt, Device::CUDA, 20);
-    }
+    for (DType dt : {DType::F32, DType::F64, DType::BF16})
+      if (dt != DType::BF16 || c.bf16) {
+        CAPTURE(c.name);
+        test::check_case_on_device(c, dt, Device::CUDA, 20);
+      }
 }
 
 GPU_CASE("memory: round trips, fill, convert, clone, copy_from; the allocator reuses freed blocks") {
@@ -322,16 +323,21 @@ GPU_CASE("embedding (bad ids throw), dropout masks equal the CPU's exactly, sequ
 // against the CPU, at the tolerance of long sums.
 GPU_CASE("attention cases: the gpu equals the cpu, output and gradients") {
   for (const test::AttentionCase& c : test::attention_cases())
-    for (DType dt : kDtypes) test::check_attention_on_device(c, dt, Device::CUDA, tol_of(dt, true));
+    for (DType dt : {DType::F32, DType::F64, DType::BF16})
+      test::check_attention_on_device(c, dt, Device::CUDA, dt == DType::BF16 ? test::kTolBf16 : tol_of(dt, true));
   Tensor q = Tensor::zeros({1, 1, 4, 129}, DType::F32, Device::CUDA);
   CHECK_THROWS_WITH_AS(las_attention(q, q, q, {.alpha = {0.0}}), doctest::Contains("head widths up to 128"), Error);
 }
 
 // Small enough for compute-sanitizer's racecheck and synccheck (tools/gpu_check.sh), which slow a kernel
-// down by orders of magnitude: the table's cases of at most 70 positions, float32, forward and backward.
+// down by orders of magnitude: the table's cases of at most 70 positions, float32 and bf16 (the
+// tensor-core forward), forward and backward.
 GPU_CASE("sanitizer attention: the attention cases of at most 70 positions") {
   for (const test::AttentionCase& c : test::attention_cases())
-    if (c.L <= 70) test::check_attention_on_device(c, DType::F32, Device::CUDA, kTolLong32);
+    if (c.L <= 70) {
+      test::check_attention_on_device(c, DType::F32, Device::CUDA, kTolLong32);
+      test::check_attention_on_device(c, DType::BF16, Device::CUDA, test::kTolBf16);
+    }
 }
 
 // The fused op on the GPU against the literal reference on the GPU; and each case's options at

@@ -7,7 +7,9 @@
 //       the fused attention kernels alone (forward; forward + backward) and their TFLOP/s
 //   bench_cuda --memory L [--heads H] [--dh D] [--kind ...]
 //       peak device memory held by lasgrad tensors in one fused attention forward + backward (B = 1)
-//   any of them with --tf32 runs float32 GEMMs on TF32 tensor cores
+//   any of them with --tf32 runs float32 GEMMs on TF32 tensor cores; --bf16 runs the step in precision
+//   bf16 (bfloat16 GEMMs on tensor cores, the tensor-core attention forward) and the kernel and memory
+//   benchmarks with bf16 rounding (the op casts float32 q, k, v: the casts are inside the times)
 //
 // Models (both pre-LayerNorm, sinusoidal positions, mean pooling; the PyTorch side is
 // tests/reference/make_fixture.py's model, LaS written literally, with the same shapes):
@@ -18,7 +20,7 @@
 //            would not fit in 80 GB).
 //            The paper's ListOps model is post-BatchNorm; the PyTorch reference model is pre-LayerNorm, so
 //            both sides use pre-LayerNorm here: the shapes and the attention are the paper's.
-// LaS: B = 0.1, P = 5; LaS-Chunk: C = 128. Every figure is float32 (TF32 only with --tf32).
+// LaS: B = 0.1, P = 5; LaS-Chunk: C = 128. Every figure is float32 (TF32 only with --tf32) unless --bf16.
 //
 // FLOP counts (attention): the computed (query, key) pairs times 2 dh per product, two products in the
 // forward (S = Q K^T, O = P V) and five in the backward (S again, dP, dV, dQ, dK), so backward = 2.5 x
@@ -71,13 +73,15 @@ double attention_pairs(int64_t L, int64_t C, bool causal) {
 
 // The op's options of `kind` at H heads and length L, through the model's own map (resolve_options):
 // the default settings (P = 5, B = 0.1, the box), C = 128 for las-chunk.
-AttentionOptions options_of(const std::string& kind, int64_t H, int64_t L) {
+AttentionOptions options_of(const std::string& kind, int64_t H, int64_t L, bool bf16) {
   AttentionSettings s;
   s.kind = parse_name(kAttentionKinds, kind, "--kind");
   s.heads = H;
   s.max_len = L;
   if (s.kind == AttentionKind::LasChunk) s.C = 128;
-  return resolve_options(H, s);  // width H: one column per head is enough for the options
+  AttentionOptions o = resolve_options(H, s);  // width H: one column per head is enough for the options
+  o.bf16 = bf16;
+  return o;
 }
 
 Tensor random_device(const Shape& shape, Rng& rng, bool grad) {
@@ -88,8 +92,11 @@ Tensor random_device(const Shape& shape, Rng& rng, bool grad) {
   return t;
 }
 
-void bench_step(const std::string& model, const std::string& kind, int64_t batch, int steps) {
+const char* precision_of(bool bf16) { return bf16 ? "bf16" : "fp32"; }
+
+void bench_step(const std::string& model, const std::string& kind, int64_t batch, int steps, bool bf16) {
   ModelConfig c;
+  c.precision = bf16 ? Precision::Bf16 : Precision::Fp32;
   c.vocab = 20;
   c.classes = 10;
   c.expand = 4;
@@ -130,16 +137,17 @@ void bench_step(const std::string& model, const std::string& kind, int64_t batch
       p.zero_grad();
     }
   });
-  std::printf("lasgrad step model=%s kind=%s batch=%lld L=%lld step_ms=%.2f tokens_per_s=%.0f peak_mib=%.1f\n",
-              model.c_str(), kind.c_str(), static_cast<long long>(batch), static_cast<long long>(L), s * 1e3,
-              static_cast<double>(batch * L) / s, gpu().allocator().stats().peak_bytes / 1048576.0);
+  std::printf(
+      "lasgrad step model=%s kind=%s precision=%s batch=%lld L=%lld step_ms=%.2f tokens_per_s=%.0f peak_mib=%.1f\n",
+      model.c_str(), kind.c_str(), precision_of(bf16), static_cast<long long>(batch), static_cast<long long>(L),
+      s * 1e3, static_cast<double>(batch * L) / s, gpu().allocator().stats().peak_bytes / 1048576.0);
 }
 
-void bench_kernel(const std::string& kind, int64_t B, int64_t H, int64_t L, int64_t dh, int steps) {
+void bench_kernel(const std::string& kind, int64_t B, int64_t H, int64_t L, int64_t dh, int steps, bool bf16) {
   Rng rng(2);
   Tensor q = random_device({B, H, L, dh}, rng, true), k = random_device({B, H, L, dh}, rng, true),
          v = random_device({B, H, L, dh}, rng, true), w = random_device({B, H, L, dh}, rng, false);
-  const AttentionOptions o = options_of(kind, H, L);
+  const AttentionOptions o = options_of(kind, H, L, bf16);
   const double fwd_flops = 4.0 * B * H * dh * attention_pairs(L, chunk_length(o, L), o.causal);
   const double f = median_of(steps, [&] {
     NoGradGuard no_grad;
@@ -154,27 +162,27 @@ void bench_kernel(const std::string& kind, int64_t B, int64_t H, int64_t L, int6
     v.zero_grad();
   });
   std::printf(
-      "lasgrad kernel kind=%s B=%lld H=%lld L=%lld dh=%lld fwd_ms=%.3f fwd_tflops=%.2f fwdbwd_ms=%.3f "
+      "lasgrad kernel kind=%s precision=%s B=%lld H=%lld L=%lld dh=%lld fwd_ms=%.3f fwd_tflops=%.2f fwdbwd_ms=%.3f "
       "fwdbwd_tflops=%.2f\n",
-      kind.c_str(), static_cast<long long>(B), static_cast<long long>(H), static_cast<long long>(L),
+      kind.c_str(), precision_of(bf16), static_cast<long long>(B), static_cast<long long>(H), static_cast<long long>(L),
       static_cast<long long>(dh), f * 1e3, fwd_flops / f / 1e12, fb * 1e3, 3.5 * fwd_flops / fb / 1e12);
 }
 
-void bench_memory(const std::string& kind, int64_t L, int64_t H, int64_t dh) {
+void bench_memory(const std::string& kind, int64_t L, int64_t H, int64_t dh, bool bf16) {
   Rng rng(3);
   Tensor q = random_device({1, H, L, dh}, rng, true), k = random_device({1, H, L, dh}, rng, true),
          v = random_device({1, H, L, dh}, rng, true), w = random_device({1, H, L, dh}, rng, false);
   gpu().synchronize();
   const size_t before = gpu().allocator().stats().in_use_bytes;
   gpu().allocator().reset_peak();
-  const double t = seconds([&] { sum(mul(las_attention(q, k, v, options_of(kind, H, L)), w)).backward(); });
+  const double t = seconds([&] { sum(mul(las_attention(q, k, v, options_of(kind, H, L, bf16)), w)).backward(); });
   const double mib = 1048576.0;
   std::printf(
-      "lasgrad memory kind=%s L=%lld H=%lld dh=%lld inputs_mib=%.1f peak_mib=%.1f growth_mib=%.1f "
+      "lasgrad memory kind=%s precision=%s L=%lld H=%lld dh=%lld inputs_mib=%.1f peak_mib=%.1f growth_mib=%.1f "
       "LxL_matrix_mib=%.1f seconds=%.3f\n",
-      kind.c_str(), static_cast<long long>(L), static_cast<long long>(H), static_cast<long long>(dh), before / mib,
-      gpu().allocator().stats().peak_bytes / mib, (gpu().allocator().stats().peak_bytes - before) / mib,
-      4.0 * H * L * L / mib, t);
+      kind.c_str(), precision_of(bf16), static_cast<long long>(L), static_cast<long long>(H),
+      static_cast<long long>(dh), before / mib, gpu().allocator().stats().peak_bytes / mib,
+      (gpu().allocator().stats().peak_bytes - before) / mib, 4.0 * H * L * L / mib, t);
 }
 
 }  // namespace
@@ -183,7 +191,7 @@ int main(int argc, char** argv) {
   std::string mode, model = "bench", kind = "las";
   int steps = 10;
   int64_t B = 0, H = 8, L = 0, dh = 64;
-  bool tf32 = false;
+  bool tf32 = false, bf16 = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -201,14 +209,15 @@ int main(int argc, char** argv) {
     else if (a == "--dh") dh = std::stoll(next());
     else if (a == "--steps") steps = std::stoi(next());
     else if (a == "--tf32") tf32 = true;
+    else if (a == "--bf16") bf16 = true;
     else mode = "usage";
   }
   if (mode.empty() || mode == "usage" || (mode == "kernel" && (B <= 0 || L <= 0))) {
-    std::fprintf(
-        stderr,
-        "usage: bench_cuda --step [--model bench|listops] [--kind K] [--batch B] [--steps N]\n"
-        "       bench_cuda --kernel --batch B --heads H --len L --dh D [--kind K] [--steps N]\n"
-        "       bench_cuda --memory L [--heads H] [--dh D] [--kind K]      (K: las|softmax|las-chunk; add --tf32)\n");
+    std::fprintf(stderr,
+                 "usage: bench_cuda --step [--model bench|listops] [--kind K] [--batch B] [--steps N]\n"
+                 "       bench_cuda --kernel --batch B --heads H --len L --dh D [--kind K] [--steps N]\n"
+                 "       bench_cuda --memory L [--heads H] [--dh D] [--kind K]      (K: las|softmax|las-chunk; add "
+                 "--tf32 or --bf16)\n");
     return 2;
   }
   std::string why;
@@ -218,9 +227,9 @@ int main(int argc, char** argv) {
   }
   gpu().set_tf32(tf32);
   try {
-    if (mode == "step") bench_step(model, kind, B, steps);
-    else if (mode == "kernel") bench_kernel(kind, B, H, L, dh, steps);
-    else bench_memory(kind, L, H, dh);
+    if (mode == "step") bench_step(model, kind, B, steps, bf16);
+    else if (mode == "kernel") bench_kernel(kind, B, H, L, dh, steps, bf16);
+    else bench_memory(kind, L, H, dh, bf16);
   } catch (const Error& e) {
     std::fprintf(stderr, "bench_cuda: %s\n", e.what());
     return 1;
