@@ -234,14 +234,15 @@ __global__ void __launch_bounds__(kAttnThreads) attn_fwd_kernel(AttnArgs<T> a) {
 
 // ---- backward ----
 
-// delta [B*H*L] = rowwise dout . o over dh. One warp per row, grid-stride over rows.
-template <class T>
-__global__ void attn_delta_kernel(const T* dout, const T* o, int64_t rows, int64_t dh, T* delta) {
+// delta [B*H*L] = rowwise dout . o over dh. One warp per row, grid-stride over rows. G: dout's type (T,
+// or bf16 for the tensor-core backward).
+template <class T, class G = T>
+__global__ void attn_delta_kernel(const G* dout, const T* o, int64_t rows, int64_t dh, T* delta) {
   const int lane = threadIdx.x & 31;
   const int64_t warps = int64_t(gridDim.x) * (blockDim.x / 32);
   for (int64_t r = blockIdx.x * int64_t(blockDim.x / 32) + threadIdx.x / 32; r < rows; r += warps) {
     T s = 0;
-    for (int64_t d = lane; d < dh; d += 32) s += dout[r * dh + d] * o[r * dh + d];
+    for (int64_t d = lane; d < dh; d += 32) s += static_cast<T>(dout[r * dh + d]) * o[r * dh + d];
     s = warp_sum(s);
     if (lane == 0) delta[r] = s;
   }

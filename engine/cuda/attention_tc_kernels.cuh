@@ -28,11 +28,13 @@ inline namespace LASGRAD_CUDA_ABI {
 namespace attn {
 
 constexpr int kTcRows = 64, kTcKeys = 64;  // query rows per block (16 per warp), keys per tile
+constexpr int kTcMaxBackwardDh = 64;       // wider heads take the float32 backward (registers)
 
-// What the tensor-core forward reads and writes; the geometry as in AttnArgs.
+// What the tensor-core kernels read and write; the geometry as in AttnArgs.
 struct TcArgs {
-  const bf16 *q, *k, *v;  // [B, H, L, dh]
-  float *out, *lse;       // [B, H, L, dh], [B, H, L]
+  const bf16 *q, *k, *v, *dout;     // [B, H, L, dh]
+  const float *lse_in, *delta;      // [B, H, L]: the backward's
+  float *out, *lse, *dq, *dk, *dv;  // [B, H, L, dh], [B, H, L]
   const int32_t* lengths;
   int64_t H, L, dh, C, chunks, tiles;
   bool causal;
@@ -45,11 +47,6 @@ constexpr int tc_stride() {
   return DH + 8;
 }
 
-template <int DH>
-size_t tc_forward_smem() {
-  return sizeof(uint16_t) * 2 * kTcKeys * tc_stride<DH>();
-}
-
 // Two bfloat16 of one row of src [rows][dh] at (r, c) and (r, c + 1) as one register, zero outside.
 __device__ inline uint32_t load_pair(const bf16* src, int64_t r, int64_t rend, int64_t c, int64_t dh) {
   const bool row = r < rend;
@@ -57,10 +54,21 @@ __device__ inline uint32_t load_pair(const bf16* src, int64_t r, int64_t rend, i
   return lo | hi << 16;
 }
 
-// dst [kTcKeys][DH + 8] <- rows [r0, r0 + kTcKeys) of src [L, dh], zero beyond rend and dh.
-template <int DH>
+// The A fragments of rows `row` (this lane's two: g and g + 8 of the warp's 16) of src [L, dh] over
+// DH = 16 KS columns: f[kk][j] = X[g + 8 (j % 2)][16 kk + 2t + 8 (j / 2) .. + 1], zero beyond rend and dh.
+template <int KS>
+__device__ void load_a_rows(uint32_t (&f)[KS][4], const bf16* src, const int64_t (&row)[2], int64_t rend, int64_t dh,
+                            int t) {
+#pragma unroll
+  for (int kk = 0; kk < KS; ++kk)
+#pragma unroll
+    for (int j = 0; j < 4; ++j) f[kk][j] = load_pair(src, row[j % 2], rend, 16 * kk + 2 * t + 8 * (j / 2), dh);
+}
+
+// dst [ROWS][DH + 8] <- rows [r0, r0 + ROWS) of src [L, dh], zero beyond rend and dh.
+template <int DH, int ROWS>
 __device__ void load_tc_rows(uint16_t* dst, const bf16* src, int64_t r0, int64_t rend, int64_t dh) {
-  for (int idx = threadIdx.x; idx < kTcKeys * DH; idx += kAttnThreads) {
+  for (int idx = threadIdx.x; idx < ROWS * DH; idx += kAttnThreads) {
     const int r = idx / DH, d = idx % DH;
     dst[r * tc_stride<DH>() + d] = r0 + r < rend && d < dh ? src[(r0 + r) * dh + d].bits : uint16_t{0};
   }
@@ -68,11 +76,65 @@ __device__ void load_tc_rows(uint16_t* dst, const bf16* src, int64_t r0, int64_t
 
 __device__ inline uint32_t pack16(uint16_t lo, uint16_t hi) { return uint32_t{lo} | uint32_t{hi} << 16; }
 
+// acc[nb] += A Xᵀ for the warp's 16 rows (A fragments over DH) and rows nb*8 .. nb*8 + 7 of X [.][DH + 8]
+// in shared memory: b[j] = Xᵀ[16 kk + 2t + 8j .. + 1][g], two adjacent columns of X's row nb*8 + g.
+template <int DH, int NB>
+__device__ void mma_abt(float (&acc)[NB][4], const uint32_t (&a)[DH / 16][4], const uint16_t* X, int g, int t) {
+#pragma unroll
+  for (int nb = 0; nb < NB; ++nb)
+#pragma unroll
+    for (int kk = 0; kk < DH / 16; ++kk) {
+      const uint16_t* x = X + (nb * 8 + g) * tc_stride<DH>() + 16 * kk + 2 * t;
+      const uint32_t b[2] = {pack16(x[0], x[1]), pack16(x[8], x[9])};
+      mma_m16n8k16_bf16(acc[nb], a[kk], b, acc[nb]);
+    }
+}
+
+// acc[nd] += P Y over NB * 8 columns of P, the warp's 16 x (NB * 8) accumulator of an earlier product (its
+// layout is the A fragment's, two accumulators per 16 columns: P is rounded to bfloat16 here), and the
+// rows of Y [NB * 8][DH + 8] in shared memory: b[j] = Y[16 kk + 2t + 8j .. + 1][nd*8 + g], two rows.
+template <int DH, int NB>
+__device__ void mma_ab(float (&acc)[DH / 8][4], const float (&P)[NB][4], const uint16_t* Y, int g, int t) {
+  constexpr int S = tc_stride<DH>();
+#pragma unroll
+  for (int kk = 0; kk < NB / 2; ++kk) {
+    const uint32_t pa[4] = {bf16x2(P[2 * kk][0], P[2 * kk][1]), bf16x2(P[2 * kk][2], P[2 * kk][3]),
+                            bf16x2(P[2 * kk + 1][0], P[2 * kk + 1][1]), bf16x2(P[2 * kk + 1][2], P[2 * kk + 1][3])};
+#pragma unroll
+    for (int nd = 0; nd < DH / 8; ++nd) {
+      const uint16_t* y = Y + (16 * kk + 2 * t) * S + nd * 8 + g;
+      const uint32_t b[2] = {pack16(y[0], y[S]), pack16(y[8 * S], y[9 * S])};
+      mma_m16n8k16_bf16(acc[nd], pa, b, acc[nd]);
+    }
+  }
+}
+
+// scale exp(-alpha |i - j|) with nalpha = -alpha: the decay of one pair, from its coordinates.
+__device__ inline float tc_decay(float scale, float nalpha, int64_t i, int64_t j) {
+  return scale * expf(nalpha * static_cast<float>(i > j ? i - j : j - i));
+}
+
+// Writes the warp's 16 x DH accumulator (rows `row`, below rend; columns below dh), times mul[row], to
+// dst [L, dh].
+template <int DH>
+__device__ void store_tc_rows(float* dst, const float (&acc)[DH / 8][4], const int64_t (&row)[2], const float (&mul)[2],
+                              int64_t rend, int64_t dh, int t) {
+#pragma unroll
+  for (int nd = 0; nd < DH / 8; ++nd)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const int64_t i = row[e / 2], d = nd * 8 + 2 * t + e % 2;
+      if (i < rend && d < dh) dst[i * dh + d] = acc[nd][e] * mul[e / 2];
+    }
+}
+
+// ---- forward ----
+
 // q, k, v bfloat16 [B, H, L, dh]; out float [B, H, L, dh], lse float [B, H, L]. Grid: B*H*chunks*tiles
-// blocks of 128 threads (tiles of kTcRows rows); dynamic shared memory: tc_forward_smem<DH>().
+// blocks of 128 threads (tiles of kTcRows rows); shared memory: K, V [kTcKeys][DH + 8] bfloat16.
 template <int DH>
 __global__ void __launch_bounds__(kAttnThreads) attn_fwd_tc_kernel(TcArgs a) {
-  constexpr int S = tc_stride<DH>(), KS = DH / 16, NB = kTcKeys / 8, ND = DH / 8;
+  constexpr int S = tc_stride<DH>(), NB = kTcKeys / 8, ND = DH / 8;
   extern __shared__ __align__(16) unsigned char smem_raw[];
   uint16_t* Ks = reinterpret_cast<uint16_t*>(smem_raw);
   uint16_t* Vs = Ks + kTcKeys * S;
@@ -82,33 +144,20 @@ __global__ void __launch_bounds__(kAttnThreads) attn_fwd_tc_kernel(TcArgs a) {
   const int64_t off = p.bh * a.L * a.dh;
   const int64_t kend = a.causal ? min(p.kvalid, p.t1) : p.kvalid;
   const int64_t w0 = p.t0 + 16 * warp, row[2] = {w0 + g, w0 + g + 8};  // this lane's two rows
-
-  uint32_t qf[KS][4];  // A fragments of Q: a[j] = Q[g + 8 (j % 2)][16 kk + 2t + 8 (j / 2) .. + 1]
-#pragma unroll
-  for (int kk = 0; kk < KS; ++kk)
-#pragma unroll
-    for (int j = 0; j < 4; ++j) qf[kk][j] = load_pair(a.q + off, row[j % 2], p.t1, 16 * kk + 2 * t + 8 * (j / 2), a.dh);
+  uint32_t qf[DH / 16][4];
+  load_a_rows(qf, a.q + off, row, p.t1, a.dh, t);
 
   const float nalpha = -a.alpha[p.h];
   float o[ND][4] = {}, m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
   for (int64_t j0 = p.c0; j0 < kend; j0 += kTcKeys) {
     __syncthreads();  // the previous tile's K and V are no longer read
-    load_tc_rows<DH>(Ks, a.k + off, j0, kend, a.dh);
-    load_tc_rows<DH>(Vs, a.v + off, j0, kend, a.dh);  // zero rows: 0 * V must stay finite
+    load_tc_rows<DH, kTcKeys>(Ks, a.k + off, j0, kend, a.dh);
+    load_tc_rows<DH, kTcKeys>(Vs, a.v + off, j0, kend, a.dh);  // zero rows: 0 * V must stay finite
     __syncthreads();
     if (a.causal && j0 > w0 + 15) continue;  // every key of the tile lies after the warp's rows
 
     float s[NB][4] = {};
-#pragma unroll
-    for (int nb = 0; nb < NB; ++nb)
-#pragma unroll
-      for (int kk = 0; kk < KS; ++kk) {
-        // b[j] = Kᵀ[16 kk + 2t + 8j .. + 1][g]: key nb*8 + g, two adjacent dims.
-        const uint16_t* kr = Ks + (nb * 8 + g) * S + 16 * kk + 2 * t;
-        const uint32_t b[2] = {pack16(kr[0], kr[1]), pack16(kr[8], kr[9])};
-        mma_m16n8k16_bf16(s[nb], qf[kk], b, s[nb]);
-      }
-
+    mma_abt<DH>(s, qf, Ks, g, t);
     const bool interior = j0 + kTcKeys <= kend && (!a.causal || j0 + kTcKeys - 1 <= w0);
     float mx[2] = {m[0], m[1]};
 #pragma unroll
@@ -117,8 +166,7 @@ __global__ void __launch_bounds__(kAttnThreads) attn_fwd_tc_kernel(TcArgs a) {
       for (int e = 0; e < 4; ++e) {
         const int64_t i = row[e / 2], j = j0 + nb * 8 + 2 * t + e % 2;
         const bool valid = interior || (j < kend && (!a.causal || j <= i));
-        const float d = static_cast<float>(i > j ? i - j : j - i);
-        s[nb][e] = valid ? s[nb][e] * a.scale * expf(nalpha * d) : -INFINITY;
+        s[nb][e] = valid ? s[nb][e] * tc_decay(a.scale, nalpha, i, j) : -INFINITY;
         mx[e / 2] = fmaxf(mx[e / 2], s[nb][e]);
       }
     float corr[2];
@@ -143,58 +191,200 @@ __global__ void __launch_bounds__(kAttnThreads) attn_fwd_tc_kernel(TcArgs a) {
     for (int nd = 0; nd < ND; ++nd)
 #pragma unroll
       for (int e = 0; e < 4; ++e) o[nd][e] *= corr[e / 2];
-
-        // O += P V over the tile's keys, 16 at a time: P's A fragment from two accumulators of S.
-#pragma unroll
-    for (int kk = 0; kk < kTcKeys / 16; ++kk) {
-      const uint32_t pa[4] = {bf16x2(s[2 * kk][0], s[2 * kk][1]), bf16x2(s[2 * kk][2], s[2 * kk][3]),
-                              bf16x2(s[2 * kk + 1][0], s[2 * kk + 1][1]), bf16x2(s[2 * kk + 1][2], s[2 * kk + 1][3])};
-#pragma unroll
-      for (int nd = 0; nd < ND; ++nd) {
-        // b[j] = V[16 kk + 2t + 8j .. + 1][nd*8 + g]: two keys, one dim.
-        const uint16_t* vr = Vs + (16 * kk + 2 * t) * S + nd * 8 + g;
-        const uint32_t b[2] = {pack16(vr[0], vr[S]), pack16(vr[8 * S], vr[9 * S])};
-        mma_m16n8k16_bf16(o[nd], pa, b, o[nd]);
-      }
-    }
+    mma_ab<DH>(o, s, Vs, g, t);  // O += P V, P rounded to bfloat16
   }
 
+  float inv[2];
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
     l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
+    inv[r] = l[r] > 0.f ? 1.f / l[r] : 0.f;  // no valid key: a zero row
     if (t == 0 && row[r] < p.t1) a.lse[p.bh * a.L + row[r]] = l[r] > 0.f ? m[r] + logf(l[r]) : INFINITY;
   }
-#pragma unroll
-  for (int nd = 0; nd < ND; ++nd)
-#pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      const int64_t i = row[e / 2], d = nd * 8 + 2 * t + e % 2;
-      if (i < p.t1 && d < a.dh) a.out[off + i * a.dh + d] = l[e / 2] > 0.f ? o[nd][e] / l[e / 2] : 0.f;
-    }
+  store_tc_rows<DH>(a.out + off, o, row, inv, p.t1, a.dh, t);
 }
 
-// The forward of Backend::attention for bfloat16 q, k, v on tensor cores: o and lse float32.
-template <class Launch>
-void attention_forward_tc(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& lengths,
-                          const AttentionOptions& p, Tensor& o, Tensor& lse, const Launch& launch) {
+// ---- backward ----
+// As attn_dkdv_kernel and attn_dq_kernel, with P = exp(S' - lse) recomputed per tile, and P and
+// G = P (dP - delta) scale exp(-alpha |i - j|) rounded to bfloat16 before their products.
+
+// dk, dv float [B, H, L, dh]. One block per tile of kTcRows keys (16 per warp: here the fragments' rows are
+// keys); it walks query tiles of kTcKeys. Shared: lse, delta [kTcKeys] float; Q, dO [kTcKeys][DH + 8].
+template <int DH>
+__global__ void __launch_bounds__(kAttnThreads) attn_dkdv_tc_kernel(TcArgs a) {
+  constexpr int S = tc_stride<DH>(), NB = kTcKeys / 8, ND = DH / 8;
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  float* lse_s = reinterpret_cast<float*>(smem_raw);
+  float* del_s = lse_s + kTcKeys;
+  uint16_t* Qs = reinterpret_cast<uint16_t*>(del_s + kTcKeys);
+  uint16_t* dOs = Qs + kTcKeys * S;
+  const Place p = place_of<kTcRows>(a);
+  if (p.t0 >= p.cend) return;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+  const int64_t off = p.bh * a.L * a.dh, loff = p.bh * a.L;
+  const int64_t kend = min(p.t1, p.kvalid);  // keys of this tile that exist; the rest get zero gradients
+  const int64_t w0 = p.t0 + 16 * warp, key[2] = {w0 + g, w0 + g + 8};
+  const float nalpha = -a.alpha[p.h];
+  float dk[ND][4] = {}, dv[ND][4] = {};
+  if (p.t0 < kend) {  // uniform over the block
+    uint32_t kf[DH / 16][4], vf[DH / 16][4];
+    load_a_rows(kf, a.k + off, key, kend, a.dh, t);
+    load_a_rows(vf, a.v + off, key, kend, a.dh, t);
+    // Causal: queries before the first key see none of these keys.
+    for (int64_t i0 = a.causal ? p.t0 : p.c0; i0 < p.cend; i0 += kTcKeys) {
+      __syncthreads();
+      load_tc_rows<DH, kTcKeys>(Qs, a.q + off, i0, p.cend, a.dh);
+      load_tc_rows<DH, kTcKeys>(dOs, a.dout + off, i0, p.cend, a.dh);
+      for (int n = threadIdx.x; n < kTcKeys; n += kAttnThreads) {
+        const bool in = i0 + n < p.cend;
+        lse_s[n] = in ? a.lse_in[loff + i0 + n] : INFINITY;
+        del_s[n] = in ? a.delta[loff + i0 + n] : 0.f;
+      }
+      __syncthreads();
+      if (a.causal && i0 + kTcKeys - 1 < w0) continue;  // every query of the tile lies before the warp's keys
+      float s[NB][4] = {}, dp[NB][4] = {};              // Sᵀ and dPᵀ: rows keys, columns queries
+      mma_abt<DH>(s, kf, Qs, g, t);
+      mma_abt<DH>(dp, vf, dOs, g, t);
+#pragma unroll
+      for (int nb = 0; nb < NB; ++nb)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int n = nb * 8 + 2 * t + e % 2;
+          const int64_t j = key[e / 2], i = i0 + n;
+          // lse = +inf marks a query without valid keys (and the rows past the chunk): no weight.
+          const bool valid = j < kend && i < p.cend && (!a.causal || j <= i) && lse_s[n] != INFINITY;
+          const float dec = tc_decay(a.scale, nalpha, i, j), pr = valid ? expf(s[nb][e] * dec - lse_s[n]) : 0.f;
+          s[nb][e] = pr;
+          dp[nb][e] = pr * (dp[nb][e] - del_s[n]) * dec;
+        }
+      mma_ab<DH>(dv, s, dOs, g, t);  // dV += Pᵀ dO
+      mma_ab<DH>(dk, dp, Qs, g, t);  // dK += Gᵀ Q
+    }
+  }
+  const float one[2] = {1.f, 1.f};
+  store_tc_rows<DH>(a.dk + off, dk, key, one, p.t1, a.dh, t);
+  store_tc_rows<DH>(a.dv + off, dv, key, one, p.t1, a.dh, t);
+}
+
+// dq float [B, H, L, dh]. One block per tile of kTcRows queries; it walks key tiles of kTcKeys. Shared:
+// K, V [kTcKeys][DH + 8].
+template <int DH>
+__global__ void __launch_bounds__(kAttnThreads) attn_dq_tc_kernel(TcArgs a) {
+  constexpr int S = tc_stride<DH>(), NB = kTcKeys / 8, ND = DH / 8;
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  uint16_t* Ks = reinterpret_cast<uint16_t*>(smem_raw);
+  uint16_t* Vs = Ks + kTcKeys * S;
+  const Place p = place_of<kTcRows>(a);
+  if (p.t0 >= p.cend) return;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+  const int64_t off = p.bh * a.L * a.dh, loff = p.bh * a.L;
+  const int64_t kend = a.causal ? min(p.kvalid, p.t1) : p.kvalid;
+  const int64_t w0 = p.t0 + 16 * warp, row[2] = {w0 + g, w0 + g + 8};
+  uint32_t qf[DH / 16][4], df[DH / 16][4];
+  load_a_rows(qf, a.q + off, row, p.t1, a.dh, t);
+  load_a_rows(df, a.dout + off, row, p.t1, a.dh, t);
+  float ls[2], del[2];
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    ls[r] = row[r] < p.t1 ? a.lse_in[loff + row[r]] : INFINITY;
+    del[r] = row[r] < p.t1 ? a.delta[loff + row[r]] : 0.f;
+  }
+  const float nalpha = -a.alpha[p.h];
+  float dq[ND][4] = {};
+  for (int64_t j0 = p.c0; j0 < kend; j0 += kTcKeys) {
+    __syncthreads();
+    load_tc_rows<DH, kTcKeys>(Ks, a.k + off, j0, kend, a.dh);
+    load_tc_rows<DH, kTcKeys>(Vs, a.v + off, j0, kend, a.dh);
+    __syncthreads();
+    if (a.causal && j0 > w0 + 15) continue;
+    float s[NB][4] = {}, dp[NB][4] = {};
+    mma_abt<DH>(s, qf, Ks, g, t);
+    mma_abt<DH>(dp, df, Vs, g, t);
+#pragma unroll
+    for (int nb = 0; nb < NB; ++nb)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int64_t i = row[e / 2], j = j0 + nb * 8 + 2 * t + e % 2;
+        const bool valid = i < p.t1 && j < kend && (!a.causal || j <= i) && ls[e / 2] != INFINITY;
+        const float dec = tc_decay(a.scale, nalpha, i, j), pr = valid ? expf(s[nb][e] * dec - ls[e / 2]) : 0.f;
+        s[nb][e] = pr * (dp[nb][e] - del[e / 2]) * dec;
+      }
+    mma_ab<DH>(dq, s, Ks, g, t);  // dQ += G K
+  }
+  const float one[2] = {1.f, 1.f};
+  store_tc_rows<DH>(a.dq + off, dq, row, one, p.t1, a.dh, t);
+}
+
+// ---- launch plan ----
+
+// The arguments of one call, the geometry from make_args (pointers are set by the caller).
+inline TcArgs make_tc_args(const Tensor& q, const Tensor& lengths, const AttentionOptions& p) {
   const AttnArgs<float> geo = make_args<float>(q, lengths, p);
   TcArgs a{};
-  a.q = q.data<bf16>();
-  a.k = k.data<bf16>();
-  a.v = v.data<bf16>();
-  a.out = o.data<float>();
-  a.lse = lse.data<float>();
   a.lengths = geo.lengths;
   a.H = geo.H, a.L = geo.L, a.dh = geo.dh, a.C = geo.C, a.chunks = geo.chunks;
   a.tiles = (a.C + kTcRows - 1) / kTcRows;
   a.causal = geo.causal;
   a.scale = static_cast<float>(geo.scale);
   for (int64_t h = 0; h < a.H; ++h) a.alpha[h] = static_cast<float>(geo.alpha[h]);
+  return a;
+}
+
+template <int DH>
+size_t tc_tiles_smem() {  // two bfloat16 tiles of kTcKeys rows
+  return sizeof(uint16_t) * 2 * kTcKeys * tc_stride<DH>();
+}
+
+// The forward of Backend::attention for bfloat16 q, k, v on tensor cores: o and lse float32.
+template <class Launch>
+void attention_forward_tc(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& lengths,
+                          const AttentionOptions& p, Tensor& o, Tensor& lse, const Launch& launch) {
+  TcArgs a = make_tc_args(q, lengths, p);
+  a.q = q.data<bf16>();
+  a.k = k.data<bf16>();
+  a.v = v.data<bf16>();
+  a.out = o.data<float>();
+  a.lse = lse.data<float>();
   dispatch_head_dim<float>(a.dh, [&](auto dh_c, auto) {
     constexpr int DH = decltype(dh_c)::value;
     launch(attn_fwd_tc_kernel<DH>, "attn_fwd_tc_kernel", grid_of(q.dim(0) * a.H, a.chunks, a.tiles), kAttnThreads,
-           tc_forward_smem<DH>(), a);
+           tc_tiles_smem<DH>(), a);
+  });
+}
+
+// The backward of Backend::attention_grad for bfloat16 q, k, v and dout, head widths up to
+// kTcMaxBackwardDh (the caller widens wider ones to the float32 kernels): dq, dk, dv float32, written.
+// The row terms delta [B, H, L] go to scratch from `mem`.
+template <class Mem, class Launch>
+void attention_backward_tc(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& o, const Tensor& lse,
+                           const Tensor& dout, const Tensor& lengths, const AttentionOptions& p, Tensor& dq, Tensor& dk,
+                           Tensor& dv, Mem& mem, const Launch& launch) {
+  TcArgs a = make_tc_args(q, lengths, p);
+  const int64_t BH = q.dim(0) * a.H, rows = BH * a.L;
+  Scratch<float, Mem> delta(mem, rows);
+  launch(attn_delta_kernel<float, bf16>, "attn_delta_kernel", int64_t{blocks_for(rows * 32)}, kThreads, size_t{0},
+         dout.data<bf16>(), o.data<float>(), rows, a.dh, delta.p);
+  a.q = q.data<bf16>();
+  a.k = k.data<bf16>();
+  a.v = v.data<bf16>();
+  a.dout = dout.data<bf16>();
+  a.lse_in = lse.data<float>();
+  a.delta = delta.p;
+  a.dq = dq.data<float>();
+  a.dk = dk.data<float>();
+  a.dv = dv.data<float>();
+  const int64_t grid = grid_of(BH, a.chunks, a.tiles);
+  dispatch_head_dim<float>(a.dh, [&](auto dh_c, auto) {
+    constexpr int DH = decltype(dh_c)::value;
+    if constexpr (DH <= kTcMaxBackwardDh) {
+      launch(attn_dkdv_tc_kernel<DH>, "attn_dkdv_tc_kernel", grid, kAttnThreads,
+             2 * kTcKeys * sizeof(float) + tc_tiles_smem<DH>(), a);
+      launch(attn_dq_tc_kernel<DH>, "attn_dq_tc_kernel", grid, kAttnThreads, tc_tiles_smem<DH>(), a);
+    } else {
+      throw Error("las_attention: the tensor-core backward serves head widths up to " +
+                  std::to_string(kTcMaxBackwardDh) + ", got " + std::to_string(a.dh));
+    }
   });
 }
 

@@ -141,8 +141,8 @@ void Kernels<D>::avg_pool_seq(const Tensor& x, int64_t P, Tensor& out) {
   nn::avg_pool_seq(x, P, out, self().launch("avg_pool_seq"));
 }
 
-// bfloat16 q, k, v: the tensor-core forward. Their backward (and dout) is the float32 kernels' on their
-// exact values, widened first: no tensor-core backward yet.
+// bfloat16 q, k, v (and dout): the tensor-core kernels; a backward wider than they serve runs the float32
+// kernels on the exact values, widened first.
 template <class D>
 void Kernels<D>::attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& lengths,
                            const AttentionOptions& p, Tensor& o, Tensor& lse) {
@@ -156,6 +156,9 @@ template <class D>
 void Kernels<D>::attention_grad(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& o, const Tensor& lse,
                                 const Tensor& dout, const Tensor& lengths, const AttentionOptions& p, Tensor& dq,
                                 Tensor& dk, Tensor& dv) {
+  if (q.dtype() == DType::BF16 && q.dim(3) <= attn::kTcMaxBackwardDh)
+    return attn::attention_backward_tc(q, k, v, o, lse, dout, lengths, p, dq, dk, dv, *this,
+                                       self().attention_launch("las_attention"));
   if (q.dtype() == DType::BF16)
     return attention_grad(q.to(DType::F32), k.to(DType::F32), v.to(DType::F32), o, lse, dout.to(DType::F32), lengths, p,
                           dq, dk, dv);
