@@ -1,9 +1,9 @@
-// The tensor-core forward of the fused LaS attention, for bfloat16 q, k and smoothed v (precision bf16):
-// the same tiling, online softmax and outputs as attn_fwd_kernel (attention_kernels.cuh), with each tile
-// product on tensor cores (mma_m16n8k16_bf16, mma.cuh) from bfloat16 operands into float32 sums.
+// The tensor-core kernels of the fused LaS attention, for bfloat16 q, k, smoothed v and dO (precision
+// bf16): the same tiling, online softmax, outputs and backward passes as attention_kernels.cuh, with each
+// tile product on tensor cores (mma_m16n8k16_bf16, mma.cuh) from bfloat16 operands into float32 sums.
 //
-// One block per (batch*head, chunk, query tile of 64 rows); 4 warps, each owning 16 query rows. Per key
-// tile of 64 keys:
+// Forward: one block per (batch*head, chunk, query tile of 64 rows); 4 warps, each owning 16 query rows.
+// Per key tile of 64 keys:
 //   S = Q Kᵀ       Q's A fragments stay in registers for the whole block; K's B fragments are read from
 //                  shared memory (a key's two adjacent dims are one 32-bit word).
 //   S' = S scale exp(-alpha |i - j|), masked: each lane finds its entries' (row, key) from the fragment
@@ -12,10 +12,13 @@
 //   online softmax over the row: a row's 16 entries per tile lie with the 4 lanes of a quad (2 shuffles).
 //   O += P V       P is rounded to bfloat16 straight from the S accumulators, whose layout is the A
 //                  fragment's; V's B fragments are read from shared memory.
-// The row sums l add P before its rounding; O divides by l at the end and lse = m + log l, as the float32
-// kernel's, so the float32 backward (attention_backward) serves this forward unchanged.
-// Shared memory: K and V tiles, [64][DH + 8] bfloat16 each (the 16-byte pad spreads a fragment's rows over
-// the banks): 34,816 bytes at DH = 128.
+// The row sums l add P before its rounding; O divides by l at the end and lse = m + log l.
+// Backward (heads up to 64 wide): dk, dv per key tile and dq per query tile, as the float32 kernels, with
+// P and G rounded to bfloat16 before their products.
+// Chunks shorter than a tile (LaS-Chunk with C < 64) are packed: a block takes 64 consecutive positions
+// across chunk boundaries, and the mask keeps each pair inside its chunk, so that no tile is mostly empty.
+// Shared memory: two tiles [64][DH + 8] bfloat16 (the 16-byte pad spreads a fragment's rows over the
+// banks): 34,816 bytes at DH = 128.
 #pragma once
 #include <cstdint>
 
@@ -36,11 +39,21 @@ struct TcArgs {
   const float *lse_in, *delta;      // [B, H, L]: the backward's
   float *out, *lse, *dq, *dk, *dv;  // [B, H, L, dh], [B, H, L]
   const int32_t* lengths;
-  int64_t H, L, dh, C, chunks, tiles;
+  int64_t H, L, dh, C, chunks, tiles;  // packed: one chunk of C = L for the grid, and `pack` the real C
+  int64_t pack;                        // the chunk length when chunks are packed (C < kTcRows), else 0
   bool causal;
   float scale;
   float alpha[kMaxHeads];
 };
+
+// The chunk that holds position x: [chunk_begin, chunk_end); the block's own chunk unless packed.
+__device__ inline int64_t chunk_begin(const TcArgs& a, const Place& p, int64_t x) {
+  return a.pack ? x / a.pack * a.pack : p.c0;
+}
+__device__ inline int64_t chunk_end(const TcArgs& a, const Place& p, int64_t x) {
+  return a.pack ? min(a.L, (x / a.pack + 1) * a.pack) : p.cend;
+}
+__device__ inline bool same_chunk(const TcArgs& a, int64_t i, int64_t j) { return !a.pack || i / a.pack == j / a.pack; }
 
 template <int DH>
 constexpr int tc_stride() {
@@ -142,14 +155,14 @@ __global__ void __launch_bounds__(kAttnThreads) attn_fwd_tc_kernel(TcArgs a) {
   if (p.t0 >= p.cend) return;  // the last chunk is shorter than C (uniform over the block)
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
   const int64_t off = p.bh * a.L * a.dh;
-  const int64_t kend = a.causal ? min(p.kvalid, p.t1) : p.kvalid;
+  const int64_t kend = min(p.kvalid, a.causal ? p.t1 : chunk_end(a, p, p.t1 - 1));
   const int64_t w0 = p.t0 + 16 * warp, row[2] = {w0 + g, w0 + g + 8};  // this lane's two rows
   uint32_t qf[DH / 16][4];
   load_a_rows(qf, a.q + off, row, p.t1, a.dh, t);
 
   const float nalpha = -a.alpha[p.h];
   float o[ND][4] = {}, m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
-  for (int64_t j0 = p.c0; j0 < kend; j0 += kTcKeys) {
+  for (int64_t j0 = chunk_begin(a, p, p.t0); j0 < kend; j0 += kTcKeys) {
     __syncthreads();  // the previous tile's K and V are no longer read
     load_tc_rows<DH, kTcKeys>(Ks, a.k + off, j0, kend, a.dh);
     load_tc_rows<DH, kTcKeys>(Vs, a.v + off, j0, kend, a.dh);  // zero rows: 0 * V must stay finite
@@ -158,14 +171,14 @@ __global__ void __launch_bounds__(kAttnThreads) attn_fwd_tc_kernel(TcArgs a) {
 
     float s[NB][4] = {};
     mma_abt<DH>(s, qf, Ks, g, t);
-    const bool interior = j0 + kTcKeys <= kend && (!a.causal || j0 + kTcKeys - 1 <= w0);
+    const bool interior = !a.pack && j0 + kTcKeys <= kend && (!a.causal || j0 + kTcKeys - 1 <= w0);
     float mx[2] = {m[0], m[1]};
 #pragma unroll
     for (int nb = 0; nb < NB; ++nb)
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         const int64_t i = row[e / 2], j = j0 + nb * 8 + 2 * t + e % 2;
-        const bool valid = interior || (j < kend && (!a.causal || j <= i));
+        const bool valid = interior || (j < kend && same_chunk(a, i, j) && (!a.causal || j <= i));
         s[nb][e] = valid ? s[nb][e] * tc_decay(a.scale, nalpha, i, j) : -INFINITY;
         mx[e / 2] = fmaxf(mx[e / 2], s[nb][e]);
       }
@@ -232,12 +245,13 @@ __global__ void __launch_bounds__(kAttnThreads) attn_dkdv_tc_kernel(TcArgs a) {
     load_a_rows(kf, a.k + off, key, kend, a.dh, t);
     load_a_rows(vf, a.v + off, key, kend, a.dh, t);
     // Causal: queries before the first key see none of these keys.
-    for (int64_t i0 = a.causal ? p.t0 : p.c0; i0 < p.cend; i0 += kTcKeys) {
+    const int64_t qend = chunk_end(a, p, p.t1 - 1);
+    for (int64_t i0 = a.causal ? p.t0 : chunk_begin(a, p, p.t0); i0 < qend; i0 += kTcKeys) {
       __syncthreads();
-      load_tc_rows<DH, kTcKeys>(Qs, a.q + off, i0, p.cend, a.dh);
-      load_tc_rows<DH, kTcKeys>(dOs, a.dout + off, i0, p.cend, a.dh);
+      load_tc_rows<DH, kTcKeys>(Qs, a.q + off, i0, qend, a.dh);
+      load_tc_rows<DH, kTcKeys>(dOs, a.dout + off, i0, qend, a.dh);
       for (int n = threadIdx.x; n < kTcKeys; n += kAttnThreads) {
-        const bool in = i0 + n < p.cend;
+        const bool in = i0 + n < qend;
         lse_s[n] = in ? a.lse_in[loff + i0 + n] : INFINITY;
         del_s[n] = in ? a.delta[loff + i0 + n] : 0.f;
       }
@@ -253,7 +267,8 @@ __global__ void __launch_bounds__(kAttnThreads) attn_dkdv_tc_kernel(TcArgs a) {
           const int n = nb * 8 + 2 * t + e % 2;
           const int64_t j = key[e / 2], i = i0 + n;
           // lse = +inf marks a query without valid keys (and the rows past the chunk): no weight.
-          const bool valid = j < kend && i < p.cend && (!a.causal || j <= i) && lse_s[n] != INFINITY;
+          const bool valid =
+              j < kend && i < qend && same_chunk(a, i, j) && (!a.causal || j <= i) && lse_s[n] != INFINITY;
           const float dec = tc_decay(a.scale, nalpha, i, j), pr = valid ? expf(s[nb][e] * dec - lse_s[n]) : 0.f;
           s[nb][e] = pr;
           dp[nb][e] = pr * (dp[nb][e] - del_s[n]) * dec;
@@ -279,7 +294,7 @@ __global__ void __launch_bounds__(kAttnThreads) attn_dq_tc_kernel(TcArgs a) {
   if (p.t0 >= p.cend) return;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
   const int64_t off = p.bh * a.L * a.dh, loff = p.bh * a.L;
-  const int64_t kend = a.causal ? min(p.kvalid, p.t1) : p.kvalid;
+  const int64_t kend = min(p.kvalid, a.causal ? p.t1 : chunk_end(a, p, p.t1 - 1));
   const int64_t w0 = p.t0 + 16 * warp, row[2] = {w0 + g, w0 + g + 8};
   uint32_t qf[DH / 16][4], df[DH / 16][4];
   load_a_rows(qf, a.q + off, row, p.t1, a.dh, t);
@@ -292,7 +307,7 @@ __global__ void __launch_bounds__(kAttnThreads) attn_dq_tc_kernel(TcArgs a) {
   }
   const float nalpha = -a.alpha[p.h];
   float dq[ND][4] = {};
-  for (int64_t j0 = p.c0; j0 < kend; j0 += kTcKeys) {
+  for (int64_t j0 = chunk_begin(a, p, p.t0); j0 < kend; j0 += kTcKeys) {
     __syncthreads();
     load_tc_rows<DH, kTcKeys>(Ks, a.k + off, j0, kend, a.dh);
     load_tc_rows<DH, kTcKeys>(Vs, a.v + off, j0, kend, a.dh);
@@ -306,7 +321,8 @@ __global__ void __launch_bounds__(kAttnThreads) attn_dq_tc_kernel(TcArgs a) {
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         const int64_t i = row[e / 2], j = j0 + nb * 8 + 2 * t + e % 2;
-        const bool valid = i < p.t1 && j < kend && (!a.causal || j <= i) && ls[e / 2] != INFINITY;
+        const bool valid =
+            i < p.t1 && j < kend && same_chunk(a, i, j) && (!a.causal || j <= i) && ls[e / 2] != INFINITY;
         const float dec = tc_decay(a.scale, nalpha, i, j), pr = valid ? expf(s[nb][e] * dec - ls[e / 2]) : 0.f;
         s[nb][e] = pr * (dp[nb][e] - del[e / 2]) * dec;
       }
@@ -324,6 +340,7 @@ inline TcArgs make_tc_args(const Tensor& q, const Tensor& lengths, const Attenti
   TcArgs a{};
   a.lengths = geo.lengths;
   a.H = geo.H, a.L = geo.L, a.dh = geo.dh, a.C = geo.C, a.chunks = geo.chunks;
+  if (a.C < kTcRows && a.chunks > 1) a.pack = a.C, a.C = a.L, a.chunks = 1;  // several chunks per block
   a.tiles = (a.C + kTcRows - 1) / kTcRows;
   a.causal = geo.causal;
   a.scale = static_cast<float>(geo.scale);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# lasgrad report in a real browser: reports of a tiny ListOps run, a tiny Pathfinder run (a pixel task)
-# and a tiny sweep are loaded in headless Chromium, opened in chosen states through the URL hash (which
-# drives the same controls a user clicks):
+# lasgrad report in a real browser: reports of a tiny ListOps run (precision bf16), a tiny Pathfinder run
+# (a pixel task) and a tiny sweep are loaded in headless Chromium, opened in chosen states through the URL
+# hash (which drives the same controls a user clicks):
 #   - the page logs nothing to the console (no errors, no uncaught exceptions);
 #   - tests/tools/check_report.py checks the rendered DOM: the curves have one point per metrics line,
 #     the explorer shows every position with the embedded weight of the chosen example, layer, head and
@@ -34,7 +34,9 @@ render() {
 
 small=(--set layers=2 --set width=16 --set heads=2 --set warmup=2 --set log_every=2 --set eval_every=5 --set batch_size=8)
 "$lasgrad" gen listops --out lo --seed 2 --train 64 --val 16 --test 16 --min-length 8 --max-length 24 --quiet
-"$lasgrad" train --task listops --data lo --out runs/lo "${small[@]}" --set steps=10 > lo.log 2>&1 || { cat lo.log; fail "listops run"; }
+# The ListOps run trains in precision bf16: its report (maps from the reference in bf16) must work too.
+"$lasgrad" train --task listops --data lo --out runs/lo "${small[@]}" --set steps=10 --set precision=bf16 > lo.log 2>&1 ||
+  { cat lo.log; fail "listops run"; }
 "$lasgrad" gen pathfinder --out pf --size 32 --count 80 --per-batch 80 --seed 1 --quiet
 "$lasgrad" train --task pathfinder --data pf --out runs/pf "${small[@]}" --set steps=4 --set eval_batches=1 > pf.log 2>&1 ||
   { cat pf.log; fail "pathfinder run"; }
