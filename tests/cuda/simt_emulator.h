@@ -437,6 +437,11 @@ T atomicAdd(T* address, T value) {
 #define __shfl_xor_sync(mask, v, lane_mask) ::simt::shfl_xor_sync(mask, v, lane_mask)
 #define LASGRAD_SIMT 1  // engine/cuda/mma.cuh: the tensor-core instructions are the emulator's
 
+// CUDA's 16-byte vector type (vector_types.h), for the kernels' 16-byte loads and stores.
+struct alignas(16) uint4 {
+  unsigned x, y, z, w;
+};
+
 // CUDA's integer min and max, found by unqualified calls in device code.
 template <class A, class B>
 constexpr std::common_type_t<A, B> min(A a, B b) {
