@@ -123,4 +123,10 @@ TEST_CASE("make_model rejects inconsistent configs") {
   c = tiny(AttentionKind::LasChunk);
   c.attention.C = 0;
   CHECK_THROWS_AS(make_model(c), Error);
+  c = tiny(AttentionKind::Las);
+  c.precision = Precision::Bf16;
+  c.dtype = DType::F64;  // bf16 rounds from float32 masters
+  CHECK_THROWS_WITH_AS(make_model(c), doctest::Contains("keeps float32 master weights"), Error);
+  c.dtype = DType::F32;
+  CHECK(make_model(c)->encoder->blocks[0]->attn->precision() == Precision::Bf16);
 }
