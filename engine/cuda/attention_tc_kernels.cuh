@@ -4,21 +4,24 @@
 //
 // Forward: one block per (batch*head, chunk, query tile of 64 rows); 4 warps, each owning 16 query rows.
 // Per key tile of 64 keys:
-//   S = Q Kᵀ       Q's A fragments stay in registers for the whole block; K's B fragments are read from
-//                  shared memory (a key's two adjacent dims are one 32-bit word).
+//   S = Q Kᵀ       Q's A fragments stay in registers for the whole block; K's B fragments come from
+//                  the shared tile by ldmatrix.
 //   S' = S scale exp(-alpha |i - j|), masked: each lane finds its entries' (row, key) from the fragment
 //                  layout (c[e] = C[g + 8 (e / 2)][2t + e % 2]); a tile wholly valid for the warp's rows
 //                  (interior) skips the mask.
 //   online softmax over the row: a row's 16 entries per tile lie with the 4 lanes of a quad (2 shuffles).
 //   O += P V       P is rounded to bfloat16 straight from the S accumulators, whose layout is the A
-//                  fragment's; V's B fragments are read from shared memory.
+//                  fragment's; V's B fragments come from the shared tile by ldmatrix.trans.
 // The row sums l add P before its rounding; O divides by l at the end and lse = m + log l.
 // Backward (heads up to 64 wide): dk, dv per key tile and dq per query tile, as the float32 kernels, with
 // P and G rounded to bfloat16 before their products.
 // Chunks shorter than a tile (LaS-Chunk with C < 64) are packed: a block takes 64 consecutive positions
 // across chunk boundaries, and the mask keeps each pair inside its chunk, so that no tile is mostly empty.
-// Shared memory: two tiles [64][DH + 8] bfloat16 (the 16-byte pad spreads a fragment's rows over the
-// banks): 34,816 bytes at DH = 128.
+// Tiles stream from global memory by cp.async: the forward and dq double-buffer their K and V tiles (the
+// next tile loads while the tensor cores work on this one). Shared memory: tiles [64][DH + 8] bfloat16,
+// four in the forward and dq (69,632 bytes at DH = 128), two in dk/dv. The 16-byte pad keeps every
+// 8-element row chunk 16-byte aligned, as ldmatrix and cp.async need, and puts the 8 rows of one
+// ldmatrix matrix in 8 different bank groups.
 #pragma once
 #include <cstdint>
 
@@ -88,17 +91,18 @@ __device__ void load_a_rows(uint32_t (&f)[KS][4], const bf16* src, const int64_t
     for (int j = 0; j < 4; ++j) f[kk][j] = load_pair(src, row[j % 2], rend, 16 * kk + 2 * t + 8 * (j / 2), dh, whole);
 }
 
-// dst [ROWS][DH + 8] <- rows [r0, r0 + ROWS) of src [L, dh], zero beyond rend and dh; 16 bytes per load
-// where the rows allow it (the padded stride keeps dst's rows 16-byte aligned).
+// Issues dst [ROWS][DH + 8] <- rows [r0, r0 + ROWS) of src [L, dh], zero beyond rend and dh: where the
+// rows allow it, 16-byte cp.async copies (zero-filled past rend), done once the caller's cp_async_wait
+// lets their group complete; else plain 2-byte stores, done at once. The padded stride keeps dst's
+// 16-byte chunks aligned.
 template <int DH, int ROWS>
-__device__ void load_tc_rows(uint16_t* dst, const bf16* src, int64_t r0, int64_t rend, int64_t dh) {
+__device__ void issue_tile(uint16_t* dst, const bf16* src, int64_t r0, int64_t rend, int64_t dh) {
   if (whole_rows<DH>(src, dh)) {
     constexpr int CH = DH / 8;  // 16-byte chunks per row
     for (int idx = threadIdx.x; idx < ROWS * CH; idx += kAttnThreads) {
       const int r = idx / CH, c = idx % CH;
-      uint4 v = {0u, 0u, 0u, 0u};
-      if (r0 + r < rend) v = *reinterpret_cast<const uint4*>(src + (r0 + r) * dh + 8 * c);
-      *reinterpret_cast<uint4*>(dst + r * tc_stride<DH>() + 8 * c) = v;
+      const bool in = r0 + r < rend;
+      cp_async16(dst + r * tc_stride<DH>() + 8 * c, in ? src + (r0 + r) * dh + 8 * c : src, in ? 16u : 0u);
     }
     return;
   }
@@ -111,34 +115,41 @@ __device__ void load_tc_rows(uint16_t* dst, const bf16* src, int64_t r0, int64_t
 __device__ inline uint32_t pack16(uint16_t lo, uint16_t hi) { return uint32_t{lo} | uint32_t{hi} << 16; }
 
 // acc[nb] += A Xᵀ for the warp's 16 rows (A fragments over DH) and rows nb*8 .. nb*8 + 7 of X [.][DH + 8]
-// in shared memory: b[j] = Xᵀ[16 kk + 2t + 8j .. + 1][g], two adjacent columns of X's row nb*8 + g.
+// in shared memory: b[j] = Xᵀ[16 kk + 2t + 8j .. + 1][g], two adjacent columns of X's row nb*8 + g, loaded
+// by ldmatrix four 8 x 8 matrices at a time (two key blocks, both halves of the 16 columns).
 template <int DH, int NB>
-__device__ void mma_abt(float (&acc)[NB][4], const uint32_t (&a)[DH / 16][4], const uint16_t* X, int g, int t) {
+__device__ void mma_abt(float (&acc)[NB][4], const uint32_t (&a)[DH / 16][4], const uint16_t* X) {
+  const int lane = threadIdx.x % 32, m = lane / 8, r = lane % 8;  // this lane's row address: matrix m, row r
 #pragma unroll
-  for (int nb = 0; nb < NB; ++nb)
+  for (int nb = 0; nb < NB; nb += 2)
 #pragma unroll
     for (int kk = 0; kk < DH / 16; ++kk) {
-      const uint16_t* x = X + (nb * 8 + g) * tc_stride<DH>() + 16 * kk + 2 * t;
-      const uint32_t b[2] = {pack16(x[0], x[1]), pack16(x[8], x[9])};
-      mma_m16n8k16_bf16(acc[nb], a[kk], b, acc[nb]);
+      uint32_t f[4];  // (nb, columns 16 kk ..), (nb, 16 kk + 8 ..), (nb + 1, 16 kk ..), (nb + 1, 16 kk + 8 ..)
+      ldmatrix_x4<false>(f, X + ((nb + m / 2) * 8 + r) * tc_stride<DH>() + 16 * kk + 8 * (m % 2));
+      const uint32_t b0[2] = {f[0], f[1]}, b1[2] = {f[2], f[3]};
+      mma_m16n8k16_bf16(acc[nb], a[kk], b0, acc[nb]);
+      mma_m16n8k16_bf16(acc[nb + 1], a[kk], b1, acc[nb + 1]);
     }
 }
 
 // acc[nd] += P Y over NB * 8 columns of P, the warp's 16 x (NB * 8) accumulator of an earlier product (its
 // layout is the A fragment's, two accumulators per 16 columns: P is rounded to bfloat16 here), and the
-// rows of Y [NB * 8][DH + 8] in shared memory: b[j] = Y[16 kk + 2t + 8j .. + 1][nd*8 + g], two rows.
+// rows of Y [NB * 8][DH + 8] in shared memory: b[j] = Y[16 kk + 2t + 8j .. + 1][nd*8 + g], two rows,
+// loaded by ldmatrix.trans four 8 x 8 matrices at a time (both halves of the 16 rows, two column blocks).
 template <int DH, int NB>
-__device__ void mma_ab(float (&acc)[DH / 8][4], const float (&P)[NB][4], const uint16_t* Y, int g, int t) {
-  constexpr int S = tc_stride<DH>();
+__device__ void mma_ab(float (&acc)[DH / 8][4], const float (&P)[NB][4], const uint16_t* Y) {
+  const int lane = threadIdx.x % 32, m = lane / 8, r = lane % 8;
 #pragma unroll
   for (int kk = 0; kk < NB / 2; ++kk) {
     const uint32_t pa[4] = {bf16x2(P[2 * kk][0], P[2 * kk][1]), bf16x2(P[2 * kk][2], P[2 * kk][3]),
                             bf16x2(P[2 * kk + 1][0], P[2 * kk + 1][1]), bf16x2(P[2 * kk + 1][2], P[2 * kk + 1][3])};
 #pragma unroll
-    for (int nd = 0; nd < DH / 8; ++nd) {
-      const uint16_t* y = Y + (16 * kk + 2 * t) * S + nd * 8 + g;
-      const uint32_t b[2] = {pack16(y[0], y[S]), pack16(y[8 * S], y[9 * S])};
-      mma_m16n8k16_bf16(acc[nd], pa, b, acc[nd]);
+    for (int nd = 0; nd < DH / 8; nd += 2) {
+      uint32_t f[4];  // (rows 16 kk .., nd), (16 kk + 8 .., nd), (16 kk .., nd + 1), (16 kk + 8 .., nd + 1)
+      ldmatrix_x4<true>(f, Y + (16 * kk + 8 * (m % 2) + r) * tc_stride<DH>() + (nd + m / 2) * 8);
+      const uint32_t b0[2] = {f[0], f[1]}, b1[2] = {f[2], f[3]};
+      mma_m16n8k16_bf16(acc[nd], pa, b0, acc[nd]);
+      mma_m16n8k16_bf16(acc[nd + 1], pa, b1, acc[nd + 1]);
     }
   }
 }
@@ -165,13 +176,12 @@ __device__ void store_tc_rows(float* dst, const float (&acc)[DH / 8][4], const i
 // ---- forward ----
 
 // q, k, v bfloat16 [B, H, L, dh]; out float [B, H, L, dh], lse float [B, H, L]. Grid: B*H*chunks*tiles
-// blocks of 128 threads (tiles of kTcRows rows); shared memory: K, V [kTcKeys][DH + 8] bfloat16.
+// blocks of 128 threads (tiles of kTcRows rows); shared memory: two buffers of K, V [kTcKeys][DH + 8].
 template <int DH>
 __global__ void __launch_bounds__(kAttnThreads) attn_fwd_tc_kernel(TcArgs a) {
-  constexpr int S = tc_stride<DH>(), NB = kTcKeys / 8, ND = DH / 8;
+  constexpr int S = tc_stride<DH>(), NB = kTcKeys / 8, ND = DH / 8, T = kTcKeys * S;
   extern __shared__ __align__(16) unsigned char smem_raw[];
-  uint16_t* Ks = reinterpret_cast<uint16_t*>(smem_raw);
-  uint16_t* Vs = Ks + kTcKeys * S;
+  uint16_t* tiles = reinterpret_cast<uint16_t*>(smem_raw);  // two buffers of K and V tiles: K0 V0 K1 V1
   const Place p = place_of<kTcRows>(a);
   if (p.t0 >= p.cend) return;  // the last chunk is shorter than C (uniform over the block)
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
@@ -183,15 +193,27 @@ __global__ void __launch_bounds__(kAttnThreads) attn_fwd_tc_kernel(TcArgs a) {
 
   const float nalpha = -a.alpha[p.h];
   float o[ND][4] = {}, m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
-  for (int64_t j0 = chunk_begin(a, p, p.t0); j0 < kend; j0 += kTcKeys) {
-    __syncthreads();  // the previous tile's K and V are no longer read
-    load_tc_rows<DH, kTcKeys>(Ks, a.k + off, j0, kend, a.dh);
-    load_tc_rows<DH, kTcKeys>(Vs, a.v + off, j0, kend, a.dh);  // zero rows: 0 * V must stay finite
-    __syncthreads();
+  const int64_t j_first = chunk_begin(a, p, p.t0);
+  issue_tile<DH, kTcKeys>(tiles, a.k + off, j_first, kend, a.dh);
+  issue_tile<DH, kTcKeys>(tiles + T, a.v + off, j_first, kend, a.dh);  // zero rows: 0 * V must stay finite
+  cp_async_commit();
+  int buf = 0;
+  for (int64_t j0 = j_first; j0 < kend; j0 += kTcKeys, buf ^= 1) {
+    __syncthreads();            // every warp is done with the other buffer (the previous tile)
+    if (j0 + kTcKeys < kend) {  // the next tile streams into it while this one is used
+      issue_tile<DH, kTcKeys>(tiles + (buf ^ 1) * 2 * T, a.k + off, j0 + kTcKeys, kend, a.dh);
+      issue_tile<DH, kTcKeys>(tiles + (buf ^ 1) * 2 * T + T, a.v + off, j0 + kTcKeys, kend, a.dh);
+      cp_async_commit();
+      cp_async_wait<1>();
+    } else {
+      cp_async_wait<0>();
+    }
+    __syncthreads();                         // this tile's copies, by every thread, are done
     if (a.causal && j0 > w0 + 15) continue;  // every key of the tile lies after the warp's rows
+    const uint16_t *Ks = tiles + buf * 2 * T, *Vs = Ks + T;
 
     float s[NB][4] = {};
-    mma_abt<DH>(s, qf, Ks, g, t);
+    mma_abt<DH>(s, qf, Ks);
     const bool interior = !a.pack && j0 + kTcKeys <= kend && (!a.causal || j0 + kTcKeys - 1 <= w0);
     float mx[2] = {m[0], m[1]};
 #pragma unroll
@@ -225,7 +247,7 @@ __global__ void __launch_bounds__(kAttnThreads) attn_fwd_tc_kernel(TcArgs a) {
     for (int nd = 0; nd < ND; ++nd)
 #pragma unroll
       for (int e = 0; e < 4; ++e) o[nd][e] *= corr[e / 2];
-    mma_ab<DH>(o, s, Vs, g, t);  // O += P V, P rounded to bfloat16
+    mma_ab<DH>(o, s, Vs);  // O += P V, P rounded to bfloat16
   }
 
   float inv[2];
@@ -269,18 +291,20 @@ __global__ void __launch_bounds__(kAttnThreads) attn_dkdv_tc_kernel(TcArgs a) {
     const int64_t qend = chunk_end(a, p, p.t1 - 1);
     for (int64_t i0 = a.causal ? p.t0 : chunk_begin(a, p, p.t0); i0 < qend; i0 += kTcKeys) {
       __syncthreads();
-      load_tc_rows<DH, kTcKeys>(Qs, a.q + off, i0, qend, a.dh);
-      load_tc_rows<DH, kTcKeys>(dOs, a.dout + off, i0, qend, a.dh);
+      issue_tile<DH, kTcKeys>(Qs, a.q + off, i0, qend, a.dh);
+      issue_tile<DH, kTcKeys>(dOs, a.dout + off, i0, qend, a.dh);
+      cp_async_commit();
       for (int n = threadIdx.x; n < kTcKeys; n += kAttnThreads) {
         const bool in = i0 + n < qend;
         lse_s[n] = in ? a.lse_in[loff + i0 + n] : INFINITY;
         del_s[n] = in ? a.delta[loff + i0 + n] : 0.f;
       }
+      cp_async_wait<0>();
       __syncthreads();
       if (a.causal && i0 + kTcKeys - 1 < w0) continue;  // every query of the tile lies before the warp's keys
       float s[NB][4] = {}, dp[NB][4] = {};              // Sᵀ and dPᵀ: rows keys, columns queries
-      mma_abt<DH>(s, kf, Qs, g, t);
-      mma_abt<DH>(dp, vf, dOs, g, t);
+      mma_abt<DH>(s, kf, Qs);
+      mma_abt<DH>(dp, vf, dOs);
 #pragma unroll
       for (int nb = 0; nb < NB; ++nb)
 #pragma unroll
@@ -294,8 +318,8 @@ __global__ void __launch_bounds__(kAttnThreads) attn_dkdv_tc_kernel(TcArgs a) {
           s[nb][e] = pr;
           dp[nb][e] = pr * (dp[nb][e] - del_s[n]) * dec;
         }
-      mma_ab<DH>(dv, s, dOs, g, t);  // dV += Pᵀ dO
-      mma_ab<DH>(dk, dp, Qs, g, t);  // dK += Gᵀ Q
+      mma_ab<DH>(dv, s, dOs);  // dV += Pᵀ dO
+      mma_ab<DH>(dk, dp, Qs);  // dK += Gᵀ Q
     }
   }
   const float one[2] = {1.f, 1.f};
@@ -304,13 +328,12 @@ __global__ void __launch_bounds__(kAttnThreads) attn_dkdv_tc_kernel(TcArgs a) {
 }
 
 // dq float [B, H, L, dh]. One block per tile of kTcRows queries; it walks key tiles of kTcKeys. Shared:
-// K, V [kTcKeys][DH + 8].
+// two buffers of K, V [kTcKeys][DH + 8].
 template <int DH>
 __global__ void __launch_bounds__(kAttnThreads) attn_dq_tc_kernel(TcArgs a) {
-  constexpr int S = tc_stride<DH>(), NB = kTcKeys / 8, ND = DH / 8;
+  constexpr int S = tc_stride<DH>(), NB = kTcKeys / 8, ND = DH / 8, T = kTcKeys * S;
   extern __shared__ __align__(16) unsigned char smem_raw[];
-  uint16_t* Ks = reinterpret_cast<uint16_t*>(smem_raw);
-  uint16_t* Vs = Ks + kTcKeys * S;
+  uint16_t* tiles = reinterpret_cast<uint16_t*>(smem_raw);  // two buffers of K and V tiles, as the forward's
   const Place p = place_of<kTcRows>(a);
   if (p.t0 >= p.cend) return;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
@@ -328,15 +351,27 @@ __global__ void __launch_bounds__(kAttnThreads) attn_dq_tc_kernel(TcArgs a) {
   }
   const float nalpha = -a.alpha[p.h];
   float dq[ND][4] = {};
-  for (int64_t j0 = chunk_begin(a, p, p.t0); j0 < kend; j0 += kTcKeys) {
+  const int64_t j_first = chunk_begin(a, p, p.t0);
+  issue_tile<DH, kTcKeys>(tiles, a.k + off, j_first, kend, a.dh);
+  issue_tile<DH, kTcKeys>(tiles + T, a.v + off, j_first, kend, a.dh);
+  cp_async_commit();
+  int buf = 0;
+  for (int64_t j0 = j_first; j0 < kend; j0 += kTcKeys, buf ^= 1) {
     __syncthreads();
-    load_tc_rows<DH, kTcKeys>(Ks, a.k + off, j0, kend, a.dh);
-    load_tc_rows<DH, kTcKeys>(Vs, a.v + off, j0, kend, a.dh);
+    if (j0 + kTcKeys < kend) {
+      issue_tile<DH, kTcKeys>(tiles + (buf ^ 1) * 2 * T, a.k + off, j0 + kTcKeys, kend, a.dh);
+      issue_tile<DH, kTcKeys>(tiles + (buf ^ 1) * 2 * T + T, a.v + off, j0 + kTcKeys, kend, a.dh);
+      cp_async_commit();
+      cp_async_wait<1>();
+    } else {
+      cp_async_wait<0>();
+    }
     __syncthreads();
     if (a.causal && j0 > w0 + 15) continue;
+    const uint16_t *Ks = tiles + buf * 2 * T, *Vs = Ks + T;
     float s[NB][4] = {}, dp[NB][4] = {};
-    mma_abt<DH>(s, qf, Ks, g, t);
-    mma_abt<DH>(dp, df, Vs, g, t);
+    mma_abt<DH>(s, qf, Ks);
+    mma_abt<DH>(dp, df, Vs);
 #pragma unroll
     for (int nb = 0; nb < NB; ++nb)
 #pragma unroll
@@ -347,7 +382,7 @@ __global__ void __launch_bounds__(kAttnThreads) attn_dq_tc_kernel(TcArgs a) {
         const float dec = tc_decay(a.scale, nalpha, i, j), pr = valid ? expf(s[nb][e] * dec - ls[e / 2]) : 0.f;
         s[nb][e] = pr * (dp[nb][e] - del[e / 2]) * dec;
       }
-    mma_ab<DH>(dq, s, Ks, g, t);  // dQ += G K
+    mma_ab<DH>(dq, s, Ks);  // dQ += G K
   }
   const float one[2] = {1.f, 1.f};
   store_tc_rows<DH>(a.dq + off, dq, row, one, p.t1, a.dh, t);
@@ -370,8 +405,8 @@ inline TcArgs make_tc_args(const Tensor& q, const Tensor& lengths, const Attenti
 }
 
 template <int DH>
-size_t tc_tiles_smem() {  // two bfloat16 tiles of kTcKeys rows
-  return sizeof(uint16_t) * 2 * kTcKeys * tc_stride<DH>();
+size_t tc_tiles_smem(int tiles) {  // bfloat16 tiles of kTcKeys rows
+  return sizeof(uint16_t) * tiles * kTcKeys * tc_stride<DH>();
 }
 
 // The forward of Backend::attention for bfloat16 q, k, v on tensor cores: o and lse float32.
@@ -387,7 +422,7 @@ void attention_forward_tc(const Tensor& q, const Tensor& k, const Tensor& v, con
   dispatch_head_dim<float>(a.dh, [&](auto dh_c, auto) {
     constexpr int DH = decltype(dh_c)::value;
     launch(attn_fwd_tc_kernel<DH>, "attn_fwd_tc_kernel", grid_of(q.dim(0) * a.H, a.chunks, a.tiles), kAttnThreads,
-           tc_tiles_smem<DH>(), a);
+           tc_tiles_smem<DH>(4), a);
   });
 }
 
@@ -417,8 +452,8 @@ void attention_backward_tc(const Tensor& q, const Tensor& k, const Tensor& v, co
     constexpr int DH = decltype(dh_c)::value;
     if constexpr (DH <= kTcMaxBackwardDh) {
       launch(attn_dkdv_tc_kernel<DH>, "attn_dkdv_tc_kernel", grid, kAttnThreads,
-             2 * kTcKeys * sizeof(float) + tc_tiles_smem<DH>(), a);
-      launch(attn_dq_tc_kernel<DH>, "attn_dq_tc_kernel", grid, kAttnThreads, tc_tiles_smem<DH>(), a);
+             2 * kTcKeys * sizeof(float) + tc_tiles_smem<DH>(2), a);
+      launch(attn_dq_tc_kernel<DH>, "attn_dq_tc_kernel", grid, kAttnThreads, tc_tiles_smem<DH>(4), a);
     } else {
       throw Error("las_attention: the tensor-core backward serves head widths up to " +
                   std::to_string(kTcMaxBackwardDh) + ", got " + std::to_string(a.dh));

@@ -5,7 +5,8 @@
 //
 // Model: the blocks of a grid run one after another; the threads of a block are fibers on the calling
 // thread (Context below), switched only at __syncthreads(), __shfl_xor_sync() and the warp-collective
-// tensor-core instruction (mma_m16n8k16_bf16), so a run is deterministic.
+// tensor-core instructions (mma_m16n8k16_bf16, ldmatrix_x4), so a run is deterministic. cp.async copies
+// are performed at the cp_async_wait that lets them complete, never earlier.
 //   __syncthreads():   every thread of the block waits there until all have arrived;
 //   __shfl_xor_sync(): every lane of the warp waits until all 32 have arrived, then reads its partner's
 //                      value (full mask only, blocks a multiple of 32 threads);
@@ -124,6 +125,14 @@ struct Block {
     std::unique_ptr<char[]> stack{new char[kStack]};
     Wait wait = Wait::None;
     unsigned shuffles = 0;  // shuffles done; their parity picks the exchange buffer
+    // cp.async copies issued and not yet performed, and the ends of their committed groups in `copies`.
+    struct AsyncCopy {
+      void* dst;
+      const void* src;
+      unsigned bytes, src_bytes;
+    };
+    std::vector<AsyncCopy> copies;
+    std::vector<size_t> groups;
   };
   const char* kernel = "";
   dim3 block_idx{0, 0, 0}, block_dim{1, 1, 1}, grid_dim{1, 1, 1};
@@ -139,6 +148,7 @@ struct Block {
     float c[4];
   };
   std::vector<std::array<std::array<MmaLane, 32>, 2>> mma_exchange;
+  std::vector<std::array<std::array<const uint16_t*, 32>, 2>> ldmatrix_exchange;  // the lanes' row addresses
   std::function<void()> body;
   std::exception_ptr error;
   Context scheduler;
@@ -269,6 +279,58 @@ inline void mma_m16n8k16_bf16(float* d, const uint32_t* a, const uint32_t* b, co
   }
 }
 
+// ldmatrix.sync.aligned.m8n8.x4[.trans].shared.b16 {r0, r1, r2, r3}, [row]: four 8 x 8 matrices of 16-bit
+// elements from shared memory, a warp-collective step: lane l gives the address of row l % 8 of matrix
+// l / 8 (16-byte aligned: 8 elements); when all 32 have arrived, every lane receives in r[m] two elements
+// of matrix m, the first in the lower half: row lane / 4, columns 2 (lane % 4) and 2 (lane % 4) + 1; with
+// .trans, column lane / 4 of rows 2 (lane % 4) and 2 (lane % 4) + 1 (the PTX ISA's ldmatrix fragment).
+inline void ldmatrix_x4(uint32_t* r, const void* row, bool trans) {
+  Block& b = block();
+  const unsigned t = b.current, lane = t % 32;
+  if (reinterpret_cast<uintptr_t>(row) % 16 != 0)
+    throw Error(std::string("simt: ") + b.kernel + ": ldmatrix row address of lane " + std::to_string(lane) +
+                " is not 16-byte aligned");
+  Block::Fiber& f = b.fibers[t];
+  auto& slots = b.ldmatrix_exchange[t / 32][f.shuffles++ % 2];
+  slots[lane] = static_cast<const uint16_t*>(row);
+  f.wait = Wait::Shuffle;
+  to_scheduler(b, false);
+  const unsigned q = lane / 4, p = 2 * (lane % 4);
+  for (unsigned m = 0; m < 4; ++m) {
+    const uint32_t lo = trans ? slots[8 * m + p][q] : slots[8 * m + q][p];
+    const uint32_t hi = trans ? slots[8 * m + p + 1][q] : slots[8 * m + q][p + 1];
+    r[m] = lo | hi << 16;
+  }
+}
+
+// cp.async.cg.shared.global [dst], [src], bytes, src_bytes: src_bytes of src, then zeros, to dst, done
+// asynchronously. The emulator performs a copy as late as the PTX ISA allows: when cp_async_wait lets its
+// group complete. A kernel that reads the destination before waiting for it reads what was there (the
+// launch's 0xFF fill, NaN), so a missing wait shows in its results.
+inline void cp_async(void* dst, const void* src, unsigned bytes, unsigned src_bytes) {
+  Block& b = block();
+  b.fibers[b.current].copies.push_back({dst, src, bytes, src_bytes});
+}
+// cp.async.commit_group: the copies issued since the last commit form one group.
+inline void cp_async_commit() {
+  Block::Fiber& f = block().fibers[block().current];
+  f.groups.push_back(f.copies.size());
+}
+// cp.async.wait_group n: every committed group but the newest n completes.
+inline void cp_async_wait(unsigned n) {
+  Block::Fiber& f = block().fibers[block().current];
+  if (f.groups.size() <= n) return;
+  const size_t done = f.groups[f.groups.size() - 1 - n];
+  for (size_t i = 0; i < done; ++i) {
+    const Block::Fiber::AsyncCopy& c = f.copies[i];
+    std::memcpy(c.dst, c.src, c.src_bytes);
+    std::memset(static_cast<char*>(c.dst) + c.src_bytes, 0, c.bytes - c.src_bytes);
+  }
+  f.copies.erase(f.copies.begin(), f.copies.begin() + static_cast<std::ptrdiff_t>(done));
+  f.groups.erase(f.groups.begin(), f.groups.end() - n);
+  for (size_t& e : f.groups) e -= done;
+}
+
 // A fresh thread at the kernel's entry. This and resume() are kept out of run_block: a switch returns
 // twice, as setjmp does (where swapcontext is used), and the caller's locals should not live across it.
 [[gnu::noinline]] inline void start(Block::Fiber& f) {
@@ -279,6 +341,8 @@ inline void mma_m16n8k16_bf16(float* d, const uint32_t* a, const uint32_t* b, co
 #endif
   f.wait = Wait::None;
   f.shuffles = 0;
+  f.copies.clear();
+  f.groups.clear();
   make_context(f.ctx, f.stack.get(), Block::kStack, fiber_main);
 }
 
@@ -361,6 +425,7 @@ inline void launch(const char* kernel, dim3 grid, dim3 block, size_t smem_bytes,
   b.fibers = {pool.data(), b.threads};
   b.exchange.resize(b.threads / 32);
   b.mma_exchange.resize(b.threads / 32);
+  b.ldmatrix_exchange.resize(b.threads / 32);
   b.body = std::move(body);
   active() = &b;
   try {

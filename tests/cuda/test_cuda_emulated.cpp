@@ -29,7 +29,7 @@ simt::Launch attn_launch() { return {cuda::attn::smem_raw, cuda::attn::kSharedBy
 
 // ---- the emulator's own checks, on small kernels written for them ----
 
-unsigned char test_smem[256];
+alignas(16) unsigned char test_smem[2048];  // the dynamic shared memory of these kernels
 
 // out [blocks * threads]: each thread's entry is the sum of threadIdx.x + 1 over its warp, via warp_sum's shuffles.
 __global__ void warp_sum_kernel(double* out) {
@@ -78,6 +78,70 @@ __global__ void mma_tile_kernel(const float* A, const float* B, const float* C, 
   for (int i = 0; i < 4; ++i) c[i] = C[(i < 2 ? group : group + 8) * 8 + in_group * 2 + (i & 1)];
   cuda::mma_m16n8k16_bf16(d, a, b, c);
   for (int i = 0; i < 4; ++i) D[(i < 2 ? group : group + 8) * 8 + in_group * 2 + (i & 1)] = d[i];
+}
+
+// D [16 x 16] = A [16 x 16] B [16 x 16] as two mma n-blocks, A loaded by the ISA's formulas (as above),
+// B's fragments by ldmatrix from shared memory: with trans from B itself ([k][n], row-major), without from
+// Bᵀ ([n][k], row-major, as attention's K tiles are), both held with a row stride of 24 elements (a
+// padded tile). D_trans and D_plain receive the two results.
+__global__ void ldmatrix_kernel(const float* A, const float* B, float* D_trans, float* D_plain) {
+  constexpr int kStride = 24;
+  uint16_t* Bs = reinterpret_cast<uint16_t*>(test_smem);  // B [16][kStride]
+  uint16_t* Bt = Bs + 16 * kStride;                       // Bᵀ [16][kStride]
+  const int lane = threadIdx.x, group = lane >> 2, in_group = lane % 4;
+  for (int i = lane; i < 256; i += 32) {
+    Bs[i / 16 * kStride + i % 16] = bf16_from_float(B[i]);
+    Bt[i % 16 * kStride + i / 16] = bf16_from_float(B[i]);
+  }
+  __syncthreads();
+  float av[8];
+  for (int i = 0; i < 8; ++i) {
+    const int row = (i < 2 || (i >= 4 && i < 6)) ? group : group + 8;
+    const int col = i < 4 ? in_group * 2 + (i & 1) : in_group * 2 + (i & 1) + 8;
+    av[i] = A[row * 16 + col];
+  }
+  const uint32_t a[4] = {bf16x2(av[0], av[1]), bf16x2(av[2], av[3]), bf16x2(av[4], av[5]), bf16x2(av[6], av[7])};
+  const int m = lane / 8, r = lane % 8;
+  uint32_t t[4], p[4];
+  // trans: matrix m holds k rows 8 (m % 2) .. + 7, n columns 8 (m / 2) .. + 7 of B.
+  cuda::ldmatrix_x4<true>(t, Bs + (8 * (m % 2) + r) * kStride + 8 * (m / 2));
+  // plain: matrix m holds n rows 8 (m / 2) .. + 7, k columns 8 (m % 2) .. + 7 of Bᵀ.
+  cuda::ldmatrix_x4<false>(p, Bt + (8 * (m / 2) + r) * kStride + 8 * (m % 2));
+  for (int nb = 0; nb < 2; ++nb) {
+    const uint32_t bt[2] = {t[2 * nb], t[2 * nb + 1]}, bp[2] = {p[2 * nb], p[2 * nb + 1]};
+    const float c[4] = {};
+    float dt[4], dp[4];
+    cuda::mma_m16n8k16_bf16(dt, a, bt, c);
+    cuda::mma_m16n8k16_bf16(dp, a, bp, c);
+    for (int i = 0; i < 4; ++i) {
+      const int at = (i < 2 ? group : group + 8) * 16 + 8 * nb + in_group * 2 + (i & 1);
+      D_trans[at] = dt[i];
+      D_plain[at] = dp[i];
+    }
+  }
+}
+
+// Thread i copies 16-byte chunk i of src to chunk i of two shared buffers with cp.async, in two groups
+// (the second zero-filled past chunk 24), waits for `waits` of the groups (0, 1 or 2: cp_async_wait<2, 1
+// or 0>), and writes both buffers back to out [2][32 chunks] after a barrier.
+__global__ void cp_async_kernel(const uint32_t* src, int waits, uint32_t* out) {
+  uint32_t* first = reinterpret_cast<uint32_t*>(test_smem);
+  uint32_t* second = first + 4 * 32;
+  const int i = threadIdx.x;
+  cuda::cp_async16(first + 4 * i, src + 4 * i, 16);
+  cuda::cp_async_commit();
+  cuda::cp_async16(second + 4 * i, src + 4 * i, i < 24 ? 16 : 0);
+  cuda::cp_async_commit();
+  if (waits == 2) cuda::cp_async_wait<0>();
+  if (waits == 1) cuda::cp_async_wait<1>();
+  __syncthreads();
+  for (int w = 0; w < 4; ++w) out[4 * i + w] = first[4 * i + w], out[128 + 4 * i + w] = second[4 * i + w];
+}
+
+// A lane whose ldmatrix row address is not 16-byte aligned.
+__global__ void ldmatrix_misaligned_kernel() {
+  uint32_t r[4];
+  cuda::ldmatrix_x4<false>(r, reinterpret_cast<uint16_t*>(test_smem) + (threadIdx.x == 5 ? 1 : 8 * threadIdx.x));
 }
 
 // Only the first half of the warp reaches the instruction.
@@ -135,6 +199,39 @@ TEST_CASE("the emulated mma.m16n8k16 (bf16 in, float32 out) equals a plain matri
   CHECK(bf16_from_float(1.00390625f) == 0x3f80u);  // halfway between 1 and 1 + 2^-7: to the even one
   CHECK(bf16_from_float(1.01171875f) == 0x3f82u);  // halfway between 1 + 2^-7 and 1 + 2^-6: up to the even one
   CHECK(std::isnan(bf16_to_float(bf16_from_float(NAN))));
+}
+
+TEST_CASE("the emulated ldmatrix.x4, plain and transposed, loads mma's B fragments of a shared tile") {
+  Rng rng(4);
+  std::vector<float> A(256), B(256), Dt(256, NAN), Dp(256, NAN);
+  for (auto* m : {&A, &B})
+    for (float& x : *m) x = bf16_to_float(bf16_from_float(static_cast<float>(rng.uniform(-2, 2))));
+  run("ldmatrix_kernel", 1, 32, 2 * 16 * 24 * 2, [&] { ldmatrix_kernel(A.data(), B.data(), Dt.data(), Dp.data()); });
+  for (int r = 0; r < 16; ++r)
+    for (int n = 0; n < 16; ++n) {
+      double want = 0;
+      for (int k = 0; k < 16; ++k) want += double(A[r * 16 + k]) * B[k * 16 + n];
+      CAPTURE(r);
+      CAPTURE(n);
+      CHECK(Dt[r * 16 + n] == doctest::Approx(want).epsilon(1e-6));
+      CHECK(Dp[r * 16 + n] == doctest::Approx(want).epsilon(1e-6));
+    }
+  CHECK_THROWS_WITH_AS(run("ldmatrix_misaligned_kernel", 1, 32, 512, [] { ldmatrix_misaligned_kernel(); }),
+                       doctest::Contains("lane 5 is not 16-byte aligned"), simt::Error);
+}
+
+TEST_CASE("the emulated cp.async copies when a wait lets its group complete, zero-filling past src_bytes") {
+  std::vector<uint32_t> src(128);
+  for (uint32_t i = 0; i < 128; ++i) src[i] = 1000 + i;
+  for (int waits : {0, 1, 2}) {
+    CAPTURE(waits);
+    std::vector<uint32_t> out(256);
+    run("cp_async_kernel", 1, 32, 1024, [&] { cp_async_kernel(src.data(), waits, out.data()); });
+    for (uint32_t i = 0; i < 128; ++i) {
+      CHECK(out[i] == (waits >= 1 ? src[i] : 0xFFFFFFFFu));  // not waited for: the launch's fill
+      CHECK(out[128 + i] == (waits == 2 ? (i < 96 ? src[i] : 0u) : 0xFFFFFFFFu));
+    }
+  }
 }
 
 TEST_CASE("the emulator catches a barrier in divergent code, a missing barrier and a shared-memory overrun") {
