@@ -173,6 +173,32 @@ __device__ void store_tc_rows(float* dst, const float (&acc)[DH / 8][4], const i
     }
 }
 
+// The K and V tiles of one head at keys [j0, j0 + kTcKeys) into buffer `buf` of `tiles` (two buffers, each
+// K then V), issued as one cp.async group.
+template <int DH>
+__device__ void issue_kv(uint16_t* tiles, int buf, const TcArgs& a, int64_t off, int64_t j0, int64_t kend) {
+  constexpr int T = kTcKeys * tc_stride<DH>();
+  issue_tile<DH, kTcKeys>(tiles + buf * 2 * T, a.k + off, j0, kend, a.dh);
+  issue_tile<DH, kTcKeys>(tiles + buf * 2 * T + T, a.v + off, j0, kend, a.dh);  // zero rows: 0 * V must stay finite
+  cp_async_commit();
+}
+
+// The top of a key tile's iteration in a double-buffered walk (issue_kv started buffer 0 with the first
+// tile): once every warp is done with the other buffer, starts the next tile into it, then waits for this
+// tile's copies. Returns this tile's K (V follows it).
+template <int DH>
+__device__ const uint16_t* next_kv(uint16_t* tiles, int buf, const TcArgs& a, int64_t off, int64_t j0, int64_t kend) {
+  __syncthreads();  // every warp is done with the other buffer (the previous tile)
+  if (j0 + kTcKeys < kend) {
+    issue_kv<DH>(tiles, buf ^ 1, a, off, j0 + kTcKeys, kend);  // streams in while this tile is used
+    cp_async_wait<1>();
+  } else {
+    cp_async_wait<0>();
+  }
+  __syncthreads();  // this tile's copies, by every thread, are done
+  return tiles + buf * 2 * kTcKeys * tc_stride<DH>();
+}
+
 // ---- forward ----
 
 // q, k, v bfloat16 [B, H, L, dh]; out float [B, H, L, dh], lse float [B, H, L]. Grid: B*H*chunks*tiles
@@ -194,23 +220,12 @@ __global__ void __launch_bounds__(kAttnThreads) attn_fwd_tc_kernel(TcArgs a) {
   const float nalpha = -a.alpha[p.h];
   float o[ND][4] = {}, m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
   const int64_t j_first = chunk_begin(a, p, p.t0);
-  issue_tile<DH, kTcKeys>(tiles, a.k + off, j_first, kend, a.dh);
-  issue_tile<DH, kTcKeys>(tiles + T, a.v + off, j_first, kend, a.dh);  // zero rows: 0 * V must stay finite
-  cp_async_commit();
+  issue_kv<DH>(tiles, 0, a, off, j_first, kend);
   int buf = 0;
   for (int64_t j0 = j_first; j0 < kend; j0 += kTcKeys, buf ^= 1) {
-    __syncthreads();            // every warp is done with the other buffer (the previous tile)
-    if (j0 + kTcKeys < kend) {  // the next tile streams into it while this one is used
-      issue_tile<DH, kTcKeys>(tiles + (buf ^ 1) * 2 * T, a.k + off, j0 + kTcKeys, kend, a.dh);
-      issue_tile<DH, kTcKeys>(tiles + (buf ^ 1) * 2 * T + T, a.v + off, j0 + kTcKeys, kend, a.dh);
-      cp_async_commit();
-      cp_async_wait<1>();
-    } else {
-      cp_async_wait<0>();
-    }
-    __syncthreads();                         // this tile's copies, by every thread, are done
+    const uint16_t* Ks = next_kv<DH>(tiles, buf, a, off, j0, kend);
     if (a.causal && j0 > w0 + 15) continue;  // every key of the tile lies after the warp's rows
-    const uint16_t *Ks = tiles + buf * 2 * T, *Vs = Ks + T;
+    const uint16_t* Vs = Ks + T;
 
     float s[NB][4] = {};
     mma_abt<DH>(s, qf, Ks);
@@ -352,23 +367,12 @@ __global__ void __launch_bounds__(kAttnThreads) attn_dq_tc_kernel(TcArgs a) {
   const float nalpha = -a.alpha[p.h];
   float dq[ND][4] = {};
   const int64_t j_first = chunk_begin(a, p, p.t0);
-  issue_tile<DH, kTcKeys>(tiles, a.k + off, j_first, kend, a.dh);
-  issue_tile<DH, kTcKeys>(tiles + T, a.v + off, j_first, kend, a.dh);
-  cp_async_commit();
+  issue_kv<DH>(tiles, 0, a, off, j_first, kend);
   int buf = 0;
   for (int64_t j0 = j_first; j0 < kend; j0 += kTcKeys, buf ^= 1) {
-    __syncthreads();
-    if (j0 + kTcKeys < kend) {
-      issue_tile<DH, kTcKeys>(tiles + (buf ^ 1) * 2 * T, a.k + off, j0 + kTcKeys, kend, a.dh);
-      issue_tile<DH, kTcKeys>(tiles + (buf ^ 1) * 2 * T + T, a.v + off, j0 + kTcKeys, kend, a.dh);
-      cp_async_commit();
-      cp_async_wait<1>();
-    } else {
-      cp_async_wait<0>();
-    }
-    __syncthreads();
+    const uint16_t* Ks = next_kv<DH>(tiles, buf, a, off, j0, kend);
     if (a.causal && j0 > w0 + 15) continue;
-    const uint16_t *Ks = tiles + buf * 2 * T, *Vs = Ks + T;
+    const uint16_t* Vs = Ks + T;
     float s[NB][4] = {}, dp[NB][4] = {};
     mma_abt<DH>(s, qf, Ks);
     mma_abt<DH>(dp, df, Vs);
