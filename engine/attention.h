@@ -42,8 +42,10 @@ struct AttentionOptions {
   std::vector<double> kernel{};  // the smoothing weights w over offsets -P/2..P/2 (size P); empty = box 1/P
   bool fused = true;             // attention(): the fused kernel where it can serve; false = the literal reference
   // Mixed precision (setting precision = bf16): q, k and the smoothed v are rounded to bfloat16, and
-  // so is the incoming gradient in the backward; softmax statistics, sums, o, lse and the gradients stay
-  // float32. Needs float32 q, k, v. The reference rounds q, k and v (it never forms the smoothed v).
+  // so is the incoming gradient in the backward; the fused kernels also round each tile's probabilities
+  // P (and in the backward G = P (dP - delta) decay) before their products, as tensor cores take them.
+  // Softmax statistics, sums, o, lse and the gradients stay float32. Needs float32 q, k, v. The
+  // reference rounds q, k and v only (it never forms the smoothed v).
   bool bf16 = false;
 };
 

@@ -33,6 +33,9 @@ LASGRAD_HOST_DEVICE inline float bf16_to_float(uint16_t h) {
   return x;
 }
 
+// x rounded to the nearest bfloat16, as a float.
+LASGRAD_HOST_DEVICE inline float bf16_round(float x) { return bf16_to_float(bf16_from_float(x)); }
+
 // Two bfloat16 in one 32-bit register, as the tensor-core instructions take them: `lo` in bits 0-15.
 LASGRAD_HOST_DEVICE inline uint32_t bf16x2(float lo, float hi) {
   return static_cast<uint32_t>(bf16_from_float(lo)) | static_cast<uint32_t>(bf16_from_float(hi)) << 16;

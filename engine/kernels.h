@@ -47,7 +47,8 @@
 //   Tiled: no L x L matrix is kept. q, k, v [B, H, L, dh]; lengths I32 [B] or undefined (all valid);
 //   o [B, H, L, dh]; lse [B, H, L] the log-sum-exp of each row's valid logits (+inf for a row without
 //   valid keys, whose o row is 0). The backward, given dout [B, H, L, dh] and the forward's o and lse,
-//   writes dq, dk, dv [B, H, L, dh] (not accumulated).
+//   writes dq, dk, dv [B, H, L, dh] (not accumulated). With p.bf16 (bfloat16 q, k, v, dout), each tile's
+//   P, and in the backward G = P (dP - delta) decay, is rounded to bfloat16 before its products.
 #pragma once
 
 #define LASGRAD_KERNELS(X)                                                                                             \

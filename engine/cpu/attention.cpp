@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "engine/attention.h"
+#include "engine/bf16.h"
 #include "engine/cpu/cpu_backend.h"
 #include "engine/cpu/cpu_util.h"
 
@@ -274,10 +275,18 @@ Head<T> head_at(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor&
           tab.data() + (bh % H) * table_span(C) + C - 1};
 }
 
+// The first n entries of a tile row rounded to bfloat16 (precision bf16: the probabilities P and the
+// gradient terms G enter their products as bfloat16, as on the GPU's tensor cores).
+template <class T>
+void round_bf16(T* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) x[i] = static_cast<T>(bf16_round(static_cast<float>(x[i])));
+}
+
 }  // namespace
 
 // q, k, v [B, H, L, dh]; o [B, H, L, dh]; lse [B, H, L]. bfloat16 q, k, v (o, lse float32) are widened
-// to float32 first, exactly: the float32 kernel on the rounded operands is the precision's reference.
+// to float32 first, exactly, and with p.bf16 each tile's P is rounded to bfloat16 before P V (its row sum
+// l is not): the rounding points of the tensor-core kernels, computed in float32, the precision's reference.
 void CpuBackend::attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& lengths,
                            const AttentionOptions& p, Tensor& o, Tensor& lse) {
   if (q.dtype() == DType::BF16)
@@ -323,6 +332,7 @@ void CpuBackend::attention(const Tensor& q, const Tensor& k, const Tensor& v, co
             s.head(n) = (s.head(n) - mx).exp();
             s.tail(cols - n).setZero();
             l[r] = l[r] * corr + s.head(n).sum();
+            if (p.bf16) round_bf16(s.data(), n);
             acc.row(r) *= corr;
             m[r] = mx;
           }
@@ -351,7 +361,7 @@ void CpuBackend::attention(const Tensor& q, const Tensor& k, const Tensor& v, co
 void CpuBackend::attention_grad(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& o, const Tensor& lse,
                                 const Tensor& dout, const Tensor& lengths, const AttentionOptions& p, Tensor& dq,
                                 Tensor& dk, Tensor& dv) {
-  if (q.dtype() == DType::BF16)  // widened as in the forward; dout is bfloat16 too
+  if (q.dtype() == DType::BF16)  // widened as in the forward; dout is bfloat16 too; P and G rounded below
     return attention_grad(q.to(DType::F32), k.to(DType::F32), v.to(DType::F32), o, lse, dout.to(DType::F32), lengths, p,
                           dq, dk, dv);
   dispatch_floating("las_attention", q.dtype(), [&](auto tag) {
@@ -398,12 +408,17 @@ void CpuBackend::attention_grad(const Tensor& q, const Tensor& k, const Tensor& 
               s.tail(cols - n).setZero();
             }
             const T *gi = g + i0 * dh, *qi = hd.q + i0 * dh;
-            ops.acc_t(P.data(), rows, cols, gi, dV.data());
             ops.logits(gi, rows, vj, Vt.data(), cols, nullptr, dP.data());  // dP = do v^T
             for (int64_t r = 0; r < rows; ++r)
               Row<T>(dP.data() + r * kBc, cols) = CRow<T>(P.data() + r * kBc, cols) *
                                                   (CRow<T>(dP.data() + r * kBc, cols) - D[i0 + r - c0]) *
                                                   CRow<T>(hd.decay + (j0 - (i0 + r)), cols);
+            if (p.bf16)  // G from the unrounded P, then both rounded for their products
+              for (int64_t r = 0; r < rows; ++r) {
+                round_bf16(P.data() + r * kBc, cols);
+                round_bf16(dP.data() + r * kBc, cols);
+              }
+            ops.acc_t(P.data(), rows, cols, gi, dV.data());
             ops.acc(dP.data(), rows, cols, kj, gq + i0 * dh);
             ops.acc_t(dP.data(), rows, cols, qi, dK.data());
           }

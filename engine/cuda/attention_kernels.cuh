@@ -31,6 +31,7 @@
 #include <type_traits>
 
 #include "engine/attention.h"
+#include "engine/bf16.h"
 #include "engine/backend.h"
 #include "engine/cuda/kernel_common.cuh"
 #include "engine/tensor.h"
@@ -50,9 +51,16 @@ struct AttnArgs {
   const int32_t* lengths;              // [B] or null (every key valid)
   int64_t H, L, dh, C, chunks, tiles;  // C: chunk length; tiles: row tiles per chunk
   bool causal;
+  bool bf16;  // the backward of bfloat16 operands widened to float32: P and G rounded, as the CPU's
   double scale;
   double alpha[kMaxHeads];
 };
+
+// x, or x rounded to bfloat16 where the precision asks for it (AttnArgs::bf16).
+template <class T>
+__device__ T maybe_bf16(T x, bool round) {
+  return round ? static_cast<T>(bf16_round(static_cast<float>(x))) : x;
+}
 
 // Where a block sits: head slice, chunk [c0, cend), its tile [t0, t1), and the keys that exist (< kvalid).
 struct Place {
@@ -304,8 +312,8 @@ __global__ void __launch_bounds__(kAttnThreads) attn_dkdv_kernel(AttnArgs<T> a) 
           // lse = +inf marks a query without valid keys (and the rows past the chunk): no weight.
           const bool valid = kj < kend && qi < p.cend && (!a.causal || kj <= qi) && ls != static_cast<T>(INFINITY);
           const T pr = valid ? dexp(s[i][c] * e - ls) : T(0);
-          Pt[r * (NQ + 1) + n] = pr;
-          Gt[r * (NQ + 1) + n] = pr * (dp[i][c] - del_s[n]) * e;
+          Pt[r * (NQ + 1) + n] = maybe_bf16(pr, a.bf16);
+          Gt[r * (NQ + 1) + n] = maybe_bf16(pr * (dp[i][c] - del_s[n]) * e, a.bf16);
         }
       }
       __syncthreads();
@@ -367,7 +375,7 @@ __global__ void __launch_bounds__(kAttnThreads) attn_dq_kernel(AttnArgs<T> a) {
         const T e = dec[col - r + NQ - 1];
         const bool valid = qi < p.t1 && kj < kend && (!a.causal || kj <= qi) && ls[i] != static_cast<T>(INFINITY);
         const T pr = valid ? dexp(s[i][c] * e - ls[i]) : T(0);
-        Gs[r * (NK + 1) + col] = pr * (dp[i][c] - del[i]) * e;
+        Gs[r * (NK + 1) + col] = maybe_bf16(pr * (dp[i][c] - del[i]) * e, a.bf16);
       }
     }
     __syncthreads();
@@ -421,6 +429,7 @@ AttnArgs<T> make_args(const Tensor& q, const Tensor& lengths, const AttentionOpt
   a.C = chunk_length(p, a.L);
   a.chunks = (a.L + a.C - 1) / a.C;
   a.causal = p.causal;
+  a.bf16 = p.bf16;
   a.scale = logit_scale(a.dh);
   if (a.H > kMaxHeads)
     throw Error("las_attention: the cuda kernel supports up to " + std::to_string(kMaxHeads) + " heads, got " +

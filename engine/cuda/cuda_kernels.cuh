@@ -142,7 +142,7 @@ void Kernels<D>::avg_pool_seq(const Tensor& x, int64_t P, Tensor& out) {
 }
 
 // bfloat16 q, k, v (and dout): the tensor-core kernels; a backward wider than they serve runs the float32
-// kernels on the exact values, widened first.
+// kernels on the exact values, widened first, rounding P and G as the tensor-core kernels do.
 template <class D>
 void Kernels<D>::attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& lengths,
                            const AttentionOptions& p, Tensor& o, Tensor& lse) {

@@ -116,10 +116,12 @@ std::vector<Tensor> attention_run(const AttentionCase& c, DType dt, Device devic
           in[2].grad().to(Device::CPU)};
 }
 
-// The bf16 mode's tolerance on a CUDA device against the CPU: one bfloat16 step (2^-8). The CPU widens
-// q, k, V~ and runs its float32 kernel; the tensor-core forward also rounds P to bfloat16 before P V
-// (the emulator measures up to 1.7e-3 on these cases; an indexing error gives errors near 1).
-constexpr double kTolBf16 = 4e-3;
+// The bf16 mode's tolerance on a CUDA device against the CPU, a quarter of a bfloat16 step (2^-8). Both
+// round q, k, V~, dO, P and G at the same points; but the forward's P is relative to a row's running
+// maximum, which depends on the tiles (the CPU's and the GPU's differ, and the GPU packs short chunks), so
+// a P can round to the neighbouring bfloat16. The emulator measures up to 3.6e-4 on these cases (1.9e-3
+// before the CPU rounded P and G too); an indexing error gives errors near 1.
+constexpr double kTolBf16 = 1e-3;
 
 // Case c's fused op on `device` against the CPU's, output and gradients, within tol (relative to
 // 1 + max |cpu|). DType::BF16: float32 inputs with options.bf16 (the bf16 precision's rounding).

@@ -5,9 +5,11 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <string>
 #include <vector>
 
 #include "engine/attention.h"
+#include "engine/bf16.h"
 #include "engine/ops.h"
 #include "engine/rng.h"
 #include "tests/engine/helpers.h"
@@ -78,33 +80,83 @@ TEST_CASE("matmul of bfloat16 operands is the float32 product of the rounded ope
   CHECK(error_of([&] { matmul(h, Tensor::zeros({2, 2})); }).find("two dtypes") != std::string::npos);
 }
 
-TEST_CASE("fused attention with bf16 is the float32 kernel on rounded q, k, v and a rounded gradient") {
-  Rng rng(5);
-  const int64_t B = 2, H = 2, L = 40, dh = 16;
-  for (bool chunked : {false, true}) {
-    AttentionOptions o;
-    o.alpha = {0.0, 0.3};
-    o.C = chunked ? 16 : 0;
-    Tensor q = leaf32({B, H, L, dh}, rng), k = leaf32({B, H, L, dh}, rng), v = leaf32({B, H, L, dh}, rng);
-    const Tensor lengths = Tensor::from(std::vector<int32_t>{40, 23}, {B});
-    Tensor w = random({B, H, L, dh}, rng).to(DType::F32);
-    AttentionOptions ob = o;
-    ob.bf16 = true;
-    Tensor out = las_attention(q, k, v, ob, lengths);
-    REQUIRE(out.dtype() == DType::F32);
-    sum(mul(out, w)).backward();
+namespace {
 
-    // P = 1: the smoothed v is v, so the same function in float32 on rounded leaves and a rounded w.
-    Tensor qr = rounded(q), kr = rounded(k), vr = rounded(v);
-    for (Tensor* t : {&qr, &kr, &vr}) t->set_requires_grad(true);
-    Tensor want = las_attention(qr, kr, vr, o, lengths);
-    CHECK(same_bits(out, want));
-    CHECK_FALSE(same_bits(out, las_attention(q.detach(), k.detach(), v.detach(), o, lengths)));
-    sum(mul(want, rounded(w))).backward();
-    CHECK(same_bits(q.grad(), qr.grad()));
-    CHECK(same_bits(k.grad(), kr.grad()));
-    CHECK(same_bits(v.grad(), vr.grad()));
+double bf16_of(double x) { return bf16_round(static_cast<float>(x)); }
+
+// The bf16 fused attention by its definition for one head, causal, every key valid, in double: q, k, v and
+// dO already bfloat16 values [L][dh]; P rounded before P V with l summing the unrounded P; in the backward
+// P and G = P (dP - D) decay rounded before their products. Returns {o, dq, dk, dv}, each [L][dh].
+std::vector<std::vector<double>> bf16_attention_by_definition(const std::vector<double>& q,
+                                                              const std::vector<double>& k,
+                                                              const std::vector<double>& v,
+                                                              const std::vector<double>& dout, int64_t L, int64_t dh,
+                                                              double alpha) {
+  std::vector<double> o(L * dh, 0.0), dq(L * dh, 0.0), dk(L * dh, 0.0), dv(L * dh, 0.0), lse(L), s(L * L);
+  auto dot = [&](const std::vector<double>& a, int64_t i, const std::vector<double>& b, int64_t j) {
+    double x = 0;
+    for (int64_t d = 0; d < dh; ++d) x += a[i * dh + d] * b[j * dh + d];
+    return x;
+  };
+  auto decay = [&](int64_t i, int64_t j) { return std::exp(-alpha * double(i - j)) / std::sqrt(double(dh)); };
+  for (int64_t i = 0; i < L; ++i) {
+    double m = -INFINITY, l = 0;
+    for (int64_t j = 0; j <= i; ++j) m = std::max(m, s[i * L + j] = dot(q, i, k, j) * decay(i, j));
+    for (int64_t j = 0; j <= i; ++j) {
+      const double pr = std::exp(s[i * L + j] - m);
+      l += pr;
+      for (int64_t d = 0; d < dh; ++d) o[i * dh + d] += bf16_of(pr) * v[j * dh + d];
+    }
+    for (int64_t d = 0; d < dh; ++d) o[i * dh + d] /= l;
+    lse[i] = m + std::log(l);
   }
+  for (int64_t i = 0; i < L; ++i) {
+    const double D = dot(dout, i, o, i);
+    for (int64_t j = 0; j <= i; ++j) {
+      const double pr = std::exp(s[i * L + j] - lse[i]), g = pr * (dot(dout, i, v, j) - D) * decay(i, j);
+      for (int64_t d = 0; d < dh; ++d) {
+        dv[j * dh + d] += bf16_of(pr) * dout[i * dh + d];
+        dq[i * dh + d] += bf16_of(g) * k[j * dh + d];
+        dk[j * dh + d] += bf16_of(g) * q[i * dh + d];
+      }
+    }
+  }
+  return {o, dq, dk, dv};
+}
+
+}  // namespace
+
+TEST_CASE("fused attention with bf16 rounds q, k, V~, dO, P and G, and nothing else (one tile, by definition)") {
+  Rng rng(5);
+  const int64_t L = 40, dh = 16;  // one tile of the CPU kernel: each row's P is relative to its own maximum
+  AttentionOptions o;
+  o.alpha = {0.3};
+  o.bf16 = true;
+  Tensor q = leaf32({1, 1, L, dh}, rng), k = leaf32({1, 1, L, dh}, rng), v = leaf32({1, 1, L, dh}, rng);
+  const Tensor w = random({1, 1, L, dh}, rng).to(DType::F32);
+  Tensor out = las_attention(q, k, v, o);
+  REQUIRE(out.dtype() == DType::F32);
+  sum(mul(out, w)).backward();
+  const std::vector<std::vector<double>> want = bf16_attention_by_definition(
+      rounded(q).to_doubles(), rounded(k).to_doubles(), rounded(v).to_doubles(), rounded(w).to_doubles(), L, dh, 0.3);
+  const Tensor got[] = {out, q.grad(), k.grad(), v.grad()};
+  const std::string names[] = {"o", "dq", "dk", "dv"};
+  for (int t = 0; t < 4; ++t) {
+    CAPTURE(names[t]);
+    REQUIRE(got[t].dtype() == DType::F32);
+    const std::vector<double> g = got[t].to_doubles();
+    double worst = 0;
+    for (size_t i = 0; i < g.size(); ++i) worst = std::max(worst, std::abs(g[i] - want[t][i]));
+    CHECK(worst < 1e-5);  // float32 sums against double: far below one bfloat16 step of P (4e-3)
+  }
+  // Without P's rounding (the float32 kernel on the rounded operands) the output is another one.
+  o.bf16 = false;
+  const Tensor unrounded_p = las_attention(rounded(q), rounded(k), rounded(v), o);
+  double apart = 0;
+  for (size_t i = 0; i < want[0].size(); ++i)
+    apart = std::max(apart, std::abs(unrounded_p.to_doubles()[i] - want[0][i]));
+  CHECK(apart > 1e-4);
+
   AttentionOptions ob;
   ob.alpha = {0.0};
   ob.bf16 = true;
