@@ -14,7 +14,7 @@
 //                  fragment's; V's B fragments come from the shared tile by ldmatrix.trans.
 // The row sums l add P before its rounding; O divides by l at the end and lse = m + log l.
 // Backward (heads up to 64 wide): dk, dv per key tile and dq per query tile, as the float32 kernels, with
-// P and G rounded to bfloat16 before their products.
+// P and G rounded to bfloat16 before their products; interior tiles skip the mask there too.
 // Chunks shorter than a tile (LaS-Chunk with C < 64) are packed: a block takes 64 consecutive positions
 // across chunk boundaries, and the mask keeps each pair inside its chunk, so that no tile is mostly empty.
 // Tiles stream from global memory by cp.async: the forward and dq double-buffer their K and V tiles (the
@@ -320,6 +320,8 @@ __global__ void __launch_bounds__(kAttnThreads) attn_dkdv_tc_kernel(TcArgs a) {
       float s[NB][4] = {}, dp[NB][4] = {};              // Sᵀ and dPᵀ: rows keys, columns queries
       mma_abt<DH>(s, kf, Qs);
       mma_abt<DH>(dp, vf, dOs);
+      // Interior: every pair of the warp's keys and the tile's queries is valid (so is every query's lse).
+      const bool interior = !a.pack && w0 + 15 < kend && i0 + kTcKeys <= qend && (!a.causal || w0 + 15 <= i0);
 #pragma unroll
       for (int nb = 0; nb < NB; ++nb)
 #pragma unroll
@@ -327,8 +329,8 @@ __global__ void __launch_bounds__(kAttnThreads) attn_dkdv_tc_kernel(TcArgs a) {
           const int n = nb * 8 + 2 * t + e % 2;
           const int64_t j = key[e / 2], i = i0 + n;
           // lse = +inf marks a query without valid keys (and the rows past the chunk): no weight.
-          const bool valid =
-              j < kend && i < qend && same_chunk(a, i, j) && (!a.causal || j <= i) && lse_s[n] != INFINITY;
+          const bool valid = interior || (j < kend && i < qend && same_chunk(a, i, j) && (!a.causal || j <= i) &&
+                                          lse_s[n] != INFINITY);
           const float dec = tc_decay(a.scale, nalpha, i, j), pr = valid ? expf(s[nb][e] * dec - lse_s[n]) : 0.f;
           s[nb][e] = pr;
           dp[nb][e] = pr * (dp[nb][e] - del_s[n]) * dec;
@@ -376,13 +378,15 @@ __global__ void __launch_bounds__(kAttnThreads) attn_dq_tc_kernel(TcArgs a) {
     float s[NB][4] = {}, dp[NB][4] = {};
     mma_abt<DH>(s, qf, Ks);
     mma_abt<DH>(dp, df, Vs);
+    // Interior as in the forward; a row past the tile has lse = +inf there, and so P = 0 all the same.
+    const bool interior = !a.pack && j0 + kTcKeys <= kend && (!a.causal || j0 + kTcKeys - 1 <= w0);
 #pragma unroll
     for (int nb = 0; nb < NB; ++nb)
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         const int64_t i = row[e / 2], j = j0 + nb * 8 + 2 * t + e % 2;
         const bool valid =
-            i < p.t1 && j < kend && same_chunk(a, i, j) && (!a.causal || j <= i) && ls[e / 2] != INFINITY;
+            interior || (i < p.t1 && j < kend && same_chunk(a, i, j) && (!a.causal || j <= i) && ls[e / 2] != INFINITY);
         const float dec = tc_decay(a.scale, nalpha, i, j), pr = valid ? expf(s[nb][e] * dec - ls[e / 2]) : 0.f;
         s[nb][e] = pr * (dp[nb][e] - del[e / 2]) * dec;
       }
