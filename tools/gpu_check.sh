@@ -21,6 +21,10 @@
 #   pilot-data    90   lasgrad gen listops on every core
 #   <kind>       150   lasgrad train --preset paper --device cuda, stopped by SIGTERM after 120 s
 #   <kind>-test   60   lasgrad eval --breakdown of its last.safetensors
+# GPU_NUMERICS=1 runs issue 24's numerics instead (about 200 s): the main job's data and model, 500 steps
+# in fp32 and in bf16 on the GPU (the final training loss within 2%, test accuracy within 1.5 points):
+#   numerics-data  60   lasgrad gen listops as tools/run.sh makes it
+#   fp32, bf16    120   lasgrad train --device cuda --set precision=P, each
 # Each step writes LOGDIR/<step>.log; LOGDIR/summary.md holds the table of what passed, failed or ran out
 # of time, which is printed at the end. The library path is set for lasgrad's own programs only
 # (DIR/lib and the machine's cuBLAS): PyTorch keeps its own libraries.
@@ -94,6 +98,8 @@ detail() {
     rule) grep -o "majority class.*" "$log" ;;
     softmax | las) grep -E "steps/s|error" "$log" | tail -1 ;;
     *-test) grep -E "accuracy [0-9]|error" "$log" | head -1 ;;
+    fp32 | bf16) sed -n -e 's/^step 500\/500 *loss \([0-9.]*\).*/final training loss \1;/p' \
+                   -e 's/^test accuracy \([0-9.]*%\).*/test accuracy \1/p' -e '/rror/p' "$log" | tr '\n' ' ' ;;
   esac | tr -d '|' | cut -c1-120
 }
 
@@ -114,6 +120,16 @@ if [ "${GPU_PILOT:-0}" = 1 ]; then
       --preset paper --data "$listops" --out "$logs/pilot-$kind" --device cuda --set max_length=2000 --set eval_every=100000 \
       --set log_every=20 --progress lines
     step $kind-test 60 "${lasgrad[@]}" eval --checkpoint "$logs/pilot-$kind/last.safetensors" --breakdown
+  done
+elif [ "${GPU_NUMERICS:-0}" = 1 ]; then
+  lasgrad=("${with_libs[@]}" "$here/bin/lasgrad")
+  short=$logs/listops-short
+  step numerics-data 60 "${lasgrad[@]}" gen listops --out "$short" --seed 0 --train 20000 --val 1000 --test 1000 \
+    --min-length 10 --max-length 100 --quiet
+  for precision in fp32 bf16; do
+    step $precision 120 "${lasgrad[@]}" train --task listops --attention las --preset small --data "$short" \
+      --out "$logs/main-$precision" --device cuda --set layers=4 --set steps=500 --set eval_every=250 \
+      --set precision=$precision --progress lines
   done
 else
   step test_cuda 60 "${with_libs[@]}" LASGRAD_CUDA_SYNC=1 "$test_cuda"
