@@ -30,6 +30,14 @@ inline Tensor random(const Shape& shape, Rng& rng, double lo = -1.0, double hi =
     CHECK(r_.checked > 0);                                                          \
   } while (0)
 
+// x's values rounded to bfloat16, as a float32 tensor without grad (what precision bf16 feeds a product).
+inline Tensor bf16_rounded(const Tensor& x) { return x.detach().to(DType::BF16).to(DType::F32); }
+
+// The same dtype and the same float32 values, bit for bit.
+inline bool same_bits(const Tensor& a, const Tensor& b) {
+  return a.dtype() == b.dtype() && a.to_floats() == b.to_floats();
+}
+
 // The message of the lasgrad::Error that f throws; empty when it throws none.
 inline std::string error_of(const std::function<void()>& f) {
   try {

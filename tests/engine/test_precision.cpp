@@ -26,11 +26,6 @@ Tensor leaf32(const Shape& shape, Rng& rng) {
   return t;
 }
 
-// x's values rounded to bfloat16, as a float32 tensor without grad.
-Tensor rounded(const Tensor& x) { return x.detach().to(DType::BF16).to(DType::F32); }
-
-bool same_bits(const Tensor& a, const Tensor& b) { return a.dtype() == b.dtype() && a.to_floats() == b.to_floats(); }
-
 }  // namespace
 
 TEST_CASE("cast rounds to bfloat16, to nearest even, and passes the gradient through unrounded") {
@@ -63,13 +58,13 @@ TEST_CASE("matmul of bfloat16 operands is the float32 product of the rounded ope
     Tensor a = leaf32(s.a, rng), b = leaf32(s.b, rng);
     Tensor y = matmul(cast(a, DType::BF16), cast(b, DType::BF16), s.ta, s.tb);
     REQUIRE(y.dtype() == DType::F32);
-    CHECK(same_bits(y, matmul(rounded(a), rounded(b), s.ta, s.tb)));
+    CHECK(same_bits(y, matmul(bf16_rounded(a), bf16_rounded(b), s.ta, s.tb)));
     CHECK_FALSE(same_bits(y, matmul(a.detach(), b.detach(), s.ta, s.tb)));  // the rounding shows
 
     // The backward rounds the incoming gradient g = w before its two products.
     Tensor w = random(y.shape(), rng).to(DType::F32);
     sum(mul(y, w)).backward();
-    Tensor ar = rounded(a), br = rounded(b), wr = rounded(w);
+    Tensor ar = bf16_rounded(a), br = bf16_rounded(b), wr = bf16_rounded(w);
     ar.set_requires_grad(true), br.set_requires_grad(true);
     sum(mul(matmul(ar, br, s.ta, s.tb), wr)).backward();
     CHECK(a.grad().dtype() == DType::F32);
@@ -137,8 +132,9 @@ TEST_CASE("fused attention with bf16 rounds q, k, V~, dO, P and G, and nothing e
   Tensor out = las_attention(q, k, v, o);
   REQUIRE(out.dtype() == DType::F32);
   sum(mul(out, w)).backward();
-  const std::vector<std::vector<double>> want = bf16_attention_by_definition(
-      rounded(q).to_doubles(), rounded(k).to_doubles(), rounded(v).to_doubles(), rounded(w).to_doubles(), L, dh, 0.3);
+  const std::vector<std::vector<double>> want =
+      bf16_attention_by_definition(bf16_rounded(q).to_doubles(), bf16_rounded(k).to_doubles(),
+                                   bf16_rounded(v).to_doubles(), bf16_rounded(w).to_doubles(), L, dh, 0.3);
   const Tensor got[] = {out, q.grad(), k.grad(), v.grad()};
   const std::string names[] = {"o", "dq", "dk", "dv"};
   for (int t = 0; t < 4; ++t) {
@@ -151,7 +147,7 @@ TEST_CASE("fused attention with bf16 rounds q, k, V~, dO, P and G, and nothing e
   }
   // Without P's rounding (the float32 kernel on the rounded operands) the output is another one.
   o.bf16 = false;
-  const Tensor unrounded_p = las_attention(rounded(q), rounded(k), rounded(v), o);
+  const Tensor unrounded_p = las_attention(bf16_rounded(q), bf16_rounded(k), bf16_rounded(v), o);
   double apart = 0;
   for (size_t i = 0; i < want[0].size(); ++i)
     apart = std::max(apart, std::abs(unrounded_p.to_doubles()[i] - want[0][i]));

@@ -27,10 +27,6 @@ In with_params(const Tensor& x, const Module& m) {
   return in;
 }
 
-// x's values rounded to bfloat16, as a float32 tensor without grad.
-Tensor bf16_rounded(const Tensor& x) { return x.detach().to(DType::BF16).to(DType::F32); }
-bool same_floats(const Tensor& a, const Tensor& b) { return a.to_floats() == b.to_floats(); }
-
 }  // namespace
 
 TEST_CASE("Linear: names, init bound, gradient") {
@@ -331,8 +327,9 @@ TEST_CASE("Linear and multi-head attention in Precision::Bf16 round their produc
   Tensor y32 = lin.forward(x);
   lin.set_precision(Precision::Bf16);
   Tensor y = lin.forward(x);
-  CHECK(same_floats(y, add(matmul(bf16_rounded(x), bf16_rounded(lin.weight), false, true), lin.bias.detach())));
-  CHECK_FALSE(same_floats(y, y32));
+  CHECK(test::same_bits(
+      y, add(matmul(test::bf16_rounded(x), test::bf16_rounded(lin.weight), false, true), lin.bias.detach())));
+  CHECK_FALSE(test::same_bits(y, y32));
   sum(y).backward();
   CHECK(lin.weight.grad().dtype() == DType::F32);
   CHECK(lin.weight.dtype() == DType::F32);
@@ -348,7 +345,7 @@ TEST_CASE("Linear and multi-head attention in Precision::Bf16 round their produc
   mha.set_precision(Precision::Bf16);
   CHECK(mha.qkv->precision() == Precision::Bf16);  // children follow
   Tensor a16 = mha.forward(xa, Tensor());
-  CHECK_FALSE(same_floats(a16, a32));
+  CHECK_FALSE(test::same_bits(a16, a32));
   const std::vector<float> p = a16.to_floats(), q = a32.to_floats();
   for (size_t i = 0; i < p.size(); ++i) REQUIRE(std::abs(p[i] - q[i]) < 3e-2);
   CHECK_FALSE(mha.options().bf16);  // the layer's own options are unchanged; each forward sets the flag
